@@ -1,0 +1,119 @@
+# aesampling: reproduction targets and tests.
+#
+#   make test            create .venv, install, run pytest
+#   make demo            whole workflow on the embedded digits data -> results/digits/
+#   make mnist           MNIST (tfds download, or DATA_DIR=folder with the IDX .gz files)
+#   make fashion_mnist   Fashion-MNIST (same; DATA_DIR=/usr/share/datasets/fashion-mnist)
+#   make cifar10         CIFAR-10 on ResNet50 features (tfds, or DATA_DIR=python batches)
+#   make cifar100        CIFAR-100 likewise
+#   make clean           remove models, samples and curves (keeps the reports and feature caches)
+#
+# Variables: DATA_DIR, TFDS_DATA_DIR, RESNET_WEIGHTS (imagenet | none | file.h5),
+# IMAGE_SIZE (224), SEED (0), NUM_SAMPLES (samples per autoencoder for the
+# grids), RESULTS (results), SMOKE=1 (tiny epochs and steps: minutes, not hours).
+
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+RESULTS ?= results
+DATA_DIR ?=
+TFDS_DATA_DIR ?=
+RESNET_WEIGHTS ?= imagenet
+IMAGE_SIZE ?= 224
+SEED ?= 0
+NUM_SAMPLES ?= 10000
+SMOKE ?= 0
+DEMO_JOBS ?= 2
+
+AUTOENCODERS := shallow_ae deep_ae shallow_dae deep_dae
+SOURCES := upper_bound $(AUTOENCODERS) lower_bound
+
+ifeq ($(SMOKE),1)
+TRAIN_ARGS := --epochs=1
+EVAL_ARGS := --epochs=2 --steps_per_epoch=5
+NUM_SAMPLES := 200
+endif
+
+comma := ,
+empty :=
+space := $(empty) $(empty)
+join_commas = $(subst $(space),$(comma),$(strip $(1)))
+
+DATA_FLAGS := $(if $(DATA_DIR),--data_dir=$(DATA_DIR)) $(if $(TFDS_DATA_DIR),--tfds_data_dir=$(TFDS_DATA_DIR))
+# The feature cache name aesampling.features.cache_path gives these settings.
+WEIGHTS_TAG := $(if $(filter imagenet none,$(RESNET_WEIGHTS)),$(RESNET_WEIGHTS),$(basename $(notdir $(RESNET_WEIGHTS))))
+
+.PHONY: install test demo digits mnist fashion_mnist cifar10 cifar100 clean
+
+$(STAMP): setup.py setup.cfg
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[test]'
+	touch $@
+
+install: $(STAMP)
+
+test: $(STAMP)
+	$(PY) -m pytest
+
+# The demo runs two jobs at once: most of its small steps are TensorFlow start-up.
+demo: | $(STAMP)
+	$(MAKE) --no-print-directory -j$(DEMO_JOBS) digits
+
+# EXPERIMENT(dataset, extra data flags, prerequisite of every model)
+define EXPERIMENT
+$(1)_DIR := $(RESULTS)/$(1)
+$(1)_FLAGS := --dataset=$(1) $(DATA_FLAGS) $(2)
+
+$(1): $$($(1)_DIR)/table.md
+
+$$($(1)_DIR)/models/classifier.keras: $(3) | $(STAMP)
+	$(PY) scripts/train.py $$($(1)_FLAGS) --model=classifier --seed=$(SEED) --output=$$@ $(TRAIN_ARGS)
+
+$$($(1)_DIR)/models/%.keras: $(3) | $(STAMP)
+	$(PY) scripts/train.py $$($(1)_FLAGS) --model=$$* --seed=$(SEED) --output=$$@ $(TRAIN_ARGS)
+
+$$($(1)_DIR)/samples/%.npz: $$($(1)_DIR)/models/%.keras
+	$(PY) scripts/sample.py --autoencoder=$$< --dataset=$(1) --preset=$$* --num_samples=$(NUM_SAMPLES) --seed=$(SEED) --output=$$@
+
+$$($(1)_DIR)/labelled/%.npz: $$($(1)_DIR)/samples/%.npz $$($(1)_DIR)/models/classifier.keras
+	$(PY) scripts/label.py --samples=$$< --classifier=$$($(1)_DIR)/models/classifier.keras --output=$$@
+
+$$($(1)_DIR)/curves/upper_bound.csv $$($(1)_DIR)/curves/lower_bound.csv: $$($(1)_DIR)/curves/%.csv: $$($(1)_DIR)/models/classifier.keras
+	$(PY) scripts/evaluate.py $$($(1)_FLAGS) --source=$$* --classifier=$$< --seed=$(SEED) --output=$$@ $(EVAL_ARGS)
+
+$$($(1)_DIR)/curves/%.csv: $$($(1)_DIR)/models/%.keras $$($(1)_DIR)/models/classifier.keras
+	$(PY) scripts/evaluate.py $$($(1)_FLAGS) --source=$$* --autoencoder=$$< --classifier=$$($(1)_DIR)/models/classifier.keras --seed=$(SEED) --output=$$@ $(EVAL_ARGS)
+
+$$($(1)_DIR)/table.md: $(foreach s,$(SOURCES),$$($(1)_DIR)/curves/$(s).csv) $(foreach a,$(AUTOENCODERS),$$($(1)_DIR)/labelled/$(a).npz)
+	$(PY) scripts/report.py --dataset=$(1) --output_dir=$$($(1)_DIR) --reproduce_command="make $(1)$(if $(DATA_DIR), DATA_DIR=$(DATA_DIR))$(if $(filter 1,$(SMOKE)), SMOKE=1)" \
+	  --classifier_record=$$($(1)_DIR)/models/classifier.json \
+	  --curves=$$(call join_commas,$(foreach s,$(SOURCES),$$($(1)_DIR)/curves/$(s).csv)) \
+	  --samples=$$(call join_commas,$(foreach a,$(AUTOENCODERS),$$($(1)_DIR)/labelled/$(a).npz))
+endef
+
+# CIFAR runs on ResNet50 features, extracted once into the dataset's cache.
+define FEATURES
+$(1)_CACHE := $(RESULTS)/$(1)/cache/$(1)_resnet50_$(WEIGHTS_TAG)_$(IMAGE_SIZE)px.npz
+$(1)_FEATURE_FLAGS := --cache_dir=$(RESULTS)/$(1)/cache --resnet_weights=$(RESNET_WEIGHTS) --image_size=$(IMAGE_SIZE)
+
+$$($(1)_CACHE): | $(STAMP)
+	$(PY) scripts/extract_features.py --dataset=$(1) $(DATA_FLAGS) $$($(1)_FEATURE_FLAGS)
+endef
+
+$(eval $(call FEATURES,cifar10))
+$(eval $(call FEATURES,cifar100))
+$(eval $(call EXPERIMENT,digits,,))
+$(eval $(call EXPERIMENT,mnist,,))
+$(eval $(call EXPERIMENT,fashion_mnist,,))
+$(eval $(call EXPERIMENT,cifar10,$(cifar10_FEATURE_FLAGS),$(cifar10_CACHE)))
+$(eval $(call EXPERIMENT,cifar100,$(cifar100_FEATURE_FLAGS),$(cifar100_CACHE)))
+
+# Intermediate files stay: a second `make` redoes nothing.
+.SECONDARY:
+
+clean:
+	rm -rf $(RESULTS)/*/models $(RESULTS)/*/samples $(RESULTS)/*/labelled $(RESULTS)/*/curves

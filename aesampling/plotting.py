@@ -1,0 +1,110 @@
+"""Figures: learning curves on a logit-scale accuracy axis (Figures 3-5) and sample grids."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from aesampling import io
+
+# Bounds first, then autoencoders in a fixed order, each with a stable style.
+_STYLES = {
+    "upper_bound": {"color": "black", "linestyle": "--", "label": "upper bound (real data)"},
+    "lower_bound": {"color": "grey", "linestyle": ":", "label": "lower bound (N(0, I) noise)"},
+}
+
+
+_LOGIT_TICKS = (0.1, 0.2, 0.5, 0.8, 0.9, 0.95, 0.98, 0.99, 0.995, 0.999)
+
+
+def _null_formatter():
+    from matplotlib.ticker import NullFormatter
+
+    return NullFormatter()
+
+
+def _plain_formatter():
+    from matplotlib.ticker import FuncFormatter
+
+    return FuncFormatter(lambda value, _: f"{value:g}")
+
+
+def _matplotlib():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def plot_learning_curves(curves: pd.DataFrame, path, *, title: str, ground_truth_accuracy: float | None) -> None:
+    """One line per source: test accuracy against training epochs, logit-scale y axis.
+
+    Args:
+      curves: rows (source, epoch, samples_seen, accuracy).
+      path: the PNG to write (atomically).
+      title: figure title.
+      ground_truth_accuracy: drawn as a horizontal reference when given.
+    """
+    plt = _matplotlib()
+    fig, ax = plt.subplots(figsize=(6.4, 4.2), dpi=100)
+    for source, rows in curves.groupby("source", sort=False):
+        rows = rows[rows["epoch"] > 0].sort_values("epoch")
+        style = dict(_STYLES.get(source, {"label": source}))
+        ax.plot(rows["epoch"], rows["accuracy"].clip(1e-3, 1 - 1e-3), linewidth=1.5, **style)
+    if ground_truth_accuracy is not None:
+        ax.axhline(ground_truth_accuracy, color="tab:red", linewidth=0.8, alpha=0.6,
+                   label=f"ground-truth classifier ({ground_truth_accuracy:.3f})")
+    ax.set_yscale("logit")
+    shown = curves.loc[curves["epoch"] > 0, "accuracy"].clip(1e-3, 1 - 1e-3)
+    low, high = float(shown.min()) * 0.95, 1 - (1 - max(float(shown.max()), ground_truth_accuracy or 0)) / 2.5
+    ax.set_yticks([t for t in _LOGIT_TICKS if low <= t <= high] or [low, high])
+    ax.yaxis.set_major_formatter(_plain_formatter())
+    ax.yaxis.set_minor_formatter(_null_formatter())
+    ax.set_ylim(low, high)
+    ax.set_xlabel("epoch (samples per epoch: see table)")
+    ax.set_ylabel("test accuracy (logit scale)")
+    ax.set_title(title)
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=8, loc="lower right")
+    fig.tight_layout()
+    with io.atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png")
+    plt.close(fig)
+
+
+def plot_sample_grid(
+    samples: np.ndarray, labels: np.ndarray | None, path, *, image_shape: tuple[int, ...] | None,
+    title: str, columns: int = 10, rows: int = 6,
+) -> None:
+    """A grid of synthetic samples titled with their hard labels.
+
+    Image data are drawn as images; other data (e.g. ResNet50 features) as a
+    heat map of the first samples' feature vectors.
+    """
+    plt = _matplotlib()
+    count = min(len(samples), columns * rows)
+    if image_shape is not None and int(np.prod(image_shape)) == samples.shape[1]:
+        fig, axes = plt.subplots(rows, columns, figsize=(columns * 0.8, rows * 0.9 + 0.4), dpi=80)
+        for i, ax in enumerate(np.ravel(axes)):
+            ax.axis("off")
+            if i >= count:
+                continue
+            image = np.clip(samples[i].reshape(image_shape), 0.0, 1.0)
+            ax.imshow(image.squeeze(-1) if image_shape[-1] == 1 else image, cmap="gray", vmin=0, vmax=1)
+            if labels is not None:
+                ax.set_title(str(int(labels[i])), fontsize=8)
+    else:
+        fig, ax = plt.subplots(figsize=(8, 4), dpi=80)
+        shown = samples[:count, : min(samples.shape[1], 256)]
+        ax.imshow(shown, aspect="auto", cmap="viridis", vmin=0, vmax=1, interpolation="nearest")
+        ax.set_xlabel("feature")
+        ax.set_ylabel("sample")
+        if labels is not None:
+            ax.set_yticks(range(count), [str(int(v)) for v in labels[:count]], fontsize=5)
+    fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    with io.atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png")
+    plt.close(fig)

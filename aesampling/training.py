@@ -1,0 +1,59 @@
+"""Fitting the autoencoders and the ground-truth classifier on real data."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from aesampling import models
+from aesampling.data import Dataset
+from aesampling.metrics import accuracy
+from aesampling.presets import AutoencoderPreset, ClassifierPreset
+
+
+def build_autoencoder_from_preset(preset: AutoencoderPreset, input_dim: int, *, seed: int, name: str):
+    """The compiled autoencoder a preset describes."""
+    return models.build_autoencoder(
+        input_dim, preset.hidden_units, preset.activation,
+        gaussian_noise_std=preset.gaussian_noise_std, salt_pepper_rate=preset.salt_pepper_rate,
+        learning_rate=preset.learning_rate, seed=seed, name=name,
+    )
+
+
+def build_classifier_from_preset(preset: ClassifierPreset, input_dim: int, num_classes: int):
+    """The compiled ground-truth classifier a preset describes."""
+    return models.build_classifier(
+        input_dim, num_classes, preset.hidden_units, preset.activation,
+        learning_rate=preset.learning_rate,
+    )
+
+
+def _history(fit_result) -> dict[str, list[float]]:
+    return {k: [float(v) for v in values] for k, values in fit_result.history.items()}
+
+
+def fit_autoencoder(model, dataset: Dataset, *, epochs: int, batch_size: int, verbose: int = 2) -> dict:
+    """Trains r to reconstruct x (BCE); returns the history and the test loss.
+
+    Denoising variants corrupt their input inside the model, so the target
+    is always the clean x.
+    """
+    result = model.fit(
+        dataset.x_train, dataset.x_train, epochs=epochs, batch_size=batch_size,
+        shuffle=True, verbose=verbose,
+    )
+    test_loss = float(model.evaluate(dataset.x_test, dataset.x_test, batch_size=1024, verbose=0))
+    return {"history": _history(result), "test_reconstruction_bce": test_loss}
+
+
+def one_hot(labels: np.ndarray, num_classes: int) -> np.ndarray:
+    """Integer labels -> float32 one-hot rows."""
+    return np.eye(num_classes, dtype=np.float32)[labels]
+
+
+def fit_classifier(model, dataset: Dataset, *, epochs: int, batch_size: int, verbose: int = 2) -> dict:
+    """Trains C with BCE on one-hot targets; returns the history and test accuracy."""
+    result = model.fit(
+        dataset.x_train, one_hot(dataset.y_train, dataset.num_classes), epochs=epochs,
+        batch_size=batch_size, shuffle=True, verbose=verbose,
+    )
+    return {"history": _history(result), "test_accuracy": accuracy(model, dataset.x_test, dataset.y_test)}

@@ -1,0 +1,453 @@
+"""The experimental workflow of Figure 2 as keyword-only entry points.
+
+Each `run_*` takes one immutable config, does one job, writes its outputs
+atomically and a JSON record (config, command, machine, timings, metrics)
+next to them. The scripts in scripts/ only turn flags into these configs.
+
+    run_extract_features   CIFAR images -> cached ResNet50 features
+    run_train              real data -> autoencoder.keras / classifier.keras
+    run_sample             autoencoder -> samples.npz           (Algorithm 1)
+    run_label              samples.npz + classifier -> labelled .npz (Algorithm 2)
+    run_evaluate           one source -> learning curve CSV     (Section IV-G)
+    run_report             curves + samples -> table, figures
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import platform
+import shlex
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from absl import logging
+
+from aesampling import data, evaluation, features, io, metrics, plotting, presets, training
+from aesampling.errors import UserInputError
+from aesampling.labeling import Labeler, check_classifier
+from aesampling.models import check_autoencoder, model_io_dims
+from aesampling.reproducibility import seed_everything
+from aesampling.sampling import ReinjectionConfig, ReinjectionSampler, check_seed
+
+RELATIVE_TARGET = 0.97  # "samples needed to reach 97% of the ground-truth accuracy"
+
+
+# ----------------------------------------------------------------------------
+# Configs
+# ----------------------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class DataConfig:
+    """Where a dataset comes from.
+
+    Attributes:
+      dataset: a name in data.DATASETS.
+      data_dir: local folder with the standard files; None uses tfds.
+      tfds_data_dir: tfds's own data folder (None: its default).
+      cache_dir: ResNet50 feature cache (datasets that use features).
+      resnet_weights: "imagenet", "none" or a weights file path.
+      image_size: side images are resized to before ResNet50.
+      extraction_batch_size: images per ResNet50 batch.
+    """
+
+    dataset: str
+    data_dir: str | None = None
+    tfds_data_dir: str | None = None
+    cache_dir: str | None = None
+    resnet_weights: str | None = "imagenet"
+    image_size: int = 224
+    extraction_batch_size: int = 128
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainConfig:
+    """Train one preset (an autoencoder or 'classifier') and save it as .keras."""
+
+    data: DataConfig
+    model: str
+    output: str
+    seed: int = 0
+    epochs: int | None = None
+    batch_size: int | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class SampleConfig:
+    """Draw `num_samples` synthetic samples from a saved autoencoder into an .npz."""
+
+    autoencoder: str
+    output: str
+    num_samples: int
+    chains: ReinjectionConfig
+    seed: int = 0
+    chunk_samples: int = 65536
+    jit_compile: bool = False
+
+
+@dataclasses.dataclass(frozen=True)
+class LabelConfig:
+    """Add the ground-truth classifier's soft and hard labels to a samples file."""
+
+    samples: str
+    classifier: str
+    output: str
+    chunk_rows: int = 65536
+
+
+@dataclasses.dataclass(frozen=True)
+class EvaluateConfig:
+    """One learning curve: a fresh classifier trained only on one source.
+
+    `source` is "upper_bound", "lower_bound" or a name for the autoencoder at
+    `autoencoder`. For the bounds, only the batch size B·(R - b) of `chains`
+    is used, so every source sees the same number of samples per step.
+    """
+
+    data: DataConfig
+    source: str
+    classifier: str
+    output: str
+    chains: ReinjectionConfig
+    autoencoder: str | None = None
+    epochs: int = 50
+    steps_per_epoch: int = 100
+    seed: int = 0
+    jit_compile: bool = False
+
+
+@dataclasses.dataclass(frozen=True)
+class ReportConfig:
+    """Merge learning curves and samples into the table and figures of one dataset."""
+
+    dataset: str
+    curves: tuple[str, ...]
+    samples: tuple[str, ...]
+    classifier_record: str
+    output_dir: str
+    reproduce_command: str | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class ExtractConfig:
+    """Extract and cache ResNet50 features of a CIFAR dataset."""
+
+    data: DataConfig
+
+
+# ----------------------------------------------------------------------------
+# Shared pieces
+# ----------------------------------------------------------------------------
+
+
+def _cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def machine_description() -> dict:
+    """The machine a run used: platform, CPU model and count, accelerators, library versions."""
+    import keras
+    import tensorflow as tf
+
+    return {
+        "platform": platform.platform(),
+        "processor": _cpu_model(),
+        "cpu_count": os.cpu_count(),
+        "gpus": [d.name for d in tf.config.list_physical_devices("GPU")],
+        "python": platform.python_version(),
+        "tensorflow": tf.__version__,
+        "keras": keras.__version__,
+    }
+
+
+def _record(config, started: float, **extra) -> dict:
+    return {
+        "command": shlex.join([os.path.basename(sys.executable), *sys.argv]),
+        "config": dataclasses.asdict(config),
+        "machine": machine_description(),
+        "wall_seconds": round(time.perf_counter() - started, 3),
+        **extra,
+    }
+
+
+def load_data(config: DataConfig) -> data.Dataset:
+    """The dataset as flat [0, 1] features: pixels, or ResNet50 features for CIFAR."""
+    spec = data.dataset_spec(config.dataset)
+    if not spec.uses_features:
+        return data.load_dataset(config.dataset, config.data_dir, config.tfds_data_dir)
+    if config.cache_dir is None:
+        raise UserInputError(f"{config.dataset} uses ResNet50 features: give a feature cache folder")
+    return features.load_feature_dataset(
+        config.dataset, cache_dir=config.cache_dir, weights=config.resnet_weights,
+        image_size=config.image_size, data_dir=config.data_dir, tfds_data_dir=config.tfds_data_dir,
+        batch_size=config.extraction_batch_size,
+    )
+
+
+def _check_feature_size(dataset: data.Dataset, model, role: str) -> None:
+    n_in, _ = model_io_dims(model)
+    if n_in != dataset.input_dim:
+        raise UserInputError(
+            f"the {role} takes {n_in} features but dataset {dataset.name} has {dataset.input_dim}"
+        )
+
+
+# ----------------------------------------------------------------------------
+# Entry points
+# ----------------------------------------------------------------------------
+
+
+def run_extract_features(config: ExtractConfig) -> Path:
+    """Caches the ResNet50 features of a dataset that uses them; returns the cache path."""
+    started = time.perf_counter()
+    cfg = config.data
+    if not data.dataset_spec(cfg.dataset).uses_features:
+        raise UserInputError(f"{cfg.dataset} is used as pixels; feature extraction is for CIFAR")
+    if cfg.cache_dir is None:
+        raise UserInputError("give a feature cache folder")
+    path = features.extract_to_cache(
+        cfg.dataset, cache_dir=cfg.cache_dir, data_dir=cfg.data_dir, tfds_data_dir=cfg.tfds_data_dir,
+        weights=cfg.resnet_weights, image_size=cfg.image_size, batch_size=cfg.extraction_batch_size,
+    )
+    io.write_json(io.sidecar_path(path), _record(config, started, cache=str(path)))
+    return path
+
+
+def run_train(config: TrainConfig) -> dict:
+    """Trains the preset `config.model` of `config.data.dataset`; saves it and its record."""
+    started = time.perf_counter()
+    seed_everything(config.seed)
+    experiment = presets.experiment_presets(config.data.dataset)
+    if config.model == presets.CLASSIFIER:
+        preset = experiment.classifier
+    else:
+        preset = presets.autoencoder_preset(config.data.dataset, config.model)
+    epochs = preset.epochs if config.epochs is None else config.epochs
+    batch_size = preset.batch_size if config.batch_size is None else config.batch_size
+    if epochs < 1 or batch_size < 1:
+        raise UserInputError(f"epochs and batch size must be at least 1, got {epochs}, {batch_size}")
+    dataset = load_data(config.data)
+    if config.model == presets.CLASSIFIER:
+        model = training.build_classifier_from_preset(preset, dataset.input_dim, dataset.num_classes)
+        result = training.fit_classifier(model, dataset, epochs=epochs, batch_size=batch_size)
+    else:
+        model = training.build_autoencoder_from_preset(preset, dataset.input_dim, seed=config.seed, name=config.model)
+        result = training.fit_autoencoder(model, dataset, epochs=epochs, batch_size=batch_size)
+    io.save_model(model, config.output)
+    record = _record(
+        config, started, preset=dataclasses.asdict(preset), epochs_trained=epochs,
+        parameters=int(model.count_params()), train_examples=len(dataset.x_train),
+        test_examples=len(dataset.x_test), input_dim=dataset.input_dim, **result,
+    )
+    io.write_json(io.sidecar_path(config.output), record)
+    return record
+
+
+def run_sample(config: SampleConfig) -> dict:
+    """Streams `num_samples` reinjection samples of a saved autoencoder to an .npz (array `x`)."""
+    started = time.perf_counter()
+    check_seed(config.seed)
+    if config.num_samples < 0:
+        raise UserInputError(f"the number of samples must be >= 0, got {config.num_samples}")
+    autoencoder = io.load_model(config.autoencoder)
+    dim = check_autoencoder(autoencoder)
+    sampler = ReinjectionSampler(autoencoder, config.chains, seed=config.seed, jit_compile=config.jit_compile)
+    with io.NpzStreamWriter(config.output, {"x": ((dim,), np.float32)}, config.num_samples) as writer:
+        for chunk in sampler.iter_samples(config.num_samples, config.chunk_samples):
+            writer.append(x=chunk)
+    record = _record(config, started, input_dim=dim)
+    io.write_json(io.sidecar_path(config.output), record)
+    return record
+
+
+def run_label(config: LabelConfig) -> dict:
+    """Writes x with soft_labels = C(x) and labels = argmax C(x) to a new .npz."""
+    started = time.perf_counter()
+    (num_rows, *row_shape), _ = io.npz_array_shape(config.samples, "x")
+    if len(row_shape) != 1:
+        raise UserInputError(f"{config.samples}: x must be a 2-D array of samples")
+    classifier = io.load_model(config.classifier)
+    num_classes = check_classifier(classifier, row_shape[0])
+    labeler = Labeler(classifier)
+    arrays = {"x": (tuple(row_shape), np.float32), "soft_labels": ((num_classes,), np.float32), "labels": ((), np.int64)}
+    counts = np.zeros(num_classes, np.int64)
+    with io.NpzStreamWriter(config.output, arrays, num_rows) as writer:
+        chunks = io.iter_npz_rows(config.samples, "x", config.chunk_rows)
+        for x, soft, hard in labeler.label_chunks(chunks):
+            writer.append(x=x, soft_labels=soft, labels=hard)
+            counts += np.bincount(hard, minlength=num_classes)
+    samples_record = io.sidecar_path(config.samples)
+    record = _record(
+        config, started, num_samples=int(num_rows), class_counts=counts.tolist(),
+        samples_record=io.read_json(samples_record) if samples_record.is_file() else None,
+    )
+    io.write_json(io.sidecar_path(config.output), record)
+    return record
+
+
+def run_evaluate(config: EvaluateConfig) -> dict:
+    """Learning curve of a fresh classifier trained only on (x, C(x)) from one source."""
+    started = time.perf_counter()
+    seed = check_seed(config.seed)
+    if config.epochs < 1 or config.steps_per_epoch < 1:
+        raise UserInputError(
+            f"epochs and steps per epoch must be at least 1, got {config.epochs}, {config.steps_per_epoch}"
+        )
+    seed_everything(seed)
+    dataset = load_data(config.data)
+    classifier = io.load_model(config.classifier)
+    _check_feature_size(dataset, classifier, "classifier")
+    check_classifier(classifier, dataset.input_dim)
+    batch = config.chains.samples_per_restart
+    if config.source == evaluation.UPPER_BOUND:
+        source, per_step = evaluation.real_data_source(dataset.x_train, batch, seed=seed)
+    elif config.source == evaluation.LOWER_BOUND:
+        source, per_step = evaluation.gaussian_source(dataset.input_dim, batch, seed=seed)
+    else:
+        if config.autoencoder is None:
+            raise UserInputError(f"source {config.source!r} needs an autoencoder model file")
+        autoencoder = io.load_model(config.autoencoder)
+        _check_feature_size(dataset, autoencoder, "autoencoder")
+        sampler = ReinjectionSampler(
+            autoencoder, config.chains, seed=seed, jit_compile=config.jit_compile
+        )
+        source, per_step = evaluation.autoencoder_source(sampler)
+
+    def log(point: evaluation.CurvePoint) -> None:
+        logging.info("%s epoch %d: %d samples, test accuracy %.4f", config.source, point.epoch,
+                     point.samples_seen, point.accuracy)
+
+    curve = evaluation.learning_curve(
+        source, per_step, classifier, dataset.x_test, dataset.y_test,
+        epochs=config.epochs, steps_per_epoch=config.steps_per_epoch, seed=seed,
+        on_epoch=log, jit_compile=config.jit_compile,
+    )
+    frame = pd.DataFrame([dataclasses.asdict(p) for p in curve])
+    frame.insert(0, "source", config.source)
+    with io.atomic_path(config.output) as tmp:
+        frame.to_csv(tmp, index=False)
+    ground_truth = metrics.accuracy(classifier, dataset.x_test, dataset.y_test)
+    record = _record(
+        config, started, samples_per_step=per_step, ground_truth_accuracy=ground_truth,
+        final_accuracy=curve[-1].accuracy,
+    )
+    io.write_json(io.sidecar_path(config.output), record)
+    return record
+
+
+def _ordered_sources(sources: list[str]) -> list[str]:
+    bounds = [evaluation.UPPER_BOUND, evaluation.LOWER_BOUND]
+    middle = [s for s in sources if s not in bounds]
+    return [s for s in [bounds[0], *middle, bounds[1]] if s in sources]
+
+
+def summary_table(curves: pd.DataFrame, records: dict[str, dict], ground_truth_accuracy: float) -> pd.DataFrame:
+    """Final accuracy per source, its ratio to the ground truth, samples to 97% of it, λ."""
+    rows = []
+    target = RELATIVE_TARGET * ground_truth_accuracy
+    for source in _ordered_sources(list(curves["source"].unique())):
+        curve = curves[curves["source"] == source].sort_values("epoch")
+        final = float(curve["accuracy"].iloc[-1])
+        chains = records[source]["config"]["chains"]
+        is_autoencoder = source not in (evaluation.UPPER_BOUND, evaluation.LOWER_BOUND)
+        rows.append({
+            "source": source,
+            "lam": chains["lam"] if is_autoencoder else None,
+            "collect": chains["collect"] if is_autoencoder else None,
+            "final_accuracy": final,
+            "relative_to_ground_truth": final / ground_truth_accuracy,
+            "samples_to_97pct": metrics.samples_to_reach(curve["samples_seen"], curve["accuracy"], target),
+            "epochs": int(curve["epoch"].max()),
+            "samples_seen": int(curve["samples_seen"].max()),
+        })
+    return pd.DataFrame(rows)
+
+
+def _markdown_table(table: pd.DataFrame, ground_truth_accuracy: float, command: str, reproduce: str | None) -> str:
+    lines = [
+        f"Ground-truth classifier test accuracy (max accuracy): {ground_truth_accuracy:.4f}",
+        "",
+        "| source | λ | collect | final accuracy | relative to ground truth | samples to reach 97% of it | samples seen |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for row in table.itertuples():
+        lam = "-" if row.lam is None or pd.isna(row.lam) else f"{row.lam:g}"
+        collect = row.collect if isinstance(row.collect, str) else "-"
+        reach = "not reached" if row.samples_to_97pct is None or pd.isna(row.samples_to_97pct) else f"{int(row.samples_to_97pct):,}"
+        lines.append(
+            f"| {row.source} | {lam} | {collect} | {row.final_accuracy:.4f} | "
+            f"{row.relative_to_ground_truth:.3f} | {reach} | {row.samples_seen:,} |"
+        )
+    lines += [""]
+    if reproduce:
+        lines.append(f"Reproduce with: `{reproduce}`")
+    lines += [f"Made by: `{command}`", ""]
+    return "\n".join(lines)
+
+
+def run_report(config: ReportConfig) -> dict:
+    """Writes curves.csv, table.md, metrics.json, curves.png, samples_<ae>.png and config.json."""
+    started = time.perf_counter()
+    if not config.curves:
+        raise UserInputError("the report needs at least one learning-curve CSV")
+    out = Path(config.output_dir)
+    frames, records = [], {}
+    for path in config.curves:
+        if not Path(path).is_file():
+            raise UserInputError(f"learning curve not found: {path}")
+        frame = pd.read_csv(path)
+        if not {"source", "epoch", "samples_seen", "accuracy"} <= set(frame.columns):
+            raise UserInputError(f"{path} is not a learning-curve CSV")
+        source = str(frame["source"].iloc[0])
+        records[source] = io.read_json(io.sidecar_path(path))
+        autoencoder = records[source]["config"].get("autoencoder")
+        if autoencoder and io.sidecar_path(autoencoder).is_file():
+            records[source]["autoencoder_record"] = io.read_json(io.sidecar_path(autoencoder))
+        frames.append(frame)
+    curves = pd.concat(frames, ignore_index=True)
+    classifier_record = io.read_json(config.classifier_record)
+    ground_truth = float(classifier_record["test_accuracy"])
+
+    table = summary_table(curves, records, ground_truth)
+    command = shlex.join([os.path.basename(sys.executable), *sys.argv])
+    with io.atomic_path(out / "curves.csv") as tmp:
+        curves.to_csv(tmp, index=False)
+    io.write_text(out / "table.md", _markdown_table(table, ground_truth, command, config.reproduce_command))
+    io.write_json(out / "metrics.json", {
+        "ground_truth_accuracy": ground_truth,
+        "table": table.to_dict(orient="records"),
+    })
+    samples_per_epoch = {s: int(r["samples_per_step"] * r["config"]["steps_per_epoch"]) for s, r in records.items()}
+    plotting.plot_learning_curves(
+        curves, out / "curves.png", ground_truth_accuracy=ground_truth,
+        title=f"{config.dataset}: classifiers trained on each source "
+              f"({max(samples_per_epoch.values()):,} samples/epoch)",
+    )
+    spec = data.dataset_spec(config.dataset)
+    sample_records = {}
+    for path in config.samples:
+        arrays = io.load_npz(path, required=("x", "labels"))
+        name = Path(path).stem
+        plotting.plot_sample_grid(
+            arrays["x"], arrays["labels"], out / f"samples_{name}.png",
+            image_shape=None if spec.uses_features else spec.image_shape,
+            title=f"{config.dataset}: {name} reinjection samples (title: hard label)",
+        )
+        sample_records[name] = io.read_json(io.sidecar_path(path))
+    io.write_json(out / "config.json", {
+        "report": _record(config, started),
+        "ground_truth_classifier": classifier_record,
+        "curves": records,
+        "samples": sample_records,
+    })
+    return {"table": table, "ground_truth_accuracy": ground_truth}

@@ -1,0 +1,89 @@
+"""Flags and the error wrapper shared by the scripts (flags live only in scripts/)."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's start-up chatter out of user output
+
+from absl import app, flags  # noqa: E402
+
+from aesampling import presets  # noqa: E402
+from aesampling.errors import UserInputError  # noqa: E402
+from aesampling.sampling import COLLECT_MODES, ReinjectionConfig  # noqa: E402
+from aesampling.workflow import DataConfig  # noqa: E402
+
+FLAGS = flags.FLAGS
+
+
+def define_data_flags() -> None:
+    """--dataset and where its files come from."""
+    flags.DEFINE_string("dataset", "digits", "Dataset: digits, mnist, fashion_mnist, cifar10 or cifar100.")
+    flags.DEFINE_string("data_dir", None, "Local folder with the dataset's standard files (IDX .gz files "
+                        "for MNIST-like data, python batches for CIFAR). Default: tensorflow-datasets.")
+    flags.DEFINE_string("tfds_data_dir", None, "tensorflow-datasets data folder (default: its own).")
+    flags.DEFINE_string("cache_dir", None, "ResNet50 feature cache folder (CIFAR).")
+    flags.DEFINE_string("resnet_weights", "imagenet", "ResNet50 weights: imagenet, none, or a .h5 file path.")
+    flags.DEFINE_integer("image_size", 224, "Side CIFAR images are resized to before ResNet50.")
+    flags.DEFINE_integer("extraction_batch_size", 128, "Images per ResNet50 batch.")
+
+
+def data_config() -> DataConfig:
+    return DataConfig(
+        dataset=FLAGS.dataset, data_dir=FLAGS.data_dir, tfds_data_dir=FLAGS.tfds_data_dir,
+        cache_dir=FLAGS.cache_dir, resnet_weights=FLAGS.resnet_weights, image_size=FLAGS.image_size,
+        extraction_batch_size=FLAGS.extraction_batch_size,
+    )
+
+
+def define_chain_flags() -> None:
+    """The reinjection chain settings; unset ones come from the dataset's presets."""
+    flags.DEFINE_float("lam", None, "λ, variance of the reinjected noise (default: the autoencoder preset's).")
+    flags.DEFINE_integer("chains", None, "B, chains run in parallel (default: preset, 50).")
+    flags.DEFINE_integer("reinjections", None, "R, reinjections per restart (default: preset, 10).")
+    flags.DEFINE_integer("burn_in", None, "b, states per restart not collected (default: preset, 2).")
+    flags.DEFINE_enum("collect", None, list(COLLECT_MODES), "Collect noisy states x_t or clean r(x_{t-1}).")
+    flags.DEFINE_boolean("jit_compile", False, "Compile the chains with XLA.")
+
+
+def chain_config(dataset: str | None, autoencoder_preset: str | None, lam_default: float | None = None) -> ReinjectionConfig:
+    """ReinjectionConfig from the flags, falling back on the presets of `dataset`.
+
+    λ comes from --lam, else `lam_default`, else the autoencoder preset's.
+    """
+    defaults = presets.experiment_presets(dataset).sampler if dataset else presets.SamplerSettings()
+    lam = FLAGS.lam if FLAGS.lam is not None else lam_default
+    if lam is None:
+        known = presets.experiment_presets(dataset).autoencoders if dataset else {}
+        if autoencoder_preset not in known:
+            raise UserInputError(
+                f"give --lam: there is no autoencoder preset {autoencoder_preset!r} for dataset {dataset!r} to take λ from"
+            )
+        lam = known[autoencoder_preset].sampling_lambda
+
+    def pick(value, default):
+        return default if value is None else value
+
+    return ReinjectionConfig(
+        lam=lam,
+        num_chains=pick(FLAGS.chains, defaults.num_chains),
+        reinjections=pick(FLAGS.reinjections, defaults.reinjections),
+        burn_in=pick(FLAGS.burn_in, defaults.burn_in),
+        collect=pick(FLAGS.collect, defaults.collect),
+    )
+
+
+def run(main) -> None:
+    """app.run(main), turning a user mistake into a one-line error and exit status 1."""
+
+    def guarded(argv):
+        if len(argv) > 1:
+            raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
+        try:
+            main()
+        except UserInputError as e:
+            print(f"error: {e}", file=sys.stderr)
+            sys.exit(1)
+
+    app.run(guarded)

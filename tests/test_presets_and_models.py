@@ -1,0 +1,104 @@
+"""Presets build the Table I architectures; noise layers act only in training and survive saving."""
+
+import keras
+import numpy as np
+import pytest
+
+from aesampling import io, models, presets, training
+from aesampling.errors import UserInputError
+
+
+def dense_params(sizes):
+    return sum(a * b + b for a, b in zip(sizes[:-1], sizes[1:]))
+
+
+@pytest.mark.parametrize("dataset, input_dim", [("digits", 64), ("mnist", 784), ("fashion_mnist", 784),
+                                                ("cifar10", 2048), ("cifar100", 2048)])
+def test_every_preset_builds_with_table_one_shapes(dataset, input_dim):
+    experiment = presets.experiment_presets(dataset)
+    assert set(experiment.autoencoders) == {"shallow_ae", "deep_ae", "shallow_dae", "deep_dae"}
+    for name, preset in experiment.autoencoders.items():
+        model = training.build_autoencoder_from_preset(preset, input_dim, seed=0, name=name)
+        assert tuple(model.inputs[0].shape) == (None, input_dim)
+        assert tuple(model.outputs[0].shape) == (None, input_dim)
+        assert model.count_params() == dense_params([input_dim, *preset.hidden_units, input_dim])
+        assert preset.denoising == name.endswith("_dae")
+    num_classes = 100 if dataset == "cifar100" else 10
+    classifier = training.build_classifier_from_preset(experiment.classifier, input_dim, num_classes)
+    assert classifier.count_params() == dense_params([input_dim, *experiment.classifier.hidden_units, num_classes])
+    assert models.output_activation(classifier) == "sigmoid"
+
+
+def test_mnist_presets_match_table_one():
+    mnist = presets.experiment_presets("mnist")
+    deep, shallow = mnist.autoencoders["deep_ae"], mnist.autoencoders["shallow_ae"]
+    assert deep.hidden_units == (600, 400, 100, 400, 600) and deep.activation == "relu" and deep.epochs == 200
+    assert shallow.hidden_units == (32,) and shallow.activation == "tanh" and shallow.epochs == 50
+    assert mnist.autoencoders["shallow_dae"].epochs == 100
+    assert mnist.autoencoders["deep_dae"].gaussian_noise_std == 0.5
+    assert mnist.classifier.hidden_units == (500, 500) and mnist.classifier.epochs == 20
+    assert mnist.classifier.batch_size == 512
+    assert presets.experiment_presets("cifar100").classifier.hidden_units == (1000,)
+    assert presets.experiment_presets("cifar10").autoencoders["deep_dae"].gaussian_noise_std == 0.05
+    # 784-600-400-100-400-600-784: weights and biases counted by hand.
+    assert training.build_autoencoder_from_preset(deep, 784, seed=0, name="d").count_params() == 1_503_684
+    assert training.build_autoencoder_from_preset(shallow, 784, seed=0, name="s").count_params() == 784 * 32 + 32 + 32 * 784 + 784
+
+
+def test_unknown_names_are_clear_errors():
+    with pytest.raises(UserInputError, match="unknown autoencoder preset 'huge_ae'"):
+        presets.autoencoder_preset("mnist", "huge_ae")
+    with pytest.raises(UserInputError, match="unknown dataset 'svhn'"):
+        presets.experiment_presets("svhn")
+    with pytest.raises(UserInputError, match="hidden_units"):
+        models.build_autoencoder(10, [], "relu")
+
+
+def test_salt_and_pepper_only_in_training():
+    layer = models.SaltAndPepper(0.3, seed=1)
+    x = np.full((200, 50), 0.25, np.float32)
+    assert np.array_equal(np.asarray(layer(x, training=False)), x)
+    noisy = np.asarray(layer(x, training=True))
+    corrupted = noisy != 0.25
+    assert 0.25 < corrupted.mean() < 0.35
+    assert set(np.unique(noisy[corrupted])) == {0.0, 1.0}
+
+
+def test_denoising_autoencoder_is_deterministic_at_inference_and_noisy_in_training():
+    model = models.build_autoencoder(20, [8], "tanh", gaussian_noise_std=0.5, salt_pepper_rate=0.5, seed=3)
+    names = [layer.name for layer in model.layers]
+    assert names.index("salt_and_pepper") < names.index("hidden_0_preactivation") < names.index(
+        "preactivation_noise") < names.index("hidden_0")
+    x = np.random.default_rng(0).random((16, 20)).astype(np.float32)
+    assert np.array_equal(model(x, training=False), model(x, training=False))
+    assert not np.allclose(model(x, training=True), model(x, training=False))
+
+
+def test_denoising_autoencoder_survives_a_keras_round_trip(tmp_path):
+    model = models.build_autoencoder(12, [6], "tanh", gaussian_noise_std=0.5, salt_pepper_rate=0.25, seed=3)
+    path = tmp_path / "dae.keras"
+    io.save_model(model, path)
+    loaded = io.load_model(path)
+    x = np.random.default_rng(1).random((5, 12)).astype(np.float32)
+    np.testing.assert_array_equal(loaded(x, training=False), model(x, training=False))
+    layer = loaded.get_layer("salt_and_pepper")
+    assert isinstance(layer, models.SaltAndPepper) and layer.rate == 0.25
+    assert loaded.get_layer("preactivation_noise").stddev == 0.5
+    assert not np.allclose(loaded(x, training=True), loaded(x, training=False))
+
+
+def test_a_model_with_code_is_refused_in_safe_mode(tmp_path):
+    inputs = keras.Input((4,))
+    model = keras.Model(inputs, keras.layers.Lambda(lambda t: t * 2)(inputs))
+    path = tmp_path / "lambda.keras"
+    model.save(path)
+    with pytest.raises(UserInputError, match="cannot load model"):
+        io.load_model(path)
+
+
+def test_autoencoder_shape_check(linear_autoencoder):
+    assert models.check_autoencoder(linear_autoencoder(7, 1.0)) == 7
+    inputs = keras.Input((7,))
+    squeeze = keras.Model(inputs, keras.layers.Dense(3)(inputs))
+    with pytest.raises(UserInputError, match="maps 7 -> 3"):
+        models.check_autoencoder(squeeze)

@@ -1,0 +1,102 @@
+"""The reinjection sampler against hand-computed chains of deterministic fake autoencoders."""
+
+import math
+
+import numpy as np
+import pytest
+
+from aesampling.errors import UserInputError
+from aesampling.sampling import ReinjectionConfig, ReinjectionSampler, chain_noise
+
+
+def expected_chains(seed, restarts, chains, dim, reinjections, burn_in, lam, scale, collect):
+    """x_0 = noise(r, 0); x_t = scale·x_{t-1} + sqrt(λ)·noise(r, t); keep t > burn_in, step-major."""
+    out = []
+    for r in range(restarts):
+        x = chain_noise(seed, r, 0, (chains, dim)).numpy()
+        for t in range(1, reinjections + 1):
+            clean = scale * x
+            x = clean + math.sqrt(lam) * chain_noise(seed, r, t, (chains, dim)).numpy()
+            if t > burn_in:
+                out.append(x if collect == "noisy" else clean)
+    return np.concatenate(out)
+
+
+@pytest.mark.parametrize("collect", ["noisy", "clean"])
+def test_exact_chain_values_with_restarts_and_burn_in(linear_autoencoder, collect):
+    config = ReinjectionConfig(lam=0.04, num_chains=3, reinjections=5, burn_in=2, collect=collect)
+    sampler = ReinjectionSampler(linear_autoencoder(4, 0.5), config, seed=11)
+    assert config.samples_per_restart == 3 * 3
+    samples = sampler.sample(4 * 9)
+    expected = expected_chains(11, 4, 3, 4, 5, 2, 0.04, 0.5, collect)
+    np.testing.assert_allclose(samples, expected, rtol=1e-5, atol=1e-6)
+
+
+def test_restart_and_burn_in_bookkeeping(linear_autoencoder):
+    # r(x) = x and λ = 0: each chain stays at its starting point x_0, so every
+    # collected state of restart k equals that restart's N(0, I) draw.
+    config = ReinjectionConfig(lam=0.0, num_chains=2, reinjections=4, burn_in=1)
+    samples = ReinjectionSampler(linear_autoencoder(3, 1.0), config, seed=5).sample(2 * 3 * 3)
+    assert samples.shape == (18, 3)
+    for restart in range(3):
+        start = chain_noise(5, restart, 0, (2, 3)).numpy()
+        block = samples[restart * 6:(restart + 1) * 6].reshape(3, 2, 3)
+        np.testing.assert_array_equal(block, np.broadcast_to(start, (3, 2, 3)))
+    assert not np.allclose(samples[:6], samples[6:12])  # a restart starts from fresh noise
+
+
+def test_lambda_zero_collects_the_fixed_point(linear_autoencoder):
+    # r(x) = 0·x + 0.3 maps everything to 0.3; with λ = 0 every sample is exactly 0.3.
+    config = ReinjectionConfig(lam=0.0, num_chains=4, reinjections=3, burn_in=0)
+    samples = ReinjectionSampler(linear_autoencoder(6, 0.0, 0.3), config, seed=0).sample(30)
+    assert samples.shape == (30, 6)
+    np.testing.assert_array_equal(samples, np.float32(0.3))
+
+
+def test_same_seed_same_samples_whatever_the_chunking(linear_autoencoder):
+    model = linear_autoencoder(5, 0.9, 0.05)
+    config = ReinjectionConfig(lam=0.1, num_chains=7, reinjections=6, burn_in=2)
+    first = ReinjectionSampler(model, config, seed=123).sample(500)
+    again = ReinjectionSampler(model, config, seed=123)
+    chunked = np.concatenate(list(again.iter_samples(500, chunk_samples=30)))
+    np.testing.assert_array_equal(first, chunked)
+    other = ReinjectionSampler(model, config, seed=124).sample(500)
+    assert not np.allclose(first, other)
+
+
+def test_sample_counts_not_multiple_of_a_restart(linear_autoencoder):
+    sampler = ReinjectionSampler(linear_autoencoder(2, 0.5), ReinjectionConfig(lam=0.1, num_chains=3), seed=0)
+    assert sampler.sample(0).shape == (0, 2)
+    assert sampler.sample(25).shape == (25, 2)
+    sizes = [len(c) for c in sampler.iter_samples(100, chunk_samples=48)]
+    assert sum(sizes) == 100 and max(sizes) <= 48
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"lam": -0.1}, "lambda"),
+    ({"lam": float("nan")}, "lambda"),
+    ({"lam": 0.1, "num_chains": 0}, "chains"),
+    ({"lam": 0.1, "reinjections": 0}, "reinjections"),
+    ({"lam": 0.1, "reinjections": 4, "burn_in": 4}, "burn-in"),
+    ({"lam": 0.1, "burn_in": -1}, "burn-in"),
+    ({"lam": 0.1, "collect": "both"}, "collect"),
+])
+def test_bad_chain_settings_are_refused(kwargs, message):
+    with pytest.raises(UserInputError, match=message):
+        ReinjectionConfig(**kwargs)
+
+
+@pytest.mark.parametrize("seed", [-1, 2**31, 1.5])
+def test_seed_out_of_range(linear_autoencoder, seed):
+    with pytest.raises(UserInputError, match="seed"):
+        ReinjectionSampler(linear_autoencoder(2, 1.0), ReinjectionConfig(lam=0.1), seed=seed)
+
+
+def test_works_with_a_trained_keras_autoencoder(digits):
+    from aesampling import models
+
+    model = models.build_autoencoder(digits.input_dim, [8], "tanh")
+    model.fit(digits.x_train, digits.x_train, epochs=1, batch_size=256, verbose=0)
+    samples = ReinjectionSampler(model, ReinjectionConfig(lam=0.05, collect="clean"), seed=0).sample(1000)
+    assert samples.shape == (1000, 64) and samples.dtype == np.float32
+    assert 0.0 <= samples.min() and samples.max() <= 1.0  # clean states are sigmoid outputs

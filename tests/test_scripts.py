@@ -1,0 +1,96 @@
+"""The scripts end to end, through the Makefile chain at smoke size, and their error handling."""
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from conftest import REPO, run_script
+from test_data import write_cifar10_folder
+
+SOURCES = ["upper_bound", "shallow_ae", "deep_ae", "shallow_dae", "deep_dae", "lower_bound"]
+
+
+def make(*args, check=True):
+    result = subprocess.run(["make", "--no-print-directory", *args], cwd=REPO, capture_output=True,
+                            text=True, timeout=900)
+    if check and result.returncode != 0:
+        raise AssertionError(f"make {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}")
+    return result
+
+
+@pytest.fixture(scope="module")
+def smoke_results(tmp_path_factory):
+    """`make digits SMOKE=1` into a temporary results folder, with this interpreter."""
+    root = tmp_path_factory.mktemp("make")
+    (root / "stamp").touch()
+    variables = [f"RESULTS={root / 'results'}", f"PY={sys.executable}", f"STAMP={root / 'stamp'}", "SMOKE=1"]
+    make("-j2", "digits", *variables)
+    return root / "results" / "digits", variables
+
+
+def test_make_digits_smoke_writes_every_output(smoke_results):
+    out, _ = smoke_results
+    for name in ["table.md", "curves.csv", "curves.png", "metrics.json", "config.json"]:
+        assert (out / name).is_file(), name
+    for ae in SOURCES[1:-1]:
+        assert (out / f"samples_{ae}.png").is_file()
+        assert (out / "models" / f"{ae}.keras").is_file() and (out / "models" / f"{ae}.json").is_file()
+        labelled = np.load(out / "labelled" / f"{ae}.npz")
+        assert labelled["x"].shape == (200, 64) and labelled["soft_labels"].shape == (200, 10)
+        np.testing.assert_array_equal(labelled["labels"], labelled["soft_labels"].argmax(axis=1))
+    curves = pd.read_csv(out / "curves.csv")
+    assert list(curves.columns) == ["source", "epoch", "samples_seen", "accuracy", "loss"]
+    assert list(curves["source"].unique()) == SOURCES
+    assert (curves.groupby("source")["epoch"].max() == 2).all()
+    assert curves["samples_seen"].max() == 2 * 5 * 400
+    table = (out / "table.md").read_text()
+    assert all(f"| {s} |" in table for s in SOURCES) and "Made by: `python scripts/report.py" in table
+    config = json.loads((out / "config.json").read_text())
+    assert set(config["curves"]) == set(SOURCES)
+    assert config["curves"]["deep_ae"]["autoencoder_record"]["config"]["model"] == "deep_ae"
+    assert config["samples"]["deep_ae"]["samples_record"]["config"]["chains"]["lam"] == 0.05
+
+
+def test_a_second_make_redoes_nothing(smoke_results):
+    _, variables = smoke_results
+    assert make("-q", "digits", *variables, check=False).returncode == 0
+
+
+def test_make_shows_the_full_chain_for_mnist_and_cifar():
+    mnist = make("-n", "mnist", "DATA_DIR=/data/mnist", "RESULTS=/nonexistent").stdout
+    for script in ["train.py", "sample.py", "label.py", "evaluate.py", "report.py"]:
+        assert f"scripts/{script}" in mnist
+    assert "--data_dir=/data/mnist" in mnist
+    cifar = make("-n", "cifar10", "RESULTS=/nonexistent", "RESNET_WEIGHTS=none", "IMAGE_SIZE=32").stdout
+    assert cifar.index("scripts/extract_features.py") < cifar.index("scripts/train.py")
+    assert "--cache_dir=/nonexistent/cifar10/cache --resnet_weights=none --image_size=32" in cifar
+
+
+def test_extract_features_script_on_local_cifar_batches(tmp_path):
+    write_cifar10_folder(tmp_path / "cifar")
+    result = run_script("extract_features", "--dataset=cifar10", f"--data_dir={tmp_path / 'cifar'}",
+                        f"--cache_dir={tmp_path / 'cache'}", "--resnet_weights=none", "--image_size=32")
+    cache = tmp_path / "cache" / "cifar10_resnet50_none_32px.npz"
+    assert str(cache) in result.stdout
+    arrays = np.load(cache)
+    assert arrays["x_train"].shape == (10, 2048) and arrays["x_test"].shape == (2, 2048)
+    assert json.loads(cache.with_suffix(".json").read_text())["config"]["data"]["image_size"] == 32
+
+
+@pytest.mark.parametrize("script, flags, message", [
+    ("train", ["--dataset=svhn", "--model=deep_ae", "--output=/tmp/x.keras"], "unknown dataset 'svhn'"),
+    ("train", ["--model=huge_ae", "--output=/tmp/x.keras"], "unknown autoencoder preset 'huge_ae'"),
+    ("sample", ["--autoencoder=/nonexistent.keras", "--lam=0.1", "--output=/tmp/s.npz"], "model file not found"),
+    ("sample", ["--autoencoder=/nonexistent.keras", "--output=/tmp/s.npz"], "give --lam"),
+    ("sample", ["--autoencoder=x.keras", "--lam=-1", "--output=/tmp/s.npz"], "lambda must be"),
+])
+def test_user_mistakes_give_one_line_errors(script, flags, message):
+    result = run_script(script, *flags, check=False)
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
+    assert result.stderr.strip().splitlines()[-1].startswith(f"error: ")
+    assert message in result.stderr
