@@ -34,6 +34,7 @@ SOURCES := upper_bound $(AUTOENCODERS) lower_bound
 ifeq ($(SMOKE),1)
 TRAIN_ARGS := --epochs=1
 EVAL_ARGS := --epochs=2 --steps_per_epoch=5
+SELECT_ARGS := --epochs=1 --steps_per_epoch=5 --lambdas=0.01,0.1
 NUM_SAMPLES := 200
 endif
 
@@ -76,8 +77,11 @@ $$($(1)_DIR)/models/classifier.keras: $(3) | $(STAMP)
 $$($(1)_DIR)/models/%.keras: $(3) | $(STAMP)
 	$(PY) scripts/train.py $$($(1)_FLAGS) --model=$$* --seed=$(SEED) --output=$$@ $(TRAIN_ARGS)
 
-$$($(1)_DIR)/samples/%.npz: $$($(1)_DIR)/models/%.keras
-	$(PY) scripts/sample.py --autoencoder=$$< --dataset=$(1) --preset=$$* --num_samples=$(NUM_SAMPLES) --seed=$(SEED) --output=$$@
+$$($(1)_DIR)/lambda/%.json: $$($(1)_DIR)/models/%.keras $$($(1)_DIR)/models/classifier.keras
+	$(PY) scripts/select_lambda.py $$($(1)_FLAGS) --autoencoder=$$< --classifier=$$($(1)_DIR)/models/classifier.keras --seed=$(SEED) --output=$$@ $(SELECT_ARGS)
+
+$$($(1)_DIR)/samples/%.npz: $$($(1)_DIR)/models/%.keras $$($(1)_DIR)/lambda/%.json
+	$(PY) scripts/sample.py --autoencoder=$$< --dataset=$(1) --chains_file=$$($(1)_DIR)/lambda/$$*.json --num_samples=$(NUM_SAMPLES) --seed=$(SEED) --output=$$@
 
 $$($(1)_DIR)/labelled/%.npz: $$($(1)_DIR)/samples/%.npz $$($(1)_DIR)/models/classifier.keras
 	$(PY) scripts/label.py --samples=$$< --classifier=$$($(1)_DIR)/models/classifier.keras --output=$$@
@@ -85,14 +89,15 @@ $$($(1)_DIR)/labelled/%.npz: $$($(1)_DIR)/samples/%.npz $$($(1)_DIR)/models/clas
 $$($(1)_DIR)/curves/upper_bound.csv $$($(1)_DIR)/curves/lower_bound.csv: $$($(1)_DIR)/curves/%.csv: $$($(1)_DIR)/models/classifier.keras
 	$(PY) scripts/evaluate.py $$($(1)_FLAGS) --source=$$* --classifier=$$< --seed=$(SEED) --output=$$@ $(EVAL_ARGS)
 
-$$($(1)_DIR)/curves/%.csv: $$($(1)_DIR)/models/%.keras $$($(1)_DIR)/models/classifier.keras
-	$(PY) scripts/evaluate.py $$($(1)_FLAGS) --source=$$* --autoencoder=$$< --classifier=$$($(1)_DIR)/models/classifier.keras --seed=$(SEED) --output=$$@ $(EVAL_ARGS)
+$$($(1)_DIR)/curves/%.csv: $$($(1)_DIR)/models/%.keras $$($(1)_DIR)/models/classifier.keras $$($(1)_DIR)/lambda/%.json
+	$(PY) scripts/evaluate.py $$($(1)_FLAGS) --source=$$* --autoencoder=$$< --classifier=$$($(1)_DIR)/models/classifier.keras --chains_file=$$($(1)_DIR)/lambda/$$*.json --seed=$(SEED) --output=$$@ $(EVAL_ARGS)
 
 $$($(1)_DIR)/table.md: $(foreach s,$(SOURCES),$$($(1)_DIR)/curves/$(s).csv) $(foreach a,$(AUTOENCODERS),$$($(1)_DIR)/labelled/$(a).npz)
 	$(PY) scripts/report.py --dataset=$(1) --output_dir=$$($(1)_DIR) --reproduce_command="make $(1)$(if $(DATA_DIR), DATA_DIR=$(DATA_DIR))$(if $(filter 1,$(SMOKE)), SMOKE=1)" \
 	  --classifier_record=$$($(1)_DIR)/models/classifier.json \
 	  --curves=$$(call join_commas,$(foreach s,$(SOURCES),$$($(1)_DIR)/curves/$(s).csv)) \
-	  --samples=$$(call join_commas,$(foreach a,$(AUTOENCODERS),$$($(1)_DIR)/labelled/$(a).npz))
+	  --samples=$$(call join_commas,$(foreach a,$(AUTOENCODERS),$$($(1)_DIR)/labelled/$(a).npz)) \
+	  --selections=$$(call join_commas,$(foreach a,$(AUTOENCODERS),$$($(1)_DIR)/lambda/$(a).json))
 endef
 
 # CIFAR runs on ResNet50 features, extracted once into the dataset's cache.
@@ -116,4 +121,4 @@ $(eval $(call EXPERIMENT,cifar100,$(cifar100_FEATURE_FLAGS),$(cifar100_CACHE)))
 .SECONDARY:
 
 clean:
-	rm -rf $(RESULTS)/*/models $(RESULTS)/*/samples $(RESULTS)/*/labelled $(RESULTS)/*/curves
+	rm -rf $(RESULTS)/*/models $(RESULTS)/*/lambda $(RESULTS)/*/samples $(RESULTS)/*/labelled $(RESULTS)/*/curves

@@ -62,7 +62,11 @@ DATASETS: dict[str, DatasetSpec] = {
 
 @dataclasses.dataclass(frozen=True)
 class Dataset:
-    """Train and test arrays: x in [0, 1] (float32, N x n), y integer labels."""
+    """Train, test and (optional) validation arrays: x in [0, 1] (float32, N x n), y integer labels.
+
+    The validation split, when present, is carved from the original
+    training data (see `split_validation`) and is disjoint from x_train.
+    """
 
     name: str
     x_train: np.ndarray
@@ -70,6 +74,8 @@ class Dataset:
     x_test: np.ndarray
     y_test: np.ndarray
     num_classes: int
+    x_val: np.ndarray | None = None
+    y_val: np.ndarray | None = None
 
     @property
     def input_dim(self) -> int:
@@ -92,6 +98,29 @@ def dataset_spec(name: str) -> DatasetSpec:
     if name not in DATASETS:
         raise UserInputError(f"unknown dataset {name!r}; choose one of {sorted(DATASETS)}")
     return DATASETS[name]
+
+
+VALIDATION_SPLIT_SEED = 0
+
+
+def split_validation(dataset: Dataset, fraction: float, seed: int = VALIDATION_SPLIT_SEED) -> Dataset:
+    """Moves a random `fraction` of the training examples into a validation split.
+
+    The permutation uses a fixed seed, independent of the run's seed, so
+    every stage of an experiment sees the same split. Hyper-parameters such
+    as λ are chosen on this split, never on the test set.
+    """
+    if not 0.0 <= fraction < 1.0:
+        raise UserInputError(f"the validation fraction must lie in [0, 1), got {fraction}")
+    count = int(round(fraction * len(dataset.x_train)))
+    if count == 0:
+        return dataset
+    order = np.random.default_rng(seed).permutation(len(dataset.x_train))
+    val, train = order[:count], order[count:]
+    return dataclasses.replace(
+        dataset, x_train=dataset.x_train[train], y_train=dataset.y_train[train],
+        x_val=dataset.x_train[val], y_val=dataset.y_train[val],
+    )
 
 
 # ----------------------------------------------------------------------------

@@ -26,15 +26,12 @@ import numpy as np
 import pandas as pd
 from absl import logging
 
-from aesampling import data, evaluation, features, io, metrics, plotting, presets, training
+from aesampling import data, evaluation, features, io, metrics, plotting, presets, reporting, selection, training
 from aesampling.errors import UserInputError
 from aesampling.labeling import Labeler, check_classifier
 from aesampling.models import check_autoencoder, model_io_dims
 from aesampling.reproducibility import seed_everything
 from aesampling.sampling import ReinjectionConfig, ReinjectionSampler, check_seed
-
-RELATIVE_TARGET = 0.97  # "samples needed to reach 97% of the ground-truth accuracy"
-
 
 # ----------------------------------------------------------------------------
 # Configs
@@ -53,6 +50,8 @@ class DataConfig:
       resnet_weights: "imagenet", "none" or a weights file path.
       image_size: side images are resized to before ResNet50.
       extraction_batch_size: images per ResNet50 batch.
+      validation_fraction: share of the training data held out for choosing
+        λ (None: the dataset preset's, 0.1).
     """
 
     dataset: str
@@ -62,6 +61,7 @@ class DataConfig:
     resnet_weights: str | None = "imagenet"
     image_size: int = 224
     extraction_batch_size: int = 128
+    validation_fraction: float | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -121,6 +121,22 @@ class EvaluateConfig:
 
 
 @dataclasses.dataclass(frozen=True)
+class SelectConfig:
+    """Choose λ and the collected state of one autoencoder on the validation split."""
+
+    data: DataConfig
+    autoencoder: str
+    classifier: str
+    output: str
+    chains: ReinjectionConfig
+    lambdas: tuple[float, ...]
+    collects: tuple[str, ...]
+    epochs: int
+    steps_per_epoch: int
+    seed: int = 0
+
+
+@dataclasses.dataclass(frozen=True)
 class ReportConfig:
     """Merge learning curves and samples into the table and figures of one dataset."""
 
@@ -130,6 +146,7 @@ class ReportConfig:
     classifier_record: str
     output_dir: str
     reproduce_command: str | None = None
+    selections: tuple[str, ...] = ()
 
 
 @dataclasses.dataclass(frozen=True)
@@ -181,17 +198,30 @@ def _record(config, started: float, **extra) -> dict:
 
 
 def load_data(config: DataConfig) -> data.Dataset:
-    """The dataset as flat [0, 1] features: pixels, or ResNet50 features for CIFAR."""
+    """The dataset as flat [0, 1] features (pixels, or ResNet50 features for CIFAR), validation split held out."""
     spec = data.dataset_spec(config.dataset)
     if not spec.uses_features:
-        return data.load_dataset(config.dataset, config.data_dir, config.tfds_data_dir)
-    if config.cache_dir is None:
+        dataset = data.load_dataset(config.dataset, config.data_dir, config.tfds_data_dir)
+    elif config.cache_dir is None:
         raise UserInputError(f"{config.dataset} uses ResNet50 features: give a feature cache folder")
-    return features.load_feature_dataset(
-        config.dataset, cache_dir=config.cache_dir, weights=config.resnet_weights,
-        image_size=config.image_size, data_dir=config.data_dir, tfds_data_dir=config.tfds_data_dir,
-        batch_size=config.extraction_batch_size,
-    )
+    else:
+        dataset = features.load_feature_dataset(
+            config.dataset, cache_dir=config.cache_dir, weights=config.resnet_weights,
+            image_size=config.image_size, data_dir=config.data_dir, tfds_data_dir=config.tfds_data_dir,
+            batch_size=config.extraction_batch_size,
+        )
+    fraction = config.validation_fraction
+    if fraction is None:
+        fraction = presets.experiment_presets(config.dataset).validation_fraction
+    return data.split_validation(dataset, fraction)
+
+
+def _split_sizes(dataset: data.Dataset) -> dict:
+    return {
+        "train_examples": len(dataset.x_train),
+        "validation_examples": 0 if dataset.x_val is None else len(dataset.x_val),
+        "test_examples": len(dataset.x_test),
+    }
 
 
 def _check_feature_size(dataset: data.Dataset, model, role: str) -> None:
@@ -246,8 +276,8 @@ def run_train(config: TrainConfig) -> dict:
     io.save_model(model, config.output)
     record = _record(
         config, started, preset=dataclasses.asdict(preset), epochs_trained=epochs,
-        parameters=int(model.count_params()), train_examples=len(dataset.x_train),
-        test_examples=len(dataset.x_test), input_dim=dataset.input_dim, **result,
+        parameters=int(model.count_params()), input_dim=dataset.input_dim,
+        **_split_sizes(dataset), **result,
     )
     io.write_json(io.sidecar_path(config.output), record)
     return record
@@ -339,64 +369,50 @@ def run_evaluate(config: EvaluateConfig) -> dict:
     ground_truth = metrics.accuracy(classifier, dataset.x_test, dataset.y_test)
     record = _record(
         config, started, samples_per_step=per_step, ground_truth_accuracy=ground_truth,
-        final_accuracy=curve[-1].accuracy,
+        final_accuracy=curve[-1].accuracy, **_split_sizes(dataset),
     )
     io.write_json(io.sidecar_path(config.output), record)
     return record
 
 
-def _ordered_sources(sources: list[str]) -> list[str]:
-    bounds = [evaluation.UPPER_BOUND, evaluation.LOWER_BOUND]
-    middle = [s for s in sources if s not in bounds]
-    return [s for s in [bounds[0], *middle, bounds[1]] if s in sources]
-
-
-def summary_table(curves: pd.DataFrame, records: dict[str, dict], ground_truth_accuracy: float) -> pd.DataFrame:
-    """Final accuracy per source, its ratio to the ground truth, samples to 97% of it, λ."""
-    rows = []
-    target = RELATIVE_TARGET * ground_truth_accuracy
-    for source in _ordered_sources(list(curves["source"].unique())):
-        curve = curves[curves["source"] == source].sort_values("epoch")
-        final = float(curve["accuracy"].iloc[-1])
-        chains = records[source]["config"]["chains"]
-        is_autoencoder = source not in (evaluation.UPPER_BOUND, evaluation.LOWER_BOUND)
-        rows.append({
-            "source": source,
-            "lam": chains["lam"] if is_autoencoder else None,
-            "collect": chains["collect"] if is_autoencoder else None,
-            "final_accuracy": final,
-            "relative_to_ground_truth": final / ground_truth_accuracy,
-            "samples_to_97pct": metrics.samples_to_reach(curve["samples_seen"], curve["accuracy"], target),
-            "epochs": int(curve["epoch"].max()),
-            "samples_seen": int(curve["samples_seen"].max()),
-        })
-    return pd.DataFrame(rows)
-
-
-def _markdown_table(table: pd.DataFrame, ground_truth_accuracy: float, command: str, reproduce: str | None) -> str:
-    lines = [
-        f"Ground-truth classifier test accuracy (max accuracy): {ground_truth_accuracy:.4f}",
-        "",
-        "| source | λ | collect | final accuracy | relative to ground truth | samples to reach 97% of it | samples seen |",
-        "|---|---|---|---|---|---|---|",
-    ]
-    for row in table.itertuples():
-        lam = "-" if row.lam is None or pd.isna(row.lam) else f"{row.lam:g}"
-        collect = row.collect if isinstance(row.collect, str) else "-"
-        reach = "not reached" if row.samples_to_97pct is None or pd.isna(row.samples_to_97pct) else f"{int(row.samples_to_97pct):,}"
-        lines.append(
-            f"| {row.source} | {lam} | {collect} | {row.final_accuracy:.4f} | "
-            f"{row.relative_to_ground_truth:.3f} | {reach} | {row.samples_seen:,} |"
+def run_select(config: SelectConfig) -> dict:
+    """Scores the (λ, collect) grid on the validation split; writes the best pair and the grid as JSON."""
+    started = time.perf_counter()
+    seed = check_seed(config.seed)
+    if config.epochs < 1 or config.steps_per_epoch < 1:
+        raise UserInputError(
+            f"epochs and steps per epoch must be at least 1, got {config.epochs}, {config.steps_per_epoch}"
         )
-    lines += [""]
-    if reproduce:
-        lines.append(f"Reproduce with: `{reproduce}`")
-    lines += [f"Made by: `{command}`", ""]
-    return "\n".join(lines)
+    if any(lam < 0 for lam in config.lambdas):
+        raise UserInputError(f"every λ of the search must be >= 0, got {list(config.lambdas)}")
+    seed_everything(seed)
+    dataset = load_data(config.data)
+    classifier = io.load_model(config.classifier)
+    autoencoder = io.load_model(config.autoencoder)
+    _check_feature_size(dataset, classifier, "classifier")
+    _check_feature_size(dataset, autoencoder, "autoencoder")
+    check_classifier(classifier, dataset.input_dim)
+
+    def log(row: dict) -> None:
+        logging.info("λ=%g collect=%s: mean validation accuracy %.4f (final %.4f)",
+                     row["lam"], row["collect"], row["score"], row["final_accuracy"])
+
+    grid = selection.search_chain_settings(
+        autoencoder, classifier, dataset.x_val, dataset.y_val, base=config.chains,
+        lambdas=config.lambdas, collects=config.collects, epochs=config.epochs,
+        steps_per_epoch=config.steps_per_epoch, seed=seed, on_result=log,
+    )
+    best = selection.best_setting(grid)
+    record = _record(
+        config, started, best={"lam": best["lam"], "collect": best["collect"]}, grid=grid,
+        **_split_sizes(dataset),
+    )
+    io.write_json(config.output, record)
+    return record
 
 
 def run_report(config: ReportConfig) -> dict:
-    """Writes curves.csv, table.md, metrics.json, curves.png, samples_<ae>.png and config.json."""
+    """Writes curves.csv, table.md, metrics.json, curves.png, samples_<ae>.png, lambda_search.csv and config.json."""
     started = time.perf_counter()
     if not config.curves:
         raise UserInputError("the report needs at least one learning-curve CSV")
@@ -418,11 +434,11 @@ def run_report(config: ReportConfig) -> dict:
     classifier_record = io.read_json(config.classifier_record)
     ground_truth = float(classifier_record["test_accuracy"])
 
-    table = summary_table(curves, records, ground_truth)
+    table = reporting.summary_table(curves, records, ground_truth)
     command = shlex.join([os.path.basename(sys.executable), *sys.argv])
     with io.atomic_path(out / "curves.csv") as tmp:
         curves.to_csv(tmp, index=False)
-    io.write_text(out / "table.md", _markdown_table(table, ground_truth, command, config.reproduce_command))
+    io.write_text(out / "table.md", reporting.markdown_table(table, ground_truth, command, config.reproduce_command))
     io.write_json(out / "metrics.json", {
         "ground_truth_accuracy": ground_truth,
         "table": table.to_dict(orient="records"),
@@ -444,8 +460,13 @@ def run_report(config: ReportConfig) -> dict:
             title=f"{config.dataset}: {name} reinjection samples (title: hard label)",
         )
         sample_records[name] = io.read_json(io.sidecar_path(path))
+    selection_records = {Path(path).stem: io.read_json(path) for path in config.selections}
+    if selection_records:
+        with io.atomic_path(out / "lambda_search.csv") as tmp:
+            reporting.search_table(selection_records).to_csv(tmp, index=False)
     io.write_json(out / "config.json", {
         "report": _record(config, started),
+        "lambda_search": selection_records,
         "ground_truth_classifier": classifier_record,
         "curves": records,
         "samples": sample_records,

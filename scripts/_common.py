@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import sys
 
@@ -12,6 +13,7 @@ from absl import app, flags  # noqa: E402
 from aesampling import presets  # noqa: E402
 from aesampling.errors import UserInputError  # noqa: E402
 from aesampling.sampling import COLLECT_MODES, ReinjectionConfig  # noqa: E402
+from aesampling.selection import read_selection  # noqa: E402
 from aesampling.workflow import DataConfig  # noqa: E402
 
 FLAGS = flags.FLAGS
@@ -27,51 +29,69 @@ def define_data_flags() -> None:
     flags.DEFINE_string("resnet_weights", "imagenet", "ResNet50 weights: imagenet, none, or a .h5 file path.")
     flags.DEFINE_integer("image_size", 224, "Side CIFAR images are resized to before ResNet50.")
     flags.DEFINE_integer("extraction_batch_size", 128, "Images per ResNet50 batch.")
+    flags.DEFINE_float("validation_fraction", None, "Share of the training data held out to choose λ "
+                       "(default: the dataset preset's, 0.1). Use the same value in every stage.")
 
 
 def data_config() -> DataConfig:
     return DataConfig(
         dataset=FLAGS.dataset, data_dir=FLAGS.data_dir, tfds_data_dir=FLAGS.tfds_data_dir,
         cache_dir=FLAGS.cache_dir, resnet_weights=FLAGS.resnet_weights, image_size=FLAGS.image_size,
-        extraction_batch_size=FLAGS.extraction_batch_size,
+        extraction_batch_size=FLAGS.extraction_batch_size, validation_fraction=FLAGS.validation_fraction,
     )
 
 
-def define_chain_flags() -> None:
-    """The reinjection chain settings; unset ones come from the dataset's presets."""
-    flags.DEFINE_float("lam", None, "λ, variance of the reinjected noise (default: the autoencoder preset's).")
+def define_chain_shape_flags() -> None:
+    """B, R and b of the reinjection chains; unset ones come from the dataset's presets."""
     flags.DEFINE_integer("chains", None, "B, chains run in parallel (default: preset, 50).")
     flags.DEFINE_integer("reinjections", None, "R, reinjections per restart (default: preset, 10).")
     flags.DEFINE_integer("burn_in", None, "b, states per restart not collected (default: preset, 2).")
+
+
+def define_chain_flags() -> None:
+    """All reinjection chain settings: B, R, b, λ, the collected state, XLA."""
+    define_chain_shape_flags()
+    flags.DEFINE_float("lam", None, "λ, variance of the reinjected noise (default: --chains_file, else the preset's).")
+    flags.DEFINE_string("chains_file", None, "A λ search result (select_lambda.py): its best λ and collect "
+                        "are the defaults.")
     flags.DEFINE_enum("collect", None, list(COLLECT_MODES), "Collect noisy states x_t or clean r(x_{t-1}).")
     flags.DEFINE_boolean("jit_compile", False, "Compile the chains with XLA.")
 
 
-def chain_config(dataset: str | None, autoencoder_preset: str | None, lam_default: float | None = None) -> ReinjectionConfig:
-    """ReinjectionConfig from the flags, falling back on the presets of `dataset`.
-
-    λ comes from --lam, else `lam_default`, else the autoencoder preset's.
-    """
+def chain_shape(dataset: str | None, lam: float = 0.0) -> ReinjectionConfig:
+    """ReinjectionConfig with B, R, b from the flags or the dataset's presets, and the given λ."""
     defaults = presets.experiment_presets(dataset).sampler if dataset else presets.SamplerSettings()
-    lam = FLAGS.lam if FLAGS.lam is not None else lam_default
+    return ReinjectionConfig(
+        lam=lam,
+        num_chains=defaults.num_chains if FLAGS.chains is None else FLAGS.chains,
+        reinjections=defaults.reinjections if FLAGS.reinjections is None else FLAGS.reinjections,
+        burn_in=defaults.burn_in if FLAGS.burn_in is None else FLAGS.burn_in,
+        collect=defaults.collect,
+    )
+
+
+def chain_config(dataset: str | None, autoencoder_preset: str | None, lam_default: float | None = None) -> ReinjectionConfig:
+    """ReinjectionConfig from the flags, falling back on a search result, then on the presets.
+
+    λ: --lam, else the --chains_file's best, else `lam_default`, else the
+    autoencoder preset's. collect: --collect, else the --chains_file's best,
+    else the dataset preset's.
+    """
+    selected_lam, selected_collect = (None, None)
+    if FLAGS.chains_file:
+        selected_lam, selected_collect = read_selection(FLAGS.chains_file)
+    lam = next((v for v in (FLAGS.lam, selected_lam, lam_default) if v is not None), None)
     if lam is None:
         known = presets.experiment_presets(dataset).autoencoders if dataset else {}
         if autoencoder_preset not in known:
             raise UserInputError(
-                f"give --lam: there is no autoencoder preset {autoencoder_preset!r} for dataset {dataset!r} to take λ from"
+                f"give --lam or --chains_file: there is no autoencoder preset {autoencoder_preset!r} "
+                f"for dataset {dataset!r} to take λ from"
             )
         lam = known[autoencoder_preset].sampling_lambda
-
-    def pick(value, default):
-        return default if value is None else value
-
-    return ReinjectionConfig(
-        lam=lam,
-        num_chains=pick(FLAGS.chains, defaults.num_chains),
-        reinjections=pick(FLAGS.reinjections, defaults.reinjections),
-        burn_in=pick(FLAGS.burn_in, defaults.burn_in),
-        collect=pick(FLAGS.collect, defaults.collect),
-    )
+    shape = chain_shape(dataset, lam)
+    collect = next((v for v in (FLAGS.collect, selected_collect) if v is not None), shape.collect)
+    return dataclasses.replace(shape, collect=collect)
 
 
 def run(main) -> None:

@@ -154,3 +154,16 @@ def test_offline_tfds_fails_fast_with_a_data_dir_hint(monkeypatch, tmp_path):
     monkeypatch.setattr(data, "download_possible", lambda host, timeout_s=5.0: False)
     with pytest.raises(DataUnavailableError, match="--data_dir"):
         data.load_dataset("mnist", tfds_data_dir=str(tmp_path))
+
+
+def test_validation_split_is_disjoint_fixed_and_optional(digits):
+    split = data.split_validation(digits, 0.1)
+    assert len(split.x_val) == 135 and len(split.x_train) == 1347 - 135
+    assert split.x_test is digits.x_test
+    rows = {row.tobytes() for row in digits.x_train}  # the 1,347 digits images are all distinct
+    val, train = {r.tobytes() for r in split.x_val}, {r.tobytes() for r in split.x_train}
+    assert val | train == rows and not val & train
+    np.testing.assert_array_equal(data.split_validation(digits, 0.1).x_val, split.x_val)
+    assert data.split_validation(digits, 0.0) is digits
+    with pytest.raises(UserInputError, match="validation fraction"):
+        data.split_validation(digits, 1.0)

@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from aesampling import evaluation, metrics, training, workflow
+from aesampling import evaluation, metrics, reporting, training
 from aesampling.presets import ClassifierPreset
 from aesampling.sampling import ReinjectionConfig, ReinjectionSampler
 
@@ -66,7 +66,7 @@ def test_summary_table_orders_bounds_and_computes_ratios():
         "accuracy": [0.1, 0.5, 0.6, 0.1, 0.9, 0.95, 0.1, 0.97, 0.99],
     })
     chains = {"config": {"chains": {"lam": 0.05, "collect": "noisy"}}}
-    table = workflow.summary_table(curves, {s: chains for s in curves["source"].unique()}, 1.0)
+    table = reporting.summary_table(curves, {s: chains for s in curves["source"].unique()}, 1.0)
     assert list(table["source"]) == ["upper_bound", "deep_ae", "lower_bound"]
     row = table.set_index("source").loc["deep_ae"]
     assert row["final_accuracy"] == 0.95 and row["lam"] == 0.05 and row["relative_to_ground_truth"] == 0.95

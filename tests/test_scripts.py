@@ -34,7 +34,7 @@ def smoke_results(tmp_path_factory):
 
 def test_make_digits_smoke_writes_every_output(smoke_results):
     out, _ = smoke_results
-    for name in ["table.md", "curves.csv", "curves.png", "metrics.json", "config.json"]:
+    for name in ["table.md", "curves.csv", "curves.png", "metrics.json", "config.json", "lambda_search.csv"]:
         assert (out / name).is_file(), name
     for ae in SOURCES[1:-1]:
         assert (out / f"samples_{ae}.png").is_file()
@@ -52,7 +52,13 @@ def test_make_digits_smoke_writes_every_output(smoke_results):
     config = json.loads((out / "config.json").read_text())
     assert set(config["curves"]) == set(SOURCES)
     assert config["curves"]["deep_ae"]["autoencoder_record"]["config"]["model"] == "deep_ae"
-    assert config["samples"]["deep_ae"]["samples_record"]["config"]["chains"]["lam"] == 0.05
+    best = json.loads((out / "lambda" / "deep_ae.json").read_text())["best"]
+    assert best["lam"] in (0.01, 0.1) and best["collect"] in ("noisy", "clean")
+    assert config["samples"]["deep_ae"]["samples_record"]["config"]["chains"]["lam"] == best["lam"]
+    assert config["curves"]["deep_ae"]["config"]["chains"]["collect"] == best["collect"]
+    search = pd.read_csv(out / "lambda_search.csv")
+    assert len(search) == 4 * 2 * 2 and search.groupby("autoencoder")["chosen"].sum().eq(1).all()
+    assert config["ground_truth_classifier"]["validation_examples"] == 135
 
 
 def test_a_second_make_redoes_nothing(smoke_results):

@@ -1,0 +1,79 @@
+"""Smoke runs of the MNIST and CIFAR chains: tiny epochs on mock data, ResNet50 with weights=None."""
+
+import json
+import sys
+
+import numpy as np
+import pandas as pd
+import pytest
+import tensorflow_datasets as tfds
+
+from aesampling import data, workflow
+from aesampling.sampling import ReinjectionConfig
+from test_data import write_cifar10_folder
+from test_scripts import SOURCES, make
+
+
+def test_make_cifar10_smoke_on_local_mock_batches(tmp_path):
+    """`make cifar10 SMOKE=1` end to end: feature extraction, then the whole chain on 2048-d features."""
+    write_cifar10_folder(tmp_path / "cifar", per_batch=8)
+    (tmp_path / "stamp").touch()
+    results = tmp_path / "results"
+    make("-j2", "cifar10", "SMOKE=1", f"DATA_DIR={tmp_path / 'cifar'}", "RESNET_WEIGHTS=none", "IMAGE_SIZE=32",
+         f"RESULTS={results}", f"PY={sys.executable}", f"STAMP={tmp_path / 'stamp'}")
+    out = results / "cifar10"
+    assert (out / "cache" / "cifar10_resnet50_none_32px.npz").is_file()
+    curves = pd.read_csv(out / "curves.csv")
+    assert list(curves["source"].unique()) == SOURCES
+    record = json.loads((out / "models" / "deep_ae.json").read_text())
+    assert record["input_dim"] == 2048 and record["train_examples"] == 36 and record["validation_examples"] == 4
+    assert (out / "samples_deep_dae.png").is_file()
+
+
+@pytest.mark.parametrize("dataset", ["mnist", "cifar100"])
+def test_chain_under_tfds_mock_data(dataset, tmp_path, monkeypatch):
+    """The workflow stages in order on tfds mock data, as the Makefile chains them."""
+    monkeypatch.setattr(data, "download_possible", lambda host, timeout_s=5.0: True)
+    data_config = workflow.DataConfig(
+        dataset=dataset, tfds_data_dir=str(tmp_path / "tfds"), cache_dir=str(tmp_path / "cache"),
+        resnet_weights="none", image_size=32,
+    )
+    models, chains = tmp_path / "models", ReinjectionConfig(lam=0.05, num_chains=4, reinjections=3, burn_in=1)
+    with tfds.testing.mock_data(num_examples=30):
+        if data.dataset_spec(dataset).uses_features:
+            workflow.run_extract_features(workflow.ExtractConfig(data=data_config))
+        for model in ["classifier", "shallow_ae", "deep_dae"]:
+            workflow.run_train(workflow.TrainConfig(data=data_config, model=model, output=str(models / f"{model}.keras"),
+                                                    epochs=1))
+        selected = workflow.run_select(workflow.SelectConfig(
+            data=data_config, autoencoder=str(models / "deep_dae.keras"), classifier=str(models / "classifier.keras"),
+            output=str(tmp_path / "lambda" / "deep_dae.json"), chains=chains, lambdas=(0.01, 0.1), collects=("clean",),
+            epochs=1, steps_per_epoch=2,
+        ))
+        workflow.run_sample(workflow.SampleConfig(
+            autoencoder=str(models / "deep_dae.keras"), output=str(tmp_path / "samples.npz"), num_samples=50,
+            chains=chains,
+        ))
+        workflow.run_label(workflow.LabelConfig(
+            samples=str(tmp_path / "samples.npz"), classifier=str(models / "classifier.keras"),
+            output=str(tmp_path / "deep_dae.npz"),
+        ))
+        curves = []
+        for source in ["upper_bound", "deep_dae", "lower_bound"]:
+            curves.append(str(tmp_path / f"{source}.csv"))
+            workflow.run_evaluate(workflow.EvaluateConfig(
+                data=data_config, source=source, classifier=str(models / "classifier.keras"), output=curves[-1],
+                chains=chains, autoencoder=str(models / "deep_dae.keras"), epochs=2, steps_per_epoch=3,
+            ))
+    result = workflow.run_report(workflow.ReportConfig(
+        dataset=dataset, curves=tuple(curves), samples=(str(tmp_path / "deep_dae.npz"),),
+        classifier_record=str(models / "classifier.json"), output_dir=str(tmp_path / "report"),
+        selections=(str(tmp_path / "lambda" / "deep_dae.json"),),
+    ))
+    assert selected["best"]["collect"] == "clean" and len(selected["grid"]) == 2
+    assert list(result["table"]["source"]) == ["upper_bound", "deep_dae", "lower_bound"]
+    labelled = np.load(tmp_path / "deep_dae.npz")
+    num_classes = data.dataset_spec(dataset).num_classes
+    assert labelled["soft_labels"].shape == (50, num_classes)
+    assert (tmp_path / "report" / "samples_deep_dae.png").is_file()
+    assert (tmp_path / "report" / "lambda_search.csv").is_file()
