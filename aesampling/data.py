@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 import gzip
+import os
 import pickle
 import socket
 import struct
@@ -334,12 +335,18 @@ def _load_cifar_images(name: str, folder: Path) -> Images:
 # ----------------------------------------------------------------------------
 
 
+OFFLINE_ENV = "AESAMPLING_OFFLINE"
+
+
 def download_possible(host: str, timeout_s: float = 5.0) -> bool:
     """True when a TCP connection to `host`:443 opens within `timeout_s`.
 
     tfds retries a failing download for minutes; this check lets an offline
-    user get a clear message at once.
+    user get a clear message at once. Setting AESAMPLING_OFFLINE=1 forbids
+    downloads outright.
     """
+    if os.environ.get(OFFLINE_ENV, "") not in ("", "0"):
+        return False
     try:
         with socket.create_connection((host, 443), timeout=timeout_s):
             return True

@@ -26,6 +26,7 @@ import tensorflow as tf
 from aesampling import models
 from aesampling.labeling import Labeler
 from aesampling.metrics import accuracy_fn
+from aesampling.resume import CurveCheckpoint
 from aesampling.sampling import ReinjectionSampler, chain_key, check_seed
 
 UPPER_BOUND = "upper_bound"
@@ -94,6 +95,7 @@ def learning_curve(
     learning_rate: float = 1e-3,
     on_epoch: Callable[[CurvePoint], None] | None = None,
     jit_compile: bool = False,
+    checkpoint: CurveCheckpoint | None = None,
 ) -> list[CurvePoint]:
     """Trains a fresh classifier on (x, C(x)) from `source`; returns its learning curve.
 
@@ -110,6 +112,7 @@ def learning_curve(
       learning_rate: Adam learning rate of the fresh classifier.
       on_epoch: called with each new point, e.g. to log it.
       jit_compile: compile the epoch with XLA.
+      checkpoint: where to save the state after each epoch and resume from.
     """
     if epochs < 0 or steps_per_epoch < 1:
         raise ValueError(f"need epochs >= 0 and steps_per_epoch >= 1, got {epochs}, {steps_per_epoch}")
@@ -132,13 +135,21 @@ def learning_curve(
         return loss
 
     test_accuracy = accuracy_fn(student, x_test, y_test)
-    curve = [CurvePoint(0, 0, test_accuracy(), float("nan"))]
-    if on_epoch:
-        on_epoch(curve[-1])
-    for epoch in range(epochs):
+    state = [*student.variables, *optimizer.variables]
+    saved = checkpoint.load(state) if checkpoint else None
+    if saved:
+        curve = [CurvePoint(int(e), int(n), float(a), float(l)) for e, n, a, l in saved]
+    else:
+        curve = [CurvePoint(0, 0, test_accuracy(), float("nan"))]
+    for point in curve:
+        if on_epoch:
+            on_epoch(point)
+    for epoch in range(len(curve) - 1, epochs):
         loss = float(run_epoch(tf.constant(epoch, tf.int32)))
         point = CurvePoint(epoch + 1, (epoch + 1) * steps_per_epoch * samples_per_step, test_accuracy(), loss)
         curve.append(point)
+        if checkpoint:
+            checkpoint.save([dataclasses.astuple(p) for p in curve], state)
         if on_epoch:
             on_epoch(point)
     return curve

@@ -117,6 +117,13 @@ def load_model(path: str | os.PathLike):
     if path.suffix != ".keras" or not zipfile.is_zipfile(path):
         raise UserInputError(f"{path} is not a Keras .keras model file")
     try:
+        with zipfile.ZipFile(path) as archive:
+            damaged = archive.testzip()  # checks every member's CRC: Keras itself does not
+    except (zipfile.BadZipFile, OSError, EOFError) as e:
+        raise UserInputError(f"cannot load model {path}: corrupted archive ({e})") from e
+    if damaged is not None:
+        raise UserInputError(f"cannot load model {path}: corrupted archive (bad checksum in {damaged})")
+    try:
         return keras.saving.load_model(path, compile=False, safe_mode=True)
     except Exception as e:  # Keras raises many types for a bad archive.
         first_line = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
@@ -255,8 +262,9 @@ def iter_npz_rows(path: str | os.PathLike, key: str, chunk_rows: int) -> Iterato
             raise UserInputError(f"{path} has no array {key!r}")
         with archive.open(f"{key}.npy") as stream:
             shape, fortran, dtype = _read_npy_header(stream)
-            if fortran or dtype.hasobject:
-                raise UserInputError(f"{path}: array {key!r} has an unsupported layout")
+            _check_plain(path, key, dtype)
+            if fortran:
+                raise UserInputError(f"{path}: array {key!r} is stored in Fortran order; save it C-contiguous")
             row_items = int(np.prod(shape[1:], dtype=np.int64))
             remaining = shape[0]
             while remaining > 0:
@@ -280,4 +288,10 @@ def npz_array_shape(path: str | os.PathLike, key: str) -> tuple[tuple[int, ...],
         raise UserInputError(f"{path} has no array {key!r}") from e
     except (zipfile.BadZipFile, ValueError) as e:
         raise UserInputError(f"cannot read {path} as .npz: {e}") from e
+    _check_plain(path, key, dtype)
     return tuple(shape), dtype
+
+
+def _check_plain(path, key: str, dtype: np.dtype) -> None:
+    if dtype.hasobject:
+        raise UserInputError(f"{path}: array {key!r} holds Python objects (pickled data); only numeric arrays are read")

@@ -37,7 +37,10 @@ def summary_table(curves: pd.DataFrame, records: dict[str, dict], ground_truth_a
     return pd.DataFrame(rows)
 
 
-def markdown_table(table: pd.DataFrame, ground_truth_accuracy: float, command: str, reproduce: str | None) -> str:
+def markdown_table(
+    table: pd.DataFrame, ground_truth_accuracy: float, command: str, reproduce: str | None,
+    timings: pd.DataFrame | None = None,
+) -> str:
     """table.md: the summary table, the ground-truth accuracy and the commands behind them."""
     lines = [
         f"Ground-truth classifier test accuracy (max accuracy): {ground_truth_accuracy:.4f}",
@@ -54,6 +57,10 @@ def markdown_table(table: pd.DataFrame, ground_truth_accuracy: float, command: s
             f"{row.relative_to_ground_truth:.3f} | {reach} | {row.samples_seen:,} |"
         )
     lines += [""]
+    if timings is not None and len(timings):
+        lines += ["Wall time of each stage:", "", "| stage | seconds | machine |", "|---|---|---|"]
+        lines += [f"| {row.stage} | {row.seconds:,.0f} | {row.machine} |" for row in timings.itertuples()]
+        lines += [f"| total | {timings['seconds'].sum():,.0f} | |", ""]
     if reproduce:
         lines.append(f"Reproduce with: `{reproduce}`")
     lines += [f"Made by: `{command}`", ""]
@@ -69,3 +76,34 @@ def search_table(selection_records: dict[str, dict]) -> pd.DataFrame:
             chosen = row["lam"] == best.get("lam") and row["collect"] == best.get("collect")
             rows.append({"autoencoder": name, **row, "chosen": chosen})
     return pd.DataFrame(rows)
+
+
+def _machine(record: dict) -> str:
+    machine = record.get("machine", {})
+    gpus = machine.get("gpus") or []
+    device = f"{len(gpus)} GPU" if gpus else "no GPU"
+    return f"{machine.get('processor', '?')}, {machine.get('cpu_count', '?')} CPUs, {device}"
+
+
+def stage_timings(
+    classifier_record: dict, curve_records: dict[str, dict], selection_records: dict[str, dict],
+    sample_records: dict[str, dict], feature_record: dict | None = None,
+) -> pd.DataFrame:
+    """Wall seconds and machine of every stage behind a report, in workflow order."""
+    stages = []
+    if feature_record:
+        stages.append(("extract ResNet50 features", feature_record))
+    stages.append(("train classifier", classifier_record))
+    for source, record in curve_records.items():
+        if "autoencoder_record" in record:
+            stages.append((f"train {source}", record["autoencoder_record"]))
+    stages += [(f"select λ {name}", record) for name, record in selection_records.items()]
+    stages += [(f"evaluate {source}", record) for source, record in curve_records.items()]
+    for name, record in sample_records.items():
+        if record.get("samples_record"):
+            stages.append((f"sample {name}", record["samples_record"]))
+        stages.append((f"label {name}", record))
+    return pd.DataFrame(
+        [{"stage": stage, "seconds": float(r["wall_seconds"]), "machine": _machine(r)} for stage, r in stages],
+        columns=["stage", "seconds", "machine"],
+    )

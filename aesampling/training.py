@@ -31,7 +31,7 @@ def _history(fit_result) -> dict[str, list[float]]:
     return {k: [float(v) for v in values] for k, values in fit_result.history.items()}
 
 
-def fit_autoencoder(model, dataset: Dataset, *, epochs: int, batch_size: int, verbose: int = 2) -> dict:
+def fit_autoencoder(model, dataset: Dataset, *, epochs: int, batch_size: int, verbose: int = 2, callbacks=()) -> dict:
     """Trains r to reconstruct x (BCE); returns the history and the test loss.
 
     Denoising variants corrupt their input inside the model, so the target
@@ -39,7 +39,7 @@ def fit_autoencoder(model, dataset: Dataset, *, epochs: int, batch_size: int, ve
     """
     result = model.fit(
         dataset.x_train, dataset.x_train, epochs=epochs, batch_size=batch_size,
-        shuffle=True, verbose=verbose,
+        shuffle=True, verbose=verbose, callbacks=list(callbacks),
     )
     test_loss = float(model.evaluate(dataset.x_test, dataset.x_test, batch_size=1024, verbose=0))
     return {"history": _history(result), "test_reconstruction_bce": test_loss}
@@ -50,10 +50,10 @@ def one_hot(labels: np.ndarray, num_classes: int) -> np.ndarray:
     return np.eye(num_classes, dtype=np.float32)[labels]
 
 
-def fit_classifier(model, dataset: Dataset, *, epochs: int, batch_size: int, verbose: int = 2) -> dict:
+def fit_classifier(model, dataset: Dataset, *, epochs: int, batch_size: int, verbose: int = 2, callbacks=()) -> dict:
     """Trains C with BCE on one-hot targets; returns the history and test accuracy."""
     result = model.fit(
         dataset.x_train, one_hot(dataset.y_train, dataset.num_classes), epochs=epochs,
-        batch_size=batch_size, shuffle=True, verbose=verbose,
+        batch_size=batch_size, shuffle=True, verbose=verbose, callbacks=list(callbacks),
     )
     return {"history": _history(result), "test_accuracy": accuracy(model, dataset.x_test, dataset.y_test)}

@@ -15,6 +15,7 @@ next to them. The scripts in scripts/ only turn flags into these configs.
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 import platform
 import shlex
@@ -26,7 +27,8 @@ import numpy as np
 import pandas as pd
 from absl import logging
 
-from aesampling import data, evaluation, features, io, metrics, plotting, presets, reporting, selection, training
+from aesampling import (data, evaluation, features, io, metrics, plotting, presets, reporting, resume, selection,
+                        training)
 from aesampling.errors import UserInputError
 from aesampling.labeling import Labeler, check_classifier
 from aesampling.models import check_autoencoder, model_io_dims
@@ -224,6 +226,16 @@ def _split_sizes(dataset: data.Dataset) -> dict:
     }
 
 
+def _fingerprint(config, *model_paths: str | None) -> str:
+    """The settings and input models of a run: a checkpoint from other ones is not resumed."""
+    models = {}
+    for path in model_paths:
+        if path and Path(path).is_file():
+            stat = Path(path).stat()
+            models[path] = [stat.st_size, stat.st_mtime_ns]
+    return json.dumps({"config": dataclasses.asdict(config), "models": models}, sort_keys=True)
+
+
 def _check_feature_size(dataset: data.Dataset, model, role: str) -> None:
     n_in, _ = model_io_dims(model)
     if n_in != dataset.input_dim:
@@ -267,15 +279,20 @@ def run_train(config: TrainConfig) -> dict:
     if epochs < 1 or batch_size < 1:
         raise UserInputError(f"epochs and batch size must be at least 1, got {epochs}, {batch_size}")
     dataset = load_data(config.data)
+    resumed_from = resume.backed_up_epoch(config.output)
+    if resumed_from:
+        logging.info("resuming %s from epoch %d of an interrupted run", config.output, resumed_from)
+    backup = [resume.training_backup(config.output)]
     if config.model == presets.CLASSIFIER:
         model = training.build_classifier_from_preset(preset, dataset.input_dim, dataset.num_classes)
-        result = training.fit_classifier(model, dataset, epochs=epochs, batch_size=batch_size)
+        result = training.fit_classifier(model, dataset, epochs=epochs, batch_size=batch_size, callbacks=backup)
     else:
         model = training.build_autoencoder_from_preset(preset, dataset.input_dim, seed=config.seed, name=config.model)
-        result = training.fit_autoencoder(model, dataset, epochs=epochs, batch_size=batch_size)
+        result = training.fit_autoencoder(model, dataset, epochs=epochs, batch_size=batch_size, callbacks=backup)
     io.save_model(model, config.output)
+    resume.remove_training_backup(config.output)
     record = _record(
-        config, started, preset=dataclasses.asdict(preset), epochs_trained=epochs,
+        config, started, preset=dataclasses.asdict(preset), epochs_trained=epochs, resumed_from_epoch=resumed_from,
         parameters=int(model.count_params()), input_dim=dataset.input_dim,
         **_split_sizes(dataset), **result,
     )
@@ -294,6 +311,11 @@ def run_sample(config: SampleConfig) -> dict:
     sampler = ReinjectionSampler(autoencoder, config.chains, seed=config.seed, jit_compile=config.jit_compile)
     with io.NpzStreamWriter(config.output, {"x": ((dim,), np.float32)}, config.num_samples) as writer:
         for chunk in sampler.iter_samples(config.num_samples, config.chunk_samples):
+            if not np.all(np.isfinite(chunk)):
+                raise UserInputError(
+                    f"the chains of {config.autoencoder} produced NaN or inf at λ={config.chains.lam}: "
+                    "the autoencoder is unstable under reinjection (try a smaller λ)"
+                )
             writer.append(x=chunk)
     record = _record(config, started, input_dim=dim)
     io.write_json(io.sidecar_path(config.output), record)
@@ -314,6 +336,8 @@ def run_label(config: LabelConfig) -> dict:
     with io.NpzStreamWriter(config.output, arrays, num_rows) as writer:
         chunks = io.iter_npz_rows(config.samples, "x", config.chunk_rows)
         for x, soft, hard in labeler.label_chunks(chunks):
+            if not (np.all(np.isfinite(x)) and np.all(np.isfinite(soft))):
+                raise UserInputError(f"{config.samples} holds NaN or inf samples (or the classifier outputs them)")
             writer.append(x=x, soft_labels=soft, labels=hard)
             counts += np.bincount(hard, minlength=num_classes)
     samples_record = io.sidecar_path(config.samples)
@@ -357,15 +381,17 @@ def run_evaluate(config: EvaluateConfig) -> dict:
         logging.info("%s epoch %d: %d samples, test accuracy %.4f", config.source, point.epoch,
                      point.samples_seen, point.accuracy)
 
+    checkpoint = resume.CurveCheckpoint(config.output, _fingerprint(config, config.classifier, config.autoencoder))
     curve = evaluation.learning_curve(
         source, per_step, classifier, dataset.x_test, dataset.y_test,
         epochs=config.epochs, steps_per_epoch=config.steps_per_epoch, seed=seed,
-        on_epoch=log, jit_compile=config.jit_compile,
+        on_epoch=log, jit_compile=config.jit_compile, checkpoint=checkpoint,
     )
     frame = pd.DataFrame([dataclasses.asdict(p) for p in curve])
     frame.insert(0, "source", config.source)
     with io.atomic_path(config.output) as tmp:
         frame.to_csv(tmp, index=False)
+    checkpoint.remove()
     ground_truth = metrics.accuracy(classifier, dataset.x_test, dataset.y_test)
     record = _record(
         config, started, samples_per_step=per_step, ground_truth_accuracy=ground_truth,
@@ -434,14 +460,28 @@ def run_report(config: ReportConfig) -> dict:
     classifier_record = io.read_json(config.classifier_record)
     ground_truth = float(classifier_record["test_accuracy"])
 
+    spec = data.dataset_spec(config.dataset)
+    samples = {Path(path).stem: io.load_npz(path, required=("x", "labels")) for path in config.samples}
+    sample_records = {Path(path).stem: io.read_json(io.sidecar_path(path)) for path in config.samples}
+    selection_records = {Path(path).stem: io.read_json(path) for path in config.selections}
+    feature_record = None
+    if spec.uses_features:
+        data_config = DataConfig(**classifier_record["config"]["data"])
+        cache_record = io.sidecar_path(features.cache_path(
+            data_config.cache_dir, data_config.dataset, data_config.resnet_weights, data_config.image_size))
+        feature_record = io.read_json(cache_record) if cache_record.is_file() else None
+
     table = reporting.summary_table(curves, records, ground_truth)
+    timings = reporting.stage_timings(classifier_record, records, selection_records, sample_records, feature_record)
     command = shlex.join([os.path.basename(sys.executable), *sys.argv])
     with io.atomic_path(out / "curves.csv") as tmp:
         curves.to_csv(tmp, index=False)
-    io.write_text(out / "table.md", reporting.markdown_table(table, ground_truth, command, config.reproduce_command))
+    io.write_text(out / "table.md", reporting.markdown_table(
+        table, ground_truth, command, config.reproduce_command, timings))
     io.write_json(out / "metrics.json", {
         "ground_truth_accuracy": ground_truth,
         "table": table.to_dict(orient="records"),
+        "stage_seconds": timings.to_dict(orient="records"),
     })
     samples_per_epoch = {s: int(r["samples_per_step"] * r["config"]["steps_per_epoch"]) for s, r in records.items()}
     plotting.plot_learning_curves(
@@ -449,23 +489,18 @@ def run_report(config: ReportConfig) -> dict:
         title=f"{config.dataset}: classifiers trained on each source "
               f"({max(samples_per_epoch.values()):,} samples/epoch)",
     )
-    spec = data.dataset_spec(config.dataset)
-    sample_records = {}
-    for path in config.samples:
-        arrays = io.load_npz(path, required=("x", "labels"))
-        name = Path(path).stem
+    for name, arrays in samples.items():
         plotting.plot_sample_grid(
             arrays["x"], arrays["labels"], out / f"samples_{name}.png",
             image_shape=None if spec.uses_features else spec.image_shape,
             title=f"{config.dataset}: {name} reinjection samples (title: hard label)",
         )
-        sample_records[name] = io.read_json(io.sidecar_path(path))
-    selection_records = {Path(path).stem: io.read_json(path) for path in config.selections}
     if selection_records:
         with io.atomic_path(out / "lambda_search.csv") as tmp:
             reporting.search_table(selection_records).to_csv(tmp, index=False)
     io.write_json(out / "config.json", {
         "report": _record(config, started),
+        "features": feature_record,
         "lambda_search": selection_records,
         "ground_truth_classifier": classifier_record,
         "curves": records,

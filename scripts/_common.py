@@ -105,5 +105,9 @@ def run(main) -> None:
         except UserInputError as e:
             print(f"error: {e}", file=sys.stderr)
             sys.exit(1)
+        except OSError as e:  # disk full, file too large, permissions: the environment, not a bug
+            where = f" ({e.filename})" if e.filename else ""
+            print(f"error: cannot complete the output: {e.strerror or e}{where}", file=sys.stderr)
+            sys.exit(1)
 
     app.run(guarded)

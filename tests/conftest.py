@@ -1,10 +1,19 @@
-"""Shared test helpers: tiny data, a subprocess runner for scripts, quiet TensorFlow."""
+"""Shared test helpers: tiny data, a fast runner for the real scripts, quiet TensorFlow.
+
+Scripts run through tests/forkshim.py: a real process per run, forked from
+a server that has TensorFlow imported already.
+"""
 
 from __future__ import annotations
 
+import dataclasses
 import os
+import resource
+import signal
 import subprocess
 import sys
+import tempfile
+import time
 from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -13,12 +22,95 @@ import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
+SCRIPTS = REPO / "scripts"
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+FORKSHIM = Path(__file__).resolve().parent / "forkshim.py"
+FAST_PYTHON = f"{sys.executable} {FORKSHIM}"  # `python` for scripts, via the warm fork server
 
 
-def run_script(name: str, *flags: str, check: bool = True) -> subprocess.CompletedProcess:
-    """Runs scripts/<name>.py in a fresh interpreter; returns the completed process."""
-    command = [sys.executable, str(REPO / "scripts" / f"{name}.py"), *flags]
-    result = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=600)
+@pytest.fixture(scope="session", autouse=True)
+def fork_server(tmp_path_factory):
+    """The warm fork server behind FAST_PYTHON (see tests/forkshim.py), for the whole session."""
+    import forkshim
+
+    address = str(tmp_path_factory.mktemp("forkshim") / "socket")
+    server = forkshim.start_server(address)
+    os.environ[forkshim.SOCKET_ENV] = address
+    yield address
+    server.kill()
+    server.wait()
+
+
+@dataclasses.dataclass
+class ScriptResult:
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+@dataclasses.dataclass
+class ScriptRun:
+    """A script started with `start_script`: wait for it, or kill it."""
+
+    name: str
+    client: subprocess.Popen
+    folder: Path
+
+    def wait(self, timeout: float = 600) -> ScriptResult:
+        try:
+            self.client.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.kill()
+            raise AssertionError(f"{self.name} did not finish in {timeout}s") from None
+        return ScriptResult(self.client.returncode, (self.folder / "stdout").read_text(),
+                            (self.folder / "stderr").read_text())
+
+    def kill(self) -> None:
+        """SIGKILL to the process running the script, as an out-of-memory killer or a power cut would."""
+        pid_file = self.folder / "pid"
+        deadline = time.monotonic() + 30
+        while not pid_file.is_file() or not pid_file.read_text():
+            if time.monotonic() > deadline:
+                raise AssertionError(f"{self.name} never started")
+            time.sleep(0.01)
+        pid = int(pid_file.read_text())
+        try:
+            os.kill(pid, signal.SIGKILL)
+            while True:  # wait until the process is gone (the server reaps it)
+                os.kill(pid, 0)
+                time.sleep(0.01)
+        except ProcessLookupError:
+            pass
+        self.client.wait()
+
+
+def start_script(name: str, *flags: str, env: dict | None = None, file_size_limit: int | None = None) -> ScriptRun:
+    """Starts scripts/<name>.py with `flags` in a new process; returns at once.
+
+    `file_size_limit` (bytes) makes larger writes fail, standing in for a disk that fills up.
+    """
+    import forkshim
+
+    folder = Path(tempfile.mkdtemp(prefix=f"script-{name}-"))
+
+    def limit_file_size():
+        if file_size_limit is not None:
+            resource.setrlimit(resource.RLIMIT_FSIZE, (file_size_limit, file_size_limit))
+
+    with open(folder / "stdout", "w") as out, open(folder / "stderr", "w") as err:
+        client = subprocess.Popen(
+            [sys.executable, str(FORKSHIM), str(SCRIPTS / f"{name}.py"), *flags], cwd=REPO,
+            env={**os.environ, **(env or {}), forkshim.PIDFILE_ENV: str(folder / "pid")},
+            stdout=out, stderr=err, preexec_fn=limit_file_size,
+        )
+    return ScriptRun(name, client, folder)
+
+
+def run_script(name: str, *flags: str, check: bool = True, env: dict | None = None,
+               file_size_limit: int | None = None) -> ScriptResult:
+    """Runs scripts/<name>.py to completion; with check, fails the test on a non-zero exit."""
+    result = start_script(name, *flags, env=env, file_size_limit=file_size_limit).wait()
     if check and result.returncode != 0:
         raise AssertionError(f"{name} failed ({result.returncode}):\n{result.stdout}\n{result.stderr}")
     return result

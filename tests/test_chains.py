@@ -1,7 +1,6 @@
 """Smoke runs of the MNIST and CIFAR chains: tiny epochs on mock data, ResNet50 with weights=None."""
 
 import json
-import sys
 
 import numpy as np
 import pandas as pd
@@ -10,6 +9,7 @@ import tensorflow_datasets as tfds
 
 from aesampling import data, workflow
 from aesampling.sampling import ReinjectionConfig
+from conftest import FAST_PYTHON
 from test_data import write_cifar10_folder
 from test_scripts import SOURCES, make
 
@@ -20,7 +20,7 @@ def test_make_cifar10_smoke_on_local_mock_batches(tmp_path):
     (tmp_path / "stamp").touch()
     results = tmp_path / "results"
     make("-j2", "cifar10", "SMOKE=1", f"DATA_DIR={tmp_path / 'cifar'}", "RESNET_WEIGHTS=none", "IMAGE_SIZE=32",
-         f"RESULTS={results}", f"PY={sys.executable}", f"STAMP={tmp_path / 'stamp'}")
+         f"RESULTS={results}", f"PY={FAST_PYTHON}", f"STAMP={tmp_path / 'stamp'}")
     out = results / "cifar10"
     assert (out / "cache" / "cifar10_resnet50_none_32px.npz").is_file()
     curves = pd.read_csv(out / "curves.csv")
@@ -77,3 +77,7 @@ def test_chain_under_tfds_mock_data(dataset, tmp_path, monkeypatch):
     assert labelled["soft_labels"].shape == (50, num_classes)
     assert (tmp_path / "report" / "samples_deep_dae.png").is_file()
     assert (tmp_path / "report" / "lambda_search.csv").is_file()
+    table = (tmp_path / "report" / "table.md").read_text()
+    for stage in ["train classifier", "train deep_dae", "select λ deep_dae", "evaluate lower_bound", "label deep_dae"]:
+        assert f"| {stage} |" in table
+    assert ("| extract ResNet50 features |" in table) == data.dataset_spec(dataset).uses_features

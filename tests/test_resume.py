@@ -1,0 +1,89 @@
+"""Interrupted runs: processes really killed (SIGKILL), then the same command run again."""
+
+import json
+import time
+
+import numpy as np
+import pytest
+
+from aesampling import io, models, resume, training
+from aesampling.presets import ClassifierPreset
+from conftest import run_script, start_script
+
+
+def wait_for(condition, run, timeout=300.0):
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if run.client.poll() is not None:
+            raise AssertionError(f"{run.name} ended before it could be interrupted:\n{run.wait().stderr}")
+        if time.monotonic() > deadline:
+            run.kill()
+            raise AssertionError("timed out waiting for the run to make progress")
+        time.sleep(0.05)
+
+
+def test_killed_training_resumes_from_the_last_completed_epoch(tmp_path):
+    output = tmp_path / "deep_ae.keras"
+    flags = ["--dataset=digits", "--model=deep_ae", "--epochs=40", f"--output={output}"]
+    run = start_script("train", *flags)
+    wait_for(lambda: resume.backed_up_epoch(output) >= 3, run)
+    run.kill()
+    interrupted_at = resume.backed_up_epoch(output)
+    assert not output.exists() and 3 <= interrupted_at < 40
+    run_script("train", *flags)
+    record = json.loads(output.with_suffix(".json").read_text())
+    assert record["epochs_trained"] == 40
+    assert record["resumed_from_epoch"] >= interrupted_at
+    assert len(record["history"]["loss"]) == 40 - record["resumed_from_epoch"]
+    assert not (tmp_path / "deep_ae.keras.backup").exists()
+    assert io.load_model(output).count_params() > 0
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory, digits):
+    root = tmp_path_factory.mktemp("trained")
+    classifier = training.build_classifier_from_preset(ClassifierPreset((32,), "relu", 5, 64), 64, 10)
+    training.fit_classifier(classifier, digits, epochs=5, batch_size=64, verbose=0)
+    io.save_model(classifier, root / "classifier.keras")
+    autoencoder = models.build_autoencoder(64, [16], "tanh")
+    autoencoder.fit(digits.x_train, digits.x_train, epochs=5, batch_size=64, verbose=0)
+    io.save_model(autoencoder, root / "ae.keras")
+    return root
+
+
+def test_killed_evaluation_continues_to_the_same_curve(trained, tmp_path):
+    def flags(output):
+        return ["--dataset=digits", "--source=ae", f"--autoencoder={trained / 'ae.keras'}", "--lam=0.05",
+                f"--classifier={trained / 'classifier.keras'}", "--epochs=30", "--steps_per_epoch=30",
+                f"--output={output}"]
+
+    run_script("evaluate", *flags(tmp_path / "reference.csv"))
+    output = tmp_path / "curve.csv"
+    checkpoint = tmp_path / "curve.csv.partial.npz"
+
+    def epochs_saved():
+        try:
+            with np.load(checkpoint) as saved:
+                return len(saved["points"]) - 1
+        except (OSError, ValueError, KeyError):
+            return 0
+
+    run = start_script("evaluate", *flags(output))
+    wait_for(lambda: epochs_saved() >= 3, run)
+    run.kill()
+    assert not output.exists() and 3 <= epochs_saved() < 30
+    result = run_script("evaluate", *flags(output))
+    assert output.read_bytes() == (tmp_path / "reference.csv").read_bytes()
+    assert not checkpoint.exists()
+    assert "epoch 1:" in result.stderr  # the restored points are logged again
+
+
+def test_a_checkpoint_from_other_settings_is_not_resumed(trained, tmp_path):
+    base = ["--dataset=digits", "--source=upper_bound", f"--classifier={trained / 'classifier.keras'}",
+            "--steps_per_epoch=10", f"--output={tmp_path / 'c.csv'}"]
+    run = start_script("evaluate", *base, "--epochs=200")
+    wait_for(lambda: (tmp_path / "c.csv.partial.npz").exists(), run)
+    run.kill()
+    run_script("evaluate", *base, "--epochs=3")
+    run_script("evaluate", *base[:-1], f"--output={tmp_path / 'fresh.csv'}", "--epochs=3")
+    assert (tmp_path / "c.csv").read_bytes() == (tmp_path / "fresh.csv").read_bytes()
