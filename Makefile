@@ -6,6 +6,7 @@
 #   make fashion_mnist   Fashion-MNIST (same; DATA_DIR=/usr/share/datasets/fashion-mnist)
 #   make cifar10         CIFAR-10 on ResNet50 features (tfds, or DATA_DIR=python batches)
 #   make cifar100        CIFAR-100 likewise
+#   make bench           benchmark the sampler and train-on-synthetic on this machine
 #   make clean           remove models, samples and curves (keeps the reports and feature caches)
 #
 # Variables: DATA_DIR, TFDS_DATA_DIR, RESNET_WEIGHTS (imagenet | none | file.h5),
@@ -47,7 +48,7 @@ DATA_FLAGS := $(if $(DATA_DIR),--data_dir=$(DATA_DIR)) $(if $(TFDS_DATA_DIR),--t
 # The feature cache name aesampling.features.cache_path gives these settings.
 WEIGHTS_TAG := $(if $(filter imagenet none,$(RESNET_WEIGHTS)),$(RESNET_WEIGHTS),$(basename $(notdir $(RESNET_WEIGHTS))))
 
-.PHONY: install test demo digits mnist fashion_mnist cifar10 cifar100 clean
+.PHONY: install test demo digits mnist fashion_mnist cifar10 cifar100 bench clean
 
 $(STAMP): setup.py setup.cfg
 	$(PYTHON) -m venv $(VENV)
@@ -59,6 +60,10 @@ install: $(STAMP)
 
 test: $(STAMP)
 	$(PY) -m pytest
+
+# Speed of the sampler and of train-on-synthetic on this machine -> results/benchmarks/<machine kind>.{md,json}
+bench: | $(STAMP)
+	$(PY) scripts/benchmark.py --output_dir=$(RESULTS)/benchmarks
 
 # The demo runs two jobs at once: most of its small steps are TensorFlow start-up.
 demo: | $(STAMP)

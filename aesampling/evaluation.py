@@ -82,6 +82,39 @@ def fresh_classifier(ground_truth: keras.Model, *, seed: int) -> keras.Model:
     return keras.models.clone_model(ground_truth)
 
 
+def train_step_fn(student: keras.Model, optimizer) -> Callable[[tf.Tensor, tf.Tensor], tf.Tensor]:
+    """(x, soft targets y) -> BCE loss, after one Adam step on the student. Traceable."""
+    optimizer.build(student.trainable_variables)
+    bce = keras.losses.BinaryCrossentropy()
+
+    def step(x, y):
+        with tf.GradientTape() as tape:
+            loss = bce(y, student(x, training=True))
+        grads = tape.gradient(loss, student.trainable_variables)
+        optimizer.apply_gradients(zip(grads, student.trainable_variables))
+        return loss
+
+    return step
+
+
+def epoch_fn(source: Source, labeler: Labeler, step, steps_per_epoch: int, *, jit_compile: bool = False):
+    """One compiled epoch: `steps_per_epoch` times sample, label and take a training step.
+
+    The returned tf.function takes the epoch index (int32) and returns the
+    last step's loss; step k of epoch e draws batch e·steps_per_epoch + k.
+    """
+
+    @tf.function(jit_compile=jit_compile)
+    def run_epoch(epoch):
+        loss = tf.constant(0.0)
+        for i in tf.range(steps_per_epoch):
+            x = source(epoch * steps_per_epoch + i)
+            loss = step(x, labeler.soft_labels(x))
+        return loss
+
+    return run_epoch
+
+
 def learning_curve(
     source: Source,
     samples_per_step: int,
@@ -119,20 +152,7 @@ def learning_curve(
     labeler = Labeler(ground_truth)
     student = fresh_classifier(ground_truth, seed=seed)
     optimizer = models.adam(learning_rate)
-    optimizer.build(student.trainable_variables)
-    bce = keras.losses.BinaryCrossentropy()
-
-    @tf.function(jit_compile=jit_compile)
-    def run_epoch(epoch):
-        loss = tf.constant(0.0)
-        for i in tf.range(steps_per_epoch):
-            x = source(epoch * steps_per_epoch + i)
-            y = labeler.soft_labels(x)
-            with tf.GradientTape() as tape:
-                loss = bce(y, student(x, training=True))
-            grads = tape.gradient(loss, student.trainable_variables)
-            optimizer.apply_gradients(zip(grads, student.trainable_variables))
-        return loss
+    run_epoch = epoch_fn(source, labeler, train_step_fn(student, optimizer), steps_per_epoch, jit_compile=jit_compile)
 
     test_accuracy = accuracy_fn(student, x_test, y_test)
     state = [*student.variables, *optimizer.variables]

@@ -100,7 +100,8 @@ def build_autoencoder(
             h = keras.layers.Activation(activation, name="hidden_0")(h)
         else:
             h = keras.layers.Dense(width, activation=activation, name=f"hidden_{i}")(h)
-    outputs = keras.layers.Dense(input_dim, activation="sigmoid", name="reconstruction")(h)
+    # float32 output even under mixed precision: r(x) feeds the float32 chain state.
+    outputs = keras.layers.Dense(input_dim, activation="sigmoid", name="reconstruction", dtype="float32")(h)
     model = keras.Model(inputs, outputs, name=name)
     model.compile(optimizer=adam(learning_rate), loss="binary_crossentropy")
     return model
@@ -127,7 +128,7 @@ def build_classifier(
     h = inputs
     for i, width in enumerate(units):
         h = keras.layers.Dense(width, activation=activation, name=f"hidden_{i}")(h)
-    outputs = keras.layers.Dense(num_classes, activation="sigmoid", name="class_probabilities")(h)
+    outputs = keras.layers.Dense(num_classes, activation="sigmoid", name="class_probabilities", dtype="float32")(h)
     model = keras.Model(inputs, outputs, name=name)
     model.compile(
         optimizer=adam(learning_rate),

@@ -106,7 +106,8 @@ class ReinjectionSampler:
 
     Works with any Keras model (or callable) mapping (batch, n) -> (batch, n),
     including one trained elsewhere. The chain loop is one tf.function over
-    tf.range; outputs are float32 whatever the model's compute dtype.
+    tf.range. The state x, the noise and the outputs are float32 whatever the
+    model's compute dtype (e.g. under mixed_float16).
 
     Args:
       autoencoder: the model r.
@@ -114,10 +115,15 @@ class ReinjectionSampler:
       seed: integer seed in [0, 2^31 - 1]; same seed, same samples.
       input_dim: n; read from the model when it has a defined input shape.
       jit_compile: compile the loop with XLA.
+      strategy: a tf.distribute strategy whose replicas each run an equal
+        share of the B chains (the model must have been built or loaded in
+        its scope); None runs everything on the default device. The samples
+        are the same either way: the noise of every chain is drawn as on one
+        device and each replica keeps its rows.
     """
 
     def __init__(self, autoencoder, config: ReinjectionConfig, *, seed: int, input_dim: int | None = None,
-                 jit_compile: bool = False):
+                 jit_compile: bool = False, strategy=None):
         self.autoencoder = autoencoder
         self.config = config
         self.seed = check_seed(seed)
@@ -127,28 +133,43 @@ class ReinjectionSampler:
             input_dim = check_autoencoder(autoencoder)
         self.input_dim = int(input_dim)
         self._sqrt_lam = tf.constant(math.sqrt(config.lam), tf.float32)
-        self._restarts = tf.function(self._restarts_impl, jit_compile=jit_compile)
+        self.strategy = strategy
+        if strategy is not None and config.num_chains % strategy.num_replicas_in_sync:
+            raise UserInputError(
+                f"{config.num_chains} chains cannot be shared equally by {strategy.num_replicas_in_sync} devices"
+            )
+        impl = self._restarts_impl if strategy is None else self._sharded_restarts_impl
+        self._restarts = tf.function(impl, jit_compile=jit_compile and strategy is None)
 
     def _reconstruct(self, x: tf.Tensor) -> tf.Tensor:
         return tf.cast(self.autoencoder(x, training=False), tf.float32)
+
+    def _noise(self, restart, t, rows):
+        noise = chain_noise(self.seed, restart, t, (self.config.num_chains, self.input_dim))
+        return noise if rows is None else noise[rows[0]:rows[0] + rows[1]]
+
+    def _restart_block(self, restart, rows=None) -> tf.Tensor:
+        """Collected states of one restart, shape (R - b, chains, n); `rows` = (first chain, count) or all."""
+        cfg = self.config
+        chains = cfg.num_chains if rows is None else rows[1]
+        x = self._noise(restart, 0, rows)
+        for t in tf.range(1, cfg.burn_in + 1):
+            x = self._reconstruct(x) + self._sqrt_lam * self._noise(restart, t, rows)
+        collected = tf.TensorArray(tf.float32, size=cfg.collected_per_restart,
+                                   element_shape=(chains, self.input_dim))
+        for i in tf.range(cfg.collected_per_restart):
+            t = cfg.burn_in + 1 + i
+            clean = self._reconstruct(x)
+            x = clean + self._sqrt_lam * self._noise(restart, t, rows)
+            collected = collected.write(i, x if cfg.collect == "noisy" else clean)
+        return collected.stack()
 
     def restart_states(self, restart) -> tf.Tensor:
         """The B·(R - b) collected states of one restart, shape (B·(R - b), n).
 
         Traceable: call it inside a tf.function (the train-on-synthetic loop does).
         """
-        cfg = self.config
-        shape = (cfg.num_chains, self.input_dim)
-        x = chain_noise(self.seed, restart, 0, shape)
-        for t in tf.range(1, cfg.burn_in + 1):
-            x = self._reconstruct(x) + self._sqrt_lam * chain_noise(self.seed, restart, t, shape)
-        collected = tf.TensorArray(tf.float32, size=cfg.collected_per_restart, element_shape=shape)
-        for i in tf.range(cfg.collected_per_restart):
-            t = cfg.burn_in + 1 + i
-            clean = self._reconstruct(x)
-            x = clean + self._sqrt_lam * chain_noise(self.seed, restart, t, shape)
-            collected = collected.write(i, x if cfg.collect == "noisy" else clean)
-        return tf.reshape(collected.stack(), (cfg.samples_per_restart, self.input_dim))
+        return tf.reshape(self._restart_block(restart), (self.config.samples_per_restart, self.input_dim))
 
     def _restarts_impl(self, first, count):
         states = tf.TensorArray(
@@ -159,12 +180,27 @@ class ReinjectionSampler:
             states = states.write(k, self.restart_states(first + k))
         return tf.reshape(states.stack(), (-1, self.input_dim))
 
+    def _sharded_restarts_impl(self, first, count):
+        share = self.config.num_chains // self.strategy.num_replicas_in_sync
+
+        def replica(first, count):
+            context = tf.distribute.get_replica_context()
+            rows = (tf.cast(context.replica_id_in_sync_group, tf.int32) * share, share)
+            blocks = tf.TensorArray(tf.float32, size=count,
+                                    element_shape=(self.config.collected_per_restart, share, self.input_dim))
+            for k in tf.range(count):
+                blocks = blocks.write(k, self._restart_block(first + k, rows))
+            return blocks.stack()  # (count, R - b, share, n)
+
+        parts = self.strategy.experimental_local_results(self.strategy.run(replica, args=(first, count)))
+        return tf.reshape(tf.concat(parts, axis=2), (-1, self.input_dim))
+
     def restarts(self, first: int, count: int) -> np.ndarray:
         """Samples of restarts first .. first + count - 1, one compiled call."""
         out = self._restarts(tf.constant(first, tf.int32), tf.constant(count, tf.int32))
         return out.numpy()
 
-    def iter_samples(self, num_samples: int, chunk_samples: int = 65536) -> Iterator[np.ndarray]:
+    def iter_samples(self, num_samples: int, chunk_samples: int = 16384) -> Iterator[np.ndarray]:
         """Yields the first `num_samples` samples in chunks of about `chunk_samples` rows.
 
         Memory stays bounded by the chunk size whatever `num_samples` is.

@@ -27,8 +27,8 @@ import numpy as np
 import pandas as pd
 from absl import logging
 
-from aesampling import (data, evaluation, features, io, metrics, plotting, presets, reporting, resume, selection,
-                        training)
+from aesampling import (data, distribution, evaluation, features, io, metrics, plotting, presets, reporting, resume,
+                        selection, training)
 from aesampling.errors import UserInputError
 from aesampling.labeling import Labeler, check_classifier
 from aesampling.models import check_autoencoder, model_io_dims
@@ -76,6 +76,8 @@ class TrainConfig:
     seed: int = 0
     epochs: int | None = None
     batch_size: int | None = None
+    strategy: str = "none"
+    mixed_precision: bool = False
 
 
 @dataclasses.dataclass(frozen=True)
@@ -87,8 +89,9 @@ class SampleConfig:
     num_samples: int
     chains: ReinjectionConfig
     seed: int = 0
-    chunk_samples: int = 65536
+    chunk_samples: int = 16384
     jit_compile: bool = False
+    strategy: str = "none"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -98,7 +101,7 @@ class LabelConfig:
     samples: str
     classifier: str
     output: str
-    chunk_rows: int = 65536
+    chunk_rows: int = 16384
 
 
 @dataclasses.dataclass(frozen=True)
@@ -212,10 +215,11 @@ def load_data(config: DataConfig) -> data.Dataset:
             image_size=config.image_size, data_dir=config.data_dir, tfds_data_dir=config.tfds_data_dir,
             batch_size=config.extraction_batch_size,
         )
-    fraction = config.validation_fraction
-    if fraction is None:
-        fraction = presets.experiment_presets(config.dataset).validation_fraction
-    return data.split_validation(dataset, fraction)
+    return data.split_validation(dataset, _validation_fraction(config.dataset, config.validation_fraction))
+
+
+def _validation_fraction(dataset: str, fraction: float | None) -> float:
+    return presets.experiment_presets(dataset).validation_fraction if fraction is None else fraction
 
 
 def _split_sizes(dataset: data.Dataset) -> dict:
@@ -234,6 +238,26 @@ def _fingerprint(config, *model_paths: str | None) -> str:
             stat = Path(path).stat()
             models[path] = [stat.st_size, stat.st_mtime_ns]
     return json.dumps({"config": dataclasses.asdict(config), "models": models}, sort_keys=True)
+
+
+def _warn_if_trained_elsewhere(model_path: str | None, config: DataConfig) -> None:
+    """Warns when a model's training record names another dataset or validation split than this run."""
+    record_path = io.sidecar_path(model_path) if model_path else None
+    if record_path is None or not record_path.is_file():
+        return
+    try:
+        trained_on = io.read_json(record_path)["config"]["data"]
+    except (UserInputError, KeyError, TypeError):
+        return
+    if trained_on.get("dataset") != config.dataset:
+        logging.warning("%s was trained on %s but this run uses %s", model_path, trained_on.get("dataset"),
+                        config.dataset)
+        return
+    then = _validation_fraction(config.dataset, trained_on.get("validation_fraction"))
+    now = _validation_fraction(config.dataset, config.validation_fraction)
+    if then != now:
+        logging.warning("%s was trained with validation fraction %g but this run uses %g: the splits differ",
+                        model_path, then, now)
 
 
 def _check_feature_size(dataset: data.Dataset, model, role: str) -> None:
@@ -283,11 +307,17 @@ def run_train(config: TrainConfig) -> dict:
     if resumed_from:
         logging.info("resuming %s from epoch %d of an interrupted run", config.output, resumed_from)
     backup = [resume.training_backup(config.output)]
+    strategy = distribution.make_strategy(config.strategy)
+    distribution.set_mixed_precision(config.mixed_precision)
+    with distribution.scope(strategy):
+        if config.model == presets.CLASSIFIER:
+            model = training.build_classifier_from_preset(preset, dataset.input_dim, dataset.num_classes)
+        else:
+            model = training.build_autoencoder_from_preset(
+                preset, dataset.input_dim, seed=config.seed, name=config.model)
     if config.model == presets.CLASSIFIER:
-        model = training.build_classifier_from_preset(preset, dataset.input_dim, dataset.num_classes)
         result = training.fit_classifier(model, dataset, epochs=epochs, batch_size=batch_size, callbacks=backup)
     else:
-        model = training.build_autoencoder_from_preset(preset, dataset.input_dim, seed=config.seed, name=config.model)
         result = training.fit_autoencoder(model, dataset, epochs=epochs, batch_size=batch_size, callbacks=backup)
     io.save_model(model, config.output)
     resume.remove_training_backup(config.output)
@@ -306,9 +336,12 @@ def run_sample(config: SampleConfig) -> dict:
     check_seed(config.seed)
     if config.num_samples < 0:
         raise UserInputError(f"the number of samples must be >= 0, got {config.num_samples}")
-    autoencoder = io.load_model(config.autoencoder)
+    strategy = distribution.make_strategy(config.strategy)
+    with distribution.scope(strategy):
+        autoencoder = io.load_model(config.autoencoder)
     dim = check_autoencoder(autoencoder)
-    sampler = ReinjectionSampler(autoencoder, config.chains, seed=config.seed, jit_compile=config.jit_compile)
+    sampler = ReinjectionSampler(autoencoder, config.chains, seed=config.seed, jit_compile=config.jit_compile,
+                                 strategy=strategy)
     with io.NpzStreamWriter(config.output, {"x": ((dim,), np.float32)}, config.num_samples) as writer:
         for chunk in sampler.iter_samples(config.num_samples, config.chunk_samples):
             if not np.all(np.isfinite(chunk)):
@@ -317,7 +350,8 @@ def run_sample(config: SampleConfig) -> dict:
                     "the autoencoder is unstable under reinjection (try a smaller λ)"
                 )
             writer.append(x=chunk)
-    record = _record(config, started, input_dim=dim)
+    record = _record(config, started, input_dim=dim,
+                     devices=strategy.num_replicas_in_sync if strategy is not None else 1)
     io.write_json(io.sidecar_path(config.output), record)
     return record
 
@@ -362,6 +396,8 @@ def run_evaluate(config: EvaluateConfig) -> dict:
     classifier = io.load_model(config.classifier)
     _check_feature_size(dataset, classifier, "classifier")
     check_classifier(classifier, dataset.input_dim)
+    for path in (config.classifier, config.autoencoder):
+        _warn_if_trained_elsewhere(path, config.data)
     batch = config.chains.samples_per_restart
     if config.source == evaluation.UPPER_BOUND:
         source, per_step = evaluation.real_data_source(dataset.x_train, batch, seed=seed)
@@ -418,6 +454,8 @@ def run_select(config: SelectConfig) -> dict:
     _check_feature_size(dataset, classifier, "classifier")
     _check_feature_size(dataset, autoencoder, "autoencoder")
     check_classifier(classifier, dataset.input_dim)
+    for path in (config.classifier, config.autoencoder):
+        _warn_if_trained_elsewhere(path, config.data)
 
     def log(row: dict) -> None:
         logging.info("λ=%g collect=%s: mean validation accuracy %.4f (final %.4f)",

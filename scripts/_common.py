@@ -11,6 +11,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's start-up
 from absl import app, flags  # noqa: E402
 
 from aesampling import presets  # noqa: E402
+from aesampling.distribution import STRATEGIES  # noqa: E402
 from aesampling.errors import UserInputError  # noqa: E402
 from aesampling.sampling import COLLECT_MODES, ReinjectionConfig  # noqa: E402
 from aesampling.selection import read_selection  # noqa: E402
@@ -31,6 +32,11 @@ def define_data_flags() -> None:
     flags.DEFINE_integer("extraction_batch_size", 128, "Images per ResNet50 batch.")
     flags.DEFINE_float("validation_fraction", None, "Share of the training data held out to choose λ "
                        "(default: the dataset preset's, 0.1). Use the same value in every stage.")
+
+
+def define_strategy_flag() -> None:
+    flags.DEFINE_enum("strategy", "none", list(STRATEGIES), "none: one device; mirrored: every visible device "
+                      "(tf.distribute.MirroredStrategy).")
 
 
 def data_config() -> DataConfig:

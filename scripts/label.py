@@ -13,7 +13,7 @@ from aesampling import workflow
 flags.DEFINE_string("samples", None, "An .npz with array x (from sample.py).")
 flags.DEFINE_string("classifier", None, "Saved ground-truth classifier (.keras).")
 flags.DEFINE_string("output", None, "The .npz file to write.")
-flags.DEFINE_integer("chunk_rows", 65536, "Rows labelled per chunk.")
+flags.DEFINE_integer("chunk_rows", 16384, "Rows labelled per chunk (memory stays bounded by it).")
 flags.mark_flags_as_required(["samples", "classifier", "output"])
 FLAGS = flags.FLAGS
 

@@ -218,3 +218,13 @@ def test_same_seed_and_flags_give_identical_samples_and_curves(files, tmp_path):
     run_script("sample", f"--autoencoder={files / 'ae.keras'}", "--lam=0.05", "--num_samples=3000",
                "--seed=8", f"--output={tmp_path / 'b' / 's.npz'}")
     assert np.load(tmp_path / "b" / "s.npz")["x"].tobytes() != a.tobytes()
+
+
+def test_models_trained_on_another_dataset_are_flagged(tmp_path):
+    run_script("train", "--dataset=digits", "--model=classifier", "--epochs=1", f"--output={tmp_path / 'c.keras'}")
+    same = run_script("evaluate", "--dataset=digits", "--source=upper_bound", f"--classifier={tmp_path / 'c.keras'}",
+                      "--epochs=1", "--steps_per_epoch=2", f"--output={tmp_path / 'a.csv'}")
+    assert "was trained" not in same.stderr
+    other = run_script("evaluate", "--dataset=digits", "--source=upper_bound", f"--classifier={tmp_path / 'c.keras'}",
+                       "--epochs=1", "--steps_per_epoch=2", "--validation_fraction=0.3", f"--output={tmp_path / 'b.csv'}")
+    assert "trained with validation fraction 0.1 but this run uses 0.3" in other.stderr
