@@ -147,6 +147,19 @@ def train_on_synthetic(autoencoder, classifier, chains: int, *, fused: bool, jit
             "gflops": flops / seconds / 1e9}
 
 
+def feature_extraction(images: int, *, image_size: int = 224, batch_size: int = 32) -> dict:
+    """ResNet50 (weights=None: same speed as ImageNet weights) on random 32x32 images resized to image_size."""
+    from aesampling import features
+
+    pixels = np.random.default_rng(0).integers(0, 256, (images, 32, 32, 3)).astype(np.uint8)
+    extractor = features.build_extractor(None, image_size)
+    run = lambda: features.extract_features(pixels, image_size=image_size, batch_size=batch_size,  # noqa: E731
+                                            extractor=extractor, verbose=False)
+    seconds = best_seconds(run, min_seconds=0.0, repeats=2)
+    return {"images": images, "image_size": image_size, "images_per_s": images / seconds,
+            "cifar_60000_hours": 60000 / (images / seconds) / 3600}
+
+
 _RSS_PROBE = """
 import resource, runpy, sys
 sys.argv = sys.argv[1:]
@@ -268,6 +281,12 @@ def render_markdown(results: dict, kind: str) -> str:
     for r in results.get("sample_memory") or []:
         lines.append(f"| {r['num_samples']:,} | {r['peak_rss_bytes'] / 2**20:,.0f} MiB | "
                      f"{r['file_bytes'] / 2**20:,.0f} MiB | {r['seconds']:.1f} |")
+    extraction = results.get("feature_extraction")
+    if extraction:
+        lines += ["", "## ResNet50 feature extraction (CIFAR)", "",
+                  f"{extraction['images_per_s']:.1f} images/s at {extraction['image_size']}x{extraction['image_size']} "
+                  f"(batch 32): the 60,000 CIFAR images would take about "
+                  f"{extraction['cifar_60000_hours']:.2f} h on this machine."]
     lines += ["", "## Ratios", ""]
     summary = results["summary"]
     for model, entry in summary.items():

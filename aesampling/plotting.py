@@ -108,3 +108,28 @@ def plot_sample_grid(
     with io.atomic_path(path) as tmp:
         fig.savefig(tmp, format="png")
     plt.close(fig)
+
+
+def plot_chain_progress(states: np.ndarray, steps: list[int], path, *, image_shape: tuple[int, ...], title: str) -> None:
+    """Rows of images: the same chains after each reinjection count in `steps`.
+
+    Args:
+      states: (len(steps), chains, n) states to draw.
+      steps: the reinjection count of each row.
+    """
+    plt = _matplotlib()
+    rows, columns = states.shape[0], states.shape[1]
+    fig, axes = plt.subplots(rows, columns, figsize=(columns * 0.8, rows * 0.8 + 0.4), dpi=80, squeeze=False)
+    for r in range(rows):
+        for c in range(columns):
+            ax = axes[r][c]
+            ax.set_xticks([])
+            ax.set_yticks([])
+            image = np.clip(states[r, c].reshape(image_shape), 0.0, 1.0)
+            ax.imshow(image.squeeze(-1) if image_shape[-1] == 1 else image, cmap="gray", vmin=0, vmax=1)
+        axes[r][0].set_ylabel(f"t={steps[r]}", fontsize=8)
+    fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    with io.atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png")
+    plt.close(fig)

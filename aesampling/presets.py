@@ -11,10 +11,10 @@ Reading of the paper where it is silent or ambiguous:
   both the pre-activation standard deviation and the salt-and-pepper rate
   (0.5 for MNIST, 0.05 for CIFAR).
 - Autoencoder batch size is not given; we use 128.
-- λ is not given in the text; the Makefile chooses λ and the collected
-  state per autoencoder on a validation split (aesampling.selection, grid
-  in `selection`); `sampling_lambda` is only the fallback when no search
-  result is given.
+- λ is not given in the text; the Makefile chooses λ, the collected state
+  and the burn-in per autoencoder on a validation split
+  (aesampling.selection, grid in `selection`); `sampling_lambda` is only
+  the fallback when no search result is given.
 - A validation split (`validation_fraction` of the training data, fixed
   seed) is held out before any model is trained; the test set is only
   used for the reported accuracies.
@@ -95,11 +95,12 @@ class SamplerSettings:
 
 @dataclasses.dataclass(frozen=True)
 class SelectionSettings:
-    """Grid and budget of the validation search for λ and the collected state."""
+    """Grid and budget of the validation search for λ, the collected state and the burn-in b."""
 
-    lambdas: tuple[float, ...] = (0.005, 0.01, 0.02, 0.05, 0.1, 0.2)
+    lambdas: tuple[float, ...] = (0.01, 0.03, 0.1)
     collects: tuple[str, ...] = ("noisy", "clean")
-    epochs: int = 10
+    burn_ins: tuple[int, ...] = (2, 30)
+    epochs: int = 5
     steps_per_epoch: int = 100
 
 
@@ -153,7 +154,7 @@ PRESETS: Mapping[str, ExperimentPresets] = MappingProxyType({
         ),
         classifier=ClassifierPreset((128, 128), "relu", epochs=100, batch_size=64),
         evaluation=EvaluationSettings(epochs=30, steps_per_epoch=100),
-        selection=SelectionSettings(epochs=5, steps_per_epoch=50),
+        selection=SelectionSettings(steps_per_epoch=50),
     ),
     "mnist": _MNIST_FAMILY,
     "fashion_mnist": _MNIST_FAMILY,

@@ -28,6 +28,8 @@ def summary_table(curves: pd.DataFrame, records: dict[str, dict], ground_truth_a
             "source": source,
             "lam": chains["lam"] if is_autoencoder else None,
             "collect": chains["collect"] if is_autoencoder else None,
+            "reinjections": chains["reinjections"] if is_autoencoder else None,
+            "burn_in": chains["burn_in"] if is_autoencoder else None,
             "final_accuracy": final,
             "relative_to_ground_truth": final / ground_truth_accuracy if ground_truth_accuracy > 0 else float("nan"),
             "samples_to_97pct": metrics.samples_to_reach(curve["samples_seen"], curve["accuracy"], target),
@@ -45,15 +47,17 @@ def markdown_table(
     lines = [
         f"Ground-truth classifier test accuracy (max accuracy): {ground_truth_accuracy:.4f}",
         "",
-        "| source | λ | collect | final accuracy | relative to ground truth | samples to reach 97% of it | samples seen |",
-        "|---|---|---|---|---|---|---|",
+        "| source | λ | collect | R (burn-in) | final accuracy | relative to ground truth | "
+        "samples to reach 97% of it | samples seen |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for row in table.itertuples():
         lam = "-" if row.lam is None or pd.isna(row.lam) else f"{row.lam:g}"
         collect = row.collect if isinstance(row.collect, str) else "-"
+        chain = "-" if pd.isna(row.reinjections) else f"{int(row.reinjections)} ({int(row.burn_in)})"
         reach = "not reached" if row.samples_to_97pct is None or pd.isna(row.samples_to_97pct) else f"{int(row.samples_to_97pct):,}"
         lines.append(
-            f"| {row.source} | {lam} | {collect} | {row.final_accuracy:.4f} | "
+            f"| {row.source} | {lam} | {collect} | {chain} | {row.final_accuracy:.4f} | "
             f"{row.relative_to_ground_truth:.3f} | {reach} | {row.samples_seen:,} |"
         )
     lines += [""]
@@ -68,12 +72,12 @@ def markdown_table(
 
 
 def search_table(selection_records: dict[str, dict]) -> pd.DataFrame:
-    """One row per autoencoder and (λ, collect) tried, with its validation score and whether it was chosen."""
+    """One row per autoencoder and setting tried, with its validation score and whether it was chosen."""
     rows = []
     for name, record in selection_records.items():
         best = record.get("best", {})
         for row in record.get("grid", []):
-            chosen = row["lam"] == best.get("lam") and row["collect"] == best.get("collect")
+            chosen = all(row.get(k) == best.get(k) for k in ("lam", "collect", "burn_in"))
             rows.append({"autoencoder": name, **row, "chosen": chosen})
     return pd.DataFrame(rows)
 

@@ -127,7 +127,7 @@ class EvaluateConfig:
 
 @dataclasses.dataclass(frozen=True)
 class SelectConfig:
-    """Choose λ and the collected state of one autoencoder on the validation split."""
+    """Choose λ, the collected state and the burn-in of one autoencoder on the validation split."""
 
     data: DataConfig
     autoencoder: str
@@ -136,6 +136,7 @@ class SelectConfig:
     chains: ReinjectionConfig
     lambdas: tuple[float, ...]
     collects: tuple[str, ...]
+    burn_ins: tuple[int, ...]
     epochs: int
     steps_per_epoch: int
     seed: int = 0
@@ -438,7 +439,7 @@ def run_evaluate(config: EvaluateConfig) -> dict:
 
 
 def run_select(config: SelectConfig) -> dict:
-    """Scores the (λ, collect) grid on the validation split; writes the best pair and the grid as JSON."""
+    """Scores the (λ, collect, burn-in) grid on the validation split; writes the best setting and the grid as JSON."""
     started = time.perf_counter()
     seed = check_seed(config.seed)
     if config.epochs < 1 or config.steps_per_epoch < 1:
@@ -447,6 +448,8 @@ def run_select(config: SelectConfig) -> dict:
         )
     if any(lam < 0 for lam in config.lambdas):
         raise UserInputError(f"every λ of the search must be >= 0, got {list(config.lambdas)}")
+    if any(b < 0 for b in config.burn_ins):
+        raise UserInputError(f"every burn-in of the search must be >= 0, got {list(config.burn_ins)}")
     seed_everything(seed)
     dataset = load_data(config.data)
     classifier = io.load_model(config.classifier)
@@ -458,25 +461,42 @@ def run_select(config: SelectConfig) -> dict:
         _warn_if_trained_elsewhere(path, config.data)
 
     def log(row: dict) -> None:
-        logging.info("λ=%g collect=%s: mean validation accuracy %.4f (final %.4f)",
-                     row["lam"], row["collect"], row["score"], row["final_accuracy"])
+        logging.info("λ=%g collect=%s burn-in=%d: mean validation accuracy %.4f (final %.4f)",
+                     row["lam"], row["collect"], row["burn_in"], row["score"], row["final_accuracy"])
 
     grid = selection.search_chain_settings(
         autoencoder, classifier, dataset.x_val, dataset.y_val, base=config.chains,
-        lambdas=config.lambdas, collects=config.collects, epochs=config.epochs,
+        lambdas=config.lambdas, collects=config.collects, burn_ins=config.burn_ins, epochs=config.epochs,
         steps_per_epoch=config.steps_per_epoch, seed=seed, on_result=log,
     )
     best = selection.best_setting(grid)
     record = _record(
-        config, started, best={"lam": best["lam"], "collect": best["collect"]}, grid=grid,
+        config, started, best={k: best[k] for k in selection.SELECTED_FIELDS}, grid=grid,
         **_split_sizes(dataset),
     )
     io.write_json(config.output, record)
     return record
 
 
+CHAIN_PROGRESS_STEPS = [1, 2, 3, 5, 10, 20, 40, 60]
+
+
+def _plot_chain_progress(autoencoder_path: str, chains: dict, path: Path, image_shape, title: str) -> None:
+    """10 chains from N(0, I) drawn after 1 .. 60 reinjections, with the curve's λ and collected state."""
+    config = ReinjectionConfig(lam=chains["lam"], num_chains=10, reinjections=max(CHAIN_PROGRESS_STEPS), burn_in=0,
+                               collect=chains["collect"])
+    states = ReinjectionSampler(io.load_model(autoencoder_path), config, seed=0).restarts(0, 1)
+    states = states.reshape(config.reinjections, config.num_chains, -1)[[t - 1 for t in CHAIN_PROGRESS_STEPS]]
+    plotting.plot_chain_progress(
+        states, CHAIN_PROGRESS_STEPS, path, image_shape=image_shape,
+        title=f"{title}: 10 chains from N(0, I), λ={chains['lam']:g}, {chains['collect']} states "
+              f"(the curve collects t = {chains['burn_in'] + 1}..{chains['reinjections']})",
+    )
+
+
 def run_report(config: ReportConfig) -> dict:
-    """Writes curves.csv, table.md, metrics.json, curves.png, samples_<ae>.png, lambda_search.csv and config.json."""
+    """Writes curves.csv, table.md, metrics.json, curves.png, samples_<ae>.png, chains_<ae>.png,
+    lambda_search.csv and config.json."""
     started = time.perf_counter()
     if not config.curves:
         raise UserInputError("the report needs at least one learning-curve CSV")
@@ -533,6 +553,12 @@ def run_report(config: ReportConfig) -> dict:
             image_shape=None if spec.uses_features else spec.image_shape,
             title=f"{config.dataset}: {name} reinjection samples (title: hard label)",
         )
+    if not spec.uses_features:
+        for source, record in records.items():
+            path = record["config"].get("autoencoder")
+            if path and Path(path).is_file():
+                _plot_chain_progress(path, record["config"]["chains"], out / f"chains_{source}.png",
+                                     spec.image_shape, f"{config.dataset}: {source}")
     if selection_records:
         with io.atomic_path(out / "lambda_search.csv") as tmp:
             reporting.search_table(selection_records).to_csv(tmp, index=False)

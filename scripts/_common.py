@@ -58,8 +58,8 @@ def define_chain_flags() -> None:
     """All reinjection chain settings: B, R, b, λ, the collected state, XLA."""
     define_chain_shape_flags()
     flags.DEFINE_float("lam", None, "λ, variance of the reinjected noise (default: --chains_file, else the preset's).")
-    flags.DEFINE_string("chains_file", None, "A λ search result (select_lambda.py): its best λ and collect "
-                        "are the defaults.")
+    flags.DEFINE_string("chains_file", None, "A search result (select_lambda.py): its best λ, collect, R and "
+                        "burn-in are the defaults.")
     flags.DEFINE_enum("collect", None, list(COLLECT_MODES), "Collect noisy states x_t or clean r(x_{t-1}).")
     flags.DEFINE_boolean("jit_compile", False, "Compile the chains with XLA.")
 
@@ -79,14 +79,12 @@ def chain_shape(dataset: str | None, lam: float = 0.0) -> ReinjectionConfig:
 def chain_config(dataset: str | None, autoencoder_preset: str | None, lam_default: float | None = None) -> ReinjectionConfig:
     """ReinjectionConfig from the flags, falling back on a search result, then on the presets.
 
-    λ: --lam, else the --chains_file's best, else `lam_default`, else the
-    autoencoder preset's. collect: --collect, else the --chains_file's best,
-    else the dataset preset's.
+    Each of λ, collect, R and b comes from its flag when given, else from the
+    --chains_file's best setting, else (λ) from `lam_default` or the
+    autoencoder preset, else from the dataset's presets.
     """
-    selected_lam, selected_collect = (None, None)
-    if FLAGS.chains_file:
-        selected_lam, selected_collect = read_selection(FLAGS.chains_file)
-    lam = next((v for v in (FLAGS.lam, selected_lam, lam_default) if v is not None), None)
+    selected = read_selection(FLAGS.chains_file) if FLAGS.chains_file else {}
+    lam = next((v for v in (FLAGS.lam, selected.get("lam"), lam_default) if v is not None), None)
     if lam is None:
         known = presets.experiment_presets(dataset).autoencoders if dataset else {}
         if autoencoder_preset not in known:
@@ -96,8 +94,14 @@ def chain_config(dataset: str | None, autoencoder_preset: str | None, lam_defaul
             )
         lam = known[autoencoder_preset].sampling_lambda
     shape = chain_shape(dataset, lam)
-    collect = next((v for v in (FLAGS.collect, selected_collect) if v is not None), shape.collect)
-    return dataclasses.replace(shape, collect=collect)
+
+    def pick(flag, field):
+        return next(v for v in (flag, selected.get(field), getattr(shape, field)) if v is not None)
+
+    return dataclasses.replace(
+        shape, collect=pick(FLAGS.collect, "collect"), burn_in=pick(FLAGS.burn_in, "burn_in"),
+        reinjections=pick(FLAGS.reinjections, "reinjections"),
+    )
 
 
 def run(main) -> None:

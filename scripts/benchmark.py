@@ -31,6 +31,7 @@ flags.DEFINE_integer("chunk_samples", 16384, "sample.py chunk size in the memory
 flags.DEFINE_integer("matmul_size", None, "Side of the roofline matmul (default: 2048 on CPU, 8192 on GPU).")
 flags.DEFINE_float("min_seconds", 1.0, "Minimum duration of one timed repeat.")
 flags.DEFINE_integer("train_chains", 50, "B in the train-on-synthetic comparison (paper: 50).")
+flags.DEFINE_integer("extraction_images", 64, "Images for the ResNet50 extraction speed at 224x224 (0: skip).")
 FLAGS = flags.FLAGS
 
 REPO = Path(__file__).resolve().parents[1]
@@ -103,6 +104,10 @@ def main():
                                         repo=REPO)
         results["sample_memory"].append(row)
         logging.info("sample.py N_s=%d: peak RSS %.0f MB", count, row["peak_rss_bytes"] / 2**20)
+
+    if FLAGS.extraction_images > 0:
+        results["feature_extraction"] = benchmark.feature_extraction(FLAGS.extraction_images)
+        logging.info("ResNet50 extraction: %.1f images/s", results["feature_extraction"]["images_per_s"])
 
     results["summary"] = benchmark.summarize(results)
     kind = FLAGS.kind or machine_kind(machine)

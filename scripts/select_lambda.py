@@ -1,13 +1,13 @@
-"""Choose λ and the collected state (noisy or clean) of one autoencoder on the validation split.
+"""Choose λ, the collected state (noisy or clean) and the burn-in of one autoencoder on the validation split.
 
     python scripts/select_lambda.py --dataset=digits --autoencoder=deep_ae.keras \
         --classifier=classifier.keras --output=lambda/deep_ae.json
 
-Each (λ, collect) pair of the grid trains a fresh classifier on labelled
-reinjection samples for a few epochs; the pair with the best mean accuracy
-on the validation split (carved from the training data; the test set is
-never used) is written as "best", with the whole grid, to the JSON output.
-Pass that file to sample.py / evaluate.py with --chains_file.
+Each (λ, collect, burn-in) setting of the grid trains a fresh classifier on
+labelled reinjection samples for a few epochs; the setting with the best
+mean accuracy on the validation split (carved from the training data; the
+test set is never used) is written as "best", with the whole grid, to the
+JSON output. Pass that file to sample.py / evaluate.py with --chains_file.
 """
 
 import _common
@@ -20,6 +20,7 @@ flags.DEFINE_string("classifier", None, "Saved ground-truth classifier (.keras).
 flags.DEFINE_string("output", None, "The JSON file to write.")
 flags.DEFINE_list("lambdas", None, "λ values to try (default: the dataset preset's grid).")
 flags.DEFINE_list("collects", None, "Collect modes to try: noisy, clean (default: both).")
+flags.DEFINE_list("burn_ins", None, "Burn-in values b to try; R = b + the collected states (default: preset).")
 flags.DEFINE_integer("epochs", None, "Epochs per trial (default: preset).")
 flags.DEFINE_integer("steps_per_epoch", None, "Learning steps per epoch (default: preset).")
 flags.DEFINE_integer("seed", 0, "Random seed.")
@@ -36,6 +37,13 @@ def _floats(values):
         raise _common.UserInputError(f"--lambdas must be numbers: {values}") from e
 
 
+def _ints(values):
+    try:
+        return tuple(int(v) for v in values)
+    except ValueError as e:
+        raise _common.UserInputError(f"--burn_ins must be integers: {values}") from e
+
+
 def main():
     grid = presets.experiment_presets(FLAGS.dataset).selection
     record = workflow.run_select(workflow.SelectConfig(
@@ -43,12 +51,14 @@ def main():
         output=FLAGS.output, chains=_common.chain_shape(FLAGS.dataset),
         lambdas=_floats(FLAGS.lambdas) if FLAGS.lambdas else grid.lambdas,
         collects=tuple(FLAGS.collects) if FLAGS.collects else grid.collects,
+        burn_ins=_ints(FLAGS.burn_ins) if FLAGS.burn_ins else grid.burn_ins,
         epochs=grid.epochs if FLAGS.epochs is None else FLAGS.epochs,
         steps_per_epoch=grid.steps_per_epoch if FLAGS.steps_per_epoch is None else FLAGS.steps_per_epoch,
         seed=FLAGS.seed,
     ))
     best = record["best"]
-    print(f"best: λ={best['lam']:g}, collect={best['collect']} ({len(record['grid'])} settings in "
+    print(f"best: λ={best['lam']:g}, collect={best['collect']}, burn-in={best['burn_in']} "
+          f"(R={best['reinjections']}; {len(record['grid'])} settings in "
           f"{record['wall_seconds']:.0f}s) -> {FLAGS.output}")
 
 

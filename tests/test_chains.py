@@ -48,7 +48,7 @@ def test_chain_under_tfds_mock_data(dataset, tmp_path, monkeypatch):
         selected = workflow.run_select(workflow.SelectConfig(
             data=data_config, autoencoder=str(models / "deep_dae.keras"), classifier=str(models / "classifier.keras"),
             output=str(tmp_path / "lambda" / "deep_dae.json"), chains=chains, lambdas=(0.01, 0.1), collects=("clean",),
-            epochs=1, steps_per_epoch=2,
+            burn_ins=(1,), epochs=1, steps_per_epoch=2,
         ))
         workflow.run_sample(workflow.SampleConfig(
             autoencoder=str(models / "deep_dae.keras"), output=str(tmp_path / "samples.npz"), num_samples=50,
@@ -76,6 +76,7 @@ def test_chain_under_tfds_mock_data(dataset, tmp_path, monkeypatch):
     num_classes = data.dataset_spec(dataset).num_classes
     assert labelled["soft_labels"].shape == (50, num_classes)
     assert (tmp_path / "report" / "samples_deep_dae.png").is_file()
+    assert (tmp_path / "report" / "chains_deep_dae.png").is_file() != data.dataset_spec(dataset).uses_features
     assert (tmp_path / "report" / "lambda_search.csv").is_file()
     table = (tmp_path / "report" / "table.md").read_text()
     for stage in ["train classifier", "train deep_dae", "select λ deep_dae", "evaluate lower_bound", "label deep_dae"]:

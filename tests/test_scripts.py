@@ -55,7 +55,7 @@ def test_make_digits_smoke_writes_every_output(smoke_results):
     for name in ["table.md", "curves.csv", "curves.png", "metrics.json", "config.json", "lambda_search.csv"]:
         assert (out / name).is_file(), name
     for ae in SOURCES[1:-1]:
-        assert (out / f"samples_{ae}.png").is_file()
+        assert (out / f"samples_{ae}.png").is_file() and (out / f"chains_{ae}.png").is_file()
         assert (out / "models" / f"{ae}.keras").is_file() and (out / "models" / f"{ae}.json").is_file()
         labelled = np.load(out / "labelled" / f"{ae}.npz")
         assert labelled["x"].shape == (200, 64) and labelled["soft_labels"].shape == (200, 10)
@@ -71,11 +71,14 @@ def test_make_digits_smoke_writes_every_output(smoke_results):
     assert set(config["curves"]) == set(SOURCES)
     assert config["curves"]["deep_ae"]["autoencoder_record"]["config"]["model"] == "deep_ae"
     best = json.loads((out / "lambda" / "deep_ae.json").read_text())["best"]
-    assert best["lam"] in (0.01, 0.1) and best["collect"] in ("noisy", "clean")
+    assert best["lam"] in (0.01, 0.1) and best["collect"] in ("noisy", "clean") and best["burn_in"] in (2, 5)
+    assert best["reinjections"] == best["burn_in"] + 8
     assert config["samples"]["deep_ae"]["samples_record"]["config"]["chains"]["lam"] == best["lam"]
-    assert config["curves"]["deep_ae"]["config"]["chains"]["collect"] == best["collect"]
+    chains = config["curves"]["deep_ae"]["config"]["chains"]
+    assert (chains["collect"], chains["burn_in"], chains["reinjections"]) == (
+        best["collect"], best["burn_in"], best["reinjections"])
     search = pd.read_csv(out / "lambda_search.csv")
-    assert len(search) == 4 * 2 * 2 and search.groupby("autoencoder")["chosen"].sum().eq(1).all()
+    assert len(search) == 4 * 2 * 2 * 2 and search.groupby("autoencoder")["chosen"].sum().eq(1).all()
     assert config["ground_truth_classifier"]["validation_examples"] == 135
 
 
@@ -118,3 +121,20 @@ def test_user_mistakes_give_one_line_errors(script, flags, message):
     assert "Traceback" not in result.stderr
     assert result.stderr.strip().splitlines()[-1].startswith(f"error: ")
     assert message in result.stderr
+
+
+def test_benchmark_script_at_tiny_size(tmp_path):
+    result = run_script("benchmark", f"--output_dir={tmp_path}", "--kind=test", "--chains=8", "--baseline_chains=8",
+                        "--rss_samples=100", "--min_seconds=0.01", "--matmul_size=64", "--train_chains=5",
+                        "--extraction_images=2")
+    figures = json.loads((tmp_path / "test.json").read_text())
+    assert figures["roofline_gflops"] > 0
+    variants = {(r["model"], r["chains"], r.get("variant"), r["xla"]) for r in figures["sampler"]}
+    assert ("deep_ae", 8, None, True) in variants and ("shallow_ae", 8, "predict_loop", None) in variants
+    assert {(r["fused"], r["xla"]) for r in figures["train_step"]} == {(True, True), (True, False), (False, True),
+                                                                        (False, False)}
+    assert [r["num_samples"] for r in figures["sample_memory"]] == [100]
+    assert figures["feature_extraction"]["images_per_s"] > 0
+    assert "speedup_over_predict_loop" in figures["summary"]["deep_ae"]["chains_8"]
+    page = (tmp_path / "test.md").read_text()
+    assert "Roofline" in page and "fused" in page and result.returncode == 0

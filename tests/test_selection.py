@@ -19,10 +19,12 @@ def test_search_scores_every_pair_on_the_validation_split(digits):
     seen = []
     rows = selection.search_chain_settings(
         autoencoder, classifier, split.x_val, split.y_val, base=ReinjectionConfig(lam=0.0, num_chains=10),
-        lambdas=(0.01, 0.1), collects=("noisy", "clean"), epochs=2, steps_per_epoch=10, seed=0,
+        lambdas=(0.01, 0.1), collects=("noisy", "clean"), burn_ins=(2, 6), epochs=2, steps_per_epoch=10, seed=0,
         on_result=seen.append,
     )
-    assert [(r["lam"], r["collect"]) for r in rows] == [(0.01, "noisy"), (0.01, "clean"), (0.1, "noisy"), (0.1, "clean")]
+    assert [(r["burn_in"], r["lam"], r["collect"]) for r in rows] == [
+        (b, lam, c) for b in (2, 6) for lam in (0.01, 0.1) for c in ("noisy", "clean")]
+    assert {r["reinjections"] - r["burn_in"] for r in rows} == {8}  # same samples per step everywhere
     assert seen == rows
     assert all(0.0 <= r["score"] <= 1.0 for r in rows)
     assert selection.best_setting(rows)["score"] == max(r["score"] for r in rows)
@@ -30,7 +32,7 @@ def test_search_scores_every_pair_on_the_validation_split(digits):
 
 def test_search_refuses_a_missing_validation_split_and_bad_grids(digits, linear_autoencoder):
     ae = linear_autoencoder(64, 0.5)
-    kwargs = dict(base=ReinjectionConfig(lam=0.0), epochs=1, steps_per_epoch=1, seed=0)
+    kwargs = dict(base=ReinjectionConfig(lam=0.0), burn_ins=(2,), epochs=1, steps_per_epoch=1, seed=0)
     with pytest.raises(UserInputError, match="validation split"):
         selection.search_chain_settings(ae, ae, None, None, lambdas=(0.1,), collects=("noisy",), **kwargs)
     with pytest.raises(UserInputError, match="unknown collect"):
@@ -39,9 +41,10 @@ def test_search_refuses_a_missing_validation_split_and_bad_grids(digits, linear_
 
 def test_read_selection(tmp_path):
     good = tmp_path / "good.json"
-    good.write_text(json.dumps({"best": {"lam": 0.02, "collect": "clean"}, "grid": []}))
-    assert selection.read_selection(str(good)) == (0.02, "clean")
+    best = {"lam": 0.02, "collect": "clean", "burn_in": 30, "reinjections": 38}
+    good.write_text(json.dumps({"best": best, "grid": []}))
+    assert selection.read_selection(str(good)) == best
     bad = tmp_path / "bad.json"
     bad.write_text(json.dumps({"grid": []}))
-    with pytest.raises(UserInputError, match="not a λ search result"):
+    with pytest.raises(UserInputError, match="not a search result"):
         selection.read_selection(str(bad))
