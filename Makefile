@@ -35,7 +35,7 @@ SOURCES := upper_bound $(AUTOENCODERS) lower_bound
 ifeq ($(SMOKE),1)
 TRAIN_ARGS := --epochs=1
 EVAL_ARGS := --epochs=2 --steps_per_epoch=5
-SELECT_ARGS := --epochs=1 --steps_per_epoch=5 --lambdas=0.01,0.1 --burn_ins=2,5
+SELECT_ARGS := --epochs=1 --steps_per_epoch=5 --lambdas=0.01,0.1 --collects=noisy --burn_ins=2
 NUM_SAMPLES := 200
 endif
 

@@ -20,10 +20,13 @@ import _common
 from absl import flags, logging
 
 from aesampling import benchmark, io, presets, training
+from aesampling.errors import UserInputError
 from aesampling.workflow import machine_description
 
 flags.DEFINE_string("output_dir", "results/benchmarks", "Folder for <kind>.md and <kind>.json.")
 flags.DEFINE_string("kind", None, "Name of the machine kind in the file names (default: derived from the hardware).")
+flags.DEFINE_list("models", ["deep_ae", "shallow_ae"], "MNIST autoencoder presets to measure; the first one also "
+                  "serves the memory measurement.")
 flags.DEFINE_list("chains", ["50", "512", "4096"], "Chain counts B for the sampler.")
 flags.DEFINE_list("baseline_chains", ["50", "512"], "Chain counts for the predict and eager loops (slow).")
 flags.DEFINE_list("rss_samples", ["10000", "100000", "1000000"], "N_s values for the memory of sample.py.")
@@ -31,7 +34,8 @@ flags.DEFINE_integer("chunk_samples", 16384, "sample.py chunk size in the memory
 flags.DEFINE_integer("matmul_size", None, "Side of the roofline matmul (default: 2048 on CPU, 8192 on GPU).")
 flags.DEFINE_float("min_seconds", 1.0, "Minimum duration of one timed repeat.")
 flags.DEFINE_integer("train_chains", 50, "B in the train-on-synthetic comparison (paper: 50).")
-flags.DEFINE_integer("extraction_images", 64, "Images for the ResNet50 extraction speed at 224x224 (0: skip).")
+flags.DEFINE_integer("extraction_images", 64, "Images for the ResNet50 extraction speed (0: skip).")
+flags.DEFINE_integer("extraction_image_size", 224, "Side the images are resized to for the extraction speed (make's IMAGE_SIZE).")
 FLAGS = flags.FLAGS
 
 REPO = Path(__file__).resolve().parents[1]
@@ -61,8 +65,12 @@ def main():
     machine = machine_description()
     on_gpu = bool(machine["gpus"])
     mnist = presets.experiment_presets("mnist")
+    names = FLAGS.models
+    unknown = sorted(set(names) - set(mnist.autoencoders))
+    if not names or unknown:
+        raise UserInputError(f"--models must name MNIST autoencoder presets {sorted(mnist.autoencoders)}, got {names}")
     autoencoders = {name: training.build_autoencoder_from_preset(mnist.autoencoders[name], 784, seed=0, name=name)
-                    for name in ("deep_ae", "shallow_ae")}
+                    for name in names}
     classifier = training.build_classifier_from_preset(mnist.classifier, 784, 10)
     seconds = FLAGS.min_seconds
     results = {"machine": machine, "command": shlex.join(["python", *sys.argv]),
@@ -97,7 +105,7 @@ def main():
                 logging.info("train step %s fused=%s xla=%s: %.1f steps/s", name, fused, xla, row["steps_per_s"])
 
     folder = benchmark.scratch_folder()
-    path = benchmark.save_temporary(autoencoders["deep_ae"], folder, "deep_ae")
+    path = benchmark.save_temporary(autoencoders[names[0]], folder, names[0])
     results["sample_memory"] = []
     for count in rss_counts:
         row = benchmark.sample_peak_rss(path, count, f"{folder}/samples.npz", chunk_samples=FLAGS.chunk_samples,
@@ -106,7 +114,8 @@ def main():
         logging.info("sample.py N_s=%d: peak RSS %.0f MB", count, row["peak_rss_bytes"] / 2**20)
 
     if FLAGS.extraction_images > 0:
-        results["feature_extraction"] = benchmark.feature_extraction(FLAGS.extraction_images)
+        results["feature_extraction"] = benchmark.feature_extraction(FLAGS.extraction_images,
+                                                                      image_size=FLAGS.extraction_image_size)
         logging.info("ResNet50 extraction: %.1f images/s", results["feature_extraction"]["images_per_s"])
 
     results["summary"] = benchmark.summarize(results)

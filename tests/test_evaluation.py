@@ -65,10 +65,11 @@ def test_summary_table_orders_bounds_and_computes_ratios():
         "samples_seen": [0, 400, 800] * 3,
         "accuracy": [0.1, 0.5, 0.6, 0.1, 0.9, 0.95, 0.1, 0.97, 0.99],
     })
-    chains = {"config": {"chains": {"lam": 0.05, "collect": "noisy"}}}
+    chains = {"config": {"chains": {"lam": 0.05, "collect": "noisy", "reinjections": 10, "burn_in": 2}}}
     table = reporting.summary_table(curves, {s: chains for s in curves["source"].unique()}, 1.0)
     assert list(table["source"]) == ["upper_bound", "deep_ae", "lower_bound"]
     row = table.set_index("source").loc["deep_ae"]
     assert row["final_accuracy"] == 0.95 and row["lam"] == 0.05 and row["relative_to_ground_truth"] == 0.95
+    assert row["reinjections"] == 10 and row["burn_in"] == 2
     assert pd.isna(row["samples_to_97pct"])
     assert table.set_index("source").loc["upper_bound", "samples_to_97pct"] == 400
