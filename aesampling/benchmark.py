@@ -276,7 +276,8 @@ def render_markdown(results: dict, kind: str) -> str:
         lines.append(f"| {r['model']} | {'yes' if r['fused'] else 'no'} | {'yes' if r['xla'] else 'no'} | "
                      f"{r['steps_per_s']:.1f} | {r['samples_per_s']:,.0f} | {r['gflops']:.1f} | "
                      f"{100 * r['gflops'] / roofline:.0f}% |")
-    lines += ["", "## Peak memory of `scripts/sample.py` (deep AE, streamed to disk)", "",
+    memory_model = results.get("sample_memory_model", "deep_ae")
+    lines += ["", f"## Peak memory of `scripts/sample.py` ({memory_model}, streamed to disk)", "",
               "| N_s | peak RSS | file size | seconds |", "|---|---|---|---|"]
     for r in results.get("sample_memory") or []:
         lines.append(f"| {r['num_samples']:,} | {r['peak_rss_bytes'] / 2**20:,.0f} MiB | "

@@ -48,7 +48,7 @@ def plot_learning_curves(curves: pd.DataFrame, path, *, title: str, ground_truth
       ground_truth_accuracy: drawn as a horizontal reference when given.
     """
     plt = _matplotlib()
-    fig, ax = plt.subplots(figsize=(6.4, 4.2), dpi=100)
+    fig, ax = plt.subplots(figsize=(8.4, 4.2), dpi=100)
     for source, rows in curves.groupby("source", sort=False):
         rows = rows[rows["epoch"] > 0].sort_values("epoch")
         style = dict(_STYLES.get(source, {"label": source}))
@@ -67,7 +67,7 @@ def plot_learning_curves(curves: pd.DataFrame, path, *, title: str, ground_truth
     ax.set_ylabel("test accuracy (logit scale)")
     ax.set_title(title)
     ax.grid(True, which="both", alpha=0.3)
-    ax.legend(fontsize=8, loc="lower right")
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0.0)  # never over a curve
     fig.tight_layout()
     with io.atomic_path(path) as tmp:
         fig.savefig(tmp, format="png")

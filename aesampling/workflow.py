@@ -78,6 +78,8 @@ class TrainConfig:
     batch_size: int | None = None
     strategy: str = "none"
     mixed_precision: bool = False
+    gaussian_noise_std: float | None = None
+    salt_pepper_rate: float | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -290,6 +292,19 @@ def run_extract_features(config: ExtractConfig) -> Path:
     return path
 
 
+def _with_noise_overrides(preset, config: TrainConfig):
+    """The preset with the DAE noise levels of `config` where it sets them (denoising presets only)."""
+    overrides = {name: value for name in ("gaussian_noise_std", "salt_pepper_rate")
+                 if (value := getattr(config, name)) is not None}
+    if not overrides:
+        return preset
+    if config.model == presets.CLASSIFIER or not preset.denoising:
+        raise UserInputError(f"noise levels apply to denoising presets only, not to '{config.model}'")
+    if not 0 <= overrides.get("salt_pepper_rate", 0) <= 1 or overrides.get("gaussian_noise_std", 0) < 0:
+        raise UserInputError(f"salt-and-pepper rate must be in [0, 1] and Gaussian σ >= 0, got {overrides}")
+    return dataclasses.replace(preset, **overrides)
+
+
 def run_train(config: TrainConfig) -> dict:
     """Trains the preset `config.model` of `config.data.dataset`; saves it and its record."""
     started = time.perf_counter()
@@ -299,6 +314,7 @@ def run_train(config: TrainConfig) -> dict:
         preset = experiment.classifier
     else:
         preset = presets.autoencoder_preset(config.data.dataset, config.model)
+    preset = _with_noise_overrides(preset, config)
     epochs = preset.epochs if config.epochs is None else config.epochs
     batch_size = preset.batch_size if config.batch_size is None else config.batch_size
     if epochs < 1 or batch_size < 1:

@@ -106,7 +106,7 @@ def main():
 
     folder = benchmark.scratch_folder()
     path = benchmark.save_temporary(autoencoders[names[0]], folder, names[0])
-    results["sample_memory"] = []
+    results["sample_memory"], results["sample_memory_model"] = [], names[0]
     for count in rss_counts:
         row = benchmark.sample_peak_rss(path, count, f"{folder}/samples.npz", chunk_samples=FLAGS.chunk_samples,
                                         repo=REPO)

@@ -71,5 +71,6 @@ def test_summary_table_orders_bounds_and_computes_ratios():
     row = table.set_index("source").loc["deep_ae"]
     assert row["final_accuracy"] == 0.95 and row["lam"] == 0.05 and row["relative_to_ground_truth"] == 0.95
     assert row["reinjections"] == 10 and row["burn_in"] == 2
+    assert row["last_epochs_mean_accuracy"] == pytest.approx((0.1 + 0.9 + 0.95) / 3)
     assert pd.isna(row["samples_to_97pct"])
     assert table.set_index("source").loc["upper_bound", "samples_to_97pct"] == 400

@@ -102,3 +102,20 @@ def test_autoencoder_shape_check(linear_autoencoder):
     squeeze = keras.Model(inputs, keras.layers.Dense(3)(inputs))
     with pytest.raises(UserInputError, match="maps 7 -> 3"):
         models.check_autoencoder(squeeze)
+
+
+def test_train_overrides_the_dae_noise_levels(tmp_path):
+    from aesampling import workflow
+
+    data = workflow.DataConfig(dataset="digits")
+    output = tmp_path / "dae.keras"
+    record = workflow.run_train(workflow.TrainConfig(data=data, model="shallow_dae", output=str(output), epochs=1,
+                                                     gaussian_noise_std=0.2, salt_pepper_rate=0.1))
+    assert (record["preset"]["gaussian_noise_std"], record["preset"]["salt_pepper_rate"]) == (0.2, 0.1)
+    loaded = io.load_model(output)
+    rates = [layer.rate for layer in loaded.layers if isinstance(layer, models.SaltAndPepper)]
+    assert rates == [0.1]
+    with pytest.raises(UserInputError, match="denoising presets only"):
+        workflow.run_train(workflow.TrainConfig(data=data, model="shallow_ae", output=str(output), salt_pepper_rate=0.1))
+    with pytest.raises(UserInputError, match="salt-and-pepper rate must be in"):
+        workflow.run_train(workflow.TrainConfig(data=data, model="deep_dae", output=str(output), salt_pepper_rate=1.5))

@@ -140,4 +140,5 @@ def test_benchmark_script_at_tiny_size(tmp_path):
     assert figures["feature_extraction"]["image_size"] == 32
     assert "speedup_over_predict_loop" in figures["summary"]["shallow_ae"]["chains_8"]
     page = (tmp_path / "test.md").read_text()
-    assert "Roofline" in page and "fused" in page and result.returncode == 0
+    assert "Roofline" in page and "fused" in page and "(shallow_ae, streamed to disk)" in page
+    assert result.returncode == 0
