@@ -149,12 +149,12 @@ PRESETS: Mapping[str, ExperimentPresets] = MappingProxyType({
     # Small presets for the embedded 8x8 digits: a few minutes on 2 CPU cores.
     "digits": ExperimentPresets(
         autoencoders=_four_autoencoders(
-            deep=(128, 64, 16, 64, 128), shallow=(16,), deep_epochs=300,
-            shallow_epochs=200, shallow_dae_epochs=200, noise=0.5, lam=0.05,
+            deep=(128, 64, 16, 64, 128), shallow=(16,), deep_epochs=150,
+            shallow_epochs=100, shallow_dae_epochs=100, noise=0.5, lam=0.05,
         ),
         classifier=ClassifierPreset((128, 128), "relu", epochs=100, batch_size=64),
         evaluation=EvaluationSettings(epochs=30, steps_per_epoch=100),
-        selection=SelectionSettings(steps_per_epoch=50),
+        selection=SelectionSettings(epochs=3, steps_per_epoch=30),
     ),
     "mnist": _MNIST_FAMILY,
     "fashion_mnist": _MNIST_FAMILY,
