@@ -68,6 +68,28 @@ def plot_learning_curves(curves: pd.DataFrame, path, *, title: str, ground_truth
     ax.set_title(title)
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0.0)  # never over a curve
+    _save(fig, path)
+
+
+def _mosaic(images: np.ndarray, rows: int, columns: int, image_shape: tuple[int, ...], *, row_gap: int,
+            column_gap: int) -> np.ndarray:
+    """Tiles `images` (flattened, values in [0, 1]) row by row into one white-padded picture.
+
+    One imshow of the mosaic draws a grid far faster than one matplotlib axes per image.
+    """
+    height, width = image_shape[0], image_shape[1]
+    channels = image_shape[2] if len(image_shape) == 3 else 1
+    canvas = np.ones((rows * (height + row_gap) - row_gap, columns * (width + column_gap) - column_gap, channels),
+                     dtype=np.float32)
+    for i, image in enumerate(images[: rows * columns]):
+        r, c = divmod(i, columns)
+        top, left = r * (height + row_gap), c * (width + column_gap)
+        canvas[top: top + height, left: left + width] = np.clip(image.reshape(height, width, channels), 0.0, 1.0)
+    return canvas[..., 0] if channels == 1 else canvas
+
+
+def _save(fig, path) -> None:
+    plt = _matplotlib()
     fig.tight_layout()
     with io.atomic_path(path) as tmp:
         fig.savefig(tmp, format="png")
@@ -78,7 +100,7 @@ def plot_sample_grid(
     samples: np.ndarray, labels: np.ndarray | None, path, *, image_shape: tuple[int, ...] | None,
     title: str, columns: int = 10, rows: int = 6,
 ) -> None:
-    """A grid of synthetic samples titled with their hard labels.
+    """A grid of synthetic samples, each titled with its hard label.
 
     Image data are drawn as images; other data (e.g. ResNet50 features) as a
     heat map of the first samples' feature vectors.
@@ -86,15 +108,18 @@ def plot_sample_grid(
     plt = _matplotlib()
     count = min(len(samples), columns * rows)
     if image_shape is not None and int(np.prod(image_shape)) == samples.shape[1]:
-        fig, axes = plt.subplots(rows, columns, figsize=(columns * 0.8, rows * 0.9 + 0.4), dpi=80)
-        for i, ax in enumerate(np.ravel(axes)):
-            ax.axis("off")
-            if i >= count:
-                continue
-            image = np.clip(samples[i].reshape(image_shape), 0.0, 1.0)
-            ax.imshow(image.squeeze(-1) if image_shape[-1] == 1 else image, cmap="gray", vmin=0, vmax=1)
-            if labels is not None:
-                ax.set_title(str(int(labels[i])), fontsize=8)
+        height, width = image_shape[0], image_shape[1]
+        row_gap = max(2, height // 3) if labels is not None else 2
+        rows = -(-count // columns)
+        fig, ax = plt.subplots(figsize=(columns * 0.8, rows * 0.9 + 0.4), dpi=80)
+        ax.imshow(_mosaic(samples[:count], rows, columns, image_shape, row_gap=row_gap, column_gap=2),
+                  cmap="gray", vmin=0, vmax=1, interpolation="nearest")
+        ax.axis("off")
+        if labels is not None:
+            for i in range(count):
+                r, c = divmod(i, columns)
+                ax.text(c * (width + 2) + width / 2, r * (height + row_gap) - 0.6, str(int(labels[i])),
+                        ha="center", va="bottom", fontsize=8)
     else:
         fig, ax = plt.subplots(figsize=(8, 4), dpi=80)
         shown = samples[:count, : min(samples.shape[1], 256)]
@@ -104,10 +129,7 @@ def plot_sample_grid(
         if labels is not None:
             ax.set_yticks(range(count), [str(int(v)) for v in labels[:count]], fontsize=5)
     fig.suptitle(title, fontsize=10)
-    fig.tight_layout()
-    with io.atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png")
-    plt.close(fig)
+    _save(fig, path)
 
 
 def plot_chain_progress(states: np.ndarray, steps: list[int], path, *, image_shape: tuple[int, ...], title: str) -> None:
@@ -119,17 +141,13 @@ def plot_chain_progress(states: np.ndarray, steps: list[int], path, *, image_sha
     """
     plt = _matplotlib()
     rows, columns = states.shape[0], states.shape[1]
-    fig, axes = plt.subplots(rows, columns, figsize=(columns * 0.8, rows * 0.8 + 0.4), dpi=80, squeeze=False)
-    for r in range(rows):
-        for c in range(columns):
-            ax = axes[r][c]
-            ax.set_xticks([])
-            ax.set_yticks([])
-            image = np.clip(states[r, c].reshape(image_shape), 0.0, 1.0)
-            ax.imshow(image.squeeze(-1) if image_shape[-1] == 1 else image, cmap="gray", vmin=0, vmax=1)
-        axes[r][0].set_ylabel(f"t={steps[r]}", fontsize=8)
+    height, gap = image_shape[0], 2
+    fig, ax = plt.subplots(figsize=(columns * 0.8, rows * 0.8 + 0.4), dpi=80)
+    ax.imshow(_mosaic(states.reshape(rows * columns, -1), rows, columns, image_shape, row_gap=gap, column_gap=gap),
+              cmap="gray", vmin=0, vmax=1, interpolation="nearest")
+    ax.set_xticks([])
+    ax.set_yticks([r * (height + gap) + height / 2 for r in range(rows)], [f"t={t}" for t in steps], fontsize=8)
+    for spine in ax.spines.values():
+        spine.set_visible(False)
     fig.suptitle(title, fontsize=10)
-    fig.tight_layout()
-    with io.atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png")
-    plt.close(fig)
+    _save(fig, path)

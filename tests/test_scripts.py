@@ -115,6 +115,8 @@ def test_extract_features_script_on_local_cifar_batches(tmp_path):
     ("sample", ["--autoencoder=/nonexistent.keras", "--output=/tmp/s.npz"], "give --lam"),
     ("sample", ["--autoencoder=x.keras", "--lam=-1", "--output=/tmp/s.npz"], "lambda must be"),
     ("benchmark", ["--models=huge_ae", "--output_dir=/tmp/bench"], "--models must name"),
+    ("train", ["--model=shallow_ae", "--salt_pepper_rate=0.1", "--output=/tmp/x.keras"], "denoising presets only"),
+    ("train", ["--model=deep_dae", "--salt_pepper_rate=1.5", "--output=/tmp/x.keras"], "rate must be in [0, 1]"),
 ])
 def test_user_mistakes_give_one_line_errors(script, flags, message):
     result = run_script(script, *flags, check=False)
