@@ -97,7 +97,10 @@ def stage_timings(
     classifier_record: dict, curve_records: dict[str, dict], selection_records: dict[str, dict],
     sample_records: dict[str, dict], feature_record: dict | None = None,
 ) -> pd.DataFrame:
-    """Wall seconds and machine of every stage behind a report, in workflow order."""
+    """Wall seconds and machine of every stage behind a report, in workflow order.
+
+    A learning curve resumed after an interrupt counts the time its interrupted runs spent too.
+    """
     stages = []
     if feature_record:
         stages.append(("extract ResNet50 features", feature_record))
@@ -112,6 +115,7 @@ def stage_timings(
             stages.append((f"sample {name}", record["samples_record"]))
         stages.append((f"label {name}", record))
     return pd.DataFrame(
-        [{"stage": stage, "seconds": float(r["wall_seconds"]), "machine": _machine(r)} for stage, r in stages],
+        [{"stage": stage, "seconds": float(r["wall_seconds"]) + float(r.get("interrupted_runs_seconds", 0.0)),
+          "machine": _machine(r)} for stage, r in stages],
         columns=["stage", "seconds", "machine"],
     )

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import time
 from pathlib import Path
 
 import numpy as np
@@ -51,12 +52,15 @@ class CurveCheckpoint:
     def __init__(self, output: str | Path, fingerprint: str):
         self.path = Path(f"{output}.partial.npz")
         self.fingerprint = fingerprint
+        self.earlier_seconds = 0.0  # wall time that interrupted runs spent on the restored epochs
+        self._started = time.perf_counter()
 
     def save(self, points: list[tuple], variables: list) -> None:
         arrays = {f"v{i}": np.asarray(v.numpy()) for i, v in enumerate(variables)}
+        seconds = self.earlier_seconds + time.perf_counter() - self._started
         with io.atomic_path(self.path) as tmp:
             with open(tmp, "wb") as stream:
-                np.savez(stream, fingerprint=np.array(self.fingerprint),
+                np.savez(stream, fingerprint=np.array(self.fingerprint), seconds=np.array(seconds),
                          points=np.asarray(points, dtype=np.float64), **arrays)
 
     def load(self, variables: list) -> list[tuple] | None:
@@ -69,12 +73,15 @@ class CurveCheckpoint:
                     return None
                 values = [saved[f"v{i}"] for i in range(len(variables))]
                 points = [tuple(row) for row in saved["points"]]
+                earlier = float(saved["seconds"]) if "seconds" in saved.files else 0.0
         except (OSError, ValueError, KeyError):
             return None
         if any(value.shape != tuple(v.shape) for value, v in zip(values, variables)):
             return None
         for variable, value in zip(variables, values):
             variable.assign(value)
+        self.earlier_seconds = earlier
+        self._started = time.perf_counter()
         return points
 
     def remove(self) -> None:

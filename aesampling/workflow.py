@@ -448,7 +448,8 @@ def run_evaluate(config: EvaluateConfig) -> dict:
     ground_truth = metrics.accuracy(classifier, dataset.x_test, dataset.y_test)
     record = _record(
         config, started, samples_per_step=per_step, ground_truth_accuracy=ground_truth,
-        final_accuracy=curve[-1].accuracy, **_split_sizes(dataset),
+        final_accuracy=curve[-1].accuracy, interrupted_runs_seconds=round(checkpoint.earlier_seconds, 3),
+        **_split_sizes(dataset),
     )
     io.write_json(io.sidecar_path(config.output), record)
     return record

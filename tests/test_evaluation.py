@@ -74,3 +74,11 @@ def test_summary_table_orders_bounds_and_computes_ratios():
     assert row["last_epochs_mean_accuracy"] == pytest.approx((0.1 + 0.9 + 0.95) / 3)
     assert pd.isna(row["samples_to_97pct"])
     assert table.set_index("source").loc["upper_bound", "samples_to_97pct"] == 400
+
+
+def test_stage_timings_count_the_interrupted_runs_of_a_resumed_curve():
+    classifier = {"wall_seconds": 10.0}
+    curves = {"upper_bound": {"wall_seconds": 5.0}, "deep_ae": {"wall_seconds": 7.0, "interrupted_runs_seconds": 70.0}}
+    timings = reporting.stage_timings(classifier, curves, {}, {}).set_index("stage")["seconds"]
+    assert timings["evaluate deep_ae"] == 77.0 and timings["evaluate upper_bound"] == 5.0
+    assert timings["train classifier"] == 10.0

@@ -76,6 +76,8 @@ def test_killed_evaluation_continues_to_the_same_curve(trained, tmp_path):
     assert output.read_bytes() == (tmp_path / "reference.csv").read_bytes()
     assert not checkpoint.exists()
     assert "epoch 1:" in result.stderr  # the restored points are logged again
+    record = json.loads((tmp_path / "curve.json").read_text())
+    assert record["interrupted_runs_seconds"] > 0  # the report's stage time counts the killed run's epochs
 
 
 def test_a_checkpoint_from_other_settings_is_not_resumed(trained, tmp_path):
