@@ -124,6 +124,22 @@ def digits():
     return data.load_dataset("digits")
 
 
+def save_small_models(root: Path, digits, *, classifier_units: int, classifier_epochs: int, ae_units: int,
+                      ae_epochs: int, ae_batch_size: int) -> Path:
+    """Trains a one-layer classifier and a one-layer tanh autoencoder on digits; saves both in `root`."""
+    from aesampling import io, models, training
+    from aesampling.presets import ClassifierPreset
+
+    classifier = training.build_classifier_from_preset(
+        ClassifierPreset((classifier_units,), "relu", classifier_epochs, 64), 64, 10)
+    training.fit_classifier(classifier, digits, epochs=classifier_epochs, batch_size=64, verbose=0)
+    io.save_model(classifier, root / "classifier.keras")
+    autoencoder = models.build_autoencoder(64, [ae_units], "tanh")
+    autoencoder.fit(digits.x_train, digits.x_train, epochs=ae_epochs, batch_size=ae_batch_size, verbose=0)
+    io.save_model(autoencoder, root / "ae.keras")
+    return root
+
+
 @pytest.fixture
 def linear_autoencoder():
     """A deterministic fake autoencoder r(x) = scale·x + shift on R^n."""

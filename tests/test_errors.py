@@ -8,22 +8,16 @@ import keras
 import numpy as np
 import pytest
 
-from aesampling import features, io, models, training
-from aesampling.presets import ClassifierPreset
-from conftest import run_script
+from aesampling import features, io, models
+from conftest import run_script, save_small_models
 from test_data import _Exploit, write_cifar10_folder, write_idx_folder
 
 
 @pytest.fixture(scope="module")
 def files(tmp_path_factory, digits):
     """Small saved models and sample files, good and bad."""
-    root = tmp_path_factory.mktemp("files")
-    classifier = training.build_classifier_from_preset(ClassifierPreset((16,), "relu", 3, 64), 64, 10)
-    training.fit_classifier(classifier, digits, epochs=3, batch_size=64, verbose=0)
-    io.save_model(classifier, root / "classifier.keras")
-    autoencoder = models.build_autoencoder(64, [8], "tanh")
-    autoencoder.fit(digits.x_train, digits.x_train, epochs=2, batch_size=128, verbose=0)
-    io.save_model(autoencoder, root / "ae.keras")
+    root = save_small_models(tmp_path_factory.mktemp("files"), digits, classifier_units=16, classifier_epochs=3,
+                             ae_units=8, ae_epochs=2, ae_batch_size=128)
     io.save_model(models.build_autoencoder(784, [8], "tanh"), root / "ae784.keras")
     io.save_model(models.build_classifier(784, 10, [8]), root / "classifier784.keras")
     inputs = keras.Input((64,))

@@ -6,9 +6,8 @@ import time
 import numpy as np
 import pytest
 
-from aesampling import io, models, resume, training
-from aesampling.presets import ClassifierPreset
-from conftest import run_script, start_script
+from aesampling import io, resume
+from conftest import run_script, save_small_models, start_script
 
 
 def wait_for(condition, run, timeout=300.0):
@@ -41,14 +40,8 @@ def test_killed_training_resumes_from_the_last_completed_epoch(tmp_path):
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory, digits):
-    root = tmp_path_factory.mktemp("trained")
-    classifier = training.build_classifier_from_preset(ClassifierPreset((32,), "relu", 5, 64), 64, 10)
-    training.fit_classifier(classifier, digits, epochs=5, batch_size=64, verbose=0)
-    io.save_model(classifier, root / "classifier.keras")
-    autoencoder = models.build_autoencoder(64, [16], "tanh")
-    autoencoder.fit(digits.x_train, digits.x_train, epochs=5, batch_size=64, verbose=0)
-    io.save_model(autoencoder, root / "ae.keras")
-    return root
+    return save_small_models(tmp_path_factory.mktemp("trained"), digits, classifier_units=32, classifier_epochs=5,
+                             ae_units=16, ae_epochs=5, ae_batch_size=64)
 
 
 def test_killed_evaluation_continues_to_the_same_curve(trained, tmp_path):
