@@ -30,12 +30,25 @@ SMOKE ?= 0
 DEMO_JOBS ?= 2
 
 AUTOENCODERS := shallow_ae deep_ae shallow_dae deep_dae
+DAES := shallow_dae deep_dae
+
+# DAE noise candidates per dataset. The paper grid-searched its DAEs' noise
+# (Section IV-D); here every candidate is trained and λ-searched, and the one
+# with the best validation score becomes <dae>.keras (scripts/choose_noise.py).
+# Tags: preset (Table I's levels), sp<rate> (salt-and-pepper rate),
+# g<σ> (pre-activation Gaussian σ); the other level stays at the preset's.
+digits_DAE_NOISES ?= preset
+mnist_DAE_NOISES ?= preset sp0.1
+fashion_mnist_DAE_NOISES ?= preset sp0.1
+cifar10_DAE_NOISES ?= preset
+cifar100_DAE_NOISES ?= preset
+noise_flags = $(if $(filter sp%,$(1)), --salt_pepper_rate=$(1:sp%=%))$(if $(filter g%,$(1)), --gaussian_noise_std=$(1:g%=%))
 SOURCES := upper_bound $(AUTOENCODERS) lower_bound
 
 ifeq ($(SMOKE),1)
 TRAIN_ARGS := --epochs=1
 EVAL_ARGS := --epochs=2 --steps_per_epoch=5
-SELECT_ARGS := --epochs=1 --steps_per_epoch=5 --lambdas=0.01,0.1 --collects=noisy --burn_ins=2
+SELECT_ARGS := --epochs=1 --steps_per_epoch=5 --lambdas=0.01,0.1 --collects=noisy --burn_ins=2 --widenings=0
 NUM_SAMPLES := 200
 endif
 
@@ -105,6 +118,23 @@ $$($(1)_DIR)/table.md: $(foreach s,$(SOURCES),$$($(1)_DIR)/curves/$(s).csv) $(fo
 	  --selections=$$(call join_commas,$(foreach a,$(AUTOENCODERS),$$($(1)_DIR)/lambda/$(a).json))
 endef
 
+# DAE_CANDIDATE(dataset, dae, noise tag, prerequisite of every model)
+define DAE_CANDIDATE
+$$($(1)_DIR)/models/$(2)_$(3).keras: $(4) | $(STAMP)
+	$(PY) scripts/train.py $$($(1)_FLAGS) --model=$(2)$(call noise_flags,$(3)) --seed=$(SEED) --output=$$@ $(TRAIN_ARGS)
+endef
+
+# DAE_CHOICE(dataset, dae): the candidate whose λ search scored best becomes the DAE.
+define DAE_CHOICE
+$(1)_$(2)_SEARCHES := $(foreach t,$($(1)_DAE_NOISES),$$($(1)_DIR)/lambda/$(2)_$(t).json)
+$$($(1)_DIR)/models/$(2).keras $$($(1)_DIR)/lambda/$(2).json &: $$($(1)_$(2)_SEARCHES)
+	$(PY) scripts/choose_noise.py --searches=$$(call join_commas,$$($(1)_$(2)_SEARCHES)) \
+	  --model_output=$$($(1)_DIR)/models/$(2).keras --search_output=$$($(1)_DIR)/lambda/$(2).json
+endef
+
+# DAE_NOISE_SEARCH(dataset, prerequisite of every model)
+DAE_NOISE_SEARCH = $(foreach d,$(DAES),$(foreach t,$($(1)_DAE_NOISES),$(eval $(call DAE_CANDIDATE,$(1),$(d),$(t),$(2))))$(eval $(call DAE_CHOICE,$(1),$(d))))
+
 # CIFAR runs on ResNet50 features, extracted once into the dataset's cache.
 define FEATURES
 $(1)_CACHE := $(RESULTS)/$(1)/cache/$(1)_resnet50_$(WEIGHTS_TAG)_$(IMAGE_SIZE)px.npz
@@ -121,6 +151,11 @@ $(eval $(call EXPERIMENT,mnist,,))
 $(eval $(call EXPERIMENT,fashion_mnist,,))
 $(eval $(call EXPERIMENT,cifar10,$(cifar10_FEATURE_FLAGS),$(cifar10_CACHE)))
 $(eval $(call EXPERIMENT,cifar100,$(cifar100_FEATURE_FLAGS),$(cifar100_CACHE)))
+$(call DAE_NOISE_SEARCH,digits,)
+$(call DAE_NOISE_SEARCH,mnist,)
+$(call DAE_NOISE_SEARCH,fashion_mnist,)
+$(call DAE_NOISE_SEARCH,cifar10,$(cifar10_CACHE))
+$(call DAE_NOISE_SEARCH,cifar100,$(cifar100_CACHE))
 
 # Intermediate files stay: a second `make` redoes nothing.
 .SECONDARY:

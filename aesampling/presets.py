@@ -9,11 +9,14 @@ Reading of the paper where it is silent or ambiguous:
   pre-activation on the first layer and that the input is also corrupted
   with salt-and-pepper noise "with probability 0.5" for MNIST. We use σ as
   both the pre-activation standard deviation and the salt-and-pepper rate
-  (0.5 for MNIST, 0.05 for CIFAR).
+  (0.5 for MNIST, 0.05 for CIFAR). The paper grid-searched these levels
+  (Section IV-D); the Makefile trains each DAE once per noise candidate
+  and keeps the one whose λ search scores best on the validation split.
 - Autoencoder batch size is not given; we use 128.
 - λ is not given in the text; the Makefile chooses λ, the collected state
   and the burn-in per autoencoder on a validation split
-  (aesampling.selection, grid in `selection`); `sampling_lambda` is only
+  (aesampling.selection, grid in `selection`, widened where its best
+  setting sits on an edge); `sampling_lambda` is only
   the fallback when no search result is given.
 - A validation split (`validation_fraction` of the training data, fixed
   seed) is held out before any model is trained; the test set is only
@@ -100,6 +103,7 @@ class SelectionSettings:
     lambdas: tuple[float, ...] = (0.01, 0.03, 0.1)
     collects: tuple[str, ...] = ("noisy", "clean")
     burn_ins: tuple[int, ...] = (2, 30)
+    widenings: int = 2  # rounds of widening the grid where its best setting sits on an edge
     epochs: int = 5
     steps_per_epoch: int = 100
 

@@ -44,7 +44,7 @@ def summary_table(curves: pd.DataFrame, records: dict[str, dict], ground_truth_a
 
 def markdown_table(
     table: pd.DataFrame, ground_truth_accuracy: float, command: str, reproduce: str | None,
-    timings: pd.DataFrame | None = None,
+    timings: pd.DataFrame | None = None, noise_lines: list[str] = (),
 ) -> str:
     """table.md: the summary table, the ground-truth accuracy and the commands behind them."""
     lines = [
@@ -64,7 +64,7 @@ def markdown_table(
             f"{row.last_epochs_mean_accuracy:.4f} | {row.relative_to_ground_truth:.3f} | {reach} | "
             f"{row.samples_seen:,} |"
         )
-    lines += [""]
+    lines += ["", *noise_lines]
     if timings is not None and len(timings):
         lines += ["Wall time of each stage:", "", "| stage | seconds | machine |", "|---|---|---|"]
         lines += [f"| {row.stage} | {row.seconds:,.0f} | {row.machine} |" for row in timings.itertuples()]
@@ -79,11 +79,41 @@ def search_table(selection_records: dict[str, dict]) -> pd.DataFrame:
     """One row per autoencoder and setting tried, with its validation score and whether it was chosen."""
     rows = []
     for name, record in selection_records.items():
-        best = record.get("best", {})
-        for row in record.get("grid", []):
-            chosen = all(row.get(k) == best.get(k) for k in ("lam", "collect", "burn_in"))
-            rows.append({"autoencoder": name, **row, "chosen": chosen})
+        choice = record.get("noise_choice")
+        searches = [(name, record)]
+        if choice:  # a DAE chosen among noise candidates: every candidate's search, named by its noise
+            searches = [(f"{name} ({noise_label(c)})", c if i == choice["chosen"] else {**c, "best": {}})
+                        for i, c in enumerate(choice["candidates"])]
+        for label, search in searches:
+            best = search.get("best", {})
+            for row in search.get("grid", []):
+                chosen = all(row.get(k) == best.get(k) for k in ("lam", "collect", "burn_in"))
+                rows.append({"autoencoder": label, **row, "chosen": chosen})
     return pd.DataFrame(rows)
+
+
+def noise_label(candidate: dict) -> str:
+    """'s&p 0.1, σ 0.5': a candidate DAE's salt-and-pepper rate and pre-activation Gaussian σ."""
+    return f"s&p {candidate['salt_pepper_rate']:g}, σ {candidate['gaussian_noise_std']:g}"
+
+
+def noise_table(selection_records: dict[str, dict]) -> list[str]:
+    """Markdown lines: each DAE's noise candidates with their best validation score, the chosen one marked."""
+    lines = []
+    for name, record in selection_records.items():
+        choice = record.get("noise_choice")
+        if not choice:
+            continue
+        for i, candidate in enumerate(choice["candidates"]):
+            best = candidate["best"]
+            lines.append(f"| {name} | {noise_label(candidate)} | {candidate['best_score']:.4f} | "
+                         f"{best['lam']:g}, {best['collect']}, {best['reinjections']} ({best['burn_in']}) | "
+                         f"{'yes' if i == choice['chosen'] else ''} |")
+    if not lines:
+        return []
+    return ["DAE noise, chosen on the validation split (best λ search score of each candidate):", "",
+            "| DAE | noise | best validation score | its λ, collect, R (burn-in) | chosen |",
+            "|---|---|---|---|---|", *lines, ""]
 
 
 def _machine(record: dict) -> str:
@@ -105,10 +135,21 @@ def stage_timings(
     if feature_record:
         stages.append(("extract ResNet50 features", feature_record))
     stages.append(("train classifier", classifier_record))
+    noise_chosen = {name for name, record in selection_records.items() if "noise_choice" in record}
     for source, record in curve_records.items():
-        if "autoencoder_record" in record:
+        if "autoencoder_record" in record and source not in noise_chosen:
             stages.append((f"train {source}", record["autoencoder_record"]))
-    stages += [(f"select λ {name}", record) for name, record in selection_records.items()]
+    for name, record in selection_records.items():
+        if name not in noise_chosen:
+            stages.append((f"select λ {name}", record))
+            continue
+        for candidate in record["noise_choice"]["candidates"]:  # every candidate DAE was trained and searched
+            noise = noise_label(candidate)
+            stages.append((f"train {name} ({noise})",
+                           {"wall_seconds": candidate["train_seconds"], "machine": candidate["train_machine"]}))
+            stages.append((f"select λ {name} ({noise})",
+                           {"wall_seconds": candidate["search_seconds"], "machine": candidate["search_machine"]}))
+        stages.append((f"choose noise {name}", record["noise_choice"]))
     stages += [(f"evaluate {source}", record) for source, record in curve_records.items()]
     for name, record in sample_records.items():
         if record.get("samples_record"):

@@ -14,6 +14,14 @@ The number of collected states per chain and restart, R - b, stays fixed
 learning step: a longer burn-in b means R = b + 8 reinjections per restart.
 Deep autoencoders started from N(0, I) need tens of reinjections to reach
 the data manifold, which is why b is part of the search.
+
+A best setting on the edge of the grid says the optimum may lie outside
+it. The search then widens the grid, up to `widenings` times: λ one grid
+ratio beyond the edge it sits on (λ_max·λ_max/λ_prev, or λ_min·λ_min/λ_next),
+b doubled when it sits on the largest burn-in, each new value scored with
+the best setting's other coordinates. An axis given a single value is held
+fixed, and b is never widened downwards (a shorter burn-in than the
+smallest one tried changes little).
 """
 
 from __future__ import annotations
@@ -42,13 +50,16 @@ def search_chain_settings(
     epochs: int,
     steps_per_epoch: int,
     seed: int,
+    widenings: int = 0,
     on_result=None,
 ) -> list[dict]:
-    """Scores every (λ, collect, burn-in) of the grid; returns one row per setting, in grid order.
+    """Scores every (λ, collect, burn-in) of the grid, then widens it at its edges; one row per setting.
 
+    Rows come in grid order, then in the order the widening scored them.
     Each row holds lam, collect, burn_in, reinjections (= burn_in + the
     collected states of `base`), score (mean validation accuracy over epochs
-    1..epochs) and final_accuracy. B comes from `base`.
+    1..epochs), final_accuracy and widened (False for the grid's own
+    settings). B comes from `base`.
     """
     if not lambdas or not collects or not burn_ins:
         raise UserInputError("the search needs at least one λ, one collect mode and one burn-in")
@@ -59,33 +70,76 @@ def search_chain_settings(
         raise UserInputError(f"burn-in values must be >= 0, got {list(burn_ins)}")
     if x_val is None or len(x_val) == 0:
         raise UserInputError("the search needs a validation split (validation fraction > 0)")
+    if widenings < 0:
+        raise UserInputError(f"widenings must be >= 0, got {widenings}")
     rows = []
+
+    def score(lam: float, collect: str, burn_in: int, widened: bool) -> None:
+        config = dataclasses.replace(
+            base, lam=float(lam), collect=collect, burn_in=int(burn_in),
+            reinjections=int(burn_in) + base.collected_per_restart,
+        )
+        sampler = ReinjectionSampler(autoencoder, config, seed=seed)
+        source, per_step = evaluation.autoencoder_source(sampler)
+        curve = evaluation.learning_curve(
+            source, per_step, ground_truth, x_val, y_val,
+            epochs=epochs, steps_per_epoch=steps_per_epoch, seed=seed,
+        )
+        accuracies = [p.accuracy for p in curve[1:]]
+        row = {"lam": config.lam, "collect": collect, "burn_in": config.burn_in,
+               "reinjections": config.reinjections, "score": float(np.mean(accuracies)),
+               "final_accuracy": accuracies[-1], "widened": widened}
+        rows.append(row)
+        if on_result:
+            on_result(row)
+
     for burn_in in burn_ins:
         for lam in lambdas:
             for collect in collects:
-                config = dataclasses.replace(
-                    base, lam=float(lam), collect=collect, burn_in=int(burn_in),
-                    reinjections=int(burn_in) + base.collected_per_restart,
-                )
-                sampler = ReinjectionSampler(autoencoder, config, seed=seed)
-                source, per_step = evaluation.autoencoder_source(sampler)
-                curve = evaluation.learning_curve(
-                    source, per_step, ground_truth, x_val, y_val,
-                    epochs=epochs, steps_per_epoch=steps_per_epoch, seed=seed,
-                )
-                accuracies = [p.accuracy for p in curve[1:]]
-                row = {"lam": config.lam, "collect": collect, "burn_in": config.burn_in,
-                       "reinjections": config.reinjections, "score": float(np.mean(accuracies)),
-                       "final_accuracy": accuracies[-1]}
-                rows.append(row)
-                if on_result:
-                    on_result(row)
+                score(lam, collect, burn_in, widened=False)
+    for _ in range(widenings):
+        best = best_setting(rows)
+        new_settings = [(lam, best["collect"], best["burn_in"]) for lam in _lambdas_beyond_edge(rows, best)]
+        new_settings += [(best["lam"], best["collect"], b) for b in _burn_ins_beyond_edge(rows, best)]
+        if not new_settings:
+            break
+        for setting in new_settings:
+            score(*setting, widened=True)
     return rows
+
+
+def _lambdas_beyond_edge(rows: list[dict], best: dict) -> list[float]:
+    """The next λ outside the values tried when the best λ is the largest or smallest of them (≥ 2 values)."""
+    tried = sorted({row["lam"] for row in rows})
+    if len(tried) < 2:
+        return []
+    if best["lam"] == tried[-1]:
+        return [_three_digits(tried[-1] * tried[-1] / tried[-2])] if tried[-2] > 0 else []
+    if best["lam"] == tried[0] and tried[0] > 0:
+        return [_three_digits(tried[0] * tried[0] / tried[1])]
+    return []
+
+
+def _three_digits(value: float) -> float:
+    return float(f"{value:.3g}")
+
+
+def _burn_ins_beyond_edge(rows: list[dict], best: dict) -> list[int]:
+    """Twice the largest burn-in tried when the best b is that largest one (≥ 2 values tried)."""
+    tried = sorted({row["burn_in"] for row in rows})
+    if len(tried) < 2 or best["burn_in"] != tried[-1]:
+        return []
+    return [2 * tried[-1]]
 
 
 def best_setting(rows: list[dict]) -> dict:
     """The row with the highest score; ties go to the earlier row of the grid."""
     return max(rows, key=lambda row: row["score"])
+
+
+def best_candidate(best_scores: list[float]) -> int:
+    """Index of the candidate (a DAE noise setting) whose search found the highest score; ties go to the first."""
+    return max(range(len(best_scores)), key=lambda i: best_scores[i])
 
 
 def read_selection(path: str) -> dict:

@@ -19,6 +19,7 @@ import json
 import os
 import platform
 import shlex
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -142,6 +143,23 @@ class SelectConfig:
     epochs: int
     steps_per_epoch: int
     seed: int = 0
+    widenings: int = 0
+
+
+@dataclasses.dataclass(frozen=True)
+class NoiseChoiceConfig:
+    """Choose a DAE's noise levels: of its candidates, the one whose λ search scored best on validation.
+
+    Attributes:
+      searches: λ search results (run_select), one per candidate DAE, each
+        naming its autoencoder; the first is preferred on a tie.
+      model_output: where the chosen autoencoder (and its training record) is copied.
+      search_output: where the chosen search result is copied, with the choice added.
+    """
+
+    searches: tuple[str, ...]
+    model_output: str
+    search_output: str
 
 
 @dataclasses.dataclass(frozen=True)
@@ -467,6 +485,8 @@ def run_select(config: SelectConfig) -> dict:
         raise UserInputError(f"every λ of the search must be >= 0, got {list(config.lambdas)}")
     if any(b < 0 for b in config.burn_ins):
         raise UserInputError(f"every burn-in of the search must be >= 0, got {list(config.burn_ins)}")
+    if config.widenings < 0:
+        raise UserInputError(f"widenings must be >= 0, got {config.widenings}")
     seed_everything(seed)
     dataset = load_data(config.data)
     classifier = io.load_model(config.classifier)
@@ -478,13 +498,14 @@ def run_select(config: SelectConfig) -> dict:
         _warn_if_trained_elsewhere(path, config.data)
 
     def log(row: dict) -> None:
-        logging.info("λ=%g collect=%s burn-in=%d: mean validation accuracy %.4f (final %.4f)",
-                     row["lam"], row["collect"], row["burn_in"], row["score"], row["final_accuracy"])
+        logging.info("λ=%g collect=%s burn-in=%d%s: mean validation accuracy %.4f (final %.4f)",
+                     row["lam"], row["collect"], row["burn_in"], " (widened)" if row["widened"] else "",
+                     row["score"], row["final_accuracy"])
 
     grid = selection.search_chain_settings(
         autoencoder, classifier, dataset.x_val, dataset.y_val, base=config.chains,
         lambdas=config.lambdas, collects=config.collects, burn_ins=config.burn_ins, epochs=config.epochs,
-        steps_per_epoch=config.steps_per_epoch, seed=seed, on_result=log,
+        steps_per_epoch=config.steps_per_epoch, seed=seed, widenings=config.widenings, on_result=log,
     )
     best = selection.best_setting(grid)
     record = _record(
@@ -492,6 +513,59 @@ def run_select(config: SelectConfig) -> dict:
         **_split_sizes(dataset),
     )
     io.write_json(config.output, record)
+    return record
+
+
+def _noise_candidate(search_path: str) -> tuple[dict, dict]:
+    """(summary, search record) of one candidate DAE: its noise levels, best validation score and stage times."""
+    record = io.read_json(search_path)
+    try:
+        autoencoder = record["config"]["autoencoder"]
+        score = max(float(row["score"]) for row in record["grid"])
+        dataset = record["config"]["data"]["dataset"]
+        selection.read_selection(search_path)
+    except (KeyError, TypeError, ValueError) as e:
+        raise UserInputError(f"{search_path} is not a λ search result (select_lambda.py output)") from e
+    training_path = io.sidecar_path(autoencoder)
+    if not Path(autoencoder).is_file() or not training_path.is_file():
+        raise UserInputError(f"{search_path} names {autoencoder}, which (or whose training record) is missing")
+    training_record = io.read_json(training_path)
+    preset = training_record.get("preset", {})
+    summary = {
+        "search": search_path, "autoencoder": autoencoder, "dataset": dataset,
+        "gaussian_noise_std": preset.get("gaussian_noise_std"), "salt_pepper_rate": preset.get("salt_pepper_rate"),
+        "best_score": score, "best": record["best"], "grid": record["grid"],
+        "train_seconds": training_record.get("wall_seconds"), "train_machine": training_record.get("machine", {}),
+        "search_seconds": record.get("wall_seconds"), "search_machine": record.get("machine", {}),
+    }
+    return summary, record
+
+
+def run_choose_noise(config: NoiseChoiceConfig) -> dict:
+    """Copies the best-scoring candidate DAE and its search result to the outputs; records every candidate.
+
+    The paper grid-searched its DAEs' noise (Section IV-D); here the
+    candidates' λ searches on the validation split decide, so the test set
+    plays no part.
+    """
+    started = time.perf_counter()
+    if not config.searches:
+        raise UserInputError("choosing a DAE's noise needs at least one candidate search result")
+    if Path(config.search_output).resolve() == io.sidecar_path(config.model_output).resolve():
+        raise UserInputError(f"{config.search_output} is where the chosen model's training record goes; "
+                             "write the search result elsewhere")
+    candidates, records = zip(*(_noise_candidate(path) for path in config.searches))
+    datasets = sorted({c["dataset"] for c in candidates})
+    if len(datasets) > 1:
+        raise UserInputError(f"the candidate searches ran on different datasets: {datasets}")
+    chosen = selection.best_candidate([c["best_score"] for c in candidates])
+    winner = candidates[chosen]["autoencoder"]
+    for source, target in ((winner, config.model_output),
+                           (io.sidecar_path(winner), io.sidecar_path(config.model_output))):
+        with io.atomic_path(target) as tmp:
+            shutil.copyfile(source, tmp)
+    record = {**records[chosen], "noise_choice": _record(config, started, candidates=list(candidates), chosen=chosen)}
+    io.write_json(config.search_output, record)
     return record
 
 
@@ -552,7 +626,7 @@ def run_report(config: ReportConfig) -> dict:
     with io.atomic_path(out / "curves.csv") as tmp:
         curves.to_csv(tmp, index=False)
     io.write_text(out / "table.md", reporting.markdown_table(
-        table, ground_truth, command, config.reproduce_command, timings))
+        table, ground_truth, command, config.reproduce_command, timings, reporting.noise_table(selection_records)))
     io.write_json(out / "metrics.json", {
         "ground_truth_accuracy": ground_truth,
         "table": table.to_dict(orient="records"),

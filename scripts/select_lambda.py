@@ -7,7 +7,9 @@ Each (λ, collect, burn-in) setting of the grid trains a fresh classifier on
 labelled reinjection samples for a few epochs; the setting with the best
 mean accuracy on the validation split (carved from the training data; the
 test set is never used) is written as "best", with the whole grid, to the
-JSON output. Pass that file to sample.py / evaluate.py with --chains_file.
+JSON output. When the best setting sits on the grid's edge (largest or
+smallest λ, largest burn-in), the search tries one step beyond it, up to
+--widenings times (aesampling.selection). Pass that file to sample.py / evaluate.py with --chains_file.
 """
 
 import _common
@@ -23,6 +25,8 @@ flags.DEFINE_list("collects", None, "Collect modes to try: noisy, clean (default
 flags.DEFINE_list("burn_ins", None, "Burn-in values b to try; R = b + the collected states (default: preset).")
 flags.DEFINE_integer("epochs", None, "Epochs per trial (default: preset).")
 flags.DEFINE_integer("steps_per_epoch", None, "Learning steps per epoch (default: preset).")
+flags.DEFINE_integer("widenings", None, "Rounds of widening λ / burn-in past the grid's edge when the best "
+                     "setting sits on it; 0 searches the grid alone (default: preset, 2).")
 flags.DEFINE_integer("seed", 0, "Random seed.")
 flags.mark_flags_as_required(["autoencoder", "classifier", "output"])
 _common.define_data_flags()
@@ -54,7 +58,7 @@ def main():
         burn_ins=_ints(FLAGS.burn_ins) if FLAGS.burn_ins else grid.burn_ins,
         epochs=grid.epochs if FLAGS.epochs is None else FLAGS.epochs,
         steps_per_epoch=grid.steps_per_epoch if FLAGS.steps_per_epoch is None else FLAGS.steps_per_epoch,
-        seed=FLAGS.seed,
+        seed=FLAGS.seed, widenings=grid.widenings if FLAGS.widenings is None else FLAGS.widenings,
     ))
     best = record["best"]
     print(f"best: λ={best['lam']:g}, collect={best['collect']}, burn-in={best['burn_in']} "

@@ -80,6 +80,11 @@ def test_make_digits_smoke_writes_every_output(smoke_results):
     search = pd.read_csv(out / "lambda_search.csv")
     assert len(search) == 4 * 2 and search.groupby("autoencoder")["chosen"].sum().eq(1).all()
     assert config["ground_truth_classifier"]["validation_examples"] == 135
+    # Digits has one DAE noise candidate, Table I's own: chosen, copied and reported.
+    choice = json.loads((out / "lambda" / "deep_dae.json").read_text())["noise_choice"]
+    assert [c["autoencoder"] for c in choice["candidates"]] == [str(out / "models" / "deep_dae_preset.keras")]
+    assert (out / "models" / "deep_dae.keras").read_bytes() == (out / "models" / "deep_dae_preset.keras").read_bytes()
+    assert "| deep_dae | s&p 0.5, σ 0.5 |" in table and "| train deep_dae (s&p 0.5, σ 0.5) |" in table
 
 
 def test_a_second_make_redoes_nothing(smoke_results):
@@ -92,6 +97,11 @@ def test_make_shows_the_full_chain_for_mnist_and_cifar():
     for script in ["train.py", "sample.py", "label.py", "evaluate.py", "report.py"]:
         assert f"scripts/{script}" in mnist
     assert "--data_dir=/data/mnist" in mnist
+    for dae in ("shallow_dae", "deep_dae"):  # two noise candidates each, then the choice
+        assert f"--model={dae} --seed=0 --output=/nonexistent/mnist/models/{dae}_preset.keras" in mnist
+        assert f"--model={dae} --salt_pepper_rate=0.1 --seed=0 --output=/nonexistent/mnist/models/{dae}_sp0.1.keras" in mnist
+        assert (f"scripts/choose_noise.py --searches=/nonexistent/mnist/lambda/{dae}_preset.json,"
+                f"/nonexistent/mnist/lambda/{dae}_sp0.1.json --model_output=/nonexistent/mnist/models/{dae}.keras") in mnist
     cifar = make("-n", "cifar10", "RESULTS=/nonexistent", "RESNET_WEIGHTS=none", "IMAGE_SIZE=32").stdout
     assert cifar.index("scripts/extract_features.py") < cifar.index("scripts/train.py")
     assert "--cache_dir=/nonexistent/cifar10/cache --resnet_weights=none --image_size=32" in cifar

@@ -48,3 +48,52 @@ def test_read_selection(tmp_path):
     bad.write_text(json.dumps({"grid": []}))
     with pytest.raises(UserInputError, match="not a search result"):
         selection.read_selection(str(bad))
+
+
+def _score_by_setting(monkeypatch, accuracy_of):
+    """Makes every trial's validation accuracy accuracy_of(λ, collect, b), without training anything."""
+    monkeypatch.setattr(selection, "ReinjectionSampler", lambda autoencoder, config, seed: config)
+    monkeypatch.setattr(selection.evaluation, "autoencoder_source", lambda config: (config, 1))
+
+    def curve(config, per_step, ground_truth, x_val, y_val, *, epochs, steps_per_epoch, seed):
+        accuracy = accuracy_of(config.lam, config.collect, config.burn_in)
+        return [selection.evaluation.CurvePoint(e, e, accuracy, 0.0) for e in range(epochs + 1)]
+
+    monkeypatch.setattr(selection.evaluation, "learning_curve", curve)
+
+
+def _search(**kwargs):
+    settings = dict(base=ReinjectionConfig(lam=0.0), lambdas=(0.01, 0.03, 0.1), collects=("noisy", "clean"),
+                    burn_ins=(2, 30), epochs=1, steps_per_epoch=1, seed=0)
+    return selection.search_chain_settings(None, None, [0], [0], **{**settings, **kwargs})
+
+
+def test_search_widens_past_the_edges_where_the_best_setting_sits(monkeypatch):
+    # The optimum, λ = 0.001 and b = 120, lies beyond the grid's small-λ and long-burn-in edges.
+    _score_by_setting(monkeypatch, lambda lam, collect, b: 1 - abs(lam - 0.001) - abs(b - 120) / 1000
+                      - (collect == "clean") * 0.01)
+    rows = _search(widenings=2)
+    grid, widened = rows[:12], rows[12:]
+    assert not any(r["widened"] for r in grid)
+    assert [(r["lam"], r["collect"], r["burn_in"]) for r in widened] == [
+        (0.00333, "noisy", 30), (0.01, "noisy", 60),  # round 1: one step past each edge of the grid's best
+        (0.01, "noisy", 120),  # round 2 from (0.01, 60): λ 0.01 is no longer the smallest tried
+    ]
+    assert all(r["widened"] and r["reinjections"] == r["burn_in"] + 8 for r in widened)
+    best = selection.best_setting(rows)
+    assert (best["lam"], best["burn_in"]) == (0.01, 120)
+    # b = 120 is still the edge, so a third round tries b = 240 (and keeps b = 120).
+    third = _search(widenings=3)
+    assert (third[-1]["lam"], third[-1]["burn_in"]) == (0.01, 240)
+    assert selection.best_setting(third)["burn_in"] == 120
+
+
+def test_search_stops_widening_once_the_best_setting_is_inside(monkeypatch):
+    _score_by_setting(monkeypatch, lambda lam, collect, b: 1 - abs(lam - 0.3) - b / 1000)
+    rows = _search(widenings=5)
+    assert [(r["lam"], r["burn_in"]) for r in rows if r["widened"]] == [(0.333, 2), (1.11, 2)]
+    assert len(_search(widenings=0)) == 12
+    # A single value on an axis holds it fixed: nothing to widen.
+    assert len(_search(lambdas=(0.1,), burn_ins=(30,), widenings=3)) == 2
+    with pytest.raises(UserInputError, match="widenings"):
+        _search(widenings=-1)
