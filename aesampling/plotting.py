@@ -108,17 +108,17 @@ def plot_sample_grid(
     plt = _matplotlib()
     count = min(len(samples), columns * rows)
     if image_shape is not None and int(np.prod(image_shape)) == samples.shape[1]:
-        height, width = image_shape[0], image_shape[1]
+        height, width, column_gap = image_shape[0], image_shape[1], 2
         row_gap = max(2, height // 3) if labels is not None else 2
         rows = -(-count // columns)
         fig, ax = plt.subplots(figsize=(columns * 0.8, rows * 0.9 + 0.4), dpi=80)
-        ax.imshow(_mosaic(samples[:count], rows, columns, image_shape, row_gap=row_gap, column_gap=2),
+        ax.imshow(_mosaic(samples[:count], rows, columns, image_shape, row_gap=row_gap, column_gap=column_gap),
                   cmap="gray", vmin=0, vmax=1, interpolation="nearest")
         ax.axis("off")
         if labels is not None:
             for i in range(count):
                 r, c = divmod(i, columns)
-                ax.text(c * (width + 2) + width / 2, r * (height + row_gap) - 0.6, str(int(labels[i])),
+                ax.text(c * (width + column_gap) + width / 2, r * (height + row_gap) - 0.6, str(int(labels[i])),
                         ha="center", va="bottom", fontsize=8)
     else:
         fig, ax = plt.subplots(figsize=(8, 4), dpi=80)

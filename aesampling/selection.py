@@ -144,7 +144,11 @@ def best_candidate(best_scores: list[float]) -> int:
 
 def read_selection(path: str) -> dict:
     """The chosen {lam, collect, burn_in, reinjections} of a search result file (workflow.run_select)."""
-    record = io.read_json(path)
+    return selection_of(io.read_json(path), path)
+
+
+def selection_of(record: dict, path: str) -> dict:
+    """The chosen {lam, collect, burn_in, reinjections} of a search result already read from `path`."""
     try:
         best = record["best"]
         return {"lam": float(best["lam"]), "collect": str(best["collect"]), "burn_in": int(best["burn_in"]),

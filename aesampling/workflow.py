@@ -523,7 +523,7 @@ def _noise_candidate(search_path: str) -> tuple[dict, dict]:
         autoencoder = record["config"]["autoencoder"]
         score = max(float(row["score"]) for row in record["grid"])
         dataset = record["config"]["data"]["dataset"]
-        selection.read_selection(search_path)
+        selection.selection_of(record, search_path)
     except (KeyError, TypeError, ValueError) as e:
         raise UserInputError(f"{search_path} is not a λ search result (select_lambda.py output)") from e
     training_path = io.sidecar_path(autoencoder)
