@@ -1,14 +1,16 @@
 # aesampling: reproduction targets and tests.
 #
-#   make test            create .venv, install, run pytest
+#   make test            create .venv, install, run pytest (TensorFlow, then the backend-sensitive tests on JAX)
 #   make demo            whole workflow on the embedded digits data -> results/digits/
 #   make mnist           MNIST (tfds download, or DATA_DIR=folder with the IDX .gz files)
 #   make fashion_mnist   Fashion-MNIST (same; DATA_DIR=/usr/share/datasets/fashion-mnist)
 #   make cifar10         CIFAR-10 on ResNet50 features (tfds, or DATA_DIR=python batches)
 #   make cifar100        CIFAR-100 likewise
 #   make bench           benchmark the sampler and train-on-synthetic on this machine
+#   make gpu-check       on a JAX GPU machine: install carried wheels, make bench, Fashion-MNIST (scripts/gpu_check.sh)
 #   make clean           remove models, samples and curves (keeps the reports and feature caches)
 #
+# Every target runs on Keras's TensorFlow backend by default; KERAS_BACKEND=jax runs it on JAX.
 # Variables: DATA_DIR, TFDS_DATA_DIR, RESNET_WEIGHTS (imagenet | none | file.h5),
 # IMAGE_SIZE (224), SEED (0), NUM_SAMPLES (samples per autoencoder for the
 # grids), RESULTS (results), SMOKE=1 (tiny epochs and steps: minutes, not hours).
@@ -61,7 +63,7 @@ DATA_FLAGS := $(if $(DATA_DIR),--data_dir=$(DATA_DIR)) $(if $(TFDS_DATA_DIR),--t
 # The feature cache name aesampling.features.cache_path gives these settings.
 WEIGHTS_TAG := $(if $(filter imagenet none,$(RESNET_WEIGHTS)),$(RESNET_WEIGHTS),$(basename $(notdir $(RESNET_WEIGHTS))))
 
-.PHONY: install test demo digits mnist fashion_mnist cifar10 cifar100 bench clean
+.PHONY: install test demo digits mnist fashion_mnist cifar10 cifar100 bench gpu-check clean
 
 $(STAMP): setup.py setup.cfg
 	$(PYTHON) -m venv $(VENV)
@@ -71,12 +73,22 @@ $(STAMP): setup.py setup.cfg
 
 install: $(STAMP)
 
+# The backend-sensitive tests run again on JAX, with tensorflow and tensorflow_datasets made unimportable
+# (tests/without_tensorflow), as on a GPU machine that has JAX and no TensorFlow.
+JAX_TESTS := tests/test_backend.py tests/test_sampling.py tests/test_evaluation.py tests/test_scripts.py
+
 test: $(STAMP)
 	$(PY) -m pytest
+	KERAS_BACKEND=jax PYTHONPATH=tests/without_tensorflow $(PY) -m pytest $(JAX_TESTS)
 
 # Speed of the sampler and of train-on-synthetic on this machine -> results/benchmarks/<machine kind>.{md,json}
+BENCH_ARGS ?=
 bench: | $(STAMP)
-	$(PY) scripts/benchmark.py --output_dir=$(RESULTS)/benchmarks
+	$(PY) scripts/benchmark.py --output_dir=$(RESULTS)/benchmarks $(BENCH_ARGS)
+
+# On a GPU machine with JAX and no TensorFlow: see scripts/gpu_check.sh and the README.
+gpu-check:
+	bash scripts/gpu_check.sh $(if $(DATA_DIR),$(DATA_DIR))
 
 # The demo runs two jobs at once: most of its small steps are TensorFlow start-up.
 demo: | $(STAMP)

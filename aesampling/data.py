@@ -367,6 +367,13 @@ def _offline_message(spec: DatasetSpec) -> str:
 
 
 def _load_tfds_images(spec: DatasetSpec, tfds_data_dir: str | None) -> Images:
+    from aesampling import backend
+
+    if backend.is_jax():
+        raise DataUnavailableError(
+            f"{spec.name} comes from tensorflow-datasets only on the TensorFlow backend; under "
+            f"KERAS_BACKEND=jax pass a local folder with --data_dir (make: DATA_DIR=...)"
+        )
     import tensorflow_datasets as tfds
 
     builder = tfds.builder(spec.tfds_name, data_dir=tfds_data_dir)

@@ -11,29 +11,46 @@ the real test set is recorded. Sources:
 - the upper bound: real training examples drawn uniformly with replacement;
 - the lower bound: N(0, I) noise, i.e. the autoencoder bypassed.
 
-Sampling, labelling and the Adam step of one epoch run as one tf.function.
+Sampling, labelling and the Adam steps of one epoch run as one compiled
+function (`backend.compile`), the student's weights and optimizer state
+passed through it as the backend requires (`backend.student_trainer`).
 """
 
 from __future__ import annotations
 
 import dataclasses
-from typing import Callable
+from typing import Any, Callable
 
 import keras
 import numpy as np
-import tensorflow as tf
+from keras import ops
 
-from aesampling import models
+from aesampling import backend, models
 from aesampling.labeling import Labeler
 from aesampling.metrics import accuracy_fn
 from aesampling.resume import CurveCheckpoint
-from aesampling.sampling import ReinjectionSampler, chain_key, check_seed
+from aesampling.sampling import ReinjectionSampler, check_seed
 
 UPPER_BOUND = "upper_bound"
 LOWER_BOUND = "lower_bound"
 
-# A source maps a step index (int32 tensor) to a batch (M, n) of float32 inputs.
-Source = Callable[[tf.Tensor], tf.Tensor]
+
+@dataclasses.dataclass(frozen=True)
+class Source:
+    """Where the inputs of the learning steps come from.
+
+    `batch(params, step)` maps the step index k (int32) to a (M, n) float32
+    batch; it is traceable and runs inside the compiled epoch. `params` are
+    the tensors it reads (autoencoder weights, the real images), passed to
+    the compiled function as arguments rather than folded into it.
+    """
+
+    batch: Callable[[Any, Any], Any]
+    params: Any = ()
+
+    def __call__(self, step) -> np.ndarray:
+        """The batch of step k, computed eagerly (for inspection and tests)."""
+        return ops.convert_to_numpy(self.batch(self.params, ops.convert_to_tensor(step, "int32")))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -48,32 +65,29 @@ class CurvePoint:
 
 def autoencoder_source(sampler: ReinjectionSampler) -> tuple[Source, int]:
     """Step k -> the samples of restart k of the reinjection chains."""
-    return sampler.restart_states, sampler.config.samples_per_restart
+    return Source(sampler.restart_states, sampler.weights()), sampler.config.samples_per_restart
 
 
 def real_data_source(x_train: np.ndarray, batch_size: int, *, seed: int) -> tuple[Source, int]:
     """Step k -> `batch_size` real training examples drawn uniformly with replacement."""
-    x = tf.constant(np.asarray(x_train, np.float32))
+    x = ops.convert_to_tensor(np.asarray(x_train, np.float32))
     count = int(x.shape[0])
     seed = check_seed(seed)
 
-    def source(step):
-        index = tf.random.stateless_uniform(
-            (batch_size,), seed=chain_key(seed, step, 0), maxval=count, dtype=tf.int32, alg="philox"
-        )
-        return tf.gather(x, index)
+    def batch(x, step):
+        return ops.take(x, backend.uniform_indices(seed, step, 0, batch_size, count), axis=0)
 
-    return source, batch_size
+    return Source(batch, x), batch_size
 
 
 def gaussian_source(input_dim: int, batch_size: int, *, seed: int) -> tuple[Source, int]:
     """Step k -> `batch_size` draws of N(0, I) in R^n."""
     seed = check_seed(seed)
 
-    def source(step):
-        return tf.random.stateless_normal((batch_size, input_dim), seed=chain_key(seed, step, 0), alg="philox")
+    def batch(params, step):
+        return backend.standard_normal(seed, step, 0, (batch_size, input_dim))
 
-    return source, batch_size
+    return Source(batch), batch_size
 
 
 def fresh_classifier(ground_truth: keras.Model, *, seed: int) -> keras.Model:
@@ -82,37 +96,28 @@ def fresh_classifier(ground_truth: keras.Model, *, seed: int) -> keras.Model:
     return keras.models.clone_model(ground_truth)
 
 
-def train_step_fn(student: keras.Model, optimizer) -> Callable[[tf.Tensor, tf.Tensor], tf.Tensor]:
-    """(x, soft targets y) -> BCE loss, after one Adam step on the student. Traceable."""
-    optimizer.build(student.trainable_variables)
-    bce = keras.losses.BinaryCrossentropy()
-
-    def step(x, y):
-        with tf.GradientTape() as tape:
-            loss = bce(y, student(x, training=True))
-        grads = tape.gradient(loss, student.trainable_variables)
-        optimizer.apply_gradients(zip(grads, student.trainable_variables))
-        return loss
-
-    return step
+def student_trainer(student: keras.Model, optimizer):
+    """The student's BCE training step on soft targets (see `backend.student_trainer`)."""
+    return backend.student_trainer(student, optimizer, keras.losses.BinaryCrossentropy())
 
 
-def epoch_fn(source: Source, labeler: Labeler, step, steps_per_epoch: int, *, jit_compile: bool = False):
+def epoch_fn(source: Source, labeler: Labeler, trainer, steps_per_epoch: int, *, jit_compile: bool = False):
     """One compiled epoch: `steps_per_epoch` times sample, label and take a training step.
 
-    The returned tf.function takes the epoch index (int32) and returns the
-    last step's loss; step k of epoch e draws batch e·steps_per_epoch + k.
+    The returned function maps (trainer state, epoch index) to (new state,
+    the last step's loss); step k of epoch e draws batch e·steps_per_epoch + k.
     """
 
-    @tf.function(jit_compile=jit_compile)
-    def run_epoch(epoch):
-        loss = tf.constant(0.0)
-        for i in tf.range(steps_per_epoch):
-            x = source(epoch * steps_per_epoch + i)
-            loss = step(x, labeler.soft_labels(x))
-        return loss
+    def run_epoch(state, source_params, labeler_weights, epoch):
+        def learning_step(i, carry):
+            x = source.batch(source_params, epoch * steps_per_epoch + i)
+            return trainer.step(carry[0], x, labeler.soft_labels(labeler_weights, x))
 
-    return run_epoch
+        return ops.fori_loop(0, steps_per_epoch, learning_step, (state, ops.zeros((), "float32")))
+
+    compiled = backend.compile(run_epoch, jit_compile=jit_compile)
+    labeler_weights = labeler.weights()
+    return lambda state, epoch: compiled(state, source.params, labeler_weights, ops.convert_to_tensor(epoch, "int32"))
 
 
 def learning_curve(
@@ -136,7 +141,7 @@ def learning_curve(
     then one point after each epoch of `steps_per_epoch` Adam steps.
 
     Args:
-      source: step index -> batch of inputs (see the module docstring).
+      source: step index -> batch of inputs (see `Source`).
       samples_per_step: M, the batch size the source yields.
       ground_truth: C, giving the soft targets.
       x_test, y_test: the real test set.
@@ -144,7 +149,7 @@ def learning_curve(
       seed: initialisation seed of the fresh classifier.
       learning_rate: Adam learning rate of the fresh classifier.
       on_epoch: called with each new point, e.g. to log it.
-      jit_compile: compile the epoch with XLA.
+      jit_compile: compile the epoch with XLA (always so on JAX).
       checkpoint: where to save the state after each epoch and resume from.
     """
     if epochs < 0 or steps_per_epoch < 1:
@@ -152,11 +157,12 @@ def learning_curve(
     labeler = Labeler(ground_truth)
     student = fresh_classifier(ground_truth, seed=seed)
     optimizer = models.adam(learning_rate)
-    run_epoch = epoch_fn(source, labeler, train_step_fn(student, optimizer), steps_per_epoch, jit_compile=jit_compile)
+    trainer = student_trainer(student, optimizer)
+    run_epoch = epoch_fn(source, labeler, trainer, steps_per_epoch, jit_compile=jit_compile)
 
     test_accuracy = accuracy_fn(student, x_test, y_test)
-    state = [*student.variables, *optimizer.variables]
-    saved = checkpoint.load(state) if checkpoint else None
+    variables = [*student.variables, *optimizer.variables]
+    saved = checkpoint.load(variables) if checkpoint else None
     if saved:
         curve = [CurvePoint(int(e), int(n), float(a), float(l)) for e, n, a, l in saved]
     else:
@@ -164,12 +170,16 @@ def learning_curve(
     for point in curve:
         if on_epoch:
             on_epoch(point)
+    state = trainer.initial_state()
     for epoch in range(len(curve) - 1, epochs):
-        loss = float(run_epoch(tf.constant(epoch, tf.int32)))
-        point = CurvePoint(epoch + 1, (epoch + 1) * steps_per_epoch * samples_per_step, test_accuracy(), loss)
+        state, loss = run_epoch(state, epoch)
+        point = CurvePoint(epoch + 1, (epoch + 1) * steps_per_epoch * samples_per_step,
+                           test_accuracy(trainer.weights(state)), float(loss))
         curve.append(point)
         if checkpoint:
-            checkpoint.save([dataclasses.astuple(p) for p in curve], state)
+            trainer.store(state)
+            checkpoint.save([dataclasses.astuple(p) for p in curve], variables)
         if on_epoch:
             on_epoch(point)
+    trainer.store(state)
     return curve

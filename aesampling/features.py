@@ -75,27 +75,30 @@ def extract_features(
     `preprocess_input`; 32 skips the upsampling (fast, much weaker features).
     """
     import keras
-    import tensorflow as tf
+    from keras import ops
+
+    from aesampling import backend
+    from aesampling.models import apply, frozen_weights
 
     if images.ndim != 4 or images.shape[-1] != 3:
         raise UserInputError(f"expected N x H x W x 3 images, got shape {images.shape}")
     if image_size < 32:
         raise UserInputError(f"image_size must be at least 32 (ResNet50's minimum), got {image_size}")
     model = extractor if extractor is not None else build_extractor(weights, image_size)
+    weights_values = frozen_weights(model)
 
-    @tf.function
-    def embed(batch):
-        x = tf.cast(batch, tf.float32)
+    def embed(weights, batch):
+        x = ops.cast(batch, "float32")
         if x.shape[1] != image_size or x.shape[2] != image_size:
-            x = tf.image.resize(x, (image_size, image_size), method="bilinear")
-        x = keras.applications.resnet50.preprocess_input(x)
-        return model(x, training=False)
+            x = ops.image.resize(x, (image_size, image_size), interpolation="bilinear")
+        return apply(model, weights, keras.applications.resnet50.preprocess_input(x))
 
+    embed = backend.compile(embed)
     out = np.empty((len(images), FEATURE_DIM), dtype=np.float32)
     progress = keras.utils.Progbar(len(images), unit_name="image") if verbose else None
     for start in range(0, len(images), batch_size):
         batch = images[start:start + batch_size]
-        out[start:start + len(batch)] = embed(tf.constant(batch)).numpy()
+        out[start:start + len(batch)] = ops.convert_to_numpy(embed(weights_values, ops.convert_to_tensor(batch)))
         if progress is not None:
             progress.add(len(batch))
     return out

@@ -13,11 +13,12 @@ from __future__ import annotations
 from typing import Iterable, Iterator
 
 import numpy as np
-import tensorflow as tf
 from absl import logging
+from keras import ops
 
+from aesampling import backend
 from aesampling.errors import UserInputError
-from aesampling.models import model_io_dims, output_activation
+from aesampling.models import apply, frozen_weights, model_io_dims, output_activation
 
 
 def check_classifier(classifier, input_dim: int) -> int:
@@ -45,15 +46,19 @@ class Labeler:
 
     def __init__(self, classifier):
         self.classifier = classifier
-        self._soft = tf.function(self.soft_labels, reduce_retracing=True)
+        self._soft = backend.compile(self.soft_labels)
 
-    def soft_labels(self, x: tf.Tensor) -> tf.Tensor:
-        """C(x) as float32; traceable inside another tf.function."""
-        return tf.cast(self.classifier(x, training=False), tf.float32)
+    def weights(self):
+        """C's weights, the first argument of `soft_labels`."""
+        return frozen_weights(self.classifier)
+
+    def soft_labels(self, weights, x):
+        """C(x) as float32 with C's `weights`; traceable inside another compiled function."""
+        return apply(self.classifier, weights, x)
 
     def __call__(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(soft labels, hard labels) of a batch of samples."""
-        soft = self._soft(tf.constant(np.asarray(x, np.float32))).numpy()
+        soft = ops.convert_to_numpy(self._soft(self.weights(), ops.convert_to_tensor(np.asarray(x, np.float32))))
         return soft, soft.argmax(axis=-1).astype(np.int64)
 
     def label_chunks(self, chunks: Iterable[np.ndarray]) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:

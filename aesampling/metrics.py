@@ -3,31 +3,38 @@
 from __future__ import annotations
 
 import numpy as np
-import tensorflow as tf
+from keras import ops
+
+from aesampling import backend
+from aesampling.models import apply, frozen_weights
 
 EVAL_BATCH = 8192
 
 
 def accuracy_fn(classifier, x_test: np.ndarray, y_test: np.ndarray):
-    """A compiled function returning the accuracy of `classifier` on (x_test, y_test).
+    """A function returning the accuracy of `classifier` on (x_test, y_test).
 
-    The test set is held as constants; the returned callable takes no
-    argument and can be called after every epoch as the weights change.
+    The test set is copied to the device once, in batches of EVAL_BATCH.
+    The returned callable takes the classifier's weights (`frozen_weights`;
+    default: its current ones), so it serves after every epoch as they change.
     """
-    x = tf.constant(np.asarray(x_test, np.float32))
-    y = tf.constant(np.asarray(y_test, np.int64))
-    count = int(x.shape[0])
+    x = np.asarray(x_test, np.float32)
+    y = np.asarray(y_test, np.int32)
+    batches = [(ops.convert_to_tensor(x[i:i + EVAL_BATCH]), ops.convert_to_tensor(y[i:i + EVAL_BATCH]))
+               for i in range(0, len(x), EVAL_BATCH)]
 
-    @tf.function
-    def accuracy():
-        correct = tf.constant(0, tf.int64)
-        for start in tf.range(0, count, EVAL_BATCH):
-            probs = classifier(x[start:start + EVAL_BATCH], training=False)
-            hits = tf.equal(tf.argmax(probs, axis=-1), y[start:start + EVAL_BATCH])
-            correct += tf.reduce_sum(tf.cast(hits, tf.int64))
-        return tf.cast(correct, tf.float64) / count
+    def hits(weights, x, y):
+        predicted = ops.cast(ops.argmax(apply(classifier, weights, x), axis=-1), "int32")
+        return ops.sum(ops.cast(ops.equal(predicted, y), "int32"))
 
-    return lambda: float(accuracy())
+    compiled_hits = backend.compile(hits)
+
+    def accuracy(weights=None) -> float:
+        weights = frozen_weights(classifier) if weights is None else weights
+        correct = sum(int(compiled_hits(weights, xb, yb)) for xb, yb in batches)
+        return correct / len(x)
+
+    return accuracy
 
 
 def accuracy(classifier, x_test: np.ndarray, y_test: np.ndarray) -> float:

@@ -166,3 +166,29 @@ def output_activation(model: keras.Model) -> str | None:
     """Name of the activation of the model's last layer, when it has one."""
     activation = getattr(model.layers[-1], "activation", None)
     return getattr(activation, "__name__", None)
+
+
+def frozen_weights(model) -> tuple[list, list]:
+    """(trainable, non-trainable) values of a model's weights, to pass to `apply` inside a compiled function.
+
+    A plain callable that is not a Keras layer or model has none.
+    """
+    if not isinstance(model, keras.Layer):
+        return [], []
+    from aesampling.backend import variable_values
+
+    return variable_values(model.trainable_variables), variable_values(model.non_trainable_variables)
+
+
+def apply(model, weights: tuple[list, list], x):
+    """The model's inference output on x as float32, with the given weights (see `frozen_weights`).
+
+    Through `stateless_call`, so the weights are arguments of the compiled
+    function that calls it, never constants folded into it: the same
+    compiled code serves every value of the weights.
+    """
+    if isinstance(model, keras.Layer):
+        out = model.stateless_call(weights[0], weights[1], x, training=False)[0]
+    else:
+        out = model(x)
+    return keras.ops.cast(out, "float32")

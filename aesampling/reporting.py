@@ -120,7 +120,8 @@ def _machine(record: dict) -> str:
     machine = record.get("machine", {})
     gpus = machine.get("gpus") or []
     device = f"{len(gpus)} GPU" if gpus else "no GPU"
-    return f"{machine.get('processor', '?')}, {machine.get('cpu_count', '?')} CPUs, {device}"
+    backend = f", {machine['backend']}" if machine.get("backend") else ""
+    return f"{machine.get('processor', '?')}, {machine.get('cpu_count', '?')} CPUs, {device}{backend}"
 
 
 def stage_timings(

@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
+from aesampling import backend
 from aesampling.sampling import check_seed
 
 
 def seed_everything(seed: int) -> None:
-    """Seeds Python, NumPy, TensorFlow and Keras, and makes TF ops deterministic.
+    """Seeds Python, NumPy and Keras (hence the backend), and makes the backend's ops deterministic.
 
     Op determinism costs little on CPU and makes two runs with the same seed
     produce bit-identical weights, samples and curves.
     """
     import keras
-    import tensorflow as tf
 
     keras.utils.set_random_seed(check_seed(seed))
-    tf.config.experimental.enable_op_determinism()
+    backend.make_deterministic()

@@ -16,11 +16,15 @@ public): chains are stopped after R reinjections and restarted from new
 N(0, I) noise, which counters slow mixing between modes; "gathering after
 the second jump" is the burn-in b. Every knob is a parameter.
 
-Randomness is counter based: the noise of (restart, t) is drawn with a
-stateless Philox generator keyed by (seed, restart, t), t = 0 being the
-starting point. Samples therefore depend only on the seed and the
-settings, never on how many are drawn per call, and restart k can be
-recomputed alone (see `chain_noise`).
+Randomness is counter based: the noise of (restart, t) is drawn from a
+stateless generator keyed by (seed, restart, t), t = 0 being the starting
+point (`backend.standard_normal`). Samples therefore depend only on the
+seed, the settings and the Keras backend, never on how many are drawn per
+call, and restart k can be recomputed alone (see `chain_noise`).
+
+The loop is written once in `keras.ops` and compiled whole by the backend
+(`tf.function` or `jax.jit`); the autoencoder is called through
+`stateless_call` with its weights as arguments of the compiled function.
 """
 
 from __future__ import annotations
@@ -30,8 +34,9 @@ import math
 from typing import Iterator
 
 import numpy as np
-import tensorflow as tf
+from keras import ops
 
+from aesampling import backend, models
 from aesampling.errors import UserInputError
 
 COLLECT_MODES = ("noisy", "clean")
@@ -89,37 +94,30 @@ class ReinjectionConfig:
         return self.num_chains * self.collected_per_restart
 
 
-def chain_key(seed, restart, step) -> tf.Tensor:
-    """The stateless RNG key of reinjection `step` of `restart` (step 0: x_0)."""
-    key = tf.stack([tf.cast(seed, tf.int64), tf.constant(0x5EED, tf.int64)])
-    key = tf.random.experimental.stateless_fold_in(key, tf.cast(restart, tf.int64), alg="philox")
-    return tf.random.experimental.stateless_fold_in(key, tf.cast(step, tf.int64), alg="philox")
-
-
-def chain_noise(seed, restart, step, shape) -> tf.Tensor:
+def chain_noise(seed, restart, step, shape):
     """N(0, I) draws of reinjection `step` in `restart`: x_0 for step 0, ε_step otherwise."""
-    return tf.random.stateless_normal(shape, seed=chain_key(seed, restart, step), alg="philox")
+    return backend.standard_normal(seed, restart, step, shape)
 
 
 class ReinjectionSampler:
     """Draws synthetic samples from an autoencoder by reinjection.
 
     Works with any Keras model (or callable) mapping (batch, n) -> (batch, n),
-    including one trained elsewhere. The chain loop is one tf.function over
-    tf.range. The state x, the noise and the outputs are float32 whatever the
-    model's compute dtype (e.g. under mixed_float16).
+    including one trained elsewhere, on either Keras backend. The chain loop
+    is one compiled function. The state x, the noise and the outputs are
+    float32 whatever the model's compute dtype (e.g. under mixed precision).
 
     Args:
       autoencoder: the model r.
       config: the chain settings.
       seed: integer seed in [0, 2^31 - 1]; same seed, same samples.
       input_dim: n; read from the model when it has a defined input shape.
-      jit_compile: compile the loop with XLA.
-      strategy: a tf.distribute strategy whose replicas each run an equal
-        share of the B chains (the model must have been built or loaded in
-        its scope); None runs everything on the default device. The samples
-        are the same either way: the noise of every chain is drawn as on one
-        device and each replica keeps its rows.
+      jit_compile: compile the loop with XLA (always so on JAX).
+      strategy: TensorFlow only: a tf.distribute strategy whose replicas each
+        run an equal share of the B chains (the model must have been built or
+        loaded in its scope); None runs everything on the default device.
+        The samples are the same either way: the noise of every chain is
+        drawn as on one device and each replica keeps its rows.
     """
 
     def __init__(self, autoencoder, config: ReinjectionConfig, *, seed: int, input_dim: int | None = None,
@@ -128,77 +126,59 @@ class ReinjectionSampler:
         self.config = config
         self.seed = check_seed(seed)
         if input_dim is None:
-            from aesampling.models import check_autoencoder
-
-            input_dim = check_autoencoder(autoencoder)
+            input_dim = models.check_autoencoder(autoencoder)
         self.input_dim = int(input_dim)
-        self._sqrt_lam = tf.constant(math.sqrt(config.lam), tf.float32)
+        self._sqrt_lam = math.sqrt(config.lam)
         self.strategy = strategy
-        if strategy is not None and config.num_chains % strategy.num_replicas_in_sync:
-            raise UserInputError(
-                f"{config.num_chains} chains cannot be shared equally by {strategy.num_replicas_in_sync} devices"
-            )
-        impl = self._restarts_impl if strategy is None else self._sharded_restarts_impl
-        self._restarts = tf.function(impl, jit_compile=jit_compile and strategy is None)
+        if strategy is None:
+            self._restarts = backend.compile(self._restarts_impl, jit_compile=jit_compile, static_argnames=("count",))
+        else:
+            from aesampling import distribution
 
-    def _reconstruct(self, x: tf.Tensor) -> tf.Tensor:
-        return tf.cast(self.autoencoder(x, training=False), tf.float32)
+            self._restarts = distribution.sharded_restarts(strategy, self._restart_block, self.weights,
+                                                          config.num_chains)
+
+    def weights(self):
+        """The autoencoder's current weights, the first argument of the traceable methods."""
+        return models.frozen_weights(self.autoencoder)
 
     def _noise(self, restart, t, rows):
         noise = chain_noise(self.seed, restart, t, (self.config.num_chains, self.input_dim))
         return noise if rows is None else noise[rows[0]:rows[0] + rows[1]]
 
-    def _restart_block(self, restart, rows=None) -> tf.Tensor:
+    def _restart_block(self, weights, restart, rows=None):
         """Collected states of one restart, shape (R - b, chains, n); `rows` = (first chain, count) or all."""
         cfg = self.config
-        chains = cfg.num_chains if rows is None else rows[1]
-        x = self._noise(restart, 0, rows)
-        for t in tf.range(1, cfg.burn_in + 1):
-            x = self._reconstruct(x) + self._sqrt_lam * self._noise(restart, t, rows)
-        collected = tf.TensorArray(tf.float32, size=cfg.collected_per_restart,
-                                   element_shape=(chains, self.input_dim))
-        for i in tf.range(cfg.collected_per_restart):
-            t = cfg.burn_in + 1 + i
-            clean = self._reconstruct(x)
-            x = clean + self._sqrt_lam * self._noise(restart, t, rows)
-            collected = collected.write(i, x if cfg.collect == "noisy" else clean)
-        return collected.stack()
 
-    def restart_states(self, restart) -> tf.Tensor:
+        def reinject(t, x):
+            return models.apply(self.autoencoder, weights, x) + self._sqrt_lam * self._noise(restart, t, rows)
+
+        x = ops.fori_loop(1, cfg.burn_in + 1, reinject, self._noise(restart, 0, rows))
+
+        def collect(x, t):
+            clean = models.apply(self.autoencoder, weights, x)
+            x = clean + self._sqrt_lam * self._noise(restart, t, rows)
+            return x, (x if cfg.collect == "noisy" else clean)
+
+        return backend.scan(collect, x, cfg.burn_in + 1, cfg.collected_per_restart)[1]
+
+    def restart_states(self, weights, restart):
         """The B·(R - b) collected states of one restart, shape (B·(R - b), n).
 
-        Traceable: call it inside a tf.function (the train-on-synthetic loop does).
+        Traceable: the train-on-synthetic loop calls it inside its compiled epoch.
         """
-        return tf.reshape(self._restart_block(restart), (self.config.samples_per_restart, self.input_dim))
+        return ops.reshape(self._restart_block(weights, restart), (self.config.samples_per_restart, self.input_dim))
 
-    def _restarts_impl(self, first, count):
-        states = tf.TensorArray(
-            tf.float32, size=count,
-            element_shape=(self.config.samples_per_restart, self.input_dim),
-        )
-        for k in tf.range(count):
-            states = states.write(k, self.restart_states(first + k))
-        return tf.reshape(states.stack(), (-1, self.input_dim))
+    def _restarts_impl(self, weights, first, count):
+        def next_restart(carry, restart):
+            return carry, self.restart_states(weights, restart)
 
-    def _sharded_restarts_impl(self, first, count):
-        share = self.config.num_chains // self.strategy.num_replicas_in_sync
-
-        def replica(first, count):
-            context = tf.distribute.get_replica_context()
-            rows = (tf.cast(context.replica_id_in_sync_group, tf.int32) * share, share)
-            blocks = tf.TensorArray(tf.float32, size=count,
-                                    element_shape=(self.config.collected_per_restart, share, self.input_dim))
-            for k in tf.range(count):
-                blocks = blocks.write(k, self._restart_block(first + k, rows))
-            return blocks.stack()  # (count, R - b, share, n)
-
-        parts = self.strategy.experimental_local_results(self.strategy.run(replica, args=(first, count)))
-        return tf.reshape(tf.concat(parts, axis=2), (-1, self.input_dim))
+        return ops.reshape(backend.scan(next_restart, first, first, count)[1], (-1, self.input_dim))
 
     def restarts(self, first: int, count: int) -> np.ndarray:
         """Samples of restarts first .. first + count - 1, one compiled call."""
-        out = self._restarts(tf.constant(first, tf.int32), tf.constant(count, tf.int32))
-        return out.numpy()
+        out = self._restarts(self.weights(), ops.convert_to_tensor(first, "int32"), int(count))
+        return ops.convert_to_numpy(out)
 
     def iter_samples(self, num_samples: int, chunk_samples: int = 16384) -> Iterator[np.ndarray]:
         """Yields the first `num_samples` samples in chunks of about `chunk_samples` rows.

@@ -28,8 +28,8 @@ import numpy as np
 import pandas as pd
 from absl import logging
 
-from aesampling import (data, distribution, evaluation, features, io, metrics, plotting, presets, reporting, resume,
-                        selection, training)
+from aesampling import (backend, data, distribution, evaluation, features, io, metrics, plotting, presets, reporting,
+                        resume, selection, training)
 from aesampling.errors import UserInputError
 from aesampling.labeling import Labeler, check_classifier
 from aesampling.models import check_autoencoder, model_io_dims
@@ -198,18 +198,14 @@ def _cpu_model() -> str:
 
 
 def machine_description() -> dict:
-    """The machine a run used: platform, CPU model and count, accelerators, library versions."""
-    import keras
-    import tensorflow as tf
-
+    """The machine a run used: platform, CPU model and count, accelerators, Keras backend and versions."""
     return {
         "platform": platform.platform(),
         "processor": _cpu_model(),
         "cpu_count": os.cpu_count(),
-        "gpus": [d.name for d in tf.config.list_physical_devices("GPU")],
+        "gpus": backend.accelerators(),
         "python": platform.python_version(),
-        "tensorflow": tf.__version__,
-        "keras": keras.__version__,
+        **backend.describe(),
     }
 
 

@@ -3,11 +3,14 @@
     python scripts/benchmark.py                       # writes results/benchmarks/<machine kind>.{md,json}
 
 For the MNIST deep autoencoder (784-600-400-100-400-600-784) and the shallow
-one (784-32-784), with untrained weights (speed does not depend on them):
-the compiled sampler at several chain counts, with and without XLA; the same
-chain as a model.predict loop and as an eager loop; the machine's float32
-matmul ceiling; the train-on-synthetic step fused in one tf.function against
-separate calls; the peak memory of scripts/sample.py for growing N_s.
+one (784-32-784), with untrained weights (speed does not depend on them), on
+the Keras backend in use (KERAS_BACKEND): the compiled sampler at several
+chain counts and dtypes, with and without XLA (JAX: always XLA); the same
+chain as a model.predict loop, as an eager loop and, on JAX, hand-written
+in JAX without Keras; the machine's matmul ceiling per dtype; the
+train-on-synthetic step fused in one compiled call against separate calls;
+autoencoder training with `fit`; the peak memory of scripts/sample.py for
+growing N_s.
 """
 
 import datetime
@@ -19,7 +22,9 @@ from pathlib import Path
 import _common
 from absl import flags, logging
 
-from aesampling import benchmark, io, presets, training
+import keras
+
+from aesampling import backend, benchmark, io, presets, training
 from aesampling.errors import UserInputError
 from aesampling.workflow import machine_description
 
@@ -36,6 +41,9 @@ flags.DEFINE_float("min_seconds", 1.0, "Minimum duration of one timed repeat.")
 flags.DEFINE_integer("train_chains", 50, "B in the train-on-synthetic comparison (paper: 50).")
 flags.DEFINE_integer("extraction_images", 64, "Images for the ResNet50 extraction speed (0: skip).")
 flags.DEFINE_integer("extraction_image_size", 224, "Side the images are resized to for the extraction speed (make's IMAGE_SIZE).")
+flags.DEFINE_list("dtypes", ["float32"], "Compute dtypes of the sampler: float32, bfloat16 (mixed_bfloat16 layers, "
+                  "float32 chain state).")
+flags.DEFINE_integer("train_examples", 6400, "Random examples per epoch in the autoencoder training speed (0: skip).")
 FLAGS = flags.FLAGS
 
 REPO = Path(__file__).resolve().parents[1]
@@ -49,63 +57,95 @@ def _ints(values):
 
 
 def machine_kind(machine: dict) -> str:
-    if machine["gpus"]:
-        import tensorflow as tf
-
-        details = tf.config.experimental.get_device_details(tf.config.list_physical_devices("GPU")[0])
-        name = details.get("device_name", "gpu")
-        return re.sub(r"[^a-z0-9]+", "-", f"gpu-{name}".lower()).strip("-")
+    model = backend.accelerator_model() if machine["gpus"] else None
+    if model:
+        return re.sub(r"[^a-z0-9]+", "-", f"gpu-{model}".lower()).strip("-")
     cpu = re.sub(r"[^a-z0-9]+", "-", machine["processor"].lower()).strip("-")
     return f"cpu-{machine['cpu_count']}core-{cpu}"
+
+
+DTYPE_POLICIES = {"float32": "float32", "bfloat16": "mixed_bfloat16"}
+
+
+def build_autoencoders(names, dtype: str) -> dict:
+    """The MNIST presets' autoencoders, computing in `dtype` (float32 variables and output)."""
+    mnist = presets.experiment_presets("mnist")
+    keras.config.set_dtype_policy(DTYPE_POLICIES[dtype])
+    try:
+        return {name: training.build_autoencoder_from_preset(mnist.autoencoders[name], 784, seed=0, name=name)
+                for name in names}
+    finally:
+        keras.config.set_dtype_policy("float32")
 
 
 def main():
     chain_counts, baseline_counts = _ints(FLAGS.chains), _ints(FLAGS.baseline_chains)
     rss_counts = _ints(FLAGS.rss_samples)
+    dtypes = FLAGS.dtypes
+    if not dtypes or set(dtypes) - set(DTYPE_POLICIES):
+        raise UserInputError(f"--dtypes must name some of {sorted(DTYPE_POLICIES)}, got {dtypes}")
     machine = machine_description()
     on_gpu = bool(machine["gpus"])
+    on_jax = backend.is_jax()
     mnist = presets.experiment_presets("mnist")
     names = FLAGS.models
     unknown = sorted(set(names) - set(mnist.autoencoders))
     if not names or unknown:
         raise UserInputError(f"--models must name MNIST autoencoder presets {sorted(mnist.autoencoders)}, got {names}")
-    autoencoders = {name: training.build_autoencoder_from_preset(mnist.autoencoders[name], 784, seed=0, name=name)
-                    for name in names}
+    autoencoders = {dtype: build_autoencoders(names, dtype) for dtype in dtypes}
     classifier = training.build_classifier_from_preset(mnist.classifier, 784, 10)
     seconds = FLAGS.min_seconds
+    xla_choices = (True,) if on_jax else (False, True)  # jax.jit always compiles with XLA
     results = {"machine": machine, "command": shlex.join(["python", *sys.argv]),
                "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")}
 
     size = FLAGS.matmul_size or (8192 if on_gpu else 2048)
-    results["roofline_gflops"] = benchmark.matmul_gflops(size, min_seconds=seconds)
+    results["roofline_gflops"] = {dtype: benchmark.matmul_gflops(size, dtype=dtype, min_seconds=seconds)
+                                  for dtype in dtypes}
     results["matmul_size"] = size
-    logging.info("roofline: %.1f GFLOP/s", results["roofline_gflops"])
+    logging.info("roofline: %s GFLOP/s", results["roofline_gflops"])
 
     results["sampler"] = []
-    for name, model in autoencoders.items():
-        for chains in chain_counts:
-            for xla in (False, True):
-                row = benchmark.compiled_sampler(model, chains, jit_compile=xla, min_seconds=seconds)
-                results["sampler"].append({"model": name, "chains": chains, "xla": xla, **row})
-                logging.info("sampler %s B=%d xla=%s: %.3g reinjections/s, %.1f GFLOP/s", name, chains, xla,
-                             row["reinjections_per_s"], row["gflops"])
-        for chains in baseline_counts:
-            for label, fn in (("predict_loop", benchmark.predict_loop), ("eager_loop", benchmark.eager_loop)):
-                row = fn(model, chains, min_seconds=seconds)
-                results["sampler"].append({"model": name, "chains": chains, "xla": None, "variant": label, **row})
-                logging.info("%s %s B=%d: %.3g reinjections/s", label, name, chains, row["reinjections_per_s"])
 
+    def measure(name, dtype, chains, fn, **row):
+        rate = fn()
+        results["sampler"].append({"model": name, "dtype": dtype, "chains": chains, **row, **rate})
+        logging.info("sampler %s %s B=%d %s: %.3g reinjections/s, %.1f GFLOP/s", name, dtype, chains, row,
+                     rate["reinjections_per_s"], rate["gflops"])
+
+    for dtype in dtypes:
+        for name, model in autoencoders[dtype].items():
+            for chains in chain_counts:
+                for xla in xla_choices:
+                    measure(name, dtype, chains, lambda: benchmark.compiled_sampler(
+                        model, chains, jit_compile=xla, min_seconds=seconds), xla=xla)
+                if on_jax:
+                    measure(name, dtype, chains, lambda: benchmark.hand_written_jax_loop(
+                        model, chains, dtype=dtype, min_seconds=seconds), xla=True, variant="hand_written_jax")
+            for chains in baseline_counts:
+                for label, fn in (("predict_loop", benchmark.predict_loop), ("eager_loop", benchmark.eager_loop)):
+                    measure(name, dtype, chains, lambda: fn(model, chains, min_seconds=seconds), xla=None,
+                            variant=label)
+
+    float32_models = autoencoders[dtypes[0]] if dtypes[0] == "float32" else build_autoencoders(names, "float32")
     results["train_step"] = []
-    for name, model in autoencoders.items():
+    for name, model in float32_models.items():
         for fused in (True, False):
-            for xla in (False, True):
+            for xla in xla_choices:
                 row = benchmark.train_on_synthetic(model, classifier, FLAGS.train_chains, fused=fused,
                                                    jit_compile=xla, min_seconds=seconds)
                 results["train_step"].append({"model": name, "fused": fused, "xla": xla, **row})
                 logging.info("train step %s fused=%s xla=%s: %.1f steps/s", name, fused, xla, row["steps_per_s"])
 
+    results["autoencoder_training"] = []
+    if FLAGS.train_examples > 0:
+        for name, model in build_autoencoders(names, "float32").items():
+            row = benchmark.autoencoder_training(model, FLAGS.train_examples)
+            results["autoencoder_training"].append({"model": name, **row})
+            logging.info("training %s: %.0f examples/s", name, row["examples_per_s"])
+
     folder = benchmark.scratch_folder()
-    path = benchmark.save_temporary(autoencoders[names[0]], folder, names[0])
+    path = benchmark.save_temporary(float32_models[names[0]], folder, names[0])
     results["sample_memory"], results["sample_memory_model"] = [], names[0]
     for count in rss_counts:
         row = benchmark.sample_peak_rss(path, count, f"{folder}/samples.npz", chunk_samples=FLAGS.chunk_samples,

@@ -79,7 +79,10 @@ def server(address: str) -> None:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     import aesampling.workflow  # noqa: F401
     import keras  # noqa: F401
-    import tensorflow  # noqa: F401
+    from aesampling import backend
+
+    if not backend.is_jax():
+        import tensorflow  # noqa: F401
 
     signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # children are reaped automatically
     with Listener(address, family="AF_UNIX") as listener:

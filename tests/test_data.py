@@ -7,7 +7,6 @@ import struct
 
 import numpy as np
 import pytest
-import tensorflow_datasets as tfds
 
 from aesampling import data
 from aesampling.errors import DataUnavailableError, UserInputError
@@ -143,6 +142,8 @@ def test_nan_in_features_is_refused():
 
 @pytest.mark.parametrize("name, shape", [("mnist", (6, 784)), ("fashion_mnist", (6, 784)), ("cifar10", (6, 3072))])
 def test_tfds_path_under_mock_data(monkeypatch, tmp_path, name, shape):
+    import tensorflow_datasets as tfds
+
     monkeypatch.setattr(data, "download_possible", lambda host, timeout_s=5.0: True)
     with tfds.testing.mock_data(num_examples=6):
         dataset = data.load_dataset(name, tfds_data_dir=str(tmp_path))

@@ -4,6 +4,7 @@ import math
 
 import numpy as np
 import pytest
+from keras import ops
 
 from aesampling.errors import UserInputError
 from aesampling.sampling import ReinjectionConfig, ReinjectionSampler, chain_noise
@@ -13,10 +14,10 @@ def expected_chains(seed, restarts, chains, dim, reinjections, burn_in, lam, sca
     """x_0 = noise(r, 0); x_t = scale·x_{t-1} + sqrt(λ)·noise(r, t); keep t > burn_in, step-major."""
     out = []
     for r in range(restarts):
-        x = chain_noise(seed, r, 0, (chains, dim)).numpy()
+        x = ops.convert_to_numpy(chain_noise(seed, r, 0, (chains, dim)))
         for t in range(1, reinjections + 1):
             clean = scale * x
-            x = clean + math.sqrt(lam) * chain_noise(seed, r, t, (chains, dim)).numpy()
+            x = clean + math.sqrt(lam) * ops.convert_to_numpy(chain_noise(seed, r, t, (chains, dim)))
             if t > burn_in:
                 out.append(x if collect == "noisy" else clean)
     return np.concatenate(out)
@@ -39,7 +40,7 @@ def test_restart_and_burn_in_bookkeeping(linear_autoencoder):
     samples = ReinjectionSampler(linear_autoencoder(3, 1.0), config, seed=5).sample(2 * 3 * 3)
     assert samples.shape == (18, 3)
     for restart in range(3):
-        start = chain_noise(5, restart, 0, (2, 3)).numpy()
+        start = ops.convert_to_numpy(chain_noise(5, restart, 0, (2, 3)))
         block = samples[restart * 6:(restart + 1) * 6].reshape(3, 2, 3)
         np.testing.assert_array_equal(block, np.broadcast_to(start, (3, 2, 3)))
     assert not np.allclose(samples[:6], samples[6:12])  # a restart starts from fresh noise

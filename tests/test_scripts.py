@@ -137,20 +137,31 @@ def test_user_mistakes_give_one_line_errors(script, flags, message):
 
 
 def test_benchmark_script_at_tiny_size(tmp_path):
+    from aesampling import backend
+
     result = run_script("benchmark", f"--output_dir={tmp_path}", "--kind=test", "--models=shallow_ae", "--chains=8",
                         "--baseline_chains=8", "--rss_samples=100", "--min_seconds=0.01", "--matmul_size=64",
-                        "--train_chains=5", "--extraction_images=2", "--extraction_image_size=32")
+                        "--train_chains=5", "--extraction_images=2", "--extraction_image_size=32",
+                        "--dtypes=float32,bfloat16", "--train_examples=256")
+    assert result.returncode == 0
     figures = json.loads((tmp_path / "test.json").read_text())
-    assert figures["roofline_gflops"] > 0
-    variants = {(r["model"], r["chains"], r.get("variant"), r["xla"]) for r in figures["sampler"]}
-    assert ("shallow_ae", 8, None, True) in variants and ("shallow_ae", 8, "predict_loop", None) in variants
+    assert set(figures["roofline_gflops"]) == {"float32", "bfloat16"}
+    assert all(v > 0 for v in figures["roofline_gflops"].values())
+    assert figures["machine"]["backend"] == backend.name()
+    variants = {(r["model"], r["dtype"], r["chains"], r.get("variant"), r["xla"]) for r in figures["sampler"]}
+    for dtype in ("float32", "bfloat16"):
+        assert ("shallow_ae", dtype, 8, None, True) in variants
+        assert ("shallow_ae", dtype, 8, "predict_loop", None) in variants
+        assert (("shallow_ae", dtype, 8, "hand_written_jax", True) in variants) == backend.is_jax()
     assert {r["model"] for r in figures["sampler"]} == {"shallow_ae"}
-    assert {(r["fused"], r["xla"]) for r in figures["train_step"]} == {(True, True), (True, False), (False, True),
-                                                                        (False, False)}
+    xla = {True} if backend.is_jax() else {True, False}
+    assert {(r["fused"], r["xla"]) for r in figures["train_step"]} == {(f, x) for f in (True, False) for x in xla}
+    assert figures["autoencoder_training"][0]["examples_per_s"] > 0
     assert [r["num_samples"] for r in figures["sample_memory"]] == [100]
     assert figures["feature_extraction"]["images_per_s"] > 0
     assert figures["feature_extraction"]["image_size"] == 32
-    assert "speedup_over_predict_loop" in figures["summary"]["shallow_ae"]["chains_8"]
+    ratios = figures["summary"]["shallow_ae"]["bfloat16_chains_8"]
+    assert ratios["over_predict_loop"] > 0 and ("over_hand_written_jax" in ratios) == backend.is_jax()
     page = (tmp_path / "test.md").read_text()
     assert "Roofline" in page and "fused" in page and "(shallow_ae, streamed to disk)" in page
-    assert result.returncode == 0
+    assert "| shallow_ae | bfloat16 | 8 |" in page

@@ -1,0 +1,57 @@
+#!/usr/bin/env bash
+# The prepared GPU run: on a machine with JAX and a GPU but no TensorFlow, Keras nor network,
+# measure the benchmark and the full Fashion-MNIST protocol on Keras's JAX backend.
+#
+#   bash scripts/gpu_check.sh [STAGE] [DATA_DIR]      (make gpu-check DATA_DIR=... runs every stage)
+#
+# STAGE: all (default), bench or fashion_mnist. It expects, carried in with the working tree
+# (see README "Running on a GPU"):
+#   build/wheels/        keras, namex and optree wheels for the machine's Python (pip download, README)
+#   DATA_DIR             the four Fashion-MNIST IDX .gz files (default: build/fashion-mnist)
+# Outputs: results/benchmarks/<gpu>.{md,json}; results/fashion_mnist_gpu/ (table, curves, figures, stage
+# times, the device); the full run tree stays in build/gpu_results/ (models, samples; not committed).
+# For a rehearsal on a CPU: BENCH_ARGS, SMOKE=1, RESULTS (benchmark root), RUN_DIR and REPORT_DIR override
+# the benchmark flags, the protocol's size and the three output folders.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+stage=${1:-all}
+data_dir=${2:-${DATA_DIR:-build/fashion-mnist}}
+wheels=${WHEELS:-build/wheels}
+site=${SITE:-/tmp/aesampling-site}
+jobs=${JOBS:-4}
+run_dir=${RUN_DIR:-build/gpu_results}
+report_dir=${REPORT_DIR:-results/fashion_mnist_gpu}
+bench_args=${BENCH_ARGS:---chains=50,512,4096,65536 --baseline_chains=50,512 --dtypes=float32,bfloat16 \
+--rss_samples=100000,1000000 --extraction_images=512 --train_examples=54000}
+case "$stage" in all|bench|fashion_mnist) ;; *) echo "error: unknown stage '$stage' (all, bench or fashion_mnist)" >&2; exit 2;; esac
+compgen -G "$wheels/*.whl" > /dev/null || { echo "error: no wheels in $wheels (see README, Running on a GPU)" >&2; exit 2; }
+
+# 1. The carried wheels, into a folder of their own: the machine's Python stays as it is.
+python3 -m pip install -q --no-index --no-deps --target "$site" "$wheels"/*.whl
+touch "$site/.installed"
+export PYTHONPATH="$site${PYTHONPATH:+:$PYTHONPATH}" KERAS_BACKEND=jax
+# Several processes share one GPU under make -j: each takes memory as it needs it, not 75% up front.
+export XLA_PYTHON_CLIENT_PREALLOCATE=false
+# Same seed, same result on the GPU too.
+export XLA_FLAGS="${XLA_FLAGS:-} --xla_gpu_deterministic_ops=true"
+python3 -c "import jax, keras; print('jax', jax.__version__, jax.devices(), '| keras', keras.__version__)"
+make_vars=(PY=python3 "STAMP=$site/.installed")
+start=$(date +%s)
+
+# 2. The benchmark: sampler at B = 50 .. 65,536 in float32 and bfloat16 beside the roofline, the hand-written
+#    JAX loop and the predict loop; the fused train-on-synthetic step; autoencoder training.
+if [[ $stage == all || $stage == bench ]]; then
+  make --no-print-directory bench "${make_vars[@]}" RESULTS="${RESULTS:-results}" BENCH_ARGS="$bench_args"
+  echo "benchmark done after $(( $(date +%s) - start )) s"
+fi
+
+# 3. The full Fashion-MNIST protocol, then its reports copied to results/fashion_mnist_gpu/.
+if [[ $stage == all || $stage == fashion_mnist ]]; then
+  [[ -d $data_dir ]] || { echo "error: no Fashion-MNIST folder $data_dir" >&2; exit 2; }
+  make --no-print-directory -j"$jobs" fashion_mnist "${make_vars[@]}" RESULTS="$run_dir" DATA_DIR="$data_dir"
+  mkdir -p "$report_dir"
+  find "$run_dir/fashion_mnist" -maxdepth 1 -type f \( -name '*.md' -o -name '*.csv' -o -name '*.json' \
+    -o -name '*.png' \) -exec cp {} "$report_dir"/ \;
+  echo "Fashion-MNIST done after $(( $(date +%s) - start )) s"
+fi

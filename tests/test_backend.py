@@ -1,0 +1,107 @@
+"""One code path, two Keras backends: pinned samples per backend, models shared across backends, no TF on JAX.
+
+`make test` runs this file twice: under TensorFlow, and under
+KERAS_BACKEND=jax with tests/without_tensorflow on PYTHONPATH, where any
+import of tensorflow or tensorflow_datasets fails, as on a JAX-only GPU
+machine.
+"""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import keras
+import numpy as np
+import pytest
+
+from aesampling import backend, data, distribution, evaluation, io
+from aesampling.errors import DataUnavailableError, UserInputError
+from aesampling.sampling import ReinjectionConfig, ReinjectionSampler
+
+REPO = Path(__file__).resolve().parents[1]
+
+# Samples 0, 5 and 7 of the fixed model below (B = 2, R = 4, b = 1, λ = 0.1, seed 7). The TensorFlow
+# values are those of the package before it had a JAX path: TensorFlow results did not change.
+PINNED_SAMPLES = {
+    "tensorflow": [[-0.4049954, -0.2471913, -0.1839361],
+                   [-0.0186635, 1.1501373, 0.3267381],
+                   [-0.8031734, -0.0253817, 0.1055099]],
+    "jax": [[-0.1927555, 0.4428731, -0.6991599],
+            [-0.4091958, -0.0758135, 0.3497658],
+            [-0.1422374, 0.2085211, -0.2908378]],
+}
+# First column of the upper bound's batch of step 2 (4 rows of arange(20).reshape(10, 2), seed 3).
+PINNED_REAL_ROWS = {"tensorflow": [12, 18, 4, 10], "jax": [4, 2, 2, 18]}
+
+
+def fixed_autoencoder() -> keras.Model:
+    """r(x) = W x + 0.05 with a fixed 3 x 3 W: a tiny model whose chains are known per backend."""
+    inputs = keras.Input((3,))
+    layer = keras.layers.Dense(3, name="r")
+    model = keras.Model(inputs, layer(inputs))
+    layer.kernel.assign(np.array([[0.5, 0.1, 0.0], [0.0, 0.5, 0.1], [0.1, 0.0, 0.5]], np.float32))
+    layer.bias.assign(np.full(3, 0.05, np.float32))
+    return model
+
+
+def test_pinned_sample_values_of_a_fixed_model():
+    config = ReinjectionConfig(lam=0.1, num_chains=2, reinjections=4, burn_in=1)
+    samples = ReinjectionSampler(fixed_autoencoder(), config, seed=7).sample(8)
+    np.testing.assert_allclose(samples[[0, 5, 7]], PINNED_SAMPLES[backend.name()], rtol=1e-5, atol=1e-6)
+    source, _ = evaluation.real_data_source(np.arange(20, dtype=np.float32).reshape(10, 2), 4, seed=3)
+    np.testing.assert_array_equal(source(2)[:, 0], PINNED_REAL_ROWS[backend.name()])
+
+
+def test_the_run_record_names_the_backend():
+    from aesampling.workflow import machine_description
+
+    machine = machine_description()
+    assert machine["backend"] == os.environ.get("KERAS_BACKEND", "tensorflow")
+    assert machine["backend_version"] and machine["keras"] == keras.__version__
+
+
+def test_no_tensorflow_import_on_jax():
+    if not backend.is_jax():
+        pytest.skip("checks the JAX leg")
+    assert "tensorflow" not in sys.modules and "tensorflow_datasets" not in sys.modules
+
+
+def test_tfds_on_jax_points_to_data_dir(tmp_path):
+    if not backend.is_jax():
+        pytest.skip("tfds is the download path on TensorFlow (test_data.py)")
+    with pytest.raises(DataUnavailableError, match="--data_dir"):
+        data.load_dataset("mnist", tfds_data_dir=str(tmp_path))
+
+
+def test_mirrored_strategy_needs_tensorflow():
+    if not backend.is_jax():
+        pytest.skip("mirrored runs on TensorFlow (tests/distribution_check.py)")
+    with pytest.raises(UserInputError, match="TensorFlow backend"):
+        distribution.make_strategy("mirrored")
+
+
+LOAD_AND_PREDICT = """
+import sys
+import numpy as np
+from aesampling import io
+model = io.load_model(sys.argv[1])
+x = np.linspace(0, 1, 2 * model.inputs[0].shape[1], dtype=np.float32).reshape(2, -1)
+np.save(sys.argv[2], np.asarray(model.predict(x, verbose=0)))
+"""
+
+
+def test_a_model_saved_on_one_backend_loads_on_the_other(tmp_path):
+    from aesampling import models
+
+    model = models.build_autoencoder(6, [4], "tanh", salt_pepper_rate=0.2, gaussian_noise_std=0.1, seed=1)
+    path = tmp_path / "dae.keras"
+    io.save_model(model, path)
+    x = np.linspace(0, 1, 12, dtype=np.float32).reshape(2, 6)
+    other = "tensorflow" if backend.is_jax() else "jax"
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}  # the other backend's libraries importable
+    result = subprocess.run([sys.executable, "-c", LOAD_AND_PREDICT, str(path), str(tmp_path / "out.npy")],
+                            env={**env, "KERAS_BACKEND": other, "TF_CPP_MIN_LOG_LEVEL": "3"}, cwd=REPO,
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    np.testing.assert_allclose(np.load(tmp_path / "out.npy"), model.predict(x, verbose=0), rtol=1e-5, atol=1e-6)

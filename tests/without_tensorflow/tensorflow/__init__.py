@@ -1,0 +1,3 @@
+"""Stands in for an absent tensorflow: on PYTHONPATH, it makes every import of it fail, as on a JAX-only GPU machine."""
+
+raise ImportError("tensorflow is not installed here (tests/without_tensorflow stands in for a machine without it)")
