@@ -8,12 +8,13 @@
 #   make cifar100        CIFAR-100 likewise
 #   make bench           benchmark the sampler and train-on-synthetic on this machine
 #   make gpu-check       on a JAX GPU machine: install carried wheels, make bench, Fashion-MNIST (scripts/gpu_check.sh)
+#   make publish_<dataset>  copy a run's reports (RESULTS/<dataset>) over the committed ones (REFERENCE/<dataset>)
 #   make clean           remove models, samples and curves (keeps the reports and feature caches)
 #
 # Every target runs on Keras's TensorFlow backend by default; KERAS_BACKEND=jax runs it on JAX.
 # Variables: DATA_DIR, TFDS_DATA_DIR, RESNET_WEIGHTS (imagenet | none | file.h5),
 # IMAGE_SIZE (224), SEED (0), NUM_SAMPLES (samples per autoencoder for the
-# grids), RESULTS (results), SMOKE=1 (tiny epochs and steps: minutes, not hours).
+# grids), RESULTS (build/results), REFERENCE (results), SMOKE=1 (tiny epochs and steps: minutes, not hours).
 
 SHELL := /bin/bash
 PYTHON ?= python3
@@ -21,7 +22,10 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-RESULTS ?= results
+# Runs write into RESULTS; the committed reports in REFERENCE stay as they are, and every report is
+# compared with its reference (comparison.md). `make publish_<dataset>` copies a run's reports there.
+RESULTS ?= build/results
+REFERENCE ?= results
 DATA_DIR ?=
 TFDS_DATA_DIR ?=
 RESNET_WEIGHTS ?= imagenet
@@ -84,7 +88,7 @@ test: $(STAMP)
 # Speed of the sampler and of train-on-synthetic on this machine -> results/benchmarks/<machine kind>.{md,json}
 BENCH_ARGS ?=
 bench: | $(STAMP)
-	$(PY) scripts/benchmark.py --output_dir=$(RESULTS)/benchmarks $(BENCH_ARGS)
+	$(PY) scripts/benchmark.py --output_dir=$(REFERENCE)/benchmarks $(BENCH_ARGS)
 
 # On a GPU machine with JAX and no TensorFlow: see scripts/gpu_check.sh and the README.
 gpu-check:
@@ -99,7 +103,10 @@ define EXPERIMENT
 $(1)_DIR := $(RESULTS)/$(1)
 $(1)_FLAGS := --dataset=$(1) $(DATA_FLAGS) $(2)
 
-$(1): $$($(1)_DIR)/table.md
+$(1): $$($(1)_DIR)/comparison.md
+
+$$($(1)_DIR)/comparison.md: $$($(1)_DIR)/table.md
+	$(PY) scripts/compare.py --reference=$(REFERENCE)/$(1)/metrics.json --run=$$($(1)_DIR)/metrics.json --output=$$@
 
 $$($(1)_DIR)/models/classifier.keras: $(3) | $(STAMP)
 	$(PY) scripts/train.py $$($(1)_FLAGS) --model=classifier --seed=$(SEED) --output=$$@ $(TRAIN_ARGS)
@@ -171,6 +178,13 @@ $(call DAE_NOISE_SEARCH,cifar100,$(cifar100_CACHE))
 
 # Intermediate files stay: a second `make` redoes nothing.
 .SECONDARY:
+
+# A run's reports (not its models, samples or curves) become the committed reference; PUBLISH_DIR overrides where.
+publish_%:
+	@test -f $(RESULTS)/$*/table.md || { echo "error: no report in $(RESULTS)/$*; run make $* first" >&2; exit 1; }
+	mkdir -p $(or $(PUBLISH_DIR),$(REFERENCE)/$*)
+	find $(RESULTS)/$* -maxdepth 1 -type f \( -name '*.md' -o -name '*.csv' -o -name '*.json' -o -name '*.png' \) \
+	  ! -name comparison.md -exec cp {} $(or $(PUBLISH_DIR),$(REFERENCE)/$*)/ \;
 
 clean:
 	rm -rf $(RESULTS)/*/models $(RESULTS)/*/lambda $(RESULTS)/*/samples $(RESULTS)/*/labelled $(RESULTS)/*/curves

@@ -188,11 +188,6 @@ def experiment_presets(dataset: str) -> ExperimentPresets:
     return PRESETS[dataset]
 
 
-def model_names(dataset: str) -> list[str]:
-    """The preset names of `dataset`: its autoencoders and 'classifier'."""
-    return [*experiment_presets(dataset).autoencoders, CLASSIFIER]
-
-
 def autoencoder_preset(dataset: str, name: str) -> AutoencoderPreset:
     """The autoencoder preset `name` of `dataset`."""
     autoencoders = experiment_presets(dataset).autoencoders

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pandas as pd
 
 from aesampling import evaluation, metrics
+from aesampling.errors import UserInputError
 
 RELATIVE_TARGET = 0.97  # "samples needed to reach 97% of the ground-truth accuracy"
 LAST_EPOCHS = 5  # the final accuracy of one epoch moves by about 0.01; the mean over the last few is steadier
@@ -161,3 +162,92 @@ def stage_timings(
           "machine": _machine(r)} for stage, r in stages],
         columns=["stage", "seconds", "machine"],
     )
+
+
+def compare_with_reference(reference: dict, run: dict) -> pd.DataFrame:
+    """Final and last-epochs accuracies of a run beside a reference run's (two metrics.json records), per source.
+
+    Sources of only one of the two runs get NaN on the other side.
+    """
+    def by_source(record: dict) -> dict:
+        try:
+            return {row["source"]: row for row in record["table"]}
+        except (KeyError, TypeError) as e:
+            raise UserInputError("not a report's metrics.json (no 'table' of sources)") from e
+
+    ours, theirs = by_source(run), by_source(reference)
+    rows = []
+    for source in _ordered_sources(list(dict.fromkeys([*theirs, *ours]))):
+        row = {"source": source}
+        for field in ("final_accuracy", "last_epochs_mean_accuracy"):
+            row[f"reference_{field}"] = float(theirs[source][field]) if source in theirs else float("nan")
+            row[f"run_{field}"] = float(ours[source][field]) if source in ours else float("nan")
+            row[f"difference_{field}"] = row[f"run_{field}"] - row[f"reference_{field}"]
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def comparison_markdown(comparison: pd.DataFrame, reference: dict, run: dict, *, reference_path: str,
+                        run_path: str, command: str) -> str:
+    """comparison.md: a run's accuracies beside the reference's, with both ground truths and the command."""
+    lines = [
+        f"Made by `{command}`.",
+        "",
+        f"This run: `{run_path}`, ground truth {run['ground_truth_accuracy']:.4f}. "
+        f"Reference: `{reference_path}`, ground truth {reference['ground_truth_accuracy']:.4f}.",
+        "Another machine, backend or a shorter run (SMOKE=1) moves these numbers; on the reference's machine,",
+        "backend and settings, the same seed gives the same numbers.",
+        "",
+        f"| source | final: reference | final: this run | difference | mean of last {LAST_EPOCHS}: reference | "
+        "this run | difference |",
+        "|---|---|---|---|---|---|---|",
+    ]
+
+    def cell(value: float, signed: bool = False) -> str:
+        return "-" if pd.isna(value) else (f"{value:+.4f}" if signed else f"{value:.4f}")
+
+    for row in comparison.to_dict(orient="records"):
+        lines.append(
+            f"| {row['source']} | {cell(row['reference_final_accuracy'])} | {cell(row['run_final_accuracy'])} | "
+            f"{cell(row['difference_final_accuracy'], True)} | {cell(row['reference_last_epochs_mean_accuracy'])} | "
+            f"{cell(row['run_last_epochs_mean_accuracy'])} | {cell(row['difference_last_epochs_mean_accuracy'], True)} |")
+    return "\n".join(lines) + "\n"
+
+
+def _machine_and_backend(machine: dict) -> str:
+    """"AMD EPYC, 2 CPUs, no GPU, tensorflow 2.21.0" from a run record's machine (older records: no backend key)."""
+    if machine.get("backend"):
+        backend = f"{machine['backend']} {machine.get('backend_version', '')}".strip()
+    else:
+        backend = f"tensorflow {machine.get('tensorflow', '?')}"
+    return f"{_machine({'machine': machine})}, {backend}"
+
+
+def readme_results(metrics: dict, config: dict, folder: str) -> str:
+    """The README's block for one committed report: its table, the command and the machine behind it.
+
+    `metrics` and `config` are the report's metrics.json and config.json;
+    `folder` is where they lie, linked from the block.
+    """
+    try:
+        command = config["report"]["config"]["reproduce_command"] or config["report"]["command"]
+        machine = config["ground_truth_classifier"]["machine"]
+        ground_truth = float(metrics["ground_truth_accuracy"])
+        rows = metrics["table"]
+    except (KeyError, TypeError, ValueError) as e:
+        raise UserInputError(f"{folder} does not hold a report's metrics.json and config.json ({e})") from e
+    lines = [
+        f"Made by `{command}` on {_machine_and_backend(machine)}; report: [`{folder}/`]({folder}/table.md). "
+        f"Ground-truth classifier: {ground_truth:.4f}.",
+        "",
+        f"| source | λ, collected state, R (b) | final accuracy | mean of last {LAST_EPOCHS} epochs | "
+        "final / ground truth |",
+        "|---|---|---|---|---|",
+    ]
+    for row in rows:
+        chain = "-"
+        if row.get("lam") is not None and not pd.isna(row["lam"]):
+            chain = f"{row['lam']:g}, {row['collect']}, {int(row['reinjections'])} ({int(row['burn_in'])})"
+        lines.append(f"| {row['source']} | {chain} | {row['final_accuracy']:.4f} | "
+                     f"{row['last_epochs_mean_accuracy']:.4f} | {row['relative_to_ground_truth']:.3f} |")
+    return "\n".join(lines)

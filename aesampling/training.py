@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import keras
 import numpy as np
 
 from aesampling import models
@@ -45,15 +46,10 @@ def fit_autoencoder(model, dataset: Dataset, *, epochs: int, batch_size: int, ve
     return {"history": _history(result), "test_reconstruction_bce": test_loss}
 
 
-def one_hot(labels: np.ndarray, num_classes: int) -> np.ndarray:
-    """Integer labels -> float32 one-hot rows."""
-    return np.eye(num_classes, dtype=np.float32)[labels]
-
-
 def fit_classifier(model, dataset: Dataset, *, epochs: int, batch_size: int, verbose: int = 2, callbacks=()) -> dict:
     """Trains C with BCE on one-hot targets; returns the history and test accuracy."""
     result = model.fit(
-        dataset.x_train, one_hot(dataset.y_train, dataset.num_classes), epochs=epochs,
-        batch_size=batch_size, shuffle=True, verbose=verbose, callbacks=list(callbacks),
+        dataset.x_train, keras.utils.to_categorical(dataset.y_train, dataset.num_classes).astype(np.float32),
+        epochs=epochs, batch_size=batch_size, shuffle=True, verbose=verbose, callbacks=list(callbacks),
     )
     return {"history": _history(result), "test_accuracy": accuracy(model, dataset.x_test, dataset.y_test)}

@@ -7,6 +7,9 @@ import os
 import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's start-up chatter out of user output
+import _quiet  # noqa: E402
+
+_quiet.filter_backend_chatter()  # before the backend is imported: its C++ logs start at import
 
 from absl import app, flags  # noqa: E402
 

@@ -9,9 +9,9 @@
 #   build/wheels/        keras, namex and optree wheels for the machine's Python (pip download, README)
 #   DATA_DIR             the four Fashion-MNIST IDX .gz files (default: build/fashion-mnist)
 # Outputs: results/benchmarks/<gpu>.{md,json}; results/fashion_mnist_gpu/ (table, curves, figures, stage
-# times, the device); the full run tree stays in build/gpu_results/ (models, samples; not committed).
-# For a rehearsal on a CPU: BENCH_ARGS, SMOKE=1, RESULTS (benchmark root), RUN_DIR and REPORT_DIR override
-# the benchmark flags, the protocol's size and the three output folders.
+# times, the device, comparison_with_cpu.md beside results/fashion_mnist/); the full run tree stays in build/gpu_results/ (models, samples; not committed).
+# For a rehearsal on a CPU: BENCH_ARGS, SMOKE=1, BENCH_REFERENCE (the benchmark goes to its benchmarks/), RUN_DIR
+# and REPORT_DIR override the benchmark flags, the protocol's size and the three output folders.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -42,7 +42,7 @@ start=$(date +%s)
 # 2. The benchmark: sampler at B = 50 .. 65,536 in float32 and bfloat16 beside the roofline, the hand-written
 #    JAX loop and the predict loop; the fused train-on-synthetic step; autoencoder training.
 if [[ $stage == all || $stage == bench ]]; then
-  make --no-print-directory bench "${make_vars[@]}" RESULTS="${RESULTS:-results}" BENCH_ARGS="$bench_args"
+  make --no-print-directory bench "${make_vars[@]}" REFERENCE="${BENCH_REFERENCE:-results}" BENCH_ARGS="$bench_args"
   echo "benchmark done after $(( $(date +%s) - start )) s"
 fi
 
@@ -50,8 +50,8 @@ fi
 if [[ $stage == all || $stage == fashion_mnist ]]; then
   [[ -d $data_dir ]] || { echo "error: no Fashion-MNIST folder $data_dir" >&2; exit 2; }
   make --no-print-directory -j"$jobs" fashion_mnist "${make_vars[@]}" RESULTS="$run_dir" DATA_DIR="$data_dir"
-  mkdir -p "$report_dir"
-  find "$run_dir/fashion_mnist" -maxdepth 1 -type f \( -name '*.md' -o -name '*.csv' -o -name '*.json' \
-    -o -name '*.png' \) -exec cp {} "$report_dir"/ \;
+  make --no-print-directory publish_fashion_mnist "${make_vars[@]}" RESULTS="$run_dir" PUBLISH_DIR="$report_dir"
+  # The run beside the committed CPU run (make's compare step).
+  cp "$run_dir/fashion_mnist/comparison.md" "$report_dir/comparison_with_cpu.md"
   echo "Fashion-MNIST done after $(( $(date +%s) - start )) s"
 fi

@@ -15,6 +15,7 @@ behave as with a plain interpreter.
 
 from __future__ import annotations
 
+import atexit
 import os
 import resource
 import runpy
@@ -68,6 +69,7 @@ def _run_child(conn) -> None:
 
         traceback.print_exc()
         code = 1
+    atexit._run_exitfuncs()  # as the interpreter does on exit (e.g. scripts/_quiet.py drains its stderr filter)
     sys.stdout.flush()
     sys.stderr.flush()
     conn.send(code)

@@ -47,7 +47,7 @@ def test_chain_under_tfds_mock_data(dataset, tmp_path, monkeypatch):
                                                     epochs=1))
         selected = workflow.run_select(workflow.SelectConfig(
             data=data_config, autoencoder=str(models / "deep_dae.keras"), classifier=str(models / "classifier.keras"),
-            output=str(tmp_path / "lambda" / "deep_dae.json"), chains=chains, lambdas=(0.01, 0.1), collects=("clean",),
+            output=str(tmp_path / "lambda" / "deep_dae.json"), chains=chains, lambdas=(0.01, 0.1), collects=("noisy", "clean"),
             burn_ins=(1,), epochs=1, steps_per_epoch=2,
         ))
         workflow.run_sample(workflow.SampleConfig(
@@ -70,7 +70,9 @@ def test_chain_under_tfds_mock_data(dataset, tmp_path, monkeypatch):
         classifier_record=str(models / "classifier.json"), output_dir=str(tmp_path / "report"),
         selections=(str(tmp_path / "lambda" / "deep_dae.json"),),
     ))
-    assert selected["best"]["collect"] == "clean" and len(selected["grid"]) == 2
+    tried = {(row["lam"], row["collect"]) for row in selected["grid"]}
+    assert tried == {(0.01, "noisy"), (0.01, "clean"), (0.1, "noisy"), (0.1, "clean")}
+    assert (selected["best"]["lam"], selected["best"]["collect"]) in tried
     assert list(result["table"]["source"]) == ["upper_bound", "deep_dae", "lower_bound"]
     labelled = np.load(tmp_path / "deep_dae.npz")
     num_classes = data.dataset_spec(dataset).num_classes

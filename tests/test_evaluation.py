@@ -5,6 +5,7 @@ import pandas as pd
 import pytest
 
 from aesampling import evaluation, metrics, reporting, training
+from aesampling.errors import UserInputError
 from aesampling.presets import ClassifierPreset
 from aesampling.sampling import ReinjectionConfig, ReinjectionSampler
 
@@ -110,3 +111,24 @@ def test_a_dae_chosen_among_noise_candidates_reports_every_candidate():
     assert list(searched["autoencoder"]) == ["shallow_ae", "shallow_dae (s&p 0.5, σ 0.5)", "shallow_dae (s&p 0.1, σ 0.5)"]
     assert list(searched["chosen"]) == [True, False, True]
     assert reporting.noise_table({"shallow_ae": selections["shallow_ae"]}) == []
+
+
+def test_a_run_compared_with_its_reference():
+    def record(finals, ground_truth=0.9):
+        return {"ground_truth_accuracy": ground_truth,
+                "table": [{"source": s, "final_accuracy": a, "last_epochs_mean_accuracy": a - 0.01}
+                          for s, a in finals.items()]}
+
+    reference = record({"upper_bound": 0.88, "deep_ae": 0.80, "lower_bound": 0.60})
+    run = record({"lower_bound": 0.62, "deep_ae": 0.85, "shallow_ae": 0.70, "upper_bound": 0.88})
+    comparison = reporting.compare_with_reference(reference, run)
+    assert list(comparison["source"]) == ["upper_bound", "deep_ae", "shallow_ae", "lower_bound"]
+    rows = comparison.set_index("source")
+    assert rows.loc["deep_ae", "difference_final_accuracy"] == pytest.approx(0.05)
+    assert rows.loc["lower_bound", "difference_last_epochs_mean_accuracy"] == pytest.approx(0.02)
+    assert np.isnan(rows.loc["shallow_ae", "reference_final_accuracy"])  # a source the reference lacks
+    page = reporting.comparison_markdown(comparison, reference, run, reference_path="r.json", run_path="x.json",
+                                         command="python scripts/compare.py")
+    assert "| deep_ae | 0.8000 | 0.8500 | +0.0500 |" in page and "| shallow_ae | - | 0.7000 | - |" in page
+    with pytest.raises(UserInputError, match="metrics.json"):
+        reporting.compare_with_reference({"rows": []}, run)

@@ -27,7 +27,11 @@ def test_search_scores_every_pair_on_the_validation_split(digits):
     assert {r["reinjections"] - r["burn_in"] for r in rows} == {8}  # same samples per step everywhere
     assert seen == rows
     assert all(0.0 <= r["score"] <= 1.0 for r in rows)
-    assert selection.best_setting(rows)["score"] == max(r["score"] for r in rows)
+
+
+def test_best_setting_breaks_ties_in_grid_order():
+    rows = [{"score": 0.5, "lam": 0.01}, {"score": 0.7, "lam": 0.1}, {"score": 0.7, "lam": 1.0}]
+    assert selection.best_setting(rows)["lam"] == 0.1
 
 
 def test_search_refuses_a_missing_validation_split_and_bad_grids(digits, linear_autoencoder):

@@ -1,0 +1,43 @@
+"""A run's results beside the committed reference: accuracies per source, and their differences.
+
+    python scripts/compare.py --reference=results/digits/metrics.json \
+        --run=build/results/digits/metrics.json --output=build/results/digits/comparison.md
+
+The Makefile runs it after every report. Without a reference (a dataset
+never committed), the output says so.
+"""
+
+import os
+import shlex
+import sys
+from pathlib import Path
+
+import _common
+from absl import flags
+
+from aesampling import io, reporting
+
+flags.DEFINE_string("reference", None, "The reference report's metrics.json (committed results).")
+flags.DEFINE_string("run", None, "This run's metrics.json.")
+flags.DEFINE_string("output", None, "Where to write the comparison (.md).")
+flags.mark_flags_as_required(["reference", "run", "output"])
+FLAGS = flags.FLAGS
+
+
+def main():
+    if Path(FLAGS.output).resolve() in (Path(FLAGS.reference).resolve(), Path(FLAGS.run).resolve()):
+        raise _common.UserInputError(f"--output={FLAGS.output} would overwrite an input")
+    command = shlex.join([os.path.basename(sys.executable), *sys.argv])
+    run = io.read_json(FLAGS.run)
+    if Path(FLAGS.reference).is_file():
+        reference = io.read_json(FLAGS.reference)
+        page = reporting.comparison_markdown(reporting.compare_with_reference(reference, run), reference, run,
+                                             reference_path=FLAGS.reference, run_path=FLAGS.run, command=command)
+    else:
+        page = f"Made by `{command}`.\n\nNo reference {FLAGS.reference} to compare {FLAGS.run} with.\n"
+    io.write_text(FLAGS.output, page)
+    print(page)
+
+
+if __name__ == "__main__":
+    _common.run(main)
