@@ -155,17 +155,17 @@ def test_user_mistakes_give_one_line_errors(script, flags, message):
     result = run_script(script, *flags, check=False)
     assert result.returncode == 1
     assert "Traceback" not in result.stderr
-    assert result.stderr.strip().splitlines()[-1].startswith(f"error: ")
+    assert result.stderr.strip().splitlines()[-1].startswith("error: ")
     assert message in result.stderr
 
 
 def test_benchmark_script_at_tiny_size(tmp_path):
     from aesampling import backend
 
-    result = run_script("benchmark", f"--output_dir={tmp_path}", "--kind=test", "--models=shallow_ae", "--chains=8",
-                        "--baseline_chains=8", "--rss_samples=100", "--min_seconds=0.01", "--matmul_size=64",
-                        "--train_chains=5", "--extraction_images=2", "--extraction_image_size=32",
-                        "--dtypes=float32,bfloat16", "--train_examples=256")
+    run_script("benchmark", f"--output_dir={tmp_path}", "--kind=test", "--models=shallow_ae", "--chains=8",
+               "--baseline_chains=8", "--rss_samples=100", "--min_seconds=0.01", "--matmul_size=64",
+               "--train_chains=5", "--extraction_images=2", "--extraction_image_size=32",
+               "--dtypes=float32,bfloat16", "--train_examples=256")
     figures = json.loads((tmp_path / "test.json").read_text())
     assert set(figures["roofline_gflops"]) == {"float32", "bfloat16"}
     assert all(v > 0 for v in figures["roofline_gflops"].values())
