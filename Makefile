@@ -79,7 +79,7 @@ install: $(STAMP)
 
 # The backend-sensitive tests run again on JAX, with tensorflow and tensorflow_datasets made unimportable
 # (tests/without_tensorflow), as on a GPU machine that has JAX and no TensorFlow.
-JAX_TESTS := tests/test_backend.py tests/test_sampling.py tests/test_evaluation.py tests/test_scripts.py
+JAX_TESTS := tests/test_backend.py tests/test_sampling.py tests/test_evaluation.py tests/test_scripts.py tests/test_resume.py
 
 test: $(STAMP)
 	$(PY) -m pytest
