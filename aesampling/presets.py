@@ -16,8 +16,8 @@ Reading of the paper where it is silent or ambiguous:
 - λ is not given in the text; the Makefile chooses λ, the collected state
   and the burn-in per autoencoder on a validation split
   (aesampling.selection, grid in `selection`, widened where its best
-  setting sits on an edge); `sampling_lambda` is only
-  the fallback when no search result is given.
+  setting sits on an edge); the dataset's `sampler.lam` is only the
+  fallback when no search result is given.
 - A validation split (`validation_fraction` of the training data, fixed
   seed) is held out before any model is trained; the test set is only
   used for the reported accuracies.
@@ -34,6 +34,7 @@ from types import MappingProxyType
 from typing import Mapping
 
 from aesampling.errors import UserInputError
+from aesampling.sampling import ReinjectionConfig
 
 
 @dataclasses.dataclass(frozen=True)
@@ -50,7 +51,6 @@ class AutoencoderPreset:
       salt_pepper_rate: probability that an input component is replaced by
         0 or 1 during training (denoising variants; 0 disables).
       learning_rate: Adam learning rate (β1 = 0.9, β2 = 0.999).
-      sampling_lambda: default λ for reinjection sampling with this model.
     """
 
     hidden_units: tuple[int, ...]
@@ -60,7 +60,6 @@ class AutoencoderPreset:
     gaussian_noise_std: float = 0.0
     salt_pepper_rate: float = 0.0
     learning_rate: float = 1e-3
-    sampling_lambda: float = 0.05
 
     @property
     def denoising(self) -> bool:
@@ -76,24 +75,6 @@ class ClassifierPreset:
     epochs: int
     batch_size: int = 512
     learning_rate: float = 1e-3
-
-
-@dataclasses.dataclass(frozen=True)
-class SamplerSettings:
-    """Reinjection chains (Algorithm 1 with the restart heuristic of Section IV-A).
-
-    Attributes:
-      num_chains: B, chains run in parallel.
-      reinjections: R, reinjections per restart from fresh N(0, I) noise.
-      burn_in: b, first states of each restart that are not collected.
-      collect: "noisy" collects x_n = r(x_{n-1}) + sqrt(λ)·ε (Algorithm 2 as
-        written); "clean" collects r(x_{n-1}).
-    """
-
-    num_chains: int = 50
-    reinjections: int = 10
-    burn_in: int = 2
-    collect: str = "noisy"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -122,27 +103,30 @@ class ExperimentPresets:
 
     autoencoders: Mapping[str, AutoencoderPreset]
     classifier: ClassifierPreset
-    sampler: SamplerSettings = SamplerSettings()
+    # The chains of Section IV-G: B = 50, R = 10, b = 2 (8 collected states per chain and restart), noisy
+    # states; λ = 0.05 when no λ search result is given.
+    sampler: ReinjectionConfig = ReinjectionConfig(lam=0.05, num_chains=50, reinjections=10, burn_in=2,
+                                                   collect="noisy")
     evaluation: EvaluationSettings = EvaluationSettings()
     selection: SelectionSettings = SelectionSettings()
     validation_fraction: float = 0.1
 
 
-def _four_autoencoders(deep, shallow, deep_epochs, shallow_epochs, shallow_dae_epochs, noise, lam):
+def _four_autoencoders(deep, shallow, deep_epochs, shallow_epochs, shallow_dae_epochs, noise):
     """shallow/deep AE and DAE presets sharing units, activations and noise level."""
     dae = {"gaussian_noise_std": noise, "salt_pepper_rate": noise}
     return MappingProxyType({
-        "shallow_ae": AutoencoderPreset(shallow, "tanh", shallow_epochs, sampling_lambda=lam),
-        "deep_ae": AutoencoderPreset(deep, "relu", deep_epochs, sampling_lambda=lam),
-        "shallow_dae": AutoencoderPreset(shallow, "tanh", shallow_dae_epochs, sampling_lambda=lam, **dae),
-        "deep_dae": AutoencoderPreset(deep, "relu", deep_epochs, sampling_lambda=lam, **dae),
+        "shallow_ae": AutoencoderPreset(shallow, "tanh", shallow_epochs),
+        "deep_ae": AutoencoderPreset(deep, "relu", deep_epochs),
+        "shallow_dae": AutoencoderPreset(shallow, "tanh", shallow_dae_epochs, **dae),
+        "deep_dae": AutoencoderPreset(deep, "relu", deep_epochs, **dae),
     })
 
 
 _MNIST_FAMILY = ExperimentPresets(
     autoencoders=_four_autoencoders(
         deep=(600, 400, 100, 400, 600), shallow=(32,), deep_epochs=200,
-        shallow_epochs=50, shallow_dae_epochs=100, noise=0.5, lam=0.05,
+        shallow_epochs=50, shallow_dae_epochs=100, noise=0.5,
     ),
     classifier=ClassifierPreset((500, 500), "relu", epochs=20),
 )
@@ -154,7 +138,7 @@ PRESETS: Mapping[str, ExperimentPresets] = MappingProxyType({
     "digits": ExperimentPresets(
         autoencoders=_four_autoencoders(
             deep=(128, 64, 16, 64, 128), shallow=(16,), deep_epochs=150,
-            shallow_epochs=100, shallow_dae_epochs=100, noise=0.5, lam=0.05,
+            shallow_epochs=100, shallow_dae_epochs=100, noise=0.5,
         ),
         classifier=ClassifierPreset((128, 128), "relu", epochs=100, batch_size=64),
         evaluation=EvaluationSettings(epochs=30, steps_per_epoch=100),
@@ -165,14 +149,14 @@ PRESETS: Mapping[str, ExperimentPresets] = MappingProxyType({
     "cifar10": ExperimentPresets(
         autoencoders=_four_autoencoders(
             deep=_CIFAR_DEEP, shallow=(400,), deep_epochs=200,
-            shallow_epochs=100, shallow_dae_epochs=100, noise=0.05, lam=0.05,
+            shallow_epochs=100, shallow_dae_epochs=100, noise=0.05,
         ),
         classifier=ClassifierPreset((500, 500), "relu", epochs=50),
     ),
     "cifar100": ExperimentPresets(
         autoencoders=_four_autoencoders(
             deep=_CIFAR_DEEP, shallow=(400,), deep_epochs=200,
-            shallow_epochs=200, shallow_dae_epochs=200, noise=0.05, lam=0.05,
+            shallow_epochs=200, shallow_dae_epochs=200, noise=0.05,
         ),
         classifier=ClassifierPreset((1000,), "relu", epochs=50),
     ),

@@ -94,6 +94,26 @@ class ReinjectionConfig:
         return self.num_chains * self.collected_per_restart
 
 
+def resolve_chain_settings(defaults: ReinjectionConfig, *, chosen: dict | None = None,
+                           **given) -> ReinjectionConfig:
+    """The chain settings of a run, each field from the first of: `given`, `chosen`, `defaults`.
+
+    This is the one place that decides their precedence:
+    - `given`: values set explicitly (the scripts' flags --lam, --chains,
+      --reinjections, --burn_in, --collect); None means unset;
+    - `chosen`: a λ search's best setting (`selection.read_selection`:
+      λ, collect, burn_in, reinjections), e.g. from --chains_file;
+    - `defaults`: the dataset's presets (`presets.ExperimentPresets.sampler`).
+    """
+    fields = {f.name for f in dataclasses.fields(ReinjectionConfig)}
+    unknown = sorted(set(given) - fields)
+    if unknown:
+        raise ValueError(f"unknown chain settings {unknown}; known: {sorted(fields)}")
+    layers = (given, chosen or {}, dataclasses.asdict(defaults))
+    return ReinjectionConfig(**{name: next(layer[name] for layer in layers if layer.get(name) is not None)
+                                for name in fields})
+
+
 def chain_noise(seed, restart, step, shape):
     """N(0, I) draws of reinjection `step` in `restart`: x_0 for step 0, ε_step otherwise."""
     return backend.standard_normal(seed, restart, step, shape)

@@ -16,7 +16,7 @@ from absl import app, flags  # noqa: E402
 from aesampling import presets  # noqa: E402
 from aesampling.distribution import STRATEGIES  # noqa: E402
 from aesampling.errors import UserInputError  # noqa: E402
-from aesampling.sampling import COLLECT_MODES, ReinjectionConfig  # noqa: E402
+from aesampling.sampling import COLLECT_MODES, ReinjectionConfig, resolve_chain_settings  # noqa: E402
 from aesampling.selection import read_selection  # noqa: E402
 from aesampling.workflow import DataConfig  # noqa: E402
 
@@ -67,44 +67,24 @@ def define_chain_flags() -> None:
     flags.DEFINE_boolean("jit_compile", False, "Compile the chains with XLA.")
 
 
-def chain_shape(dataset: str | None, lam: float = 0.0) -> ReinjectionConfig:
-    """ReinjectionConfig with B, R, b from the flags or the dataset's presets, and the given λ."""
-    defaults = presets.experiment_presets(dataset).sampler if dataset else presets.SamplerSettings()
-    return ReinjectionConfig(
-        lam=lam,
-        num_chains=defaults.num_chains if FLAGS.chains is None else FLAGS.chains,
-        reinjections=defaults.reinjections if FLAGS.reinjections is None else FLAGS.reinjections,
-        burn_in=defaults.burn_in if FLAGS.burn_in is None else FLAGS.burn_in,
-        collect=defaults.collect,
-    )
+CHAIN_FLAGS = {"lam": "lam", "num_chains": "chains", "reinjections": "reinjections", "burn_in": "burn_in",
+               "collect": "collect"}  # ReinjectionConfig field -> flag
 
 
-def chain_config(dataset: str | None, autoencoder_preset: str | None, lam_default: float | None = None) -> ReinjectionConfig:
-    """ReinjectionConfig from the flags, falling back on a search result, then on the presets.
+def chain_config(dataset: str | None, *, lam: float | None = None) -> ReinjectionConfig:
+    """The run's ReinjectionConfig: the chain flags, then --chains_file, then the dataset's presets.
 
-    Each of λ, collect, R and b comes from its flag when given, else from the
-    --chains_file's best setting, else (λ) from `lam_default` or the
-    autoencoder preset, else from the dataset's presets.
+    `lam` replaces the presets' λ (the learning-curve bounds, which ignore λ,
+    pass 0). Without a dataset, λ must come from --lam or --chains_file.
     """
-    selected = read_selection(FLAGS.chains_file) if FLAGS.chains_file else {}
-    lam = next((v for v in (FLAGS.lam, selected.get("lam"), lam_default) if v is not None), None)
-    if lam is None:
-        known = presets.experiment_presets(dataset).autoencoders if dataset else {}
-        if autoencoder_preset not in known:
-            raise UserInputError(
-                f"give --lam or --chains_file: there is no autoencoder preset {autoencoder_preset!r} "
-                f"for dataset {dataset!r} to take λ from"
-            )
-        lam = known[autoencoder_preset].sampling_lambda
-    shape = chain_shape(dataset, lam)
-
-    def pick(flag, field):
-        return next(v for v in (flag, selected.get(field), getattr(shape, field)) if v is not None)
-
-    return dataclasses.replace(
-        shape, collect=pick(FLAGS.collect, "collect"), burn_in=pick(FLAGS.burn_in, "burn_in"),
-        reinjections=pick(FLAGS.reinjections, "reinjections"),
-    )
+    given = {field: FLAGS[flag].value for field, flag in CHAIN_FLAGS.items() if flag in FLAGS}
+    chosen = read_selection(FLAGS.chains_file) if "chains_file" in FLAGS and FLAGS.chains_file else None
+    if dataset is None and given.get("lam") is None and chosen is None and lam is None:
+        raise UserInputError("give --lam or --chains_file (or --dataset, whose presets set λ = 0.05)")
+    defaults = presets.experiment_presets(dataset).sampler if dataset else ReinjectionConfig(lam=0.0)
+    if lam is not None:
+        defaults = dataclasses.replace(defaults, lam=lam)
+    return resolve_chain_settings(defaults, chosen=chosen, **given)
 
 
 def run(main) -> None:

@@ -15,8 +15,7 @@ flags.DEFINE_string("output", None, "The .npz file to write.")
 flags.DEFINE_integer("num_samples", 10000, "N_s, samples to draw.")
 flags.DEFINE_integer("seed", 0, "Random seed.")
 flags.DEFINE_integer("chunk_samples", 16384, "Samples computed and written per chunk (memory stays bounded by it).")
-flags.DEFINE_string("dataset", None, "With --preset: take λ and chain defaults from this dataset's presets.")
-flags.DEFINE_string("preset", None, "Autoencoder preset whose λ is the default.")
+flags.DEFINE_string("dataset", None, "Take the unset chain settings from this dataset's presets (λ = 0.05).")
 flags.mark_flags_as_required(["autoencoder", "output"])
 _common.define_chain_flags()
 _common.define_strategy_flag()
@@ -26,7 +25,7 @@ FLAGS = flags.FLAGS
 def main():
     record = workflow.run_sample(workflow.SampleConfig(
         autoencoder=FLAGS.autoencoder, output=FLAGS.output, num_samples=FLAGS.num_samples,
-        chains=_common.chain_config(FLAGS.dataset, FLAGS.preset), seed=FLAGS.seed,
+        chains=_common.chain_config(FLAGS.dataset), seed=FLAGS.seed,
         chunk_samples=FLAGS.chunk_samples, jit_compile=FLAGS.jit_compile, strategy=FLAGS.strategy,
     ))
     print(f"{FLAGS.num_samples} samples in {record['wall_seconds']:.1f}s -> {FLAGS.output}")

@@ -52,7 +52,7 @@ def main():
     grid = presets.experiment_presets(FLAGS.dataset).selection
     record = workflow.run_select(workflow.SelectConfig(
         data=_common.data_config(), autoencoder=FLAGS.autoencoder, classifier=FLAGS.classifier,
-        output=FLAGS.output, chains=_common.chain_shape(FLAGS.dataset),
+        output=FLAGS.output, chains=_common.chain_config(FLAGS.dataset),
         lambdas=_floats(FLAGS.lambdas) if FLAGS.lambdas else grid.lambdas,
         collects=tuple(FLAGS.collects) if FLAGS.collects else grid.collects,
         burn_ins=_ints(FLAGS.burn_ins) if FLAGS.burn_ins else grid.burn_ins,

@@ -101,3 +101,19 @@ def test_works_with_a_trained_keras_autoencoder(digits):
     samples = ReinjectionSampler(model, ReinjectionConfig(lam=0.05, collect="clean"), seed=0).sample(1000)
     assert samples.shape == (1000, 64) and samples.dtype == np.float32
     assert 0.0 <= samples.min() and samples.max() <= 1.0  # clean states are sigmoid outputs
+
+
+def test_chain_settings_resolve_flag_then_search_result_then_preset():
+    from aesampling.sampling import resolve_chain_settings
+
+    preset = ReinjectionConfig(lam=0.05, num_chains=50, reinjections=10, burn_in=2, collect="noisy")
+    chosen = {"lam": 0.3, "collect": "clean", "burn_in": 30, "reinjections": 38}
+    assert resolve_chain_settings(preset) == preset
+    assert resolve_chain_settings(preset, chosen=chosen, lam=None, num_chains=None) == ReinjectionConfig(
+        lam=0.3, num_chains=50, reinjections=38, burn_in=30, collect="clean")
+    assert resolve_chain_settings(preset, chosen=chosen, lam=0.01, num_chains=7, burn_in=31) == ReinjectionConfig(
+        lam=0.01, num_chains=7, reinjections=38, burn_in=31, collect="clean")
+    with pytest.raises(UserInputError, match="burn-in"):  # b = 30 from the search with the preset's R = 10
+        resolve_chain_settings(preset, chosen={"burn_in": 30})
+    with pytest.raises(ValueError, match="unknown chain settings"):
+        resolve_chain_settings(preset, chains=3)
