@@ -162,10 +162,13 @@ def test_user_mistakes_give_one_line_errors(script, flags, message):
 def test_benchmark_script_at_tiny_size(tmp_path):
     from aesampling import backend
 
+    # The memory probe (a fresh interpreter) and ResNet50 are backend-neutral: the TensorFlow leg covers them,
+    # and make test's JAX leg skips them to stay within its time.
+    full = not backend.is_jax()
     run_script("benchmark", f"--output_dir={tmp_path}", "--kind=test", "--models=shallow_ae", "--chains=8",
-               "--baseline_chains=8", "--rss_samples=100", "--min_seconds=0.01", "--matmul_size=64",
-               "--train_chains=5", "--extraction_images=2", "--extraction_image_size=32",
-               "--dtypes=float32,bfloat16", "--train_examples=256")
+               "--baseline_chains=8", f"--rss_samples={100 if full else ''}", "--min_seconds=0.01",
+               "--matmul_size=64", "--train_chains=5", f"--extraction_images={2 if full else 0}",
+               "--extraction_image_size=32", "--dtypes=float32,bfloat16", "--train_examples=256")
     figures = json.loads((tmp_path / "test.json").read_text())
     assert set(figures["roofline_gflops"]) == {"float32", "bfloat16"}
     assert all(v > 0 for v in figures["roofline_gflops"].values())
@@ -179,13 +182,14 @@ def test_benchmark_script_at_tiny_size(tmp_path):
     xla = {True} if backend.is_jax() else {True, False}
     assert {(r["fused"], r["xla"]) for r in figures["train_step"]} == {(f, x) for f in (True, False) for x in xla}
     assert figures["autoencoder_training"][0]["examples_per_s"] > 0
-    assert [r["num_samples"] for r in figures["sample_memory"]] == [100]
-    assert figures["feature_extraction"]["images_per_s"] > 0
-    assert figures["feature_extraction"]["image_size"] == 32
+    assert [r["num_samples"] for r in figures["sample_memory"]] == ([100] if full else [])
+    if full:
+        assert figures["feature_extraction"]["images_per_s"] > 0
+        assert figures["feature_extraction"]["image_size"] == 32
     ratios = figures["summary"]["shallow_ae"]["bfloat16_chains_8"]
     assert ratios["over_predict_loop"] > 0 and ("over_hand_written_jax" in ratios) == backend.is_jax()
     page = (tmp_path / "test.md").read_text()
-    assert "Roofline" in page and "fused" in page and "(shallow_ae, streamed to disk)" in page
+    assert "Roofline" in page and "fused" in page and ("(shallow_ae, streamed to disk)" in page) == full
     assert "| shallow_ae | bfloat16 | 8 |" in page
 
 
