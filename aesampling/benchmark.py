@@ -132,8 +132,9 @@ def hand_written_jax_loop(autoencoder, chains: int, *, dtype: str = "float32", r
     import jax.numpy as jnp
 
     activations = {"relu": jax.nn.relu, "sigmoid": jax.nn.sigmoid, "tanh": jnp.tanh, "linear": lambda h: h}
-    params = [(jnp.asarray(w, dtype), jnp.asarray(b, dtype)) for w, b, _ in dense_layers(autoencoder)]
-    names = [name for _, _, name in dense_layers(autoencoder)]
+    layers = dense_layers(autoencoder)
+    params = [(jnp.asarray(w, dtype), jnp.asarray(b, dtype)) for w, b, _ in layers]
+    names = [name for _, _, name in layers]
     dim = params[0][0].shape[0]
     scale = math.sqrt(0.05)
 
