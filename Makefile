@@ -54,7 +54,7 @@ SOURCES := upper_bound $(AUTOENCODERS) lower_bound
 ifeq ($(SMOKE),1)
 TRAIN_ARGS := --epochs=1
 EVAL_ARGS := --epochs=2 --steps_per_epoch=5
-SELECT_ARGS := --epochs=1 --steps_per_epoch=5 --lambdas=0.01,0.1 --collects=noisy --burn_ins=2 --widenings=0
+SEARCH_ARGS := --epochs=1 --steps_per_epoch=5 --lambdas=0.01,0.1 --collects=noisy --burn_ins=2 --widenings=0
 NUM_SAMPLES := 200
 endif
 
@@ -115,7 +115,7 @@ $$($(1)_DIR)/models/%.keras: $(3) | $(STAMP)
 	$(PY) scripts/train.py $$($(1)_FLAGS) --model=$$* --seed=$(SEED) --output=$$@ $(TRAIN_ARGS)
 
 $$($(1)_DIR)/lambda/%.json: $$($(1)_DIR)/models/%.keras $$($(1)_DIR)/models/classifier.keras
-	$(PY) scripts/select_lambda.py $$($(1)_FLAGS) --autoencoder=$$< --classifier=$$($(1)_DIR)/models/classifier.keras --seed=$(SEED) --output=$$@ $(SELECT_ARGS)
+	$(PY) scripts/search_lambda.py $$($(1)_FLAGS) --autoencoder=$$< --classifier=$$($(1)_DIR)/models/classifier.keras --seed=$(SEED) --output=$$@ $(SEARCH_ARGS)
 
 $$($(1)_DIR)/samples/%.npz: $$($(1)_DIR)/models/%.keras $$($(1)_DIR)/lambda/%.json
 	$(PY) scripts/sample.py --autoencoder=$$< --dataset=$(1) --chains_file=$$($(1)_DIR)/lambda/$$*.json --num_samples=$(NUM_SAMPLES) --seed=$(SEED) --output=$$@
@@ -134,7 +134,7 @@ $$($(1)_DIR)/table.md: $(foreach s,$(SOURCES),$$($(1)_DIR)/curves/$(s).csv) $(fo
 	  --classifier_record=$$($(1)_DIR)/models/classifier.json \
 	  --curves=$$(call join_commas,$(foreach s,$(SOURCES),$$($(1)_DIR)/curves/$(s).csv)) \
 	  --samples=$$(call join_commas,$(foreach a,$(AUTOENCODERS),$$($(1)_DIR)/labelled/$(a).npz)) \
-	  --selections=$$(call join_commas,$(foreach a,$(AUTOENCODERS),$$($(1)_DIR)/lambda/$(a).json))
+	  --lambda_searches=$$(call join_commas,$(foreach a,$(AUTOENCODERS),$$($(1)_DIR)/lambda/$(a).json))
 endef
 
 # DAE_CANDIDATE(dataset, dae, noise tag, prerequisite of every model)

@@ -14,19 +14,14 @@ Each timing is the best of a few repeats of a call that runs for at least
 from __future__ import annotations
 
 import math
-import os
-import subprocess
-import sys
-import tempfile
 import time
-from pathlib import Path
 from typing import Callable
 
 import keras
 import numpy as np
 from keras import ops
 
-from aesampling import backend, evaluation, io
+from aesampling import backend, evaluation
 from aesampling.labeling import Labeler
 from aesampling.sampling import ReinjectionConfig, ReinjectionSampler
 
@@ -225,55 +220,9 @@ def feature_extraction(images: int, *, image_size: int = 224, batch_size: int = 
             "cifar_60000_hours": 60000 / (images / seconds) / 3600}
 
 
-_RSS_PROBE = """
-import resource, runpy, sys
-sys.argv = sys.argv[1:]
-sys.path.insert(0, {scripts!r})
-try:
-    runpy.run_path(sys.argv[0], run_name="__main__")
-finally:
-    print("PEAK_RSS_KB", resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, file=sys.stderr)
-"""
-
-
-def sample_peak_rss(autoencoder_path: str, num_samples: int, output: str, *, chunk_samples: int,
-                    repo: Path) -> dict:
-    """Peak resident memory (bytes) and seconds of scripts/sample.py writing `num_samples` samples."""
-    scripts = str(repo / "scripts")
-    command = [sys.executable, "-c", _RSS_PROBE.format(scripts=scripts), str(repo / "scripts" / "sample.py"),
-               f"--autoencoder={autoencoder_path}", "--lam=0.05", f"--num_samples={num_samples}",
-               f"--chunk_samples={chunk_samples}", f"--output={output}"]
-    start = time.perf_counter()
-    result = subprocess.run(command, capture_output=True, text=True, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"})
-    seconds = time.perf_counter() - start
-    peak = [line for line in result.stderr.splitlines() if line.startswith("PEAK_RSS_KB")]
-    if result.returncode != 0 or not peak:
-        raise RuntimeError(f"sample.py failed:\n{result.stderr[-2000:]}")
-    size = Path(output).stat().st_size
-    Path(output).unlink()
-    return {"num_samples": num_samples, "peak_rss_bytes": int(peak[-1].split()[1]) * 1024,
-            "seconds": seconds, "file_bytes": size}
-
-
-def save_temporary(model, folder: str, name: str) -> str:
-    path = os.path.join(folder, f"{name}.keras")
-    io.save_model(model, path)
-    return path
-
-
-def scratch_folder(parent: str | None = None) -> str:
-    return tempfile.mkdtemp(prefix="aesampling-bench-", dir=parent)
-
-
 def _rows(results: dict, key: str, **match) -> list[dict]:
     return [r for r in results.get(key, []) if all(r.get(k, "float32" if k == "dtype" else None) == v
                                                     for k, v in match.items())]
-
-
-def _implementation(row: dict) -> str:
-    if row.get("variant"):
-        return row["variant"].replace("_", " ")
-    return "aesampling, XLA" if row["xla"] else "aesampling, compiled (no XLA)"
 
 
 def summarize(results: dict) -> dict:
@@ -312,81 +261,3 @@ def summarize(results: dict) -> dict:
     if len(memory) >= 2:
         summary["sample_memory_ratio"] = memory[-1]["peak_rss_bytes"] / memory[0]["peak_rss_bytes"]
     return summary
-
-
-def render_markdown(results: dict, kind: str) -> str:
-    """The benchmark as a Markdown page: figures, ratios and the command that made them."""
-    machine = results["machine"]
-    gpus = ", ".join(machine["gpus"]) or "none"
-    rooflines = results["roofline_gflops"]
-    lines = [
-        f"# Benchmark: {kind}",
-        "",
-        f"Made by `{results['command']}` on {results['date']}.",
-        f"Machine: {machine['processor']}, {machine['cpu_count']} CPUs, GPUs: {gpus}; "
-        f"Keras {machine['keras']} on {machine['backend']} {machine['backend_version']}.",
-        "",
-        "Roofline, a " + f"{results['matmul_size']}x{results['matmul_size']} matmul: "
-        + ", ".join(f"**{v:,.1f} GFLOP/s** in {dtype}" for dtype, v in rooflines.items()) + ".",
-        "",
-        "## Reinjection chains (R = 10 per restart, MNIST autoencoders, untrained weights)",
-        "",
-        "| model | dtype | B chains | implementation | reinjections/s | GFLOP/s | % of roofline |",
-        "|---|---|---|---|---|---|---|",
-    ]
-    for r in results["sampler"]:
-        dtype = r.get("dtype", "float32")
-        roofline = rooflines.get(dtype) or rooflines["float32"]
-        lines.append(f"| {r['model']} | {dtype} | {r['chains']} | {_implementation(r)} | "
-                     f"{r['reinjections_per_s']:,.0f} | {r['gflops']:,.1f} | {100 * r['gflops'] / roofline:.0f}% |")
-    lines += ["", "## Train-on-synthetic step (sample one restart, label, one Adam step)", "",
-              "| model | fused in one compiled call | XLA | steps/s | samples/s | GFLOP/s | % of roofline |",
-              "|---|---|---|---|---|---|---|"]
-    for r in results["train_step"]:
-        lines.append(f"| {r['model']} | {'yes' if r['fused'] else 'no'} | {'yes' if r['xla'] else 'no'} | "
-                     f"{r['steps_per_s']:.1f} | {r['samples_per_s']:,.0f} | {r['gflops']:.1f} | "
-                     f"{100 * r['gflops'] / rooflines['float32']:.0f}% |")
-    training = results.get("autoencoder_training") or []
-    if training:
-        lines += ["", "## Autoencoder training (`fit`, random data, after a warm-up epoch)", "",
-                  "| model | examples | batch | examples/s | 54,000 images × 200 epochs would take |",
-                  "|---|---|---|---|---|"]
-        for r in training:
-            lines.append(f"| {r['model']} | {r['examples']:,} | {r['batch_size']} | {r['examples_per_s']:,.0f} | "
-                         f"{54000 * 200 / r['examples_per_s'] / 60:,.1f} min |")
-    memory_model = results.get("sample_memory_model", "deep_ae")
-    if results.get("sample_memory"):
-        lines += ["", f"## Peak memory of `scripts/sample.py` ({memory_model}, streamed to disk)", "",
-                  "| N_s | peak RSS | file size | seconds |", "|---|---|---|---|"]
-        for r in results["sample_memory"]:
-            lines.append(f"| {r['num_samples']:,} | {r['peak_rss_bytes'] / 2**20:,.0f} MiB | "
-                         f"{r['file_bytes'] / 2**20:,.0f} MiB | {r['seconds']:.1f} |")
-    extraction = results.get("feature_extraction")
-    if extraction:
-        lines += ["", "## ResNet50 feature extraction (CIFAR)", "",
-                  f"{extraction['images_per_s']:.1f} images/s at {extraction['image_size']}x{extraction['image_size']} "
-                  f"(batch 32): the 60,000 CIFAR images would take about "
-                  f"{extraction['cifar_60000_hours']:.2f} h on this machine."]
-    lines += ["", "## Ratios (aesampling's best compiled sampler against each baseline, same run)", ""]
-    summary = results["summary"]
-    for model, entry in summary.items():
-        if not isinstance(entry, dict):
-            continue
-        for key, row in entry.items():
-            if "_chains_" in key:
-                dtype, chains = key.split("_chains_")
-                parts = [f"best {'XLA' if row['best_is_xla'] else 'compiled without XLA'}"]
-                if "xla_over_plain" in row:
-                    parts[0] += f" ({row['xla_over_plain']:.2f}x XLA/plain)"
-                parts.append(f"{100 * row['roofline_fraction']:.0f}% of roofline")
-                parts += [f"{row[k]:.2f}x {k.removeprefix('over_').replace('_', ' ')}"
-                          for k in row if k.startswith("over_")]
-                lines.append(f"- {model}, {dtype}, B = {chains}: " + ", ".join(parts))
-        if "train_step" in entry:
-            t = entry["train_step"]
-            lines.append(f"- {model}, train-on-synthetic: fused {t['fused_over_unfused']:.2f}x unfused "
-                         f"(best of each), fused at {100 * t['fused_roofline_fraction']:.0f}% of roofline")
-    if "sample_memory_ratio" in summary:
-        lines.append(f"- sample.py peak RSS, largest N_s over smallest: {summary['sample_memory_ratio']:.2f}x")
-    lines.append("")
-    return "\n".join(lines)

@@ -14,6 +14,9 @@ the real test set is recorded. Sources:
 Sampling, labelling and the Adam steps of one epoch run as one compiled
 function (`backend.compile`), the student's weights and optimizer state
 passed through it as the backend requires (`backend.student_trainer`).
+
+Seeds are checked where they enter (the stages' configs and
+ReinjectionSampler, with sampling.check_seed), not again here.
 """
 
 from __future__ import annotations
@@ -29,7 +32,7 @@ from aesampling import backend, models
 from aesampling.labeling import Labeler
 from aesampling.metrics import accuracy_fn
 from aesampling.resume import CurveCheckpoint
-from aesampling.sampling import ReinjectionSampler, check_seed
+from aesampling.sampling import ReinjectionSampler
 
 UPPER_BOUND = "upper_bound"
 LOWER_BOUND = "lower_bound"
@@ -72,7 +75,6 @@ def real_data_source(x_train: np.ndarray, batch_size: int, *, seed: int) -> tupl
     """Step k -> `batch_size` real training examples drawn uniformly with replacement."""
     x = ops.convert_to_tensor(np.asarray(x_train, np.float32))
     count = int(x.shape[0])
-    seed = check_seed(seed)
 
     def batch(x, step):
         return ops.take(x, backend.uniform_indices(seed, step, 0, batch_size, count), axis=0)
@@ -82,7 +84,6 @@ def real_data_source(x_train: np.ndarray, batch_size: int, *, seed: int) -> tupl
 
 def gaussian_source(input_dim: int, batch_size: int, *, seed: int) -> tuple[Source, int]:
     """Step k -> `batch_size` draws of N(0, I) in R^n."""
-    seed = check_seed(seed)
 
     def batch(params, step):
         return backend.standard_normal(seed, step, 0, (batch_size, input_dim))
@@ -92,7 +93,7 @@ def gaussian_source(input_dim: int, batch_size: int, *, seed: int) -> tuple[Sour
 
 def fresh_classifier(ground_truth: keras.Model, *, seed: int) -> keras.Model:
     """A new classifier with the ground truth's architecture and freshly initialised weights."""
-    keras.utils.set_random_seed(check_seed(seed))
+    keras.utils.set_random_seed(seed)
     return keras.models.clone_model(ground_truth)
 
 

@@ -137,6 +137,7 @@ class NpzStreamWriter:
     rows, appended in any interleaving with `append`. Rows go straight to a
     temporary .npy file per array; `close` checks the row counts, packs the
     .npy files into the (uncompressed) .npz and renames it into place.
+    Small arrays known whole (`whole`) are stored beside them as they are.
 
     Usage:
         with NpzStreamWriter(path, {"x": ((784,), np.float32)}, num_rows) as w:
@@ -144,7 +145,9 @@ class NpzStreamWriter:
                 w.append(x=chunk)
     """
 
-    def __init__(self, path, arrays: dict[str, tuple[tuple[int, ...], Any]], num_rows: int):
+    def __init__(self, path, arrays: dict[str, tuple[tuple[int, ...], Any]], num_rows: int,
+                 whole: dict[str, np.ndarray] | None = None):
+        self._whole = dict(whole or {})
         self._path = Path(path)
         self._num_rows = int(num_rows)
         self._specs = {k: (tuple(shape), np.dtype(dtype)) for k, (shape, dtype) in arrays.items()}
@@ -196,6 +199,9 @@ class NpzStreamWriter:
             with zipfile.ZipFile(self._tmp, "w", compression=zipfile.ZIP_STORED, allowZip64=True) as archive:
                 for key, part in self._parts.items():
                     archive.write(part, arcname=f"{key}.npy")
+                for key, array in self._whole.items():
+                    with archive.open(f"{key}.npy", "w", force_zip64=True) as member:
+                        np.lib.format.write_array(member, np.ascontiguousarray(array), allow_pickle=False)
         except BaseException as e:
             self._cleanup()
             self._atomic.__exit__(type(e), e, e.__traceback__)
@@ -295,3 +301,15 @@ def npz_array_shape(path: str | os.PathLike, key: str) -> tuple[tuple[int, ...],
 def _check_plain(path, key: str, dtype: np.dtype) -> None:
     if dtype.hasobject:
         raise UserInputError(f"{path}: array {key!r} holds Python objects (pickled data); only numeric arrays are read")
+
+
+def load_npz_array(path: str | os.PathLike, key: str) -> np.ndarray | None:
+    """One array of an .npz (read alone, allow_pickle=False), or None when the file has no array `key`."""
+    path = Path(path)
+    if not path.is_file():
+        raise UserInputError(f"file not found: {path}")
+    try:
+        with np.load(path, allow_pickle=False) as archive:
+            return archive[key] if key in archive.files else None
+    except (OSError, ValueError, zipfile.BadZipFile, EOFError) as e:
+        raise UserInputError(f"cannot read {path} as .npz: {e}") from e

@@ -21,13 +21,12 @@ from aesampling.errors import UserInputError
 from aesampling.models import apply, frozen_weights, model_io_dims, output_activation
 
 
-def check_classifier(classifier, input_dim: int) -> int:
-    """Checks C takes n = input_dim features; returns its number of classes."""
+def check_classifier(classifier, input_dim: int, dataset: str | None = None) -> int:
+    """Checks C takes n = input_dim features (of the samples, or of `dataset`); returns its number of classes."""
     n_in, num_classes = model_io_dims(classifier)
     if n_in != input_dim:
-        raise UserInputError(
-            f"the classifier takes {n_in} features but the samples have {input_dim}"
-        )
+        having = f"dataset {dataset} has" if dataset else "the samples have"
+        raise UserInputError(f"the classifier takes {n_in} features but {having} {input_dim}")
     activation = output_activation(classifier)
     if activation == "softmax":
         logging.warning(

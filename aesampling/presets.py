@@ -15,7 +15,7 @@ Reading of the paper where it is silent or ambiguous:
 - Autoencoder batch size is not given; we use 128.
 - λ is not given in the text; the Makefile chooses λ, the collected state
   and the burn-in per autoencoder on a validation split
-  (aesampling.selection, grid in `selection`, widened where its best
+  (aesampling.lambda_search, grid in `lambda_search`, widened where its best
   setting sits on an edge); the dataset's `sampler.lam` is only the
   fallback when no search result is given.
 - A validation split (`validation_fraction` of the training data, fixed
@@ -33,6 +33,7 @@ import dataclasses
 from types import MappingProxyType
 from typing import Mapping
 
+from aesampling import data
 from aesampling.errors import UserInputError
 from aesampling.sampling import ReinjectionConfig
 
@@ -78,7 +79,7 @@ class ClassifierPreset:
 
 
 @dataclasses.dataclass(frozen=True)
-class SelectionSettings:
+class LambdaSearchSettings:
     """Grid and budget of the validation search for λ, the collected state and the burn-in b."""
 
     lambdas: tuple[float, ...] = (0.01, 0.03, 0.1)
@@ -108,7 +109,7 @@ class ExperimentPresets:
     sampler: ReinjectionConfig = ReinjectionConfig(lam=0.05, num_chains=50, reinjections=10, burn_in=2,
                                                    collect="noisy")
     evaluation: EvaluationSettings = EvaluationSettings()
-    selection: SelectionSettings = SelectionSettings()
+    lambda_search: LambdaSearchSettings = LambdaSearchSettings()
     validation_fraction: float = 0.1
 
 
@@ -142,7 +143,7 @@ PRESETS: Mapping[str, ExperimentPresets] = MappingProxyType({
         ),
         classifier=ClassifierPreset((128, 128), "relu", epochs=100, batch_size=64),
         evaluation=EvaluationSettings(epochs=30, steps_per_epoch=100),
-        selection=SelectionSettings(epochs=3, steps_per_epoch=30),
+        lambda_search=LambdaSearchSettings(epochs=3, steps_per_epoch=30),
     ),
     "mnist": _MNIST_FAMILY,
     "fashion_mnist": _MNIST_FAMILY,
@@ -166,10 +167,8 @@ CLASSIFIER = "classifier"
 
 
 def experiment_presets(dataset: str) -> ExperimentPresets:
-    """The presets of `dataset`, or a UserInputError naming the known datasets."""
-    if dataset not in PRESETS:
-        raise UserInputError(f"unknown dataset {dataset!r}; choose one of {sorted(PRESETS)}")
-    return PRESETS[dataset]
+    """The presets of `dataset`, a name of the one registry data.DATASETS (else a UserInputError naming them)."""
+    return PRESETS[data.dataset_spec(dataset).name]
 
 
 def autoencoder_preset(dataset: str, name: str) -> AutoencoderPreset:

@@ -17,6 +17,11 @@ def _ordered_sources(sources: list[str]) -> list[str]:
     return [s for s in [bounds[0], *middle, bounds[1]] if s in sources]
 
 
+def reinjection_settings(config: dict) -> dict:
+    """The chain settings (λ, B, R, b, collect) of a recorded config; records before 2026-11-28 call them `chains`."""
+    return config["reinjection"] if "reinjection" in config else config["chains"]
+
+
 def summary_table(curves: pd.DataFrame, records: dict[str, dict], ground_truth_accuracy: float) -> pd.DataFrame:
     """Final accuracy per source (and its mean over the last epochs), its ratio to the ground truth,
     samples to 97% of it, λ."""
@@ -25,7 +30,7 @@ def summary_table(curves: pd.DataFrame, records: dict[str, dict], ground_truth_a
     for source in _ordered_sources(list(curves["source"].unique())):
         curve = curves[curves["source"] == source].sort_values("epoch")
         final = float(curve["accuracy"].iloc[-1])
-        chains = records[source]["config"]["chains"]
+        chains = reinjection_settings(records[source]["config"])
         is_autoencoder = source not in (evaluation.UPPER_BOUND, evaluation.LOWER_BOUND)
         rows.append({
             "source": source,
@@ -76,10 +81,10 @@ def markdown_table(
     return "\n".join(lines)
 
 
-def search_table(selection_records: dict[str, dict]) -> pd.DataFrame:
+def search_table(search_records: dict[str, dict]) -> pd.DataFrame:
     """One row per autoencoder and setting tried, with its validation score and whether it was chosen."""
     rows = []
-    for name, record in selection_records.items():
+    for name, record in search_records.items():
         choice = record.get("noise_choice")
         searches = [(name, record)]
         if choice:  # a DAE chosen among noise candidates: every candidate's search, named by its noise
@@ -98,10 +103,10 @@ def noise_label(candidate: dict) -> str:
     return f"s&p {candidate['salt_pepper_rate']:g}, σ {candidate['gaussian_noise_std']:g}"
 
 
-def noise_table(selection_records: dict[str, dict]) -> list[str]:
+def noise_table(search_records: dict[str, dict]) -> list[str]:
     """Markdown lines: each DAE's noise candidates with their best validation score, the chosen one marked."""
     lines = []
-    for name, record in selection_records.items():
+    for name, record in search_records.items():
         choice = record.get("noise_choice")
         if not choice:
             continue
@@ -126,7 +131,7 @@ def _machine(record: dict) -> str:
 
 
 def stage_timings(
-    classifier_record: dict, curve_records: dict[str, dict], selection_records: dict[str, dict],
+    classifier_record: dict, curve_records: dict[str, dict], search_records: dict[str, dict],
     sample_records: dict[str, dict], feature_record: dict | None = None,
 ) -> pd.DataFrame:
     """Wall seconds and machine of every stage behind a report, in workflow order.
@@ -137,11 +142,11 @@ def stage_timings(
     if feature_record:
         stages.append(("extract ResNet50 features", feature_record))
     stages.append(("train classifier", classifier_record))
-    noise_chosen = {name for name, record in selection_records.items() if "noise_choice" in record}
+    noise_chosen = {name for name, record in search_records.items() if "noise_choice" in record}
     for source, record in curve_records.items():
         if "autoencoder_record" in record and source not in noise_chosen:
             stages.append((f"train {source}", record["autoencoder_record"]))
-    for name, record in selection_records.items():
+    for name, record in search_records.items():
         if name not in noise_chosen:
             stages.append((f"select λ {name}", record))
             continue
@@ -214,7 +219,7 @@ def comparison_markdown(comparison: pd.DataFrame, reference: dict, run: dict, *,
     return "\n".join(lines) + "\n"
 
 
-def _machine_and_backend(machine: dict) -> str:
+def machine_and_backend(machine: dict) -> str:
     """"AMD EPYC, 2 CPUs, no GPU, tensorflow 2.21.0" from a run record's machine (older records: no backend key)."""
     if machine.get("backend"):
         backend = f"{machine['backend']} {machine.get('backend_version', '')}".strip()
@@ -237,7 +242,7 @@ def readme_results(metrics: dict, config: dict, folder: str) -> str:
     except (KeyError, TypeError, ValueError) as e:
         raise UserInputError(f"{folder} does not hold a report's metrics.json and config.json ({e})") from e
     lines = [
-        f"Made by `{command}` on {_machine_and_backend(machine)}; report: [`{folder}/`]({folder}/table.md). "
+        f"Made by `{command}` on {machine_and_backend(machine)}; report: [`{folder}/`]({folder}/table.md). "
         f"Ground-truth classifier: {ground_truth:.4f}.",
         "",
         f"| source | λ, collected state, R (b) | final accuracy | mean of last {LAST_EPOCHS} epochs | "

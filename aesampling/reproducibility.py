@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 from aesampling import backend
-from aesampling.sampling import check_seed
 
 
 def seed_everything(seed: int) -> None:
     """Seeds Python, NumPy and Keras (hence the backend), and makes the backend's ops deterministic.
+
+    `seed` was checked where it entered (the stage's config, sampling.check_seed).
 
     Op determinism costs little on CPU and makes two runs with the same seed
     produce bit-identical weights, samples and curves.
     """
     import keras
 
-    keras.utils.set_random_seed(check_seed(seed))
+    keras.utils.set_random_seed(seed)
     backend.make_deterministic()

@@ -101,7 +101,7 @@ def resolve_chain_settings(defaults: ReinjectionConfig, *, chosen: dict | None =
     This is the one place that decides their precedence:
     - `given`: values set explicitly (the scripts' flags --lam, --chains,
       --reinjections, --burn_in, --collect); None means unset;
-    - `chosen`: a λ search's best setting (`selection.read_selection`:
+    - `chosen`: a λ search's best setting (`lambda_search.read_best`:
       λ, collect, burn_in, reinjections), e.g. from --chains_file;
     - `defaults`: the dataset's presets (`presets.ExperimentPresets.sampler`).
     """

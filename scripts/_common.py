@@ -17,7 +17,7 @@ from aesampling import presets  # noqa: E402
 from aesampling.distribution import STRATEGIES  # noqa: E402
 from aesampling.errors import UserInputError  # noqa: E402
 from aesampling.sampling import COLLECT_MODES, ReinjectionConfig, resolve_chain_settings  # noqa: E402
-from aesampling.selection import read_selection  # noqa: E402
+from aesampling.lambda_search import read_best  # noqa: E402
 from aesampling.workflow import DataConfig  # noqa: E402
 
 FLAGS = flags.FLAGS
@@ -61,7 +61,7 @@ def define_chain_flags() -> None:
     """All reinjection chain settings: B, R, b, λ, the collected state, XLA."""
     define_chain_shape_flags()
     flags.DEFINE_float("lam", None, "λ, variance of the reinjected noise (default: --chains_file, else the preset's).")
-    flags.DEFINE_string("chains_file", None, "A search result (select_lambda.py): its best λ, collect, R and "
+    flags.DEFINE_string("chains_file", None, "A search result (search_lambda.py): its best λ, collect, R and "
                         "burn-in are the defaults.")
     flags.DEFINE_enum("collect", None, list(COLLECT_MODES), "Collect noisy states x_t or clean r(x_{t-1}).")
     flags.DEFINE_boolean("jit_compile", False, "Compile the chains with XLA.")
@@ -78,7 +78,7 @@ def chain_config(dataset: str | None, *, lam: float | None = None) -> Reinjectio
     pass 0). Without a dataset, λ must come from --lam or --chains_file.
     """
     given = {field: FLAGS[flag].value for field, flag in CHAIN_FLAGS.items() if flag in FLAGS}
-    chosen = read_selection(FLAGS.chains_file) if "chains_file" in FLAGS and FLAGS.chains_file else None
+    chosen = read_best(FLAGS.chains_file) if "chains_file" in FLAGS and FLAGS.chains_file else None
     if dataset is None and given.get("lam") is None and chosen is None and lam is None:
         raise UserInputError("give --lam or --chains_file (or --dataset, whose presets set λ = 0.05)")
     defaults = presets.experiment_presets(dataset).sampler if dataset else ReinjectionConfig(lam=0.0)

@@ -14,11 +14,16 @@ growing N_s.
 """
 
 import datetime
+import os
 import re
 import shlex
+import subprocess
 import sys
+import tempfile
+import time
 from pathlib import Path
 
+import _bench_markdown
 import _common
 from absl import flags, logging
 
@@ -62,6 +67,48 @@ def machine_kind(machine: dict) -> str:
         return re.sub(r"[^a-z0-9]+", "-", f"gpu-{model}".lower()).strip("-")
     cpu = re.sub(r"[^a-z0-9]+", "-", machine["processor"].lower()).strip("-")
     return f"cpu-{machine['cpu_count']}core-{cpu}"
+
+
+_RSS_PROBE = """
+import resource, runpy, sys
+sys.argv = sys.argv[1:]
+sys.path.insert(0, {scripts!r})
+try:
+    runpy.run_path(sys.argv[0], run_name="__main__")
+finally:
+    print("PEAK_RSS_KB", resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, file=sys.stderr)
+"""
+
+
+def sample_peak_rss(autoencoder_path: str, num_samples: int, output: str, *, chunk_samples: int,
+                    repo: Path) -> dict:
+    """Peak resident memory (bytes) and seconds of scripts/sample.py writing `num_samples` samples."""
+    scripts = str(repo / "scripts")
+    command = [sys.executable, "-c", _RSS_PROBE.format(scripts=scripts), str(repo / "scripts" / "sample.py"),
+               f"--autoencoder={autoencoder_path}", "--lam=0.05", f"--num_samples={num_samples}",
+               f"--chunk_samples={chunk_samples}", f"--output={output}"]
+    start = time.perf_counter()
+    result = subprocess.run(command, capture_output=True, text=True, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"})
+    seconds = time.perf_counter() - start
+    peak = [line for line in result.stderr.splitlines() if line.startswith("PEAK_RSS_KB")]
+    if result.returncode != 0 or not peak:
+        raise RuntimeError(f"sample.py failed:\n{result.stderr[-2000:]}")
+    size = Path(output).stat().st_size
+    Path(output).unlink()
+    return {"num_samples": num_samples, "peak_rss_bytes": int(peak[-1].split()[1]) * 1024,
+            "seconds": seconds, "file_bytes": size}
+
+
+def save_temporary(model, folder: str, name: str) -> str:
+    """Saves `model` as <folder>/<name>.keras for a script to load; returns the path."""
+    path = os.path.join(folder, f"{name}.keras")
+    io.save_model(model, path)
+    return path
+
+
+def scratch_folder(parent: str | None = None) -> str:
+    """A fresh temporary folder for the memory measurement's model and samples."""
+    return tempfile.mkdtemp(prefix="aesampling-bench-", dir=parent)
 
 
 DTYPE_POLICIES = {"float32": "float32", "bfloat16": "mixed_bfloat16"}
@@ -144,11 +191,11 @@ def main():
             results["autoencoder_training"].append({"model": name, **row})
             logging.info("training %s: %.0f examples/s", name, row["examples_per_s"])
 
-    folder = benchmark.scratch_folder()
-    path = benchmark.save_temporary(float32_models[names[0]], folder, names[0])
+    folder = scratch_folder()
+    path = save_temporary(float32_models[names[0]], folder, names[0])
     results["sample_memory"], results["sample_memory_model"] = [], names[0]
     for count in rss_counts:
-        row = benchmark.sample_peak_rss(path, count, f"{folder}/samples.npz", chunk_samples=FLAGS.chunk_samples,
+        row = sample_peak_rss(path, count, f"{folder}/samples.npz", chunk_samples=FLAGS.chunk_samples,
                                         repo=REPO)
         results["sample_memory"].append(row)
         logging.info("sample.py N_s=%d: peak RSS %.0f MB", count, row["peak_rss_bytes"] / 2**20)
@@ -162,8 +209,8 @@ def main():
     kind = FLAGS.kind or machine_kind(machine)
     out = Path(FLAGS.output_dir)
     io.write_json(out / f"{kind}.json", results)
-    io.write_text(out / f"{kind}.md", benchmark.render_markdown(results, kind))
-    print(benchmark.render_markdown(results, kind))
+    io.write_text(out / f"{kind}.md", _bench_markdown.render_markdown(results, kind))
+    print(_bench_markdown.render_markdown(results, kind))
 
 
 if __name__ == "__main__":

@@ -6,7 +6,7 @@
 
 Each candidate is a DAE trained with other noise levels (train.py
 --salt_pepper_rate / --gaussian_noise_std) and searched with
-select_lambda.py. The chosen autoencoder and its training record are copied
+search_lambda.py. The chosen autoencoder and its training record are copied
 to --model_output; its search result, with every candidate's noise levels
 and best validation score, to --search_output, which sample.py and
 evaluate.py take as --chains_file. The first candidate wins a tie.
@@ -17,7 +17,7 @@ from absl import flags
 
 from aesampling import workflow
 
-flags.DEFINE_list("searches", None, "λ search results (select_lambda.py), one per candidate DAE.")
+flags.DEFINE_list("searches", None, "λ search results (search_lambda.py), one per candidate DAE.")
 flags.DEFINE_string("model_output", None, "Where to copy the chosen autoencoder (.keras).")
 flags.DEFINE_string("search_output", None, "Where to write the chosen search result with the choice (.json).")
 flags.mark_flags_as_required(["searches", "model_output", "search_output"])

@@ -33,7 +33,7 @@ def main():
     record = workflow.run_evaluate(workflow.EvaluateConfig(
         data=_common.data_config(), source=FLAGS.source, classifier=FLAGS.classifier,
         output=FLAGS.output, autoencoder=FLAGS.autoencoder,
-        chains=_common.chain_config(FLAGS.dataset, lam=0.0 if is_bound else None),
+        reinjection=_common.chain_config(FLAGS.dataset, lam=0.0 if is_bound else None),
         epochs=schedule.epochs if FLAGS.epochs is None else FLAGS.epochs,
         steps_per_epoch=schedule.steps_per_epoch if FLAGS.steps_per_epoch is None else FLAGS.steps_per_epoch,
         seed=FLAGS.seed, jit_compile=FLAGS.jit_compile,

@@ -5,7 +5,10 @@
 
 A block sits between `<!-- results:<folder> -->` and `<!-- /results -->`
 and is made from `<folder>/metrics.json` and `<folder>/config.json`
-(reporting.readme_results). Text outside the blocks is left as written.
+(reporting.readme_results). The block between `<!-- table_one -->` and
+`<!-- /table_one -->` sets the paper's Table I beside the committed reports
+results/<dataset>/ (aesampling.table_one). Text outside the blocks is left
+as written.
 """
 
 import re
@@ -14,13 +17,26 @@ from pathlib import Path
 import _common
 from absl import flags
 
-from aesampling import io, reporting
+from aesampling import io, reporting, table_one
 
 flags.DEFINE_string("readme", "README.md", "The README to fill in.")
 flags.DEFINE_boolean("check", False, "Only check that every block matches its report.")
 FLAGS = flags.FLAGS
 
 BLOCK = re.compile(r"<!-- results:(?P<folder>\S+) -->\n(?P<body>.*?)<!-- /results -->", re.DOTALL)
+TABLE_ONE = re.compile(r"<!-- table_one -->\n.*?<!-- /table_one -->", re.DOTALL)
+REPORTS = "results"
+
+
+def _report(root: Path, folder: str) -> tuple[dict, dict] | None:
+    """(metrics.json, config.json) of the report in `folder`, or None when it has neither."""
+    paths = [root / folder / name for name in ("metrics.json", "config.json")]
+    present = [path.is_file() for path in paths]
+    if not any(present):
+        return None
+    if not all(present):
+        raise _common.UserInputError(f"{root / folder} holds only one of metrics.json and config.json")
+    return io.read_json(paths[0]), io.read_json(paths[1])
 
 
 def filled(text: str, root: Path) -> str:
@@ -34,7 +50,12 @@ def filled(text: str, root: Path) -> str:
                                         io.read_json(root / folder / "config.json"), folder)
         return f"<!-- results:{folder} -->\n{body}\n<!-- /results -->"
 
-    return BLOCK.sub(block, text)
+    def paper_table(match: re.Match) -> str:
+        folders = {dataset: f"{REPORTS}/{dataset}" for dataset in table_one.PAPER}
+        reports = {dataset: _report(root, folder) for dataset, folder in folders.items()}
+        return f"<!-- table_one -->\n{table_one.comparison(reports, folders)}\n<!-- /table_one -->"
+
+    return TABLE_ONE.sub(paper_table, BLOCK.sub(block, text))
 
 
 def main():

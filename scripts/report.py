@@ -15,7 +15,7 @@ from aesampling import workflow
 flags.DEFINE_string("dataset", "digits", "Dataset name (for titles and image shapes).")
 flags.DEFINE_list("curves", None, "Learning-curve CSV files from evaluate.py.")
 flags.DEFINE_list("samples", [], "Labelled sample files from label.py, one grid each.")
-flags.DEFINE_list("selections", [], "λ search results from select_lambda.py, gathered in lambda_search.csv.")
+flags.DEFINE_list("lambda_searches", [], "λ search results from search_lambda.py, gathered in lambda_search.csv.")
 flags.DEFINE_string("classifier_record", None, "The .json record of the ground-truth classifier (train.py).")
 flags.DEFINE_string("output_dir", None, "Folder to write the report into.")
 flags.DEFINE_string("reproduce_command", None, "The command that reproduces the whole run, quoted in the table.")
@@ -27,7 +27,7 @@ def main():
     result = workflow.run_report(workflow.ReportConfig(
         dataset=FLAGS.dataset, curves=tuple(FLAGS.curves), samples=tuple(FLAGS.samples),
         classifier_record=FLAGS.classifier_record, output_dir=FLAGS.output_dir,
-        reproduce_command=FLAGS.reproduce_command, selections=tuple(FLAGS.selections),
+        reproduce_command=FLAGS.reproduce_command, lambda_searches=tuple(FLAGS.lambda_searches),
     ))
     print(result["table"].to_string(index=False))
     print(f"report written to {FLAGS.output_dir}")

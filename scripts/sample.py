@@ -25,7 +25,7 @@ FLAGS = flags.FLAGS
 def main():
     record = workflow.run_sample(workflow.SampleConfig(
         autoencoder=FLAGS.autoencoder, output=FLAGS.output, num_samples=FLAGS.num_samples,
-        chains=_common.chain_config(FLAGS.dataset), seed=FLAGS.seed,
+        reinjection=_common.chain_config(FLAGS.dataset), seed=FLAGS.seed,
         chunk_samples=FLAGS.chunk_samples, jit_compile=FLAGS.jit_compile, strategy=FLAGS.strategy,
     ))
     print(f"{FLAGS.num_samples} samples in {record['wall_seconds']:.1f}s -> {FLAGS.output}")

@@ -28,7 +28,7 @@ summary["mirrored_train_loss"] = record["history"]["loss"][-1]
 chains = ReinjectionConfig(lam=0.05, num_chains=10, reinjections=4, burn_in=1)
 for strategy in ("mirrored", "none"):
     record = workflow.run_sample(workflow.SampleConfig(autoencoder=str(out / "ae.keras"), num_samples=500,
-                                                       output=str(out / f"{strategy}.npz"), chains=chains,
+                                                       output=str(out / f"{strategy}.npz"), reinjection=chains,
                                                        strategy=strategy))
     summary[f"{strategy}_devices"] = record["devices"]
 a, b = np.load(out / "mirrored.npz")["x"], np.load(out / "none.npz")["x"]

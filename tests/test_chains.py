@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 import tensorflow_datasets as tfds
 
-from aesampling import data, workflow
+from aesampling import data, io, readers, workflow
 from aesampling.sampling import ReinjectionConfig
 from conftest import FAST_PYTHON
 from test_data import write_cifar10_folder
@@ -33,7 +33,7 @@ def test_make_cifar10_smoke_on_local_mock_batches(tmp_path):
 @pytest.mark.parametrize("dataset", ["mnist", "cifar100"])
 def test_chain_under_tfds_mock_data(dataset, tmp_path, monkeypatch):
     """The workflow stages in order on tfds mock data, as the Makefile chains them."""
-    monkeypatch.setattr(data, "download_possible", lambda host, timeout_s=5.0: True)
+    monkeypatch.setattr(readers, "download_possible", lambda host, timeout_s=5.0: True)
     data_config = workflow.DataConfig(
         dataset=dataset, tfds_data_dir=str(tmp_path / "tfds"), cache_dir=str(tmp_path / "cache"),
         resnet_weights="none", image_size=32,
@@ -45,14 +45,14 @@ def test_chain_under_tfds_mock_data(dataset, tmp_path, monkeypatch):
         for model in ["classifier", "shallow_ae", "deep_dae"]:
             workflow.run_train(workflow.TrainConfig(data=data_config, model=model, output=str(models / f"{model}.keras"),
                                                     epochs=1))
-        selected = workflow.run_select(workflow.SelectConfig(
+        selected = workflow.run_lambda_search(workflow.LambdaSearchConfig(
             data=data_config, autoencoder=str(models / "deep_dae.keras"), classifier=str(models / "classifier.keras"),
-            output=str(tmp_path / "lambda" / "deep_dae.json"), chains=chains, lambdas=(0.01, 0.1), collects=("noisy", "clean"),
+            output=str(tmp_path / "lambda" / "deep_dae.json"), reinjection=chains, lambdas=(0.01, 0.1), collects=("noisy", "clean"),
             burn_ins=(1,), epochs=1, steps_per_epoch=2,
         ))
         workflow.run_sample(workflow.SampleConfig(
             autoencoder=str(models / "deep_dae.keras"), output=str(tmp_path / "samples.npz"), num_samples=50,
-            chains=chains,
+            reinjection=chains,
         ))
         workflow.run_label(workflow.LabelConfig(
             samples=str(tmp_path / "samples.npz"), classifier=str(models / "classifier.keras"),
@@ -60,15 +60,17 @@ def test_chain_under_tfds_mock_data(dataset, tmp_path, monkeypatch):
         ))
         curves = []
         for source in ["upper_bound", "deep_dae", "lower_bound"]:
-            curves.append(str(tmp_path / f"{source}.csv"))
+            curves.append(str(tmp_path / "curves" / f"{source}.csv"))
             workflow.run_evaluate(workflow.EvaluateConfig(
                 data=data_config, source=source, classifier=str(models / "classifier.keras"), output=curves[-1],
-                chains=chains, autoencoder=str(models / "deep_dae.keras"), epochs=2, steps_per_epoch=3,
+                reinjection=chains, autoencoder=str(models / "deep_dae.keras"), epochs=2, steps_per_epoch=3,
             ))
+    # The report only reads: it loads no model.
+    monkeypatch.setattr(io, "load_model", lambda path: pytest.fail(f"the report loaded {path}"))
     result = workflow.run_report(workflow.ReportConfig(
         dataset=dataset, curves=tuple(curves), samples=(str(tmp_path / "deep_dae.npz"),),
         classifier_record=str(models / "classifier.json"), output_dir=str(tmp_path / "report"),
-        selections=(str(tmp_path / "lambda" / "deep_dae.json"),),
+        lambda_searches=(str(tmp_path / "lambda" / "deep_dae.json"),),
     ))
     tried = {(row["lam"], row["collect"]) for row in selected["grid"]}
     assert tried == {(0.01, "noisy"), (0.01, "clean"), (0.1, "noisy"), (0.1, "clean")}
@@ -77,6 +79,7 @@ def test_chain_under_tfds_mock_data(dataset, tmp_path, monkeypatch):
     labelled = np.load(tmp_path / "deep_dae.npz")
     num_classes = data.dataset_spec(dataset).num_classes
     assert labelled["soft_labels"].shape == (50, num_classes)
+    assert labelled["chain_progress"].shape == (8, 10, labelled["x"].shape[1])
     assert (tmp_path / "report" / "samples_deep_dae.png").is_file()
     assert (tmp_path / "report" / "chains_deep_dae.png").is_file() != data.dataset_spec(dataset).uses_features
     assert (tmp_path / "report" / "lambda_search.csv").is_file()

@@ -8,7 +8,7 @@ import struct
 import numpy as np
 import pytest
 
-from aesampling import data
+from aesampling import data, readers
 from aesampling.errors import DataUnavailableError, UserInputError
 
 
@@ -61,11 +61,11 @@ def test_idx_bad_magic_and_truncation(tmp_path):
     bad = tmp_path / "bad"
     bad.write_bytes(idx_bytes(np.zeros((2, 3)), magic_type=0x0D))
     with pytest.raises(UserInputError, match="bad magic number"):
-        data.read_idx(bad)
+        readers.read_idx(bad)
     cut = tmp_path / "cut"
     cut.write_bytes(idx_bytes(np.zeros((4, 28, 28)))[:-10])
     with pytest.raises(UserInputError, match="truncated"):
-        data.read_idx(cut)
+        readers.read_idx(cut)
 
 
 def test_idx_folder_problems_are_named(tmp_path):
@@ -108,7 +108,7 @@ def test_local_cifar_python_batches(tmp_path):
     images = data.load_images("cifar10", data_dir=str(tmp_path))
     assert images.x_train.shape == (10, 32, 32, 3) and images.x_test.shape == (2, 32, 32, 3)
     # Channel-first rows become H x W x C: the first 1024 values are the red plane.
-    raw = data.read_cifar_batch(tmp_path / "cifar-10-batches-py" / "test_batch")["data"]
+    raw = readers.read_cifar_batch(tmp_path / "cifar-10-batches-py" / "test_batch")["data"]
     np.testing.assert_array_equal(images.x_test[0, :, :, 0].ravel(), raw[0, :1024])
     assert data.load_dataset("cifar10", data_dir=str(tmp_path)).x_train.shape == (10, 3072)
 
@@ -123,7 +123,7 @@ def test_a_malicious_cifar_pickle_is_refused(tmp_path):
     with open(path, "wb") as f:
         pickle.dump({b"data": _Exploit()}, f)
     with pytest.raises(UserInputError, match="refused to load"):
-        data.read_cifar_batch(path)
+        readers.read_cifar_batch(path)
 
 
 def test_min_max_scale_per_feature_with_constant_features_and_clipping():
@@ -144,7 +144,7 @@ def test_nan_in_features_is_refused():
 def test_tfds_path_under_mock_data(monkeypatch, tmp_path, name, shape):
     import tensorflow_datasets as tfds
 
-    monkeypatch.setattr(data, "download_possible", lambda host, timeout_s=5.0: True)
+    monkeypatch.setattr(readers, "download_possible", lambda host, timeout_s=5.0: True)
     with tfds.testing.mock_data(num_examples=6):
         dataset = data.load_dataset(name, tfds_data_dir=str(tmp_path))
     assert dataset.x_train.shape == shape and dataset.x_test.shape == shape
@@ -152,7 +152,7 @@ def test_tfds_path_under_mock_data(monkeypatch, tmp_path, name, shape):
 
 
 def test_offline_tfds_fails_fast_with_a_data_dir_hint(monkeypatch, tmp_path):
-    monkeypatch.setattr(data, "download_possible", lambda host, timeout_s=5.0: False)
+    monkeypatch.setattr(readers, "download_possible", lambda host, timeout_s=5.0: False)
     with pytest.raises(DataUnavailableError, match="--data_dir"):
         data.load_dataset("mnist", tfds_data_dir=str(tmp_path))
 

@@ -93,26 +93,26 @@ def test_a_dae_chosen_among_noise_candidates_reports_every_candidate():
                 "train_seconds": 100.0 * rate, "train_machine": {}, "search_seconds": 10.0 * rate, "search_machine": {}}
 
     chosen = candidate(0.1, 0.65, 0.1)
-    selections = {
+    searches = {
         "shallow_ae": {"wall_seconds": 3.0, "best": {"lam": 0.1, "collect": "noisy", "burn_in": 2},
                        "grid": [{"lam": 0.1, "collect": "noisy", "burn_in": 2, "score": 0.7}]},
         "shallow_dae": {**chosen, "noise_choice": {"candidates": [candidate(0.5, 0.43, 0.01), chosen], "chosen": 1,
                                                    "wall_seconds": 0.5}},
     }
     curves = {"shallow_dae": {"wall_seconds": 7.0, "autoencoder_record": {"wall_seconds": 10.0}}}
-    timings = reporting.stage_timings({"wall_seconds": 1.0}, curves, selections, {}).set_index("stage")["seconds"]
+    timings = reporting.stage_timings({"wall_seconds": 1.0}, curves, searches, {}).set_index("stage")["seconds"]
     assert "train shallow_dae" not in timings and "select λ shallow_dae" not in timings  # counted per candidate
     assert timings["train shallow_dae (s&p 0.5, σ 0.5)"] == 50.0 and timings["train shallow_dae (s&p 0.1, σ 0.5)"] == 10.0
     assert timings["select λ shallow_dae (s&p 0.5, σ 0.5)"] == 5.0 and timings["choose noise shallow_dae"] == 0.5
     assert timings["select λ shallow_ae"] == 3.0
 
-    lines = reporting.noise_table(selections)
+    lines = reporting.noise_table(searches)
     assert lines[4] == "| shallow_dae | s&p 0.5, σ 0.5 | 0.4300 | 0.01, noisy, 10 (2) |  |"
     assert lines[5] == "| shallow_dae | s&p 0.1, σ 0.5 | 0.6500 | 0.1, noisy, 10 (2) | yes |"
-    searched = reporting.search_table(selections)
+    searched = reporting.search_table(searches)
     assert list(searched["autoencoder"]) == ["shallow_ae", "shallow_dae (s&p 0.5, σ 0.5)", "shallow_dae (s&p 0.1, σ 0.5)"]
     assert list(searched["chosen"]) == [True, False, True]
-    assert reporting.noise_table({"shallow_ae": selections["shallow_ae"]}) == []
+    assert reporting.noise_table({"shallow_ae": searches["shallow_ae"]}) == []
 
 
 def test_a_run_compared_with_its_reference():

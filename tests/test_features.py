@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import tensorflow_datasets as tfds
 
-from aesampling import data, features
+from aesampling import features, readers
 from aesampling.errors import UserInputError
 
 
@@ -26,7 +26,7 @@ def test_upsampling_is_an_explicit_option():
 
 
 def test_cache_is_keyed_and_reused(monkeypatch, tmp_path):
-    monkeypatch.setattr(data, "download_possible", lambda host, timeout_s=5.0: True)
+    monkeypatch.setattr(readers, "download_possible", lambda host, timeout_s=5.0: True)
     with tfds.testing.mock_data(num_examples=4):
         dataset = features.load_feature_dataset(
             "cifar10", cache_dir=tmp_path, weights="none", image_size=32,

@@ -4,7 +4,7 @@ import keras
 import numpy as np
 import pytest
 
-from aesampling import io, models, presets, training
+from aesampling import data, io, models, presets, training
 from aesampling.errors import UserInputError
 
 
@@ -27,6 +27,12 @@ def test_every_preset_builds_with_table_one_shapes(dataset, input_dim):
     classifier = training.build_classifier_from_preset(experiment.classifier, input_dim, num_classes)
     assert classifier.count_params() == dense_params([input_dim, *experiment.classifier.hidden_units, num_classes])
     assert models.output_activation(classifier) == "sigmoid"
+
+
+def test_presets_cover_exactly_the_registered_datasets():
+    assert set(presets.PRESETS) == set(data.DATASETS)
+    with pytest.raises(UserInputError, match="unknown dataset 'svhn'; choose one of"):
+        presets.experiment_presets("svhn")
 
 
 def test_mnist_presets_match_table_one():

@@ -75,8 +75,8 @@ def test_make_digits_smoke_writes_every_output(smoke_results):
     best = json.loads((out / "lambda" / "deep_ae.json").read_text())["best"]
     assert best["lam"] in (0.01, 0.1) and best["collect"] == "noisy" and best["burn_in"] == 2  # SMOKE's grid
     assert best["reinjections"] == best["burn_in"] + 8
-    assert config["samples"]["deep_ae"]["samples_record"]["config"]["chains"]["lam"] == best["lam"]
-    chains = config["curves"]["deep_ae"]["config"]["chains"]
+    assert config["samples"]["deep_ae"]["samples_record"]["config"]["reinjection"]["lam"] == best["lam"]
+    chains = config["curves"]["deep_ae"]["config"]["reinjection"]
     assert (chains["collect"], chains["burn_in"], chains["reinjections"]) == (
         best["collect"], best["burn_in"], best["reinjections"])
     search = pd.read_csv(out / "lambda_search.csv")
@@ -150,6 +150,8 @@ def test_extract_features_script_on_local_cifar_batches(tmp_path):
     ("benchmark", ["--models=huge_ae", "--output_dir=/tmp/bench"], "--models must name"),
     ("train", ["--model=shallow_ae", "--salt_pepper_rate=0.1", "--output=/tmp/x.keras"], "denoising presets only"),
     ("train", ["--model=deep_dae", "--salt_pepper_rate=1.5", "--output=/tmp/x.keras"], "rate must be in [0, 1]"),
+    ("train", ["--model=deep_dae", "--gaussian_noise_std=nan", "--output=/tmp/x.keras"],
+     "gaussian_noise_std must be a finite number >= 0"),
 ])
 def test_user_mistakes_give_one_line_errors(script, flags, message):
     result = run_script(script, *flags, check=False)
@@ -214,6 +216,25 @@ def test_readme_results_are_rewritten_from_the_reports(tmp_path):
     (tmp_path / "results" / "digits" / "metrics.json").unlink()
     missing = run_script("readme_results", f"--readme={readme}", check=False)
     assert missing.returncode == 1 and "metrics.json not found" in missing.stderr
+
+
+def test_table_one_block_sets_the_paper_beside_the_committed_reports(tmp_path):
+    (tmp_path / "results" / "fashion_mnist").mkdir(parents=True)
+    for name in ("metrics.json", "config.json"):
+        shutil.copy(REPO / "results" / "fashion_mnist" / name, tmp_path / "results" / "fashion_mnist" / name)
+    readme = tmp_path / "README.md"
+    readme.write_text("<!-- table_one -->\n| stale |\n<!-- /table_one -->\n")
+    run_script("readme_results", f"--readme={readme}")
+    lines = readme.read_text().splitlines()
+    assert "| MNIST | ground-truth classifier | 0.980 | - | no committed report: `make mnist` |" in lines
+    assert "| MNIST | lower bound (noise) | 0.925 (0.944) | - | same |" in lines
+    assert "| CIFAR-100 | deep AE | 0.749 (0.999) | - | same |" in lines
+    metrics = json.loads((tmp_path / "results" / "fashion_mnist" / "metrics.json").read_text())
+    shallow = next(row for row in metrics["table"] if row["source"] == "shallow_ae")
+    assert any(line.startswith(f"| Fashion-MNIST | shallow AE | - | {shallow['final_accuracy']:.4f} "
+                               f"({shallow['final_accuracy'] / metrics['ground_truth_accuracy']:.3f}) |")
+               for line in lines)
+    assert "| stale |" not in lines
 
 
 def test_a_script_prints_no_backend_chatter(tmp_path):

@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from aesampling import data, models, selection, training
+from aesampling import data, lambda_search, models, training
 from aesampling.errors import UserInputError
 from aesampling.presets import ClassifierPreset
 from aesampling.sampling import ReinjectionConfig
@@ -17,7 +17,7 @@ def test_search_scores_every_pair_on_the_validation_split(digits):
     autoencoder = models.build_autoencoder(64, [16], "tanh")
     autoencoder.fit(split.x_train, split.x_train, epochs=5, batch_size=64, verbose=0)
     seen = []
-    rows = selection.search_chain_settings(
+    rows = lambda_search.search(
         autoencoder, classifier, split.x_val, split.y_val, base=ReinjectionConfig(lam=0.0, num_chains=10),
         lambdas=(0.01, 0.1), collects=("noisy", "clean"), burn_ins=(2, 6), epochs=2, steps_per_epoch=10, seed=0,
         on_result=seen.append,
@@ -31,45 +31,45 @@ def test_search_scores_every_pair_on_the_validation_split(digits):
 
 def test_best_setting_breaks_ties_in_grid_order():
     rows = [{"score": 0.5, "lam": 0.01}, {"score": 0.7, "lam": 0.1}, {"score": 0.7, "lam": 1.0}]
-    assert selection.best_setting(rows)["lam"] == 0.1
+    assert lambda_search.best_setting(rows)["lam"] == 0.1
 
 
 def test_search_refuses_a_missing_validation_split_and_bad_grids(digits, linear_autoencoder):
     ae = linear_autoencoder(64, 0.5)
     kwargs = dict(base=ReinjectionConfig(lam=0.0), burn_ins=(2,), epochs=1, steps_per_epoch=1, seed=0)
     with pytest.raises(UserInputError, match="validation split"):
-        selection.search_chain_settings(ae, ae, None, None, lambdas=(0.1,), collects=("noisy",), **kwargs)
+        lambda_search.search(ae, ae, None, None, lambdas=(0.1,), collects=("noisy",), **kwargs)
     with pytest.raises(UserInputError, match="unknown collect"):
-        selection.search_chain_settings(ae, ae, digits.x_test, digits.y_test, lambdas=(0.1,), collects=("both",), **kwargs)
+        lambda_search.search(ae, ae, digits.x_test, digits.y_test, lambdas=(0.1,), collects=("both",), **kwargs)
 
 
-def test_read_selection(tmp_path):
+def test_read_best(tmp_path):
     good = tmp_path / "good.json"
     best = {"lam": 0.02, "collect": "clean", "burn_in": 30, "reinjections": 38}
     good.write_text(json.dumps({"best": best, "grid": []}))
-    assert selection.read_selection(str(good)) == best
+    assert lambda_search.read_best(str(good)) == best
     bad = tmp_path / "bad.json"
     bad.write_text(json.dumps({"grid": []}))
     with pytest.raises(UserInputError, match="not a search result"):
-        selection.read_selection(str(bad))
+        lambda_search.read_best(str(bad))
 
 
 def _score_by_setting(monkeypatch, accuracy_of):
     """Makes every trial's validation accuracy accuracy_of(λ, collect, b), without training anything."""
-    monkeypatch.setattr(selection, "ReinjectionSampler", lambda autoencoder, config, seed: config)
-    monkeypatch.setattr(selection.evaluation, "autoencoder_source", lambda config: (config, 1))
+    monkeypatch.setattr(lambda_search, "ReinjectionSampler", lambda autoencoder, config, seed: config)
+    monkeypatch.setattr(lambda_search.evaluation, "autoencoder_source", lambda config: (config, 1))
 
     def curve(config, per_step, ground_truth, x_val, y_val, *, epochs, steps_per_epoch, seed):
         accuracy = accuracy_of(config.lam, config.collect, config.burn_in)
-        return [selection.evaluation.CurvePoint(e, e, accuracy, 0.0) for e in range(epochs + 1)]
+        return [lambda_search.evaluation.CurvePoint(e, e, accuracy, 0.0) for e in range(epochs + 1)]
 
-    monkeypatch.setattr(selection.evaluation, "learning_curve", curve)
+    monkeypatch.setattr(lambda_search.evaluation, "learning_curve", curve)
 
 
 def _search(**kwargs):
     settings = dict(base=ReinjectionConfig(lam=0.0), lambdas=(0.01, 0.03, 0.1), collects=("noisy", "clean"),
                     burn_ins=(2, 30), epochs=1, steps_per_epoch=1, seed=0)
-    return selection.search_chain_settings(None, None, [0], [0], **{**settings, **kwargs})
+    return lambda_search.search(None, None, [0], [0], **{**settings, **kwargs})
 
 
 def test_search_widens_past_the_edges_where_the_best_setting_sits(monkeypatch):
@@ -84,12 +84,12 @@ def test_search_widens_past_the_edges_where_the_best_setting_sits(monkeypatch):
         (0.01, "noisy", 120),  # round 2 from (0.01, 60): λ 0.01 is no longer the smallest tried
     ]
     assert all(r["widened"] and r["reinjections"] == r["burn_in"] + 8 for r in widened)
-    best = selection.best_setting(rows)
+    best = lambda_search.best_setting(rows)
     assert (best["lam"], best["burn_in"]) == (0.01, 120)
     # b = 120 is still the edge, so a third round tries b = 240 (and keeps b = 120).
     third = _search(widenings=3)
     assert (third[-1]["lam"], third[-1]["burn_in"]) == (0.01, 240)
-    assert selection.best_setting(third)["burn_in"] == 120
+    assert lambda_search.best_setting(third)["burn_in"] == 120
 
 
 def test_search_stops_widening_once_the_best_setting_is_inside(monkeypatch):

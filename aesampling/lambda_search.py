@@ -1,4 +1,4 @@
-"""Choosing λ, the collected state and the burn-in on a validation split (never the test set).
+"""The λ search: choosing λ, the collected state and the burn-in on a validation split (never the test set).
 
 The paper leaves λ open (Section III-A: "one can infer a value of λ by
 optimizing it") and calls λ and R hyper-parameters of the sampler
@@ -27,6 +27,7 @@ smallest one tried changes little).
 from __future__ import annotations
 
 import dataclasses
+import math
 
 import numpy as np
 
@@ -34,10 +35,25 @@ from aesampling import evaluation, io
 from aesampling.errors import UserInputError
 from aesampling.sampling import COLLECT_MODES, ReinjectionConfig, ReinjectionSampler
 
-SELECTED_FIELDS = ("lam", "collect", "burn_in", "reinjections")
+SEARCHED_FIELDS = ("lam", "collect", "burn_in", "reinjections")
 
 
-def search_chain_settings(
+def check_grid(lambdas, collects, burn_ins, widenings: int) -> None:
+    """Raises UserInputError unless the grid has finite λ >= 0, known collect modes, integer b >= 0, widenings >= 0."""
+    if not lambdas or not collects or not burn_ins:
+        raise UserInputError("the search needs at least one λ, one collect mode and one burn-in")
+    if not all(isinstance(lam, (int, float)) and math.isfinite(lam) and lam >= 0 for lam in lambdas):
+        raise UserInputError(f"every λ of the search must be a finite number >= 0, got {list(lambdas)}")
+    unknown = [c for c in collects if c not in COLLECT_MODES]
+    if unknown:
+        raise UserInputError(f"unknown collect modes {unknown}; choose from {COLLECT_MODES}")
+    if not all(isinstance(b, int) and b >= 0 for b in burn_ins):
+        raise UserInputError(f"every burn-in of the search must be an integer >= 0, got {list(burn_ins)}")
+    if isinstance(widenings, bool) or not isinstance(widenings, int) or widenings < 0:
+        raise UserInputError(f"widenings must be an integer >= 0, got {widenings!r}")
+
+
+def search(
     autoencoder,
     ground_truth,
     x_val: np.ndarray,
@@ -61,17 +77,9 @@ def search_chain_settings(
     1..epochs), final_accuracy and widened (False for the grid's own
     settings). B comes from `base`.
     """
-    if not lambdas or not collects or not burn_ins:
-        raise UserInputError("the search needs at least one λ, one collect mode and one burn-in")
-    unknown = [c for c in collects if c not in COLLECT_MODES]
-    if unknown:
-        raise UserInputError(f"unknown collect modes {unknown}; choose from {COLLECT_MODES}")
-    if any(b < 0 for b in burn_ins):
-        raise UserInputError(f"burn-in values must be >= 0, got {list(burn_ins)}")
+    check_grid(lambdas, collects, burn_ins, widenings)
     if x_val is None or len(x_val) == 0:
         raise UserInputError("the search needs a validation split (validation fraction > 0)")
-    if widenings < 0:
-        raise UserInputError(f"widenings must be >= 0, got {widenings}")
     rows = []
 
     def score(lam: float, collect: str, burn_in: int, widened: bool) -> None:
@@ -142,12 +150,12 @@ def best_candidate(best_scores: list[float]) -> int:
     return max(range(len(best_scores)), key=lambda i: best_scores[i])
 
 
-def read_selection(path: str) -> dict:
-    """The chosen {lam, collect, burn_in, reinjections} of a search result file (workflow.run_select)."""
-    return selection_of(io.read_json(path), path)
+def read_best(path: str) -> dict:
+    """The chosen {lam, collect, burn_in, reinjections} of a search result file (workflow.run_lambda_search)."""
+    return best_of(io.read_json(path), path)
 
 
-def selection_of(record: dict, path: str) -> dict:
+def best_of(record: dict, path: str) -> dict:
     """The chosen {lam, collect, burn_in, reinjections} of a search result already read from `path`."""
     try:
         best = record["best"]

@@ -1,6 +1,6 @@
 """Choose λ, the collected state (noisy or clean) and the burn-in of one autoencoder on the validation split.
 
-    python scripts/select_lambda.py --dataset=digits --autoencoder=deep_ae.keras \
+    python scripts/search_lambda.py --dataset=digits --autoencoder=deep_ae.keras \
         --classifier=classifier.keras --output=lambda/deep_ae.json
 
 Each (λ, collect, burn-in) setting of the grid trains a fresh classifier on
@@ -9,7 +9,7 @@ mean accuracy on the validation split (carved from the training data; the
 test set is never used) is written as "best", with the whole grid, to the
 JSON output. When the best setting sits on the grid's edge (largest or
 smallest λ, largest burn-in), the search tries one step beyond it, up to
---widenings times (aesampling.selection). Pass that file to sample.py / evaluate.py with --chains_file.
+--widenings times (aesampling.lambda_search). Pass that file to sample.py / evaluate.py with --chains_file.
 """
 
 import _common
@@ -49,10 +49,10 @@ def _ints(values):
 
 
 def main():
-    grid = presets.experiment_presets(FLAGS.dataset).selection
-    record = workflow.run_select(workflow.SelectConfig(
+    grid = presets.experiment_presets(FLAGS.dataset).lambda_search
+    record = workflow.run_lambda_search(workflow.LambdaSearchConfig(
         data=_common.data_config(), autoencoder=FLAGS.autoencoder, classifier=FLAGS.classifier,
-        output=FLAGS.output, chains=_common.chain_config(FLAGS.dataset),
+        output=FLAGS.output, reinjection=_common.chain_config(FLAGS.dataset),
         lambdas=_floats(FLAGS.lambdas) if FLAGS.lambdas else grid.lambdas,
         collects=tuple(FLAGS.collects) if FLAGS.collects else grid.collects,
         burn_ins=_ints(FLAGS.burn_ins) if FLAGS.burn_ins else grid.burn_ins,

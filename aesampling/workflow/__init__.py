@@ -1,0 +1,36 @@
+"""The experimental workflow of Figure 2: one stage per module, each a keyword-only entry point.
+
+Each `run_*` takes one immutable config (configs.py), does one job, writes
+its outputs atomically and a JSON record (records.py: config, command,
+machine, timings, metrics) next to them. The scripts in scripts/ only turn
+flags into these configs.
+
+    run_extract_features   CIFAR images -> cached ResNet50 features          (extract.py)
+    run_train              real data -> autoencoder.keras / classifier.keras (train.py)
+    run_lambda_search      r, C, validation split -> chosen λ, collect, b    (search.py)
+    run_choose_noise       candidate DAEs' λ searches -> the chosen DAE      (noise_choice.py)
+    run_sample             autoencoder -> samples.npz           (Algorithm 1, sample.py)
+    run_label              samples.npz + classifier -> labelled .npz (Algorithm 2, label.py)
+    run_evaluate           one source -> learning curve CSV     (Section IV-G, evaluate.py)
+    run_report             curves + samples -> table, figures   (report.py)
+"""
+
+from aesampling.workflow.configs import (DataConfig, EvaluateConfig, ExtractConfig, LabelConfig,
+                                         LambdaSearchConfig, NoiseChoiceConfig, ReportConfig, SampleConfig,
+                                         TrainConfig)
+from aesampling.workflow.evaluate import run_evaluate
+from aesampling.workflow.extract import run_extract_features
+from aesampling.workflow.inputs import load_data
+from aesampling.workflow.label import run_label
+from aesampling.workflow.noise_choice import run_choose_noise
+from aesampling.workflow.records import machine_description
+from aesampling.workflow.report import run_report
+from aesampling.workflow.sample import run_sample
+from aesampling.workflow.search import run_lambda_search
+from aesampling.workflow.train import run_train
+
+__all__ = [
+    "DataConfig", "EvaluateConfig", "ExtractConfig", "LabelConfig", "LambdaSearchConfig", "NoiseChoiceConfig",
+    "ReportConfig", "SampleConfig", "TrainConfig", "load_data", "machine_description", "run_choose_noise",
+    "run_evaluate", "run_extract_features", "run_label", "run_lambda_search", "run_report", "run_sample", "run_train",
+]

@@ -1,0 +1,206 @@
+"""The configs of the workflow's stages: one immutable dataclass per `run_*` entry point.
+
+A config is where a value enters the library from a script or a user's code,
+so each config checks its own values once, in `__post_init__`; the stages
+trust them afterwards.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+
+from aesampling.errors import UserInputError
+from aesampling import lambda_search
+from aesampling.sampling import ReinjectionConfig, check_seed
+
+
+def _at_least_one(**values) -> None:
+    for name, value in values.items():
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise UserInputError(f"{name} must be an integer >= 1, got {value!r}")
+
+
+def _non_negative(name: str, values) -> None:
+    for value in values:
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
+            raise UserInputError(f"every {name} must be a finite number >= 0, got {list(values)}")
+
+
+@dataclasses.dataclass(frozen=True)
+class DataConfig:
+    """Where a dataset comes from.
+
+    Attributes:
+      dataset: a name in data.DATASETS.
+      data_dir: local folder with the standard files; None uses tfds.
+      tfds_data_dir: tfds's own data folder (None: its default).
+      cache_dir: ResNet50 feature cache (datasets that use features).
+      resnet_weights: "imagenet", "none" or a weights file path.
+      image_size: side images are resized to before ResNet50.
+      extraction_batch_size: images per ResNet50 batch.
+      validation_fraction: share of the training data held out for choosing
+        λ (None: the dataset preset's, 0.1).
+    """
+
+    dataset: str
+    data_dir: str | None = None
+    tfds_data_dir: str | None = None
+    cache_dir: str | None = None
+    resnet_weights: str | None = "imagenet"
+    image_size: int = 224
+    extraction_batch_size: int = 128
+    validation_fraction: float | None = None
+
+    def __post_init__(self):
+        _at_least_one(extraction_batch_size=self.extraction_batch_size)
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainConfig:
+    """Train one preset (an autoencoder or 'classifier') and save it as .keras."""
+
+    data: DataConfig
+    model: str
+    output: str
+    seed: int = 0
+    epochs: int | None = None
+    batch_size: int | None = None
+    strategy: str = "none"
+    mixed_precision: bool = False
+    gaussian_noise_std: float | None = None
+    salt_pepper_rate: float | None = None
+
+    def __post_init__(self):
+        check_seed(self.seed)
+        _at_least_one(**{k: v for k, v in (("epochs", self.epochs), ("batch size", self.batch_size)) if v is not None})
+        for name in ("gaussian_noise_std", "salt_pepper_rate"):
+            if (value := getattr(self, name)) is not None:
+                _non_negative(name, [value])
+        if self.salt_pepper_rate is not None and self.salt_pepper_rate > 1:
+            raise UserInputError(f"the salt-and-pepper rate must be in [0, 1], got {self.salt_pepper_rate}")
+
+
+@dataclasses.dataclass(frozen=True)
+class SampleConfig:
+    """Draw `num_samples` synthetic samples from a saved autoencoder into an .npz."""
+
+    autoencoder: str
+    output: str
+    num_samples: int
+    reinjection: ReinjectionConfig
+    seed: int = 0
+    chunk_samples: int = 16384
+    jit_compile: bool = False
+    strategy: str = "none"
+
+    def __post_init__(self):
+        check_seed(self.seed)
+        if isinstance(self.num_samples, bool) or not isinstance(self.num_samples, int) or self.num_samples < 0:
+            raise UserInputError(f"the number of samples must be an integer >= 0, got {self.num_samples!r}")
+        _at_least_one(chunk_samples=self.chunk_samples)
+
+
+@dataclasses.dataclass(frozen=True)
+class LabelConfig:
+    """Add the ground-truth classifier's soft and hard labels to a samples file."""
+
+    samples: str
+    classifier: str
+    output: str
+    chunk_rows: int = 16384
+
+    def __post_init__(self):
+        _at_least_one(chunk_rows=self.chunk_rows)
+
+
+@dataclasses.dataclass(frozen=True)
+class EvaluateConfig:
+    """One learning curve: a fresh classifier trained only on one source.
+
+    `source` is "upper_bound", "lower_bound" or a name for the autoencoder at
+    `autoencoder`. For the bounds, only the batch size B·(R - b) of `reinjection`
+    is used, so every source sees the same number of samples per step.
+    """
+
+    data: DataConfig
+    source: str
+    classifier: str
+    output: str
+    reinjection: ReinjectionConfig
+    autoencoder: str | None = None
+    epochs: int = 50
+    steps_per_epoch: int = 100
+    seed: int = 0
+    jit_compile: bool = False
+
+    def __post_init__(self):
+        check_seed(self.seed)
+        _at_least_one(epochs=self.epochs, steps_per_epoch=self.steps_per_epoch)
+
+
+@dataclasses.dataclass(frozen=True)
+class LambdaSearchConfig:
+    """Choose λ, the collected state and the burn-in of one autoencoder on the validation split."""
+
+    data: DataConfig
+    autoencoder: str
+    classifier: str
+    output: str
+    reinjection: ReinjectionConfig
+    lambdas: tuple[float, ...]
+    collects: tuple[str, ...]
+    burn_ins: tuple[int, ...]
+    epochs: int
+    steps_per_epoch: int
+    seed: int = 0
+    widenings: int = 0
+
+    def __post_init__(self):
+        check_seed(self.seed)
+        _at_least_one(epochs=self.epochs, steps_per_epoch=self.steps_per_epoch)
+        lambda_search.check_grid(self.lambdas, self.collects, self.burn_ins, self.widenings)
+
+
+@dataclasses.dataclass(frozen=True)
+class NoiseChoiceConfig:
+    """Choose a DAE's noise levels: of its candidates, the one whose λ search scored best on validation.
+
+    Attributes:
+      searches: λ search results (run_lambda_search), one per candidate DAE, each
+        naming its autoencoder; the first is preferred on a tie.
+      model_output: where the chosen autoencoder (and its training record) is copied.
+      search_output: where the chosen search result is copied, with the choice added.
+    """
+
+    searches: tuple[str, ...]
+    model_output: str
+    search_output: str
+
+    def __post_init__(self):
+        if not self.searches:
+            raise UserInputError("choosing a DAE's noise needs at least one candidate search result")
+
+
+@dataclasses.dataclass(frozen=True)
+class ReportConfig:
+    """Merge learning curves and samples into the table and figures of one dataset."""
+
+    dataset: str
+    curves: tuple[str, ...]
+    samples: tuple[str, ...]
+    classifier_record: str
+    output_dir: str
+    reproduce_command: str | None = None
+    lambda_searches: tuple[str, ...] = ()
+
+    def __post_init__(self):
+        if not self.curves:
+            raise UserInputError("the report needs at least one learning-curve CSV")
+
+
+@dataclasses.dataclass(frozen=True)
+class ExtractConfig:
+    """Extract and cache ResNet50 features of a CIFAR dataset."""
+
+    data: DataConfig

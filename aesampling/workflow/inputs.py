@@ -1,0 +1,57 @@
+"""Loading a stage's inputs: the dataset with its validation split, and the models checked against it."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import keras
+
+from aesampling import data, features, io
+from aesampling.errors import UserInputError
+from aesampling.labeling import check_classifier
+from aesampling.models import check_autoencoder
+from aesampling.workflow.configs import DataConfig
+from aesampling.workflow.records import validation_fraction, warn_if_trained_elsewhere
+
+
+def load_data(config: DataConfig) -> data.Dataset:
+    """The dataset as flat [0, 1] features (pixels, or ResNet50 features for CIFAR), validation split held out."""
+    spec = data.dataset_spec(config.dataset)
+    if not spec.uses_features:
+        dataset = data.load_dataset(config.dataset, config.data_dir, config.tfds_data_dir)
+    elif config.cache_dir is None:
+        raise UserInputError(f"{config.dataset} uses ResNet50 features: give a feature cache folder")
+    else:
+        dataset = features.load_feature_dataset(
+            config.dataset, cache_dir=config.cache_dir, weights=config.resnet_weights,
+            image_size=config.image_size, data_dir=config.data_dir, tfds_data_dir=config.tfds_data_dir,
+            batch_size=config.extraction_batch_size,
+        )
+    return data.split_validation(dataset, validation_fraction(config.dataset, config.validation_fraction))
+
+
+@dataclasses.dataclass(frozen=True)
+class CurveInputs:
+    """What a train-on-synthetic stage starts from: the data, the ground truth C and (for an AE source) r."""
+
+    dataset: data.Dataset
+    classifier: keras.Model
+    autoencoder: keras.Model | None
+
+
+def load_curve_inputs(config: DataConfig, classifier_path: str, autoencoder_path: str | None) -> CurveInputs:
+    """Loads the dataset, C and r (when a path is given); checks both take the dataset's n features.
+
+    Warns when a model's training record names another dataset or validation split.
+    """
+    dataset = load_data(config)
+    classifier = io.load_model(classifier_path)
+    check_classifier(classifier, dataset.input_dim, dataset.name)
+    autoencoder = None
+    if autoencoder_path is not None:
+        autoencoder = io.load_model(autoencoder_path)
+        if (n := check_autoencoder(autoencoder)) != dataset.input_dim:
+            raise UserInputError(f"the autoencoder takes {n} features but dataset {dataset.name} has {dataset.input_dim}")
+    for path in (classifier_path, autoencoder_path):
+        warn_if_trained_elsewhere(path, config)
+    return CurveInputs(dataset, classifier, autoencoder)

@@ -1,0 +1,42 @@
+"""Stage 3 (Algorithm 2): add the ground-truth classifier's soft labels C(x) and hard labels to samples."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+from aesampling import io
+from aesampling.errors import UserInputError
+from aesampling.labeling import Labeler, check_classifier
+from aesampling.workflow.configs import LabelConfig
+from aesampling.workflow.records import run_record
+
+
+def run_label(config: LabelConfig) -> dict:
+    """Writes x with soft_labels = C(x) and labels = argmax C(x) (and the samples' chain_progress) to a new .npz."""
+    started = time.perf_counter()
+    (num_rows, *row_shape), _ = io.npz_array_shape(config.samples, "x")
+    if len(row_shape) != 1:
+        raise UserInputError(f"{config.samples}: x must be a 2-D array of samples")
+    classifier = io.load_model(config.classifier)
+    num_classes = check_classifier(classifier, row_shape[0])
+    labeler = Labeler(classifier)
+    arrays = {"x": (tuple(row_shape), np.float32), "soft_labels": ((num_classes,), np.float32), "labels": ((), np.int64)}
+    progress = io.load_npz_array(config.samples, "chain_progress")
+    counts = np.zeros(num_classes, np.int64)
+    with io.NpzStreamWriter(config.output, arrays, num_rows,
+                            whole={} if progress is None else {"chain_progress": progress}) as writer:
+        chunks = io.iter_npz_rows(config.samples, "x", config.chunk_rows)
+        for x, soft, hard in labeler.label_chunks(chunks):
+            if not (np.all(np.isfinite(x)) and np.all(np.isfinite(soft))):
+                raise UserInputError(f"{config.samples} holds NaN or inf samples (or the classifier outputs them)")
+            writer.append(x=x, soft_labels=soft, labels=hard)
+            counts += np.bincount(hard, minlength=num_classes)
+    samples_record = io.sidecar_path(config.samples)
+    record = run_record(
+        config, started, num_samples=int(num_rows), class_counts=counts.tolist(),
+        samples_record=io.read_json(samples_record) if samples_record.is_file() else None,
+    )
+    io.write_json(io.sidecar_path(config.output), record)
+    return record

@@ -1,0 +1,114 @@
+"""Stage 5: merge the curves, samples and λ searches of one dataset into its table and figures.
+
+The report only reads what the earlier stages wrote; it loads no model and
+runs no chain.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pandas as pd
+
+from aesampling import data, features, io, plotting, reporting
+from aesampling.errors import UserInputError
+from aesampling.workflow.configs import DataConfig, ReportConfig
+from aesampling.workflow.records import command_line, run_record
+
+
+def _read_curves(paths) -> tuple[pd.DataFrame, dict]:
+    """All curves in one frame, and each source's evaluation record (with its autoencoder's training record)."""
+    frames, records = [], {}
+    for path in paths:
+        if not Path(path).is_file():
+            raise UserInputError(f"learning curve not found: {path}")
+        frame = pd.read_csv(path)
+        if not {"source", "epoch", "samples_seen", "accuracy"} <= set(frame.columns):
+            raise UserInputError(f"{path} is not a learning-curve CSV")
+        source = str(frame["source"].iloc[0])
+        records[source] = io.read_json(io.sidecar_path(path))
+        autoencoder = records[source]["config"].get("autoencoder")
+        if autoencoder and io.sidecar_path(autoencoder).is_file():
+            records[source]["autoencoder_record"] = io.read_json(io.sidecar_path(autoencoder))
+        frames.append(frame)
+    return pd.concat(frames, ignore_index=True), records
+
+
+def _feature_record(classifier_record: dict) -> dict | None:
+    """The ResNet50 feature cache's record of a feature dataset's run, when the cache still has it."""
+    data_config = DataConfig(**classifier_record["config"]["data"])
+    cache_record = io.sidecar_path(features.cache_path(
+        data_config.cache_dir, data_config.dataset, data_config.resnet_weights, data_config.image_size))
+    return io.read_json(cache_record) if cache_record.is_file() else None
+
+
+def _plot_chain_progress(name: str, path: str, record: dict, out: Path, dataset: str, image_shape) -> None:
+    """chains_<name>.png from the samples file's chain_progress, when the sampling stage wrote it."""
+    progress = io.load_npz_array(path, "chain_progress")
+    sampled = (record.get("samples_record") or {})
+    if progress is None or "chain_progress_steps" not in sampled:
+        return
+    chains = reporting.reinjection_settings(sampled["config"])
+    plotting.plot_chain_progress(
+        progress, sampled["chain_progress_steps"], out / f"chains_{name}.png", image_shape=image_shape,
+        title=f"{dataset}: {name}: {progress.shape[1]} chains from N(0, I), λ={chains['lam']:g}, "
+              f"{chains['collect']} states (the samples collect t = {chains['burn_in'] + 1}..{chains['reinjections']})",
+    )
+
+
+def run_report(config: ReportConfig) -> dict:
+    """Writes curves.csv, table.md, metrics.json, curves.png, samples_<ae>.png, chains_<ae>.png,
+    lambda_search.csv and config.json."""
+    started = time.perf_counter()
+    out = Path(config.output_dir)
+    curves, records = _read_curves(config.curves)
+    classifier_record = io.read_json(config.classifier_record)
+    ground_truth = float(classifier_record["test_accuracy"])
+
+    spec = data.dataset_spec(config.dataset)
+    samples = {Path(path).stem: io.load_npz(path, required=("x", "labels")) for path in config.samples}
+    sample_records = {Path(path).stem: io.read_json(io.sidecar_path(path)) for path in config.samples}
+    search_records = {Path(path).stem: io.read_json(path) for path in config.lambda_searches}
+    feature_record = _feature_record(classifier_record) if spec.uses_features else None
+
+    table = reporting.summary_table(curves, records, ground_truth)
+    timings = reporting.stage_timings(classifier_record, records, search_records, sample_records, feature_record)
+    with io.atomic_path(out / "curves.csv") as tmp:
+        curves.to_csv(tmp, index=False)
+    io.write_text(out / "table.md", reporting.markdown_table(
+        table, ground_truth, command_line(), config.reproduce_command, timings,
+        reporting.noise_table(search_records)))
+    io.write_json(out / "metrics.json", {
+        "ground_truth_accuracy": ground_truth,
+        "table": table.to_dict(orient="records"),
+        "stage_seconds": timings.to_dict(orient="records"),
+    })
+    samples_per_epoch = {s: int(r["samples_per_step"] * r["config"]["steps_per_epoch"]) for s, r in records.items()}
+    plotting.plot_learning_curves(
+        curves, out / "curves.png", ground_truth_accuracy=ground_truth,
+        title=f"{config.dataset}: classifiers trained on each source "
+              f"({max(samples_per_epoch.values()):,} samples/epoch)",
+    )
+    for name, arrays in samples.items():
+        plotting.plot_sample_grid(
+            arrays["x"], arrays["labels"], out / f"samples_{name}.png",
+            image_shape=None if spec.uses_features else spec.image_shape,
+            title=f"{config.dataset}: {name} reinjection samples (title: hard label)",
+        )
+    if not spec.uses_features:
+        for path in config.samples:
+            name = Path(path).stem
+            _plot_chain_progress(name, path, sample_records[name], out, config.dataset, spec.image_shape)
+    if search_records:
+        with io.atomic_path(out / "lambda_search.csv") as tmp:
+            reporting.search_table(search_records).to_csv(tmp, index=False)
+    io.write_json(out / "config.json", {
+        "report": run_record(config, started),
+        "features": feature_record,
+        "lambda_search": search_records,
+        "ground_truth_classifier": classifier_record,
+        "curves": records,
+        "samples": sample_records,
+    })
+    return {"table": table, "ground_truth_accuracy": ground_truth}

@@ -1,0 +1,67 @@
+"""Stage 2 (Algorithm 1): stream reinjection samples of a saved autoencoder r into an .npz.
+
+Beside the samples `x`, the file holds `chain_progress`: 10 fresh chains from
+N(0, I) at the reinjection steps t of CHAIN_PROGRESS_STEPS, with the run's λ
+and collected state, so the report can draw how chains reach the data
+without reloading r.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+
+import numpy as np
+
+from aesampling import distribution, io
+from aesampling.errors import UserInputError
+from aesampling.models import check_autoencoder
+from aesampling.sampling import ReinjectionConfig, ReinjectionSampler
+from aesampling.workflow.configs import SampleConfig
+from aesampling.workflow.records import run_record
+
+CHAIN_PROGRESS_STEPS = (1, 2, 3, 5, 10, 20, 40, 60)
+CHAIN_PROGRESS_CHAINS = 10
+
+
+def chain_progress(autoencoder, reinjection: ReinjectionConfig, *, seed: int = 0) -> np.ndarray:
+    """States x_t of 10 chains from N(0, I) at t in CHAIN_PROGRESS_STEPS: shape (steps, 10, n).
+
+    The chains use λ and the collected state of `reinjection` and run
+    max(CHAIN_PROGRESS_STEPS) reinjections without restart.
+    """
+    config = dataclasses.replace(reinjection, num_chains=CHAIN_PROGRESS_CHAINS,
+                                 reinjections=max(CHAIN_PROGRESS_STEPS), burn_in=0)
+    states = ReinjectionSampler(autoencoder, config, seed=seed).restarts(0, 1)
+    states = states.reshape(config.reinjections, config.num_chains, -1)
+    return states[[t - 1 for t in CHAIN_PROGRESS_STEPS]]
+
+
+def _check_finite(chunk: np.ndarray, config: SampleConfig) -> None:
+    if not np.all(np.isfinite(chunk)):
+        raise UserInputError(
+            f"the chains of {config.autoencoder} produced NaN or inf at λ={config.reinjection.lam}: "
+            "the autoencoder is unstable under reinjection (try a smaller λ)"
+        )
+
+
+def run_sample(config: SampleConfig) -> dict:
+    """Streams `num_samples` reinjection samples of a saved autoencoder to an .npz (arrays `x`, `chain_progress`)."""
+    started = time.perf_counter()
+    strategy = distribution.make_strategy(config.strategy)
+    with distribution.scope(strategy):
+        autoencoder = io.load_model(config.autoencoder)
+    dim = check_autoencoder(autoencoder)
+    progress = chain_progress(autoencoder, config.reinjection, seed=config.seed)
+    _check_finite(progress, config)
+    sampler = ReinjectionSampler(autoencoder, config.reinjection, seed=config.seed, jit_compile=config.jit_compile,
+                                 strategy=strategy)
+    with io.NpzStreamWriter(config.output, {"x": ((dim,), np.float32)}, config.num_samples,
+                            whole={"chain_progress": progress}) as writer:
+        for chunk in sampler.iter_samples(config.num_samples, config.chunk_samples):
+            _check_finite(chunk, config)
+            writer.append(x=chunk)
+    record = run_record(config, started, input_dim=dim, chain_progress_steps=list(CHAIN_PROGRESS_STEPS),
+                        devices=strategy.num_replicas_in_sync if strategy is not None else 1)
+    io.write_json(io.sidecar_path(config.output), record)
+    return record

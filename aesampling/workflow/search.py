@@ -1,0 +1,36 @@
+"""Stage 1b: the λ search of one autoencoder on the validation split (aesampling.lambda_search)."""
+
+from __future__ import annotations
+
+import time
+
+from absl import logging
+
+from aesampling import io, lambda_search
+from aesampling.reproducibility import seed_everything
+from aesampling.workflow.configs import LambdaSearchConfig
+from aesampling.workflow.inputs import load_curve_inputs
+from aesampling.workflow.records import run_record, split_sizes
+
+
+def _log(row: dict) -> None:
+    logging.info("λ=%g collect=%s burn-in=%d%s: mean validation accuracy %.4f (final %.4f)",
+                 row["lam"], row["collect"], row["burn_in"], " (widened)" if row["widened"] else "",
+                 row["score"], row["final_accuracy"])
+
+
+def run_lambda_search(config: LambdaSearchConfig) -> dict:
+    """Scores the (λ, collect, burn-in) grid on the validation split; writes the best setting and the grid as JSON."""
+    started = time.perf_counter()
+    seed_everything(config.seed)
+    inputs = load_curve_inputs(config.data, config.classifier, config.autoencoder)
+    grid = lambda_search.search(
+        inputs.autoencoder, inputs.classifier, inputs.dataset.x_val, inputs.dataset.y_val, base=config.reinjection,
+        lambdas=config.lambdas, collects=config.collects, burn_ins=config.burn_ins, epochs=config.epochs,
+        steps_per_epoch=config.steps_per_epoch, seed=config.seed, widenings=config.widenings, on_result=_log,
+    )
+    best = lambda_search.best_setting(grid)
+    record = run_record(config, started, best={k: best[k] for k in lambda_search.SEARCHED_FIELDS}, grid=grid,
+                        **split_sizes(inputs.dataset))
+    io.write_json(config.output, record)
+    return record

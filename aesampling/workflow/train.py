@@ -1,0 +1,64 @@
+"""Stage 1: train a preset (an autoencoder r or the ground-truth classifier C) on the real data."""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+
+from absl import logging
+
+from aesampling import distribution, io, presets, resume, training
+from aesampling.errors import UserInputError
+from aesampling.reproducibility import seed_everything
+from aesampling.workflow.configs import TrainConfig
+from aesampling.workflow.inputs import load_data
+from aesampling.workflow.records import run_record, split_sizes
+
+
+def _with_noise_overrides(preset, config: TrainConfig):
+    """The preset with the DAE noise levels of `config` where it sets them (denoising presets only)."""
+    overrides = {name: value for name in ("gaussian_noise_std", "salt_pepper_rate")
+                 if (value := getattr(config, name)) is not None}
+    if not overrides:
+        return preset
+    if config.model == presets.CLASSIFIER or not preset.denoising:
+        raise UserInputError(f"noise levels apply to denoising presets only, not to '{config.model}'")
+    return dataclasses.replace(preset, **overrides)
+
+
+def run_train(config: TrainConfig) -> dict:
+    """Trains the preset `config.model` of `config.data.dataset`; saves it and its record."""
+    started = time.perf_counter()
+    seed_everything(config.seed)
+    if config.model == presets.CLASSIFIER:
+        preset = presets.experiment_presets(config.data.dataset).classifier
+    else:
+        preset = presets.autoencoder_preset(config.data.dataset, config.model)
+    preset = _with_noise_overrides(preset, config)
+    epochs = preset.epochs if config.epochs is None else config.epochs
+    batch_size = preset.batch_size if config.batch_size is None else config.batch_size
+    dataset = load_data(config.data)
+    resumed_from = resume.backed_up_epoch(config.output)
+    if resumed_from:
+        logging.info("resuming %s from epoch %d of an interrupted run", config.output, resumed_from)
+    backup = [resume.training_backup(config.output)]
+    strategy = distribution.make_strategy(config.strategy)
+    distribution.set_mixed_precision(config.mixed_precision)
+    with distribution.scope(strategy):
+        if config.model == presets.CLASSIFIER:
+            model = training.build_classifier_from_preset(preset, dataset.input_dim, dataset.num_classes)
+        else:
+            model = training.build_autoencoder_from_preset(
+                preset, dataset.input_dim, seed=config.seed, name=config.model)
+    if config.model == presets.CLASSIFIER:
+        result = training.fit_classifier(model, dataset, epochs=epochs, batch_size=batch_size, callbacks=backup)
+    else:
+        result = training.fit_autoencoder(model, dataset, epochs=epochs, batch_size=batch_size, callbacks=backup)
+    io.save_model(model, config.output)
+    resume.remove_training_backup(config.output)
+    record = run_record(
+        config, started, preset=dataclasses.asdict(preset), epochs_trained=epochs, resumed_from_epoch=resumed_from,
+        parameters=int(model.count_params()), input_dim=dataset.input_dim, **split_sizes(dataset), **result,
+    )
+    io.write_json(io.sidecar_path(config.output), record)
+    return record

@@ -1,0 +1,85 @@
+"""The benchmark's results as a Markdown page (scripts/benchmark.py writes it beside the JSON)."""
+
+
+def _implementation(row: dict) -> str:
+    if row.get("variant"):
+        return row["variant"].replace("_", " ")
+    return "aesampling, XLA" if row["xla"] else "aesampling, compiled (no XLA)"
+
+
+def render_markdown(results: dict, kind: str) -> str:
+    """The benchmark as a Markdown page: figures, ratios and the command that made them."""
+    machine = results["machine"]
+    gpus = ", ".join(machine["gpus"]) or "none"
+    rooflines = results["roofline_gflops"]
+    lines = [
+        f"# Benchmark: {kind}",
+        "",
+        f"Made by `{results['command']}` on {results['date']}.",
+        f"Machine: {machine['processor']}, {machine['cpu_count']} CPUs, GPUs: {gpus}; "
+        f"Keras {machine['keras']} on {machine['backend']} {machine['backend_version']}.",
+        "",
+        "Roofline, a " + f"{results['matmul_size']}x{results['matmul_size']} matmul: "
+        + ", ".join(f"**{v:,.1f} GFLOP/s** in {dtype}" for dtype, v in rooflines.items()) + ".",
+        "",
+        "## Reinjection chains (R = 10 per restart, MNIST autoencoders, untrained weights)",
+        "",
+        "| model | dtype | B chains | implementation | reinjections/s | GFLOP/s | % of roofline |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for r in results["sampler"]:
+        dtype = r.get("dtype", "float32")
+        roofline = rooflines.get(dtype) or rooflines["float32"]
+        lines.append(f"| {r['model']} | {dtype} | {r['chains']} | {_implementation(r)} | "
+                     f"{r['reinjections_per_s']:,.0f} | {r['gflops']:,.1f} | {100 * r['gflops'] / roofline:.0f}% |")
+    lines += ["", "## Train-on-synthetic step (sample one restart, label, one Adam step)", "",
+              "| model | fused in one compiled call | XLA | steps/s | samples/s | GFLOP/s | % of roofline |",
+              "|---|---|---|---|---|---|---|"]
+    for r in results["train_step"]:
+        lines.append(f"| {r['model']} | {'yes' if r['fused'] else 'no'} | {'yes' if r['xla'] else 'no'} | "
+                     f"{r['steps_per_s']:.1f} | {r['samples_per_s']:,.0f} | {r['gflops']:.1f} | "
+                     f"{100 * r['gflops'] / rooflines['float32']:.0f}% |")
+    training = results.get("autoencoder_training") or []
+    if training:
+        lines += ["", "## Autoencoder training (`fit`, random data, after a warm-up epoch)", "",
+                  "| model | examples | batch | examples/s | 54,000 images × 200 epochs would take |",
+                  "|---|---|---|---|---|"]
+        for r in training:
+            lines.append(f"| {r['model']} | {r['examples']:,} | {r['batch_size']} | {r['examples_per_s']:,.0f} | "
+                         f"{54000 * 200 / r['examples_per_s'] / 60:,.1f} min |")
+    memory_model = results.get("sample_memory_model", "deep_ae")
+    if results.get("sample_memory"):
+        lines += ["", f"## Peak memory of `scripts/sample.py` ({memory_model}, streamed to disk)", "",
+                  "| N_s | peak RSS | file size | seconds |", "|---|---|---|---|"]
+        for r in results["sample_memory"]:
+            lines.append(f"| {r['num_samples']:,} | {r['peak_rss_bytes'] / 2**20:,.0f} MiB | "
+                         f"{r['file_bytes'] / 2**20:,.0f} MiB | {r['seconds']:.1f} |")
+    extraction = results.get("feature_extraction")
+    if extraction:
+        lines += ["", "## ResNet50 feature extraction (CIFAR)", "",
+                  f"{extraction['images_per_s']:.1f} images/s at {extraction['image_size']}x{extraction['image_size']} "
+                  f"(batch 32): the 60,000 CIFAR images would take about "
+                  f"{extraction['cifar_60000_hours']:.2f} h on this machine."]
+    lines += ["", "## Ratios (aesampling's best compiled sampler against each baseline, same run)", ""]
+    summary = results["summary"]
+    for model, entry in summary.items():
+        if not isinstance(entry, dict):
+            continue
+        for key, row in entry.items():
+            if "_chains_" in key:
+                dtype, chains = key.split("_chains_")
+                parts = [f"best {'XLA' if row['best_is_xla'] else 'compiled without XLA'}"]
+                if "xla_over_plain" in row:
+                    parts[0] += f" ({row['xla_over_plain']:.2f}x XLA/plain)"
+                parts.append(f"{100 * row['roofline_fraction']:.0f}% of roofline")
+                parts += [f"{row[k]:.2f}x {k.removeprefix('over_').replace('_', ' ')}"
+                          for k in row if k.startswith("over_")]
+                lines.append(f"- {model}, {dtype}, B = {chains}: " + ", ".join(parts))
+        if "train_step" in entry:
+            t = entry["train_step"]
+            lines.append(f"- {model}, train-on-synthetic: fused {t['fused_over_unfused']:.2f}x unfused "
+                         f"(best of each), fused at {100 * t['fused_roofline_fraction']:.0f}% of roofline")
+    if "sample_memory_ratio" in summary:
+        lines.append(f"- sample.py peak RSS, largest N_s over smallest: {summary['sample_memory_ratio']:.2f}x")
+    lines.append("")
+    return "\n".join(lines)
