@@ -148,13 +148,13 @@ def stage_timings(
             stages.append((f"train {source}", record["autoencoder_record"]))
     for name, record in search_records.items():
         if name not in noise_chosen:
-            stages.append((f"select λ {name}", record))
+            stages.append((f"λ search {name}", record))
             continue
         for candidate in record["noise_choice"]["candidates"]:  # every candidate DAE was trained and searched
             noise = noise_label(candidate)
             stages.append((f"train {name} ({noise})",
                            {"wall_seconds": candidate["train_seconds"], "machine": candidate["train_machine"]}))
-            stages.append((f"select λ {name} ({noise})",
+            stages.append((f"λ search {name} ({noise})",
                            {"wall_seconds": candidate["search_seconds"], "machine": candidate["search_machine"]}))
         stages.append((f"choose noise {name}", record["noise_choice"]))
     stages += [(f"evaluate {source}", record) for source, record in curve_records.items()]

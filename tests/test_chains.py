@@ -45,7 +45,7 @@ def test_chain_under_tfds_mock_data(dataset, tmp_path, monkeypatch):
         for model in ["classifier", "shallow_ae", "deep_dae"]:
             workflow.run_train(workflow.TrainConfig(data=data_config, model=model, output=str(models / f"{model}.keras"),
                                                     epochs=1))
-        selected = workflow.run_lambda_search(workflow.LambdaSearchConfig(
+        searched = workflow.run_lambda_search(workflow.LambdaSearchConfig(
             data=data_config, autoencoder=str(models / "deep_dae.keras"), classifier=str(models / "classifier.keras"),
             output=str(tmp_path / "lambda" / "deep_dae.json"), reinjection=chains, lambdas=(0.01, 0.1), collects=("noisy", "clean"),
             burn_ins=(1,), epochs=1, steps_per_epoch=2,
@@ -72,9 +72,9 @@ def test_chain_under_tfds_mock_data(dataset, tmp_path, monkeypatch):
         classifier_record=str(models / "classifier.json"), output_dir=str(tmp_path / "report"),
         lambda_searches=(str(tmp_path / "lambda" / "deep_dae.json"),),
     ))
-    tried = {(row["lam"], row["collect"]) for row in selected["grid"]}
+    tried = {(row["lam"], row["collect"]) for row in searched["grid"]}
     assert tried == {(0.01, "noisy"), (0.01, "clean"), (0.1, "noisy"), (0.1, "clean")}
-    assert (selected["best"]["lam"], selected["best"]["collect"]) in tried
+    assert (searched["best"]["lam"], searched["best"]["collect"]) in tried
     assert list(result["table"]["source"]) == ["upper_bound", "deep_dae", "lower_bound"]
     labelled = np.load(tmp_path / "deep_dae.npz")
     num_classes = data.dataset_spec(dataset).num_classes
@@ -84,6 +84,6 @@ def test_chain_under_tfds_mock_data(dataset, tmp_path, monkeypatch):
     assert (tmp_path / "report" / "chains_deep_dae.png").is_file() != data.dataset_spec(dataset).uses_features
     assert (tmp_path / "report" / "lambda_search.csv").is_file()
     table = (tmp_path / "report" / "table.md").read_text()
-    for stage in ["train classifier", "train deep_dae", "select λ deep_dae", "evaluate lower_bound", "label deep_dae"]:
+    for stage in ["train classifier", "train deep_dae", "λ search deep_dae", "evaluate lower_bound", "label deep_dae"]:
         assert f"| {stage} |" in table
     assert ("| extract ResNet50 features |" in table) == data.dataset_spec(dataset).uses_features

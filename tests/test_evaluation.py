@@ -101,10 +101,10 @@ def test_a_dae_chosen_among_noise_candidates_reports_every_candidate():
     }
     curves = {"shallow_dae": {"wall_seconds": 7.0, "autoencoder_record": {"wall_seconds": 10.0}}}
     timings = reporting.stage_timings({"wall_seconds": 1.0}, curves, searches, {}).set_index("stage")["seconds"]
-    assert "train shallow_dae" not in timings and "select λ shallow_dae" not in timings  # counted per candidate
+    assert "train shallow_dae" not in timings and "λ search shallow_dae" not in timings  # counted per candidate
     assert timings["train shallow_dae (s&p 0.5, σ 0.5)"] == 50.0 and timings["train shallow_dae (s&p 0.1, σ 0.5)"] == 10.0
-    assert timings["select λ shallow_dae (s&p 0.5, σ 0.5)"] == 5.0 and timings["choose noise shallow_dae"] == 0.5
-    assert timings["select λ shallow_ae"] == 3.0
+    assert timings["λ search shallow_dae (s&p 0.5, σ 0.5)"] == 5.0 and timings["choose noise shallow_dae"] == 0.5
+    assert timings["λ search shallow_ae"] == 3.0
 
     lines = reporting.noise_table(searches)
     assert lines[4] == "| shallow_dae | s&p 0.5, σ 0.5 | 0.4300 | 0.01, noisy, 10 (2) |  |"
