@@ -22,6 +22,7 @@ ReinjectionSampler, with sampling.check_seed), not again here.
 from __future__ import annotations
 
 import dataclasses
+import math
 from typing import Any, Callable
 
 import keras
@@ -29,6 +30,7 @@ import numpy as np
 from keras import ops
 
 from aesampling import backend, models
+from aesampling.errors import UserInputError
 from aesampling.labeling import Labeler
 from aesampling.metrics import accuracy_fn
 from aesampling.resume import CurveCheckpoint
@@ -64,6 +66,10 @@ class CurvePoint:
     samples_seen: int
     accuracy: float
     loss: float
+
+
+class DivergedError(UserInputError):
+    """The student's loss became NaN or inf: its source produced non-finite samples."""
 
 
 def autoencoder_source(sampler: ReinjectionSampler) -> tuple[Source, int]:
@@ -174,6 +180,10 @@ def learning_curve(
     state = trainer.initial_state()
     for epoch in range(len(curve) - 1, epochs):
         state, loss = run_epoch(state, epoch)
+        if not math.isfinite(float(loss)):
+            raise DivergedError(
+                f"the training loss became {float(loss)} in epoch {epoch + 1}: the source produced NaN or inf "
+                "samples (an autoencoder unstable under reinjection at this λ? try a smaller one)")
         point = CurvePoint(epoch + 1, (epoch + 1) * steps_per_epoch * samples_per_step,
                            test_accuracy(trainer.weights(state)), float(loss))
         curve.append(point)

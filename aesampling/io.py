@@ -7,6 +7,7 @@ renamed into place, so an interrupted run never leaves a half-written file.
 from __future__ import annotations
 
 import contextlib
+import glob
 import json
 import os
 import tempfile
@@ -25,6 +26,34 @@ def _current_umask() -> int:
     return mask
 
 
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def remove_stale_temporaries(path: str | os.PathLike) -> list[Path]:
+    """Removes the temporary files that killed writers of `path` left beside it; returns them.
+
+    A writer names its temporaries `.<stem>.<pid>.<random>.tmp<suffix>[...]`;
+    those whose process no longer runs are leftovers of a SIGKILL.
+    """
+    path = Path(path)
+    folder = path.parent if str(path.parent) else Path(".")
+    prefix = f".{path.stem}."
+    removed = []
+    for candidate in folder.glob(f"{glob.escape(prefix)}*.tmp{glob.escape(path.suffix)}*"):
+        pid = candidate.name[len(prefix):].split(".", 1)[0]
+        if pid.isdigit() and int(pid) != os.getpid() and not _process_alive(int(pid)):
+            candidate.unlink(missing_ok=True)
+            removed.append(candidate)
+    return removed
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     """Yields a temporary path beside `path`; renames it to `path` on success.
@@ -36,8 +65,9 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     folder = path.parent if str(path.parent) else Path(".")
     try:
         folder.mkdir(parents=True, exist_ok=True)
+        remove_stale_temporaries(path)
         fd, tmp_name = tempfile.mkstemp(
-            dir=folder, prefix=f".{path.stem}.", suffix=f".tmp{path.suffix}"
+            dir=folder, prefix=f".{path.stem}.{os.getpid()}.", suffix=f".tmp{path.suffix}"
         )
     except OSError as e:
         raise UserInputError(f"cannot write to {folder}: {e.strerror or e}") from e
@@ -182,7 +212,10 @@ class NpzStreamWriter:
 
     def _cleanup(self) -> None:
         for key, handle in self._files.items():
-            handle.close()
+            try:
+                handle.close()  # flushing may raise again (disk full): the part goes all the same
+            except OSError:
+                pass
             self._parts[key].unlink(missing_ok=True)
 
     def close(self) -> None:

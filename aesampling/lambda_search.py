@@ -74,8 +74,9 @@ def search(
     Rows come in grid order, then in the order the widening scored them.
     Each row holds lam, collect, burn_in, reinjections (= burn_in + the
     collected states of `base`), score (mean validation accuracy over epochs
-    1..epochs), final_accuracy and widened (False for the grid's own
-    settings). B comes from `base`.
+    1..epochs), final_accuracy, widened (False for the grid's own
+    settings) and diverged (the chains produced NaN or inf: score 0). B
+    comes from `base`.
     """
     check_grid(lambdas, collects, burn_ins, widenings)
     if x_val is None or len(x_val) == 0:
@@ -89,14 +90,18 @@ def search(
         )
         sampler = ReinjectionSampler(autoencoder, config, seed=seed)
         source, per_step = evaluation.autoencoder_source(sampler)
-        curve = evaluation.learning_curve(
-            source, per_step, ground_truth, x_val, y_val,
-            epochs=epochs, steps_per_epoch=steps_per_epoch, seed=seed,
-        )
-        accuracies = [p.accuracy for p in curve[1:]]
+        diverged = False
+        try:
+            curve = evaluation.learning_curve(
+                source, per_step, ground_truth, x_val, y_val,
+                epochs=epochs, steps_per_epoch=steps_per_epoch, seed=seed,
+            )
+            accuracies = [p.accuracy for p in curve[1:]]
+        except evaluation.DivergedError:
+            accuracies, diverged = [0.0], True  # chains that blow up teach nothing: the worst score
         row = {"lam": config.lam, "collect": collect, "burn_in": config.burn_in,
                "reinjections": config.reinjections, "score": float(np.mean(accuracies)),
-               "final_accuracy": accuracies[-1], "widened": widened}
+               "final_accuracy": accuracies[-1], "widened": widened, "diverged": diverged}
         rows.append(row)
         if on_result:
             on_result(row)
@@ -113,6 +118,9 @@ def search(
             break
         for setting in new_settings:
             score(*setting, widened=True)
+    if all(row["diverged"] for row in rows):
+        raise UserInputError("every setting of the λ search made the chains produce NaN or inf: "
+                             "the autoencoder is unstable under reinjection; try smaller λ values")
     return rows
 
 

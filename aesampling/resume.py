@@ -15,11 +15,13 @@ from __future__ import annotations
 import json
 import shutil
 import time
+import zipfile
 from pathlib import Path
 
 import numpy as np
 
 from aesampling import io
+from aesampling.errors import UserInputError
 
 
 def training_backup(output: str | Path):
@@ -27,6 +29,65 @@ def training_backup(output: str | Path):
     import keras
 
     return keras.callbacks.BackupAndRestore(backup_dir=str(Path(f"{output}.backup")), double_checkpoint=True)
+
+
+BACKUP_SETTINGS = "aesampling_settings.json"
+_STATE_FILES = ("latest.weights.h5", "training_metadata.json")  # BackupAndRestore's, with `.bkp` copies
+
+
+def _state_readable(weights: Path, metadata: Path) -> bool:
+    """True when the epoch record parses and the weights file is a complete HDF5 file."""
+    import h5py
+
+    try:
+        epoch = json.loads(metadata.read_text())["epoch"]
+        if not isinstance(epoch, int) or epoch < 0:
+            return False
+        with h5py.File(weights, "r"):
+            return True
+    except (OSError, ValueError, KeyError, TypeError):
+        return False
+
+
+def prepare_training_backup(output: str | Path, settings: str) -> int:
+    """Checks the backup of an interrupted training of `output` before it is resumed; returns its epoch.
+
+    - No backup: a fresh folder records `settings` (the run's config), and training starts at epoch 0.
+    - A backup made with other settings: UserInputError (a resume would mix two configurations).
+    - A backup without a settings record (older, or killed before writing it): removed with a warning.
+    - A state damaged by a kill during its write: the previous epoch's copy (`.bkp`) replaces it, with a
+      warning; when that is damaged too, the backup is removed and training starts over.
+    """
+    from absl import logging
+
+    folder = Path(f"{output}.backup")
+    if folder.is_dir():
+        try:
+            recorded = (folder / BACKUP_SETTINGS).read_text()
+        except OSError:
+            logging.warning("%s has no record of the settings that made it; starting the training over", folder)
+            remove_training_backup(output)
+        else:
+            if recorded != settings:
+                raise UserInputError(
+                    f"{folder} holds an interrupted training with other settings; rerun with those settings "
+                    f"to resume it (see {folder / BACKUP_SETTINGS}), or delete the folder")
+    if folder.is_dir():
+        weights, metadata = (folder / name for name in _STATE_FILES)
+        if weights.exists() or metadata.exists():
+            if not _state_readable(weights, metadata):
+                previous = [Path(f"{path}.bkp") for path in (weights, metadata)]
+                if _state_readable(*previous):
+                    logging.warning("%s: the last epoch's state is damaged; resuming from the epoch before", folder)
+                    for copy, path in zip(previous, (weights, metadata)):
+                        shutil.copyfile(copy, path)
+                else:
+                    logging.warning("%s: the saved state is damaged; starting the training over", folder)
+                    remove_training_backup(output)
+    if not folder.is_dir():
+        folder.mkdir(parents=True)
+        io.write_text(folder / BACKUP_SETTINGS, settings)
+    return backed_up_epoch(output)
 
 
 def backed_up_epoch(output: str | Path) -> int:
@@ -49,8 +110,13 @@ class CurveCheckpoint:
     other settings is ignored (the curve starts over).
     """
 
+    @staticmethod
+    def path_of(output: str | Path) -> Path:
+        """Where the checkpoint of the curve `output` lies."""
+        return Path(f"{output}.partial.npz")
+
     def __init__(self, output: str | Path, fingerprint: str):
-        self.path = Path(f"{output}.partial.npz")
+        self.path = self.path_of(output)
         self.fingerprint = fingerprint
         self.earlier_seconds = 0.0  # wall time that interrupted runs spent on the restored epochs
         self._started = time.perf_counter()
@@ -74,7 +140,11 @@ class CurveCheckpoint:
                 values = [saved[f"v{i}"] for i in range(len(variables))]
                 points = [tuple(row) for row in saved["points"]]
                 earlier = float(saved["seconds"]) if "seconds" in saved.files else 0.0
-        except (OSError, ValueError, KeyError):
+        except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as e:
+            from absl import logging
+
+            logging.warning("%s is damaged (%s); the curve starts over", self.path, e)
+            self.remove()
             return None
         if any(value.shape != tuple(v.shape) for value, v in zip(values, variables)):
             return None

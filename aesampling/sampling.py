@@ -119,6 +119,33 @@ def chain_noise(seed, restart, step, shape):
     return backend.standard_normal(seed, restart, step, shape)
 
 
+def available_memory_bytes() -> int | None:
+    """MemAvailable of /proc/meminfo (Linux), or None where it cannot be read."""
+    try:
+        for line in open("/proc/meminfo"):
+            if line.startswith("MemAvailable:"):
+                return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
+
+
+def check_memory(config: ReinjectionConfig, input_dim: int) -> None:
+    """Raises UserInputError when one restart's states cannot fit in the memory available.
+
+    One restart holds B·(R - b) collected states of n float32 values, plus
+    the chain state and the noise (2·B·n more); a chunk of samples holds at
+    least one restart. A chain count far beyond memory thus fails at once,
+    not after minutes of allocation.
+    """
+    needed = 4 * config.num_chains * input_dim * (config.collected_per_restart + 2)
+    available = available_memory_bytes()
+    if available is not None and needed > available:
+        raise UserInputError(
+            f"B = {config.num_chains:,} chains of n = {input_dim} need {needed / 2**30:,.1f} GiB per restart "
+            f"but {available / 2**30:,.1f} GiB of memory is available: use fewer chains")
+
+
 class ReinjectionSampler:
     """Draws synthetic samples from an autoencoder by reinjection.
 
@@ -148,6 +175,7 @@ class ReinjectionSampler:
         if input_dim is None:
             input_dim = models.check_autoencoder(autoencoder)
         self.input_dim = int(input_dim)
+        check_memory(config, self.input_dim)
         self._sqrt_lam = math.sqrt(config.lam)
         self.strategy = strategy
         if strategy is None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import signal
 import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's start-up chatter out of user output
@@ -21,6 +22,7 @@ from aesampling.lambda_search import read_best  # noqa: E402
 from aesampling.workflow import DataConfig  # noqa: E402
 
 FLAGS = flags.FLAGS
+TRACEBACK_ENV = "AESAMPLING_TRACEBACK"
 
 
 def define_data_flags() -> None:
@@ -87,12 +89,32 @@ def chain_config(dataset: str | None, *, lam: float | None = None) -> Reinjectio
     return resolve_chain_settings(defaults, chosen=chosen, **given)
 
 
+flags.DEFINE_boolean("verbose", False, "Show the Python traceback of an unexpected error (also: "
+                     f"{TRACEBACK_ENV}=1).")
+
+
+def _terminated(signum, frame) -> None:
+    """SIGTERM unwinds like an exception, so the outputs' temporary files are removed on the way out."""
+    raise SystemExit(f"error: interrupted by signal {signum}; no output was completed")
+
+
+def _first_line(error: BaseException) -> str:
+    text = str(error).strip()
+    return text.splitlines()[0] if text else type(error).__name__
+
+
 def run(main) -> None:
-    """app.run(main), turning a user mistake into a one-line error and exit status 1."""
+    """app.run(main), turning any failure into a one-line `error: ...` and exit status 1.
+
+    A user mistake (UserInputError) and the environment (OSError: disk full,
+    permissions) say what is wrong; anything else names its type, and
+    --verbose (or AESAMPLING_TRACEBACK=1) shows its traceback.
+    """
 
     def guarded(argv):
         if len(argv) > 1:
             raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
+        signal.signal(signal.SIGTERM, _terminated)
         try:
             main()
         except UserInputError as e:
@@ -101,6 +123,11 @@ def run(main) -> None:
         except OSError as e:  # disk full, file too large, permissions: the environment, not a bug
             where = f" ({e.filename})" if e.filename else ""
             print(f"error: cannot complete the output: {e.strerror or e}{where}", file=sys.stderr)
+            sys.exit(1)
+        except Exception as e:
+            if FLAGS.verbose or os.environ.get(TRACEBACK_ENV, "") not in ("", "0"):
+                raise
+            print(f"error: {type(e).__name__}: {_first_line(e)} (--verbose shows the traceback)", file=sys.stderr)
             sys.exit(1)
 
     app.run(guarded)

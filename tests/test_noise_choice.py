@@ -42,7 +42,7 @@ def test_the_candidate_with_the_best_validation_score_is_copied_with_every_candi
     assert [(c["salt_pepper_rate"], c["best_score"]) for c in choice["candidates"]] == [(0.5, 0.43), (0.1, 0.65)]
     assert choice["candidates"][0]["train_seconds"] == 100.0 and choice["candidates"][0]["search_seconds"] == 50.0
     # The search result may not overwrite the chosen model's training record.
-    with pytest.raises(UserInputError, match="training record"):
+    with pytest.raises(UserInputError, match="the record of the chosen model and the chosen search result would both be written"):
         workflow.run_choose_noise(workflow.NoiseChoiceConfig(
             searches=searches, model_output=str(tmp_path / "x.keras"), search_output=str(tmp_path / "x.json")))
 

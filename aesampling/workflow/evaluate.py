@@ -12,6 +12,7 @@ from aesampling import evaluation, io, metrics, resume
 from aesampling.errors import UserInputError
 from aesampling.reproducibility import seed_everything
 from aesampling.sampling import ReinjectionSampler
+from aesampling.workflow import outputs
 from aesampling.workflow.configs import EvaluateConfig
 from aesampling.workflow.inputs import load_curve_inputs
 from aesampling.workflow.records import fingerprint, run_record, split_sizes
@@ -35,6 +36,10 @@ def run_evaluate(config: EvaluateConfig) -> dict:
     is_bound = config.source in (evaluation.UPPER_BOUND, evaluation.LOWER_BOUND)
     if not is_bound and config.autoencoder is None:
         raise UserInputError(f"source {config.source!r} needs an autoencoder model file")
+    outputs.claim({**outputs.with_record("the learning curve", config.output),
+                   "the curve's checkpoint": resume.CurveCheckpoint.path_of(config.output)},
+                  {"the classifier": config.classifier, "the autoencoder": None if is_bound else config.autoencoder},
+                  suffixes={"the learning curve": ".csv"})
     seed_everything(config.seed)
     inputs = load_curve_inputs(config.data, config.classifier, None if is_bound else config.autoencoder)
     source, per_step = _source(config, inputs)

@@ -9,6 +9,7 @@ import numpy as np
 from aesampling import io
 from aesampling.errors import UserInputError
 from aesampling.labeling import Labeler, check_classifier
+from aesampling.workflow import outputs
 from aesampling.workflow.configs import LabelConfig
 from aesampling.workflow.records import run_record
 
@@ -16,6 +17,9 @@ from aesampling.workflow.records import run_record
 def run_label(config: LabelConfig) -> dict:
     """Writes x with soft_labels = C(x) and labels = argmax C(x) (and the samples' chain_progress) to a new .npz."""
     started = time.perf_counter()
+    outputs.claim(outputs.with_record("the labelled samples", config.output),
+                  {"the samples": config.samples, "the classifier": config.classifier},
+                  suffixes={"the labelled samples": ".npz"})
     (num_rows, *row_shape), _ = io.npz_array_shape(config.samples, "x")
     if len(row_shape) != 1:
         raise UserInputError(f"{config.samples}: x must be a 2-D array of samples")

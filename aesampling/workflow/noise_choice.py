@@ -12,6 +12,7 @@ from pathlib import Path
 
 from aesampling import io, lambda_search
 from aesampling.errors import UserInputError
+from aesampling.workflow import outputs
 from aesampling.workflow.configs import NoiseChoiceConfig
 from aesampling.workflow.records import run_record
 
@@ -44,10 +45,12 @@ def _candidate(search_path: str) -> tuple[dict, dict]:
 def run_choose_noise(config: NoiseChoiceConfig) -> dict:
     """Copies the best-scoring candidate DAE and its search result to the outputs; records every candidate."""
     started = time.perf_counter()
-    if Path(config.search_output).resolve() == io.sidecar_path(config.model_output).resolve():
-        raise UserInputError(f"{config.search_output} is where the chosen model's training record goes; "
-                             "write the search result elsewhere")
     candidates, records = zip(*(_candidate(path) for path in config.searches))
+    outputs.claim({**outputs.with_record("the chosen model", config.model_output),
+                   "the chosen search result": config.search_output},
+                  {**{f"search result {path}": path for path in config.searches},
+                   **{f"candidate {c['autoencoder']}": c["autoencoder"] for c in candidates}},
+                  suffixes={"the chosen model": ".keras", "the chosen search result": ".json"})
     datasets = sorted({c["dataset"] for c in candidates})
     if len(datasets) > 1:
         raise UserInputError(f"the candidate searches ran on different datasets: {datasets}")

@@ -13,6 +13,7 @@ import pandas as pd
 
 from aesampling import data, features, io, plotting, reporting
 from aesampling.errors import UserInputError
+from aesampling.workflow import outputs
 from aesampling.workflow.configs import DataConfig, ReportConfig
 from aesampling.workflow.records import command_line, run_record
 
@@ -62,6 +63,13 @@ def run_report(config: ReportConfig) -> dict:
     lambda_search.csv and config.json."""
     started = time.perf_counter()
     out = Path(config.output_dir)
+    names = ["curves.csv", "table.md", "metrics.json", "config.json", "curves.png", "lambda_search.csv",
+             *(f"{kind}_{Path(path).stem}.png" for path in config.samples for kind in ("samples", "chains"))]
+    outputs.claim({f"the report's {name}": out / name for name in names},
+                  {**{f"curve {path}": path for path in config.curves},
+                   **{f"samples {path}": path for path in config.samples},
+                   **{f"search result {path}": path for path in config.lambda_searches},
+                   "the classifier's record": config.classifier_record})
     curves, records = _read_curves(config.curves)
     classifier_record = io.read_json(config.classifier_record)
     ground_truth = float(classifier_record["test_accuracy"])

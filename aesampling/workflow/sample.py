@@ -17,6 +17,7 @@ from aesampling import distribution, io
 from aesampling.errors import UserInputError
 from aesampling.models import check_autoencoder
 from aesampling.sampling import ReinjectionConfig, ReinjectionSampler
+from aesampling.workflow import outputs
 from aesampling.workflow.configs import SampleConfig
 from aesampling.workflow.records import run_record
 
@@ -48,6 +49,8 @@ def _check_finite(chunk: np.ndarray, config: SampleConfig) -> None:
 def run_sample(config: SampleConfig) -> dict:
     """Streams `num_samples` reinjection samples of a saved autoencoder to an .npz (arrays `x`, `chain_progress`)."""
     started = time.perf_counter()
+    outputs.claim(outputs.with_record("the samples", config.output), {"the autoencoder": config.autoencoder},
+                  suffixes={"the samples": ".npz"})
     strategy = distribution.make_strategy(config.strategy)
     with distribution.scope(strategy):
         autoencoder = io.load_model(config.autoencoder)

@@ -8,6 +8,7 @@ from absl import logging
 
 from aesampling import io, lambda_search
 from aesampling.reproducibility import seed_everything
+from aesampling.workflow import outputs
 from aesampling.workflow.configs import LambdaSearchConfig
 from aesampling.workflow.inputs import load_curve_inputs
 from aesampling.workflow.records import run_record, split_sizes
@@ -22,6 +23,9 @@ def _log(row: dict) -> None:
 def run_lambda_search(config: LambdaSearchConfig) -> dict:
     """Scores the (λ, collect, burn-in) grid on the validation split; writes the best setting and the grid as JSON."""
     started = time.perf_counter()
+    outputs.claim({"the search result": config.output},
+                  {"the classifier": config.classifier, "the autoencoder": config.autoencoder},
+                  suffixes={"the search result": ".json"})
     seed_everything(config.seed)
     inputs = load_curve_inputs(config.data, config.classifier, config.autoencoder)
     grid = lambda_search.search(

@@ -10,9 +10,10 @@ from absl import logging
 from aesampling import distribution, io, presets, resume, training
 from aesampling.errors import UserInputError
 from aesampling.reproducibility import seed_everything
+from aesampling.workflow import outputs
 from aesampling.workflow.configs import TrainConfig
 from aesampling.workflow.inputs import load_data
-from aesampling.workflow.records import run_record, split_sizes
+from aesampling.workflow.records import fingerprint, run_record, split_sizes
 
 
 def _with_noise_overrides(preset, config: TrainConfig):
@@ -29,6 +30,7 @@ def _with_noise_overrides(preset, config: TrainConfig):
 def run_train(config: TrainConfig) -> dict:
     """Trains the preset `config.model` of `config.data.dataset`; saves it and its record."""
     started = time.perf_counter()
+    outputs.claim(outputs.with_record("the model", config.output), suffixes={"the model": ".keras"})
     seed_everything(config.seed)
     if config.model == presets.CLASSIFIER:
         preset = presets.experiment_presets(config.data.dataset).classifier
@@ -37,8 +39,8 @@ def run_train(config: TrainConfig) -> dict:
     preset = _with_noise_overrides(preset, config)
     epochs = preset.epochs if config.epochs is None else config.epochs
     batch_size = preset.batch_size if config.batch_size is None else config.batch_size
+    resumed_from = resume.prepare_training_backup(config.output, fingerprint(config))
     dataset = load_data(config.data)
-    resumed_from = resume.backed_up_epoch(config.output)
     if resumed_from:
         logging.info("resuming %s from epoch %d of an interrupted run", config.output, resumed_from)
     backup = [resume.training_backup(config.output)]
