@@ -113,12 +113,16 @@ def epoch_fn(source: Source, labeler: Labeler, trainer, steps_per_epoch: int, *,
 
     The returned function maps (trainer state, epoch index) to (new state,
     the last step's loss); step k of epoch e draws batch e·steps_per_epoch + k.
+    The loss is NaN from the first step whose batch holds NaN or inf on (the
+    student's loss alone can stay finite: Keras clips its probabilities).
     """
 
     def run_epoch(state, source_params, labeler_weights, epoch):
         def learning_step(i, carry):
             x = source.batch(source_params, epoch * steps_per_epoch + i)
-            return trainer.step(carry[0], x, labeler.soft_labels(labeler_weights, x))
+            state, loss = trainer.step(carry[0], x, labeler.soft_labels(labeler_weights, x))
+            sound = ops.logical_and(ops.all(ops.isfinite(x)), ops.isfinite(carry[1]))
+            return state, ops.where(sound, loss, float("nan"))
 
         return ops.fori_loop(0, steps_per_epoch, learning_step, (state, ops.zeros((), "float32")))
 

@@ -66,8 +66,9 @@ class ScriptRun:
         return ScriptResult(self.client.returncode, (self.folder / "stdout").read_text(),
                             (self.folder / "stderr").read_text())
 
-    def kill(self) -> None:
-        """SIGKILL to the process running the script, as an out-of-memory killer or a power cut would."""
+    def kill(self, signum: int = signal.SIGKILL) -> None:
+        """SIGKILL (or `signum`) to the process running the script, as an out-of-memory killer or a power
+        cut (or a job scheduler's SIGTERM) would."""
         pid_file = self.folder / "pid"
         deadline = time.monotonic() + 30
         while not pid_file.is_file() or not pid_file.read_text():
@@ -76,7 +77,7 @@ class ScriptRun:
             time.sleep(0.01)
         pid = int(pid_file.read_text())
         try:
-            os.kill(pid, signal.SIGKILL)
+            os.kill(pid, signum)
             while True:  # wait until the process is gone (the server reaps it)
                 os.kill(pid, 0)
                 time.sleep(0.01)

@@ -1,0 +1,167 @@
+"""The red-team's cases (issue 11) on the real scripts: no input overwritten, no partial file left, every
+failure one line, every interrupted training resumable."""
+
+import json
+import signal
+
+import numpy as np
+import pytest
+
+from aesampling import io, resume
+from conftest import run_script, save_small_models, start_script
+from test_errors import assert_no_outputs, assert_one_line_error
+from test_resume import wait_for
+
+
+@pytest.fixture(scope="module")
+def m(tmp_path_factory, digits):
+    """Small digits models with their training records, as `make demo` leaves them."""
+    root = save_small_models(tmp_path_factory.mktemp("m"), digits, classifier_units=16, classifier_epochs=2,
+                             ae_units=8, ae_epochs=2, ae_batch_size=128)
+    for name in ("ae", "classifier"):
+        io.write_json(root / f"{name}.json", {"config": {"data": {"dataset": "digits"}}, "note": name})
+    return root
+
+
+def snapshot(*paths):
+    return {path: path.read_bytes() for path in paths}
+
+
+# ---------------------------------------------------------------- outputs on inputs
+
+
+@pytest.mark.parametrize("script, flags, message", [
+    ("sample", ["--autoencoder={m}/ae.keras", "--lam=0.1", "--output={m}/ae.keras"], "the samples must be a .npz"),
+    ("sample", ["--autoencoder={m}/ae.keras", "--lam=0.1", "--output={m}/ae.npz"],
+     "the record of the samples would overwrite the record of the autoencoder"),
+    ("sample", ["--autoencoder={m}/ae.keras", "--lam=0.1", "--output={tmp}/x.json"], "the samples must be a .npz"),
+    ("evaluate", ["--dataset=digits", "--source=lower_bound", "--classifier={m}/classifier.keras",
+                  "--output={m}/classifier.keras"], "the learning curve must be a .csv"),
+    ("evaluate", ["--dataset=digits", "--source=lower_bound", "--classifier={m}/classifier.keras",
+                  "--output={m}/classifier.csv"], "would overwrite the record of the classifier"),
+    ("label", ["--samples={tmp}/s.npz", "--classifier={m}/classifier.keras", "--output={tmp}/s.npz"],
+     "the labelled samples would overwrite the samples"),
+    ("search_lambda", ["--dataset=digits", "--autoencoder={m}/ae.keras", "--classifier={m}/classifier.keras",
+                       "--output={m}/ae.json"], "would overwrite the record of the autoencoder"),
+    ("train", ["--dataset=digits", "--model=shallow_ae", "--output={tmp}/x.h5"], "the model must be a .keras"),
+    ("train", ["--dataset=digits", "--model=shallow_ae", "--output=/proc/aesampling/x.keras"], "cannot write to"),
+])
+def test_no_output_lands_on_an_input_and_bad_outputs_fail_before_any_work(m, tmp_path, script, flags, message):
+    np.savez(tmp_path / "s.npz", x=np.zeros((4, 64), np.float32))
+    inputs = snapshot(*m.iterdir(), tmp_path / "s.npz")
+    result = run_script(script, *(f.format(m=m, tmp=tmp_path) for f in flags), check=False)
+    assert_one_line_error(result, message)
+    assert "Epoch 1/" not in result.stdout + result.stderr  # refused before training
+    assert snapshot(*inputs) == inputs
+    assert sorted(m.iterdir()) == sorted(p for p in inputs if p.parent == m)
+
+
+# ---------------------------------------------------------------- training backups
+
+
+def _kill_after_epochs(output, flags, epochs=3):
+    run = start_script("train", *flags)
+    wait_for(lambda: resume.backed_up_epoch(output) >= epochs, run)
+    run.kill()
+    return resume.backed_up_epoch(output)
+
+
+def test_a_backup_from_other_settings_is_refused_and_the_same_settings_resume_it(tmp_path):
+    output = tmp_path / "ae.keras"
+    flags = ["--dataset=digits", "--model=shallow_ae", "--epochs=30", "--batch_size=32", f"--output={output}"]
+    interrupted_at = _kill_after_epochs(output, flags)
+    for other in ("--seed=1", "--epochs=31", "--model=deep_ae"):
+        changed = [f for f in flags if f.split("=")[0] != other.split("=")[0]] + [other]
+        result = run_script("train", *changed, check=False)
+        assert_one_line_error(result, "holds an interrupted training with other settings")
+    assert resume.backed_up_epoch(output) == interrupted_at  # the backup is kept as it was
+    run_script("train", *flags)
+    record = json.loads(output.with_suffix(".json").read_text())
+    assert record["resumed_from_epoch"] == interrupted_at and len(record["history"]["loss"]) == 30 - interrupted_at
+
+
+@pytest.mark.parametrize("damage", ["last state", "both states"])
+def test_a_state_damaged_by_a_kill_mid_write_resumes_from_the_last_good_one(tmp_path, damage):
+    output = tmp_path / "ae.keras"
+    flags = ["--dataset=digits", "--model=shallow_ae", "--epochs=200", "--batch_size=32", f"--output={output}"]
+    _kill_after_epochs(output, flags)
+    backup = tmp_path / "ae.keras.backup"
+    previous = json.loads((backup / "training_metadata.json.bkp").read_text())["epoch"]
+    (backup / "training_metadata.json").write_text('{"epoch": ')  # SIGKILL in the middle of the write
+    if damage == "both states":
+        (backup / "latest.weights.h5.bkp").write_bytes(b"\x89HDF\r\n")
+    run = start_script("train", *flags)
+    if damage == "last state":
+        wait_for(lambda: resume.backed_up_epoch(output) > previous, run)
+        assert "resuming from the epoch before" in run.folder.joinpath("stderr").read_text()
+    else:
+        wait_for(lambda: "starting the training over" in run.folder.joinpath("stderr").read_text()
+                 and resume.backed_up_epoch(output) >= 1, run)
+    run.kill()
+
+
+# ---------------------------------------------------------------- silently wrong results
+
+
+def test_exploding_chains_fail_the_curve_with_one_line(m, tmp_path):
+    result = run_script("evaluate", "--dataset=digits", "--source=ae", f"--autoencoder={m / 'ae.keras'}",
+                        "--lam=1e300", f"--classifier={m / 'classifier.keras'}", "--epochs=2", "--steps_per_epoch=2",
+                        f"--output={tmp_path / 'c.csv'}", check=False)
+    assert_one_line_error(result, "NaN or inf")
+    assert_no_outputs(tmp_path, "c.csv", "c.json", "c.csv.partial.npz")
+
+
+def test_a_chain_count_beyond_memory_fails_at_once(m, tmp_path):
+    result = run_script("sample", f"--autoencoder={m / 'ae.keras'}", "--lam=0.1", "--chains=100000000",
+                        f"--output={tmp_path / 's.npz'}", check=False)
+    assert_one_line_error(result, "use fewer chains")
+
+
+# ---------------------------------------------------------------- leftovers
+
+
+def _temporaries(folder):
+    return [p.name for p in folder.iterdir() if ".tmp" in p.name]
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGKILL])
+def test_a_killed_sample_run_leaves_no_temporary_for_long(m, tmp_path, signum):
+    flags = [f"--autoencoder={m / 'ae.keras'}", "--lam=0.1", "--chunk_samples=2000", f"--output={tmp_path / 's.npz'}"]
+    run = start_script("sample", *flags, "--num_samples=50000000")
+    wait_for(lambda: bool(_temporaries(tmp_path)), run)
+    run.kill(signum)
+    if signum == signal.SIGTERM:
+        assert run.client.returncode == 1
+        assert "interrupted by signal 15" in run.folder.joinpath("stderr").read_text()
+        assert _temporaries(tmp_path) == []
+    else:
+        assert _temporaries(tmp_path)  # a SIGKILL cannot clean up: the next writer of the output does
+        run_script("sample", *flags, "--num_samples=10")
+        assert _temporaries(tmp_path) == [] and np.load(tmp_path / "s.npz")["x"].shape == (10, 64)
+
+
+def test_a_damaged_curve_checkpoint_starts_the_curve_over(m, tmp_path):
+    flags = ["--dataset=digits", "--source=upper_bound", f"--classifier={m / 'classifier.keras'}", "--epochs=2",
+             "--steps_per_epoch=3"]
+    run_script("evaluate", *flags, f"--output={tmp_path / 'fresh.csv'}")
+    (tmp_path / "c.csv.partial.npz").write_bytes(b"PK\x03\x04 damaged")
+    result = run_script("evaluate", *flags, f"--output={tmp_path / 'c.csv'}")
+    assert "is damaged" in result.stderr
+    assert (tmp_path / "c.csv").read_bytes() == (tmp_path / "fresh.csv").read_bytes()
+    assert not (tmp_path / "c.csv.partial.npz").exists()
+
+
+# ---------------------------------------------------------------- one line for anything else
+
+
+def test_an_unexpected_failure_is_one_line_and_verbose_shows_the_traceback(m, tmp_path):
+    (tmp_path / "c.csv").write_text("source,epoch,samples_seen,accuracy\nx,0,0,0.5\n")
+    io.write_json(tmp_path / "c.json", [])
+    io.write_json(tmp_path / "classifier.json", {"test_accuracy": 0.9})
+    flags = ["--dataset=digits", f"--curves={tmp_path / 'c.csv'}", f"--classifier_record={tmp_path / 'classifier.json'}",
+             f"--output_dir={tmp_path / 'report'}"]
+    result = run_script("report", *flags, check=False)
+    assert_one_line_error(result, "error: TypeError: ")
+    assert "--verbose shows the traceback" in result.stderr
+    verbose = run_script("report", *flags, "--verbose", check=False)
+    assert verbose.returncode != 0 and "Traceback" in verbose.stderr
