@@ -116,6 +116,24 @@ def read_json(path: str | os.PathLike) -> Any:
         raise UserInputError(f"{path} is not valid JSON: {e}") from e
 
 
+def read_record(path: str | os.PathLike, what: str, *required: str) -> dict:
+    """A JSON object that must hold every dotted key path in `required` (e.g. "config.data.dataset").
+
+    Raises UserInputError naming `what` the file should be when it is not an
+    object or lacks one of the keys.
+    """
+    record = read_json(path)
+    for key_path in required:
+        value = record
+        for key in key_path.split("."):
+            if not isinstance(value, dict) or key not in value:
+                raise UserInputError(f"{path} is not {what}: it has no {key_path!r}")
+            value = value[key]
+    if not isinstance(record, dict):
+        raise UserInputError(f"{path} is not {what}: it holds a JSON {type(record).__name__}, not an object")
+    return record
+
+
 def sidecar_path(path: str | os.PathLike, suffix: str = ".json") -> Path:
     """The config file that sits next to an output: `x.keras` -> `x.json`."""
     return Path(path).with_suffix(suffix)
@@ -284,6 +302,8 @@ def load_npz(path: str | os.PathLike, required: tuple[str, ...] = ()) -> dict[st
     missing = [k for k in required if k not in arrays]
     if missing:
         raise UserInputError(f"{path} lacks the arrays {missing}; it has {sorted(arrays)}")
+    for key in required:
+        _check_plain(path, key, arrays[key].dtype)
     return arrays
 
 
@@ -334,6 +354,8 @@ def npz_array_shape(path: str | os.PathLike, key: str) -> tuple[tuple[int, ...],
 def _check_plain(path, key: str, dtype: np.dtype) -> None:
     if dtype.hasobject:
         raise UserInputError(f"{path}: array {key!r} holds Python objects (pickled data); only numeric arrays are read")
+    if dtype.kind not in "fiub":
+        raise UserInputError(f"{path}: array {key!r} must hold real numbers, not {dtype}")
 
 
 def load_npz_array(path: str | os.PathLike, key: str) -> np.ndarray | None:

@@ -155,13 +155,41 @@ def test_a_damaged_curve_checkpoint_starts_the_curve_over(m, tmp_path):
 
 
 def test_an_unexpected_failure_is_one_line_and_verbose_shows_the_traceback(m, tmp_path):
-    (tmp_path / "c.csv").write_text("source,epoch,samples_seen,accuracy\nx,0,0,0.5\n")
-    io.write_json(tmp_path / "c.json", [])
-    io.write_json(tmp_path / "classifier.json", {"test_accuracy": 0.9})
+    # An autoencoder's curve whose record lacks the chain settings: no check foresees it.
+    (tmp_path / "c.csv").write_text("source,epoch,samples_seen,accuracy\nae,0,0,0.5\n")
+    io.write_json(tmp_path / "c.json", {"config": {"steps_per_epoch": 1}, "samples_per_step": 1})
+    io.write_json(tmp_path / "classifier.json", {"test_accuracy": 0.9, "config": {"data": {}}, "machine": {}})
     flags = ["--dataset=digits", f"--curves={tmp_path / 'c.csv'}", f"--classifier_record={tmp_path / 'classifier.json'}",
              f"--output_dir={tmp_path / 'report'}"]
     result = run_script("report", *flags, check=False)
-    assert_one_line_error(result, "error: TypeError: ")
+    assert_one_line_error(result, "error: KeyError: ")
     assert "--verbose shows the traceback" in result.stderr
     verbose = run_script("report", *flags, "--verbose", check=False)
     assert verbose.returncode != 0 and "Traceback" in verbose.stderr
+
+
+@pytest.mark.parametrize("curve, record, classifier, message", [
+    ("", None, {"test_accuracy": 0.9}, "is not a learning-curve CSV"),
+    ("source,epoch,samples_seen,accuracy\nx,0,0,high\n", None, {}, "must be numbers"),
+    ("source,epoch,samples_seen,accuracy\nx,0,0,0.5\n", {"config": {}}, {}, "it has no 'config.steps_per_epoch'"),
+    ("source,epoch,samples_seen,accuracy\nx,0,0,0.5\n", {"config": {"steps_per_epoch": 1}, "samples_per_step": 1},
+     {"test_accuracy": "high", "config": {"data": {}}, "machine": {}}, "test_accuracy must be a number"),
+])
+def test_malformed_report_inputs_are_named(tmp_path, curve, record, classifier, message):
+    (tmp_path / "c.csv").write_text(curve)
+    if record is not None:
+        io.write_json(tmp_path / "c.json", record)
+    io.write_json(tmp_path / "classifier.json", classifier)
+    result = run_script("report", "--dataset=digits", f"--curves={tmp_path / 'c.csv'}",
+                        f"--classifier_record={tmp_path / 'classifier.json'}", f"--output_dir={tmp_path / 'r'}",
+                        check=False)
+    assert_one_line_error(result, message)
+    assert not (tmp_path / "r" / "table.md").exists()
+
+
+def test_samples_that_are_not_real_numbers_are_refused(m, tmp_path):
+    np.savez(tmp_path / "s.npz", x=np.zeros((3, 64), np.complex64))
+    result = run_script("label", f"--samples={tmp_path / 's.npz'}", f"--classifier={m / 'classifier.keras'}",
+                        f"--output={tmp_path / 'l.npz'}", check=False)
+    assert_one_line_error(result, "must hold real numbers, not complex64")
+    assert_no_outputs(tmp_path, "l.npz", "l.json")

@@ -24,16 +24,33 @@ def _read_curves(paths) -> tuple[pd.DataFrame, dict]:
     for path in paths:
         if not Path(path).is_file():
             raise UserInputError(f"learning curve not found: {path}")
-        frame = pd.read_csv(path)
-        if not {"source", "epoch", "samples_seen", "accuracy"} <= set(frame.columns):
-            raise UserInputError(f"{path} is not a learning-curve CSV")
+        try:
+            frame = pd.read_csv(path)
+        except (ValueError, pd.errors.ParserError, UnicodeDecodeError) as e:  # EmptyDataError is a ValueError
+            raise UserInputError(f"{path} is not a learning-curve CSV ({e})") from e
+        columns = ["source", "epoch", "samples_seen", "accuracy"]
+        if not set(columns) <= set(frame.columns) or frame.empty:
+            raise UserInputError(f"{path} is not a learning-curve CSV (columns {', '.join(columns)}, one row or more)")
+        if not all(pd.api.types.is_numeric_dtype(frame[c]) for c in columns[1:]):
+            raise UserInputError(f"{path}: epoch, samples_seen and accuracy must be numbers")
         source = str(frame["source"].iloc[0])
-        records[source] = io.read_json(io.sidecar_path(path))
+        records[source] = io.read_record(io.sidecar_path(path), "the record of a learning curve (evaluate.py)",
+                                         "config.steps_per_epoch", "samples_per_step")
         autoencoder = records[source]["config"].get("autoencoder")
         if autoencoder and io.sidecar_path(autoencoder).is_file():
             records[source]["autoencoder_record"] = io.read_json(io.sidecar_path(autoencoder))
         frames.append(frame)
     return pd.concat(frames, ignore_index=True), records
+
+
+def _read_samples(path: str) -> dict:
+    """A labelled samples file: x (N x n) and its N integer hard labels."""
+    arrays = io.load_npz(path, required=("x", "labels"))
+    x, labels = arrays["x"], arrays["labels"]
+    if x.ndim != 2 or labels.shape != (len(x),) or labels.dtype.kind not in "iu":
+        raise UserInputError(f"{path}: x must be N x n and labels N integers, got {x.shape} and {labels.shape} "
+                             f"{labels.dtype}")
+    return arrays
 
 
 def _feature_record(classifier_record: dict) -> dict | None:
@@ -71,13 +88,19 @@ def run_report(config: ReportConfig) -> dict:
                    **{f"search result {path}": path for path in config.lambda_searches},
                    "the classifier's record": config.classifier_record})
     curves, records = _read_curves(config.curves)
-    classifier_record = io.read_json(config.classifier_record)
-    ground_truth = float(classifier_record["test_accuracy"])
+    classifier_record = io.read_record(config.classifier_record, "a classifier's training record (train.py)",
+                                       "test_accuracy", "config.data", "machine")
+    ground_truth = classifier_record["test_accuracy"]
+    if isinstance(ground_truth, bool) or not isinstance(ground_truth, (int, float)) or not 0 <= ground_truth <= 1:
+        raise UserInputError(f"{config.classifier_record}: test_accuracy must be a number in [0, 1], got "
+                             f"{ground_truth!r}")
 
     spec = data.dataset_spec(config.dataset)
-    samples = {Path(path).stem: io.load_npz(path, required=("x", "labels")) for path in config.samples}
-    sample_records = {Path(path).stem: io.read_json(io.sidecar_path(path)) for path in config.samples}
-    search_records = {Path(path).stem: io.read_json(path) for path in config.lambda_searches}
+    samples = {Path(path).stem: _read_samples(path) for path in config.samples}
+    sample_records = {Path(path).stem: io.read_record(io.sidecar_path(path), "a labelled samples record (label.py)",
+                                                      "config") for path in config.samples}
+    search_records = {Path(path).stem: io.read_record(path, "a λ search result (search_lambda.py)", "best", "grid")
+                      for path in config.lambda_searches}
     feature_record = _feature_record(classifier_record) if spec.uses_features else None
 
     table = reporting.summary_table(curves, records, ground_truth)
