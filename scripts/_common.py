@@ -113,7 +113,9 @@ def run(main) -> None:
 
     def guarded(argv):
         if len(argv) > 1:
-            raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
+            print(f"error: unexpected arguments: {' '.join(argv[1:])} (flags are written --name=value)",
+                  file=sys.stderr)
+            sys.exit(1)
         signal.signal(signal.SIGTERM, _terminated)
         try:
             main()
@@ -130,4 +132,13 @@ def run(main) -> None:
             print(f"error: {type(e).__name__}: {_first_line(e)} (--verbose shows the traceback)", file=sys.stderr)
             sys.exit(1)
 
-    app.run(guarded)
+    app.run(guarded, flags_parser=_parse_flags)
+
+
+def _parse_flags(argv: list[str]) -> list[str]:
+    """absl's flag parsing, with a bad or unknown flag reported as one `error: ...` line."""
+    try:
+        return FLAGS(argv)
+    except flags.Error as e:
+        print(f"error: {e} (--helpfull lists the flags)", file=sys.stderr)
+        sys.exit(1)

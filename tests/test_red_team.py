@@ -193,3 +193,13 @@ def test_samples_that_are_not_real_numbers_are_refused(m, tmp_path):
                         f"--output={tmp_path / 'l.npz'}", check=False)
     assert_one_line_error(result, "must hold real numbers, not complex64")
     assert_no_outputs(tmp_path, "l.npz", "l.json")
+
+
+@pytest.mark.parametrize("flags, message", [
+    (["--chains=abc"], "error: flag --chains=abc: invalid literal"),
+    (["--bogus"], "error: Unknown command line flag 'bogus'"),
+    (["extra", "--lam=0.1"], "error: unexpected arguments: extra"),
+])
+def test_bad_flags_are_one_line(flags, message):
+    result = run_script("sample", *flags, check=False)
+    assert_one_line_error(result, message)
