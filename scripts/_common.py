@@ -140,5 +140,6 @@ def _parse_flags(argv: list[str]) -> list[str]:
     try:
         return FLAGS(argv)
     except flags.Error as e:
-        print(f"error: {e} (--helpfull lists the flags)", file=sys.stderr)
+        problems = "; ".join(line.strip() for line in str(e).splitlines() if line.strip())
+        print(f"error: {problems} (--helpfull lists the flags)", file=sys.stderr)
         sys.exit(1)

@@ -198,7 +198,8 @@ def test_samples_that_are_not_real_numbers_are_refused(m, tmp_path):
 @pytest.mark.parametrize("flags, message", [
     (["--chains=abc"], "error: flag --chains=abc: invalid literal"),
     (["--bogus"], "error: Unknown command line flag 'bogus'"),
-    (["extra", "--lam=0.1"], "error: unexpected arguments: extra"),
+    (["extra", "--lam=0.1", "--autoencoder=a.keras", "--output=s.npz"], "error: unexpected arguments: extra"),
+    (["--lam=0.1"], "Flag --autoencoder must have a value other than None.; flag --output=None"),
 ])
 def test_bad_flags_are_one_line(flags, message):
     result = run_script("sample", *flags, check=False)
