@@ -1,4 +1,4 @@
-"""Figures: learning curves on a logit-scale accuracy axis (Figures 3-5) and sample grids."""
+"""Figures: learning curves on a logit-scale accuracy axis (Figures 3-5), sample grids, chains and their mixing."""
 
 from __future__ import annotations
 
@@ -149,5 +149,34 @@ def plot_chain_progress(states: np.ndarray, steps: list[int], path, *, image_sha
     ax.set_yticks([r * (height + gap) + height / 2 for r in range(rows)], [f"t={t}" for t in steps], fontsize=8)
     for spine in ax.spines.values():
         spine.set_visible(False)
+    fig.suptitle(title, fontsize=10)
+    _save(fig, path)
+
+
+def plot_mixing(mixing: dict[str, list[dict]], bounds: dict[str, dict], path, *, title: str) -> None:
+    """FD and class TV of fresh chains against the reinjection step t, one line per autoencoder.
+
+    Args:
+      mixing: per autoencoder, rows {t, fd, class_tv} (diagnostics.mixing's "steps").
+      bounds: per bound source (upper_bound, lower_bound), its quality {fd, class_tv}: horizontal references.
+      path: the PNG to write.
+    """
+    plt = _matplotlib()
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.8), dpi=100)
+    for ax, key, label in ((axes[0], "fd", "FD to the validation images (log)"),
+                           (axes[1], "class_tv", "class TV to the validation labels")):
+        for name, rows in mixing.items():
+            ax.plot([r["t"] for r in rows], [r[key] for r in rows], marker="o", markersize=3, label=name)
+        for name, quality in bounds.items():
+            style = _STYLES[name]
+            ax.axhline(quality[key], color=style["color"], linestyle=style["linestyle"], label=style["label"])
+        ax.set_xscale("log")
+        ax.xaxis.set_major_formatter(_plain_formatter())
+        ax.set_xlabel("reinjection step t from N(0, I)")
+        ax.set_ylabel(label)
+        if key == "fd":
+            ax.set_yscale("log")
+        ax.grid(True, which="both", alpha=0.3)
+    axes[1].legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0.0)
     fig.suptitle(title, fontsize=10)
     _save(fig, path)

@@ -48,9 +48,49 @@ def summary_table(curves: pd.DataFrame, records: dict[str, dict], ground_truth_a
     return pd.DataFrame(rows)
 
 
+QUALITY_COLUMNS = ("fd", "precision", "recall", "density", "coverage", "class_tv")
+
+
+def quality_table(records: dict[str, dict]) -> pd.DataFrame:
+    """Sample quality per source (evaluate.py's records), with FD as a share of the noise's (lower bound's)."""
+    rows = []
+    noise = (records.get(evaluation.LOWER_BOUND, {}).get("quality") or {}).get("fd")
+    for source in _ordered_sources(list(records)):
+        quality = records[source].get("quality")
+        if not quality:
+            continue
+        mixing = records[source].get("mixing") or {}
+        rows.append({"source": source, **{k: quality[k] for k in QUALITY_COLUMNS},
+                     "fd_share_of_noise": quality["fd"] / noise if noise else None,
+                     "label_switch_rate": mixing.get("collected_label_switch_rate"),
+                     "samples": quality["samples"], "reference_examples": quality["reference_examples"],
+                     "class_histogram": quality["class_histogram"]})
+    return pd.DataFrame(rows)
+
+
+def quality_lines(quality: pd.DataFrame) -> list[str]:
+    """table.md's sample-quality table (empty when no curve record measured it)."""
+    if quality.empty:
+        return []
+    first = quality.iloc[0]
+    lines = [f"Sample quality of {int(first.samples):,} samples of each source against the "
+             f"{int(first.reference_examples):,} validation images, in the ground-truth classifier's last hidden "
+             "layer (FD: Fréchet distance; share: of the N(0, I) noise's FD; precision, recall, density, coverage: "
+             "Naeem et al. 2020, k = 5; class TV: to the validation labels; switch: label changes per collected "
+             "reinjection):", "",
+             "| source | FD | share | precision | recall | density | coverage | class TV | switch |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    for row in quality.itertuples():
+        share = "-" if row.fd_share_of_noise is None or pd.isna(row.fd_share_of_noise) else f"{row.fd_share_of_noise:.1%}"
+        switch = "-" if row.label_switch_rate is None or pd.isna(row.label_switch_rate) else f"{row.label_switch_rate:.3f}"
+        lines.append(f"| {row.source} | {row.fd:.4g} | {share} | {row.precision:.3f} | {row.recall:.3f} | "
+                     f"{row.density:.3f} | {row.coverage:.3f} | {row.class_tv:.3f} | {switch} |")
+    return [*lines, ""]
+
+
 def markdown_table(
     table: pd.DataFrame, ground_truth_accuracy: float, command: str, reproduce: str | None,
-    timings: pd.DataFrame | None = None, noise_lines: list[str] = (),
+    timings: pd.DataFrame | None = None, noise_lines: list[str] = (), quality: pd.DataFrame | None = None,
 ) -> str:
     """table.md: the summary table, the ground-truth accuracy and the commands behind them."""
     lines = [
@@ -70,7 +110,7 @@ def markdown_table(
             f"{row.last_epochs_mean_accuracy:.4f} | {row.relative_to_ground_truth:.3f} | {reach} | "
             f"{row.samples_seen:,} |"
         )
-    lines += ["", *noise_lines]
+    lines += ["", *(quality_lines(quality) if quality is not None else []), *noise_lines]
     if timings is not None and len(timings):
         lines += ["Wall time of each stage:", "", "| stage | seconds | machine |", "|---|---|---|"]
         lines += [f"| {row.stage} | {row.seconds:,.0f} | {row.machine} |" for row in timings.itertuples()]

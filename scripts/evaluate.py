@@ -20,6 +20,8 @@ flags.DEFINE_string("output", None, "The CSV file to write.")
 flags.DEFINE_integer("epochs", None, "Epochs (default: the dataset's preset).")
 flags.DEFINE_integer("steps_per_epoch", None, "Learning steps between accuracy measurements (default: preset).")
 flags.DEFINE_integer("seed", 0, "Random seed.")
+flags.DEFINE_integer("quality_samples", 10000, "Samples of the source whose quality (FD, precision, recall, "
+                     "density, coverage, class TV) is measured against the validation images; 0: none.")
 flags.mark_flags_as_required(["source", "classifier", "output"])
 _common.define_data_flags()
 _common.define_chain_flags()
@@ -36,10 +38,13 @@ def main():
         reinjection=_common.chain_config(FLAGS.dataset, lam=0.0 if is_bound else None),
         epochs=schedule.epochs if FLAGS.epochs is None else FLAGS.epochs,
         steps_per_epoch=schedule.steps_per_epoch if FLAGS.steps_per_epoch is None else FLAGS.steps_per_epoch,
-        seed=FLAGS.seed, jit_compile=FLAGS.jit_compile,
+        seed=FLAGS.seed, jit_compile=FLAGS.jit_compile, quality_samples=FLAGS.quality_samples,
     ))
+    quality = record["quality"]
+    fidelity = f", FD {quality['fd']:.4g}, class TV {quality['class_tv']:.3f}" if quality else ""
     print(f"{FLAGS.source}: final test accuracy {record['final_accuracy']:.4f} "
-          f"(ground truth {record['ground_truth_accuracy']:.4f}) in {record['wall_seconds']:.0f}s -> {FLAGS.output}")
+          f"(ground truth {record['ground_truth_accuracy']:.4f}){fidelity} in {record['wall_seconds']:.0f}s "
+          f"-> {FLAGS.output}")
 
 
 if __name__ == "__main__":

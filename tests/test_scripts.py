@@ -79,6 +79,13 @@ def test_make_digits_smoke_writes_every_output(smoke_results):
     chains = config["curves"]["deep_ae"]["config"]["reinjection"]
     assert (chains["collect"], chains["burn_in"], chains["reinjections"]) == (
         best["collect"], best["burn_in"], best["reinjections"])
+    # Sample quality of every source against the validation images, the bounds as floor and ceiling.
+    metrics = json.loads((out / "metrics.json").read_text())
+    quality = {row["source"]: row for row in metrics["quality"]}
+    assert set(quality) == set(SOURCES) and quality["lower_bound"]["fd_share_of_noise"] == 1.0
+    assert quality["upper_bound"]["fd"] < min(quality[s]["fd"] for s in SOURCES if s != "upper_bound")
+    assert set(metrics["mixing"]) == {"shallow_ae", "deep_ae", "shallow_dae", "deep_dae"}
+    assert "| source | FD | share | precision |" in table and (out / "mixing.png").is_file()
     search = pd.read_csv(out / "lambda_search.csv")
     assert len(search) == 4 * 2 and search.groupby("autoencoder")["chosen"].sum().eq(1).all()
     assert config["ground_truth_classifier"]["validation_examples"] == 135

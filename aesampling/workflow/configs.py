@@ -119,7 +119,9 @@ class EvaluateConfig:
     """One learning curve: a fresh classifier trained only on one source.
 
     `source` is "upper_bound", "lower_bound" or a name for the autoencoder at
-    `autoencoder`. For the bounds, only the batch size B·(R - b) of `reinjection`
+    `autoencoder`. The record also holds the quality of the source's first
+    `quality_samples` samples against the validation images (0: none) and,
+    for an autoencoder, its chains' mixing (aesampling.diagnostics). For the bounds, only the batch size B·(R - b) of `reinjection`
     is used, so every source sees the same number of samples per step.
     """
 
@@ -133,10 +135,14 @@ class EvaluateConfig:
     steps_per_epoch: int = 100
     seed: int = 0
     jit_compile: bool = False
+    quality_samples: int = 10000
 
     def __post_init__(self):
         check_seed(self.seed)
         _at_least_one(epochs=self.epochs, steps_per_epoch=self.steps_per_epoch)
+        if isinstance(self.quality_samples, bool) or not isinstance(self.quality_samples, int) or not (
+                self.quality_samples == 0 or self.quality_samples >= 2):
+            raise UserInputError(f"quality samples must be 0 (no quality metrics) or >= 2, got {self.quality_samples!r}")
 
 
 @dataclasses.dataclass(frozen=True)

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 import time
 
+import numpy as np
 import pandas as pd
 from absl import logging
 
-from aesampling import evaluation, io, metrics, resume
+from aesampling import diagnostics, evaluation, io, metrics, resume
 from aesampling.errors import UserInputError
 from aesampling.reproducibility import seed_everything
 from aesampling.sampling import ReinjectionSampler
@@ -19,15 +21,36 @@ from aesampling.workflow.records import fingerprint, run_record, split_sizes
 
 
 def _source(config: EvaluateConfig, inputs):
-    """(source, samples per step) of `config.source`; the bounds draw B·(R - b) examples per step like the AEs."""
+    """(source, samples per step, first(n)) of `config.source`; the bounds draw B·(R - b) examples per step like
+    the AEs. first(n) gives the source's first n samples (those of steps 0, 1, ...)."""
     batch = config.reinjection.samples_per_restart
-    if config.source == evaluation.UPPER_BOUND:
-        return evaluation.real_data_source(inputs.dataset.x_train, batch, seed=config.seed)
-    if config.source == evaluation.LOWER_BOUND:
-        return evaluation.gaussian_source(inputs.dataset.input_dim, batch, seed=config.seed)
+    if config.source in (evaluation.UPPER_BOUND, evaluation.LOWER_BOUND):
+        if config.source == evaluation.UPPER_BOUND:
+            source, per_step = evaluation.real_data_source(inputs.dataset.x_train, batch, seed=config.seed)
+        else:
+            source, per_step = evaluation.gaussian_source(inputs.dataset.input_dim, batch, seed=config.seed)
+        return source, per_step, lambda n: np.concatenate([source(k) for k in range(math.ceil(n / per_step))])[:n]
     sampler = ReinjectionSampler(inputs.autoencoder, config.reinjection, seed=config.seed,
                                  jit_compile=config.jit_compile)
-    return evaluation.autoencoder_source(sampler)
+    source, per_step = evaluation.autoencoder_source(sampler)
+    return source, per_step, lambda n: sampler.restarts(0, math.ceil(n / per_step))[:n]
+
+
+def _diagnostics(config: EvaluateConfig, inputs, first) -> dict:
+    """The source's sample quality against the validation images and, for an autoencoder, its chains' mixing."""
+    dataset = inputs.dataset
+    if config.quality_samples == 0 or dataset.x_val is None or len(dataset.x_val) < 2:
+        return {"quality": None, "mixing": None}
+    space = diagnostics.FeatureSpace(inputs.classifier)
+    reference = diagnostics.Reference.of(space, dataset.x_val, dataset.y_val, dataset.num_classes)
+    result = {"quality": diagnostics.source_quality(first(config.quality_samples), space, reference), "mixing": None}
+    if inputs.autoencoder is not None:
+        result["mixing"] = diagnostics.mixing(inputs.autoencoder, config.reinjection, space, reference,
+                                              seed=config.seed)
+    logging.info("%s: FD %.4g, class TV %.3f, precision %.3f, recall %.3f", config.source,
+                 result["quality"]["fd"], result["quality"]["class_tv"], result["quality"]["precision"],
+                 result["quality"]["recall"])
+    return result
 
 
 def run_evaluate(config: EvaluateConfig) -> dict:
@@ -42,7 +65,7 @@ def run_evaluate(config: EvaluateConfig) -> dict:
                   suffixes={"the learning curve": ".csv"})
     seed_everything(config.seed)
     inputs = load_curve_inputs(config.data, config.classifier, None if is_bound else config.autoencoder)
-    source, per_step = _source(config, inputs)
+    source, per_step, first = _source(config, inputs)
     dataset = inputs.dataset
 
     def log(point: evaluation.CurvePoint) -> None:
@@ -61,7 +84,7 @@ def run_evaluate(config: EvaluateConfig) -> dict:
         frame.to_csv(tmp, index=False)
     checkpoint.remove()
     record = run_record(
-        config, started, samples_per_step=per_step,
+        config, started, samples_per_step=per_step, **_diagnostics(config, inputs, first),
         ground_truth_accuracy=metrics.accuracy(inputs.classifier, dataset.x_test, dataset.y_test),
         final_accuracy=curve[-1].accuracy, interrupted_runs_seconds=round(checkpoint.earlier_seconds, 3),
         **split_sizes(dataset),

@@ -76,11 +76,11 @@ def _plot_chain_progress(name: str, path: str, record: dict, out: Path, dataset:
 
 
 def run_report(config: ReportConfig) -> dict:
-    """Writes curves.csv, table.md, metrics.json, curves.png, samples_<ae>.png, chains_<ae>.png,
+    """Writes curves.csv, table.md, metrics.json, curves.png, samples_<ae>.png, chains_<ae>.png, mixing.png,
     lambda_search.csv and config.json."""
     started = time.perf_counter()
     out = Path(config.output_dir)
-    names = ["curves.csv", "table.md", "metrics.json", "config.json", "curves.png", "lambda_search.csv",
+    names = ["curves.csv", "table.md", "metrics.json", "config.json", "curves.png", "lambda_search.csv", "mixing.png",
              *(f"{kind}_{Path(path).stem}.png" for path in config.samples for kind in ("samples", "chains"))]
     outputs.claim({f"the report's {name}": out / name for name in names},
                   {**{f"curve {path}": path for path in config.curves},
@@ -104,17 +104,27 @@ def run_report(config: ReportConfig) -> dict:
     feature_record = _feature_record(classifier_record) if spec.uses_features else None
 
     table = reporting.summary_table(curves, records, ground_truth)
+    quality = reporting.quality_table(records)
     timings = reporting.stage_timings(classifier_record, records, search_records, sample_records, feature_record)
     with io.atomic_path(out / "curves.csv") as tmp:
         curves.to_csv(tmp, index=False)
     io.write_text(out / "table.md", reporting.markdown_table(
         table, ground_truth, command_line(), config.reproduce_command, timings,
-        reporting.noise_table(search_records)))
+        reporting.noise_table(search_records), quality))
     io.write_json(out / "metrics.json", {
         "ground_truth_accuracy": ground_truth,
         "table": table.to_dict(orient="records"),
+        "quality": quality.to_dict(orient="records"),
+        "mixing": {s: r["mixing"] for s, r in records.items() if r.get("mixing")},
         "stage_seconds": timings.to_dict(orient="records"),
     })
+    mixing = {s: r["mixing"]["steps"] for s, r in records.items() if r.get("mixing")}
+    if mixing:
+        bounds = {s: records[s]["quality"] for s in ("upper_bound", "lower_bound")
+                  if records.get(s, {}).get("quality")}
+        plotting.plot_mixing(mixing, bounds, out / "mixing.png",
+                             title=f"{config.dataset}: 1,000 chains from N(0, I) at each autoencoder's λ and "
+                                   "collected state")
     samples_per_epoch = {s: int(r["samples_per_step"] * r["config"]["steps_per_epoch"]) for s, r in records.items()}
     plotting.plot_learning_curves(
         curves, out / "curves.png", ground_truth_accuracy=ground_truth,

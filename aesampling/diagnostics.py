@@ -1,0 +1,85 @@
+"""Sample quality of a source and mixing of the chains, measured with the ground-truth classifier.
+
+`FeatureSpace` maps x to φ(x), the activations of C's last hidden layer, and
+to C's hard label; the metrics themselves live in aesampling.quality. The
+reference set is the validation split: held-out real images that no model
+was trained on and that the test set never replaces.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import keras
+import numpy as np
+
+from aesampling import quality
+from aesampling.errors import UserInputError
+from aesampling.sampling import ReinjectionConfig, ReinjectionSampler
+
+MIXING_STEPS = (1, 2, 3, 5, 10, 20, 40, 60)
+MIXING_CHAINS = 1000
+QUALITY_SAMPLES = 10000
+
+
+class FeatureSpace:
+    """φ(x), C's last hidden layer, and argmax C(x), in batches."""
+
+    def __init__(self, classifier: keras.Model, batch_size: int = 4096):
+        if len(classifier.layers) < 3:
+            raise UserInputError(f"classifier {classifier.name!r} has no hidden layer to measure samples in")
+        self._both = keras.Model(classifier.inputs, [classifier.layers[-2].output, classifier.outputs[0]])
+        self._batch_size = batch_size
+
+    def __call__(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(φ(x) as float64, hard labels) of the rows of x."""
+        features, probabilities = self._both.predict(np.asarray(x, np.float32), batch_size=self._batch_size,
+                                                     verbose=0)
+        return np.asarray(features, np.float64), np.argmax(probabilities, axis=1)
+
+
+@dataclasses.dataclass(frozen=True)
+class Reference:
+    """The real images samples are compared with: φ and the true labels of the validation split."""
+
+    features: np.ndarray
+    labels: np.ndarray
+    num_classes: int
+
+    @classmethod
+    def of(cls, space: FeatureSpace, x: np.ndarray, y: np.ndarray, num_classes: int) -> "Reference":
+        if x is None or len(x) < 2:
+            raise UserInputError("sample-quality metrics need a validation split of 2 examples or more")
+        return cls(space(x)[0], np.asarray(y, np.int64), num_classes)
+
+
+def source_quality(samples: np.ndarray, space: FeatureSpace, reference: Reference) -> dict:
+    """FD, precision, recall, density, coverage, class TV and class histogram of `samples`."""
+    features, labels = space(samples)
+    return quality.sample_quality(features, labels, reference.features, reference.labels, reference.num_classes)
+
+
+def mixing(autoencoder, reinjection: ReinjectionConfig, space: FeatureSpace, reference: Reference, *,
+           seed: int, chains: int = MIXING_CHAINS) -> dict:
+    """How chains from N(0, I) approach the data: FD and class TV at the steps t of MIXING_STEPS.
+
+    The chains use λ and the collected state of `reinjection`, without
+    restart. The label-switch rate is the share of chains whose hard label
+    changes from one state to the next, per step and averaged over the
+    states `reinjection` collects (t = b + 1 .. R).
+    """
+    config = dataclasses.replace(reinjection, num_chains=chains, reinjections=max(MIXING_STEPS), burn_in=0)
+    states = ReinjectionSampler(autoencoder, config, seed=seed).restarts(0, 1).reshape(config.reinjections, chains, -1)
+    if not np.all(np.isfinite(states)):
+        raise UserInputError(f"the chains produce NaN or inf at λ={reinjection.lam}: no mixing to measure")
+    labels = np.stack([space(x)[1] for x in states])
+    rows = []
+    for t in MIXING_STEPS:
+        features, _ = space(states[t - 1])
+        rows.append({"t": t, "fd": quality.frechet_distance(features, reference.features),
+                     "class_tv": quality.class_total_variation(labels[t - 1], reference.labels,
+                                                               reference.num_classes)})
+    switches = quality.label_switch_rate(labels)  # switches[t - 2]: from state t - 1 to state t
+    collected = switches[reinjection.burn_in:min(reinjection.reinjections, len(switches) + 1) - 1]
+    return {"chains": chains, "steps": rows, "label_switch_rate": switches.round(4).tolist(),
+            "collected_label_switch_rate": float(collected.mean()) if len(collected) else None}

@@ -1,0 +1,110 @@
+"""Sample quality: how close synthetic samples are to the data, in the ground-truth classifier's feature space.
+
+The paper's claim is that reinjection samples the training distribution
+(Proposition III.2); a student that learns from the samples does not prove
+it, since soft labels of noise carry the classifier's knowledge too. These
+metrics compare a set of samples F with real held-out images R directly,
+both mapped by φ, the ground-truth classifier's last hidden layer:
+
+- FD, the Fréchet distance between Gaussians fitted to φ(F) and φ(R):
+  ||μ_F - μ_R||² + Tr(Σ_F + Σ_R - 2 (Σ_F Σ_R)^½) (the FID recipe with the
+  classifier in place of Inception);
+- precision, recall, density and coverage (Naeem et al., 2020), from the
+  k-nearest-neighbour balls of the real and the synthetic features;
+- class TV, the total-variation distance between the samples' hard-label
+  frequencies and the real labels' ½ Σ_c |p_F(c) - p_R(c)|, and the
+  per-class histogram;
+- the label-switch rate of a chain: the share of consecutive states whose
+  hard label differs (how often the chains cross between modes).
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+from scipy import linalg
+from sklearn.metrics import pairwise_distances
+from sklearn.neighbors import NearestNeighbors
+
+NEAREST_NEIGHBOURS = 5  # k of precision/recall/density/coverage, as Naeem et al. recommend
+_CHUNK = 2048
+
+
+def frechet_distance(a: np.ndarray, b: np.ndarray) -> float:
+    """FD between Gaussians fitted to the rows of `a` and of `b` (each N x d, N >= 2)."""
+    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
+    mean_a, mean_b = a.mean(axis=0), b.mean(axis=0)
+    cov_a, cov_b = np.atleast_2d(np.cov(a, rowvar=False)), np.atleast_2d(np.cov(b, rowvar=False))
+    with warnings.catch_warnings():  # sqrtm warns of a singular product; the offset below handles it
+        warnings.simplefilter("ignore")
+        root = linalg.sqrtm(cov_a @ cov_b)
+        if not np.all(np.isfinite(root)):  # a singular product: nudge both covariances, as the FID recipe does
+            offset = np.eye(len(cov_a)) * 1e-6
+            root = linalg.sqrtm((cov_a + offset) @ (cov_b + offset))
+    distance = np.sum((mean_a - mean_b) ** 2) + np.trace(cov_a) + np.trace(cov_b) - 2 * np.trace(np.real(root))
+    return float(max(distance, 0.0))
+
+
+def _kth_neighbour_distance(x: np.ndarray, k: int) -> np.ndarray:
+    """Distance from each row of x to its k-th nearest other row."""
+    distances, _ = NearestNeighbors(n_neighbors=k + 1).fit(x).kneighbors(x)
+    return distances[:, k]
+
+
+def precision_recall_density_coverage(real: np.ndarray, fake: np.ndarray, k: int = NEAREST_NEIGHBOURS) -> dict:
+    """Naeem et al. (2020): how much of F lies in R's k-NN balls and how much of R is covered by F.
+
+    precision: share of F inside some real ball; recall: share of R inside
+    some synthetic ball; density: mean count of real balls holding a
+    synthetic point, over k (1 when F is distributed like R); coverage: share
+    of real balls holding a synthetic point.
+    """
+    real, fake = np.asarray(real, np.float32), np.asarray(fake, np.float32)
+    k = min(k, len(real) - 1, len(fake) - 1)
+    real_radii = _kth_neighbour_distance(real, k)
+    fake_radii = _kth_neighbour_distance(fake, k)
+    inside_real = np.zeros(len(fake), bool)
+    balls_holding = np.zeros(len(fake), np.int64)
+    covered = np.zeros(len(real), bool)
+    recalled = np.zeros(len(real), bool)
+    for start in range(0, len(fake), _CHUNK):
+        d = pairwise_distances(fake[start:start + _CHUNK], real)  # (chunk, |R|)
+        within = d <= real_radii[None, :]
+        inside_real[start:start + _CHUNK] = within.any(axis=1)
+        balls_holding[start:start + _CHUNK] = within.sum(axis=1)
+        covered |= within.any(axis=0)
+        recalled |= (d <= fake_radii[start:start + _CHUNK, None]).any(axis=0)
+    return {"precision": float(inside_real.mean()), "recall": float(recalled.mean()),
+            "density": float(balls_holding.sum() / (k * len(fake))), "coverage": float(covered.mean()),
+            "nearest_neighbours": int(k)}
+
+
+def class_histogram(labels: np.ndarray, num_classes: int) -> np.ndarray:
+    """Frequencies of each class among integer labels (sums to 1)."""
+    counts = np.bincount(np.asarray(labels, np.int64), minlength=num_classes)[:num_classes]
+    return counts / max(counts.sum(), 1)
+
+
+def class_total_variation(labels: np.ndarray, real_labels: np.ndarray, num_classes: int) -> float:
+    """½ Σ_c |p(c) - p_real(c)| between the label frequencies of two sets."""
+    return float(0.5 * np.abs(class_histogram(labels, num_classes) - class_histogram(real_labels, num_classes)).sum())
+
+
+def label_switch_rate(labels: np.ndarray) -> np.ndarray:
+    """For chains' hard labels of shape (T, B): per step t = 1..T-1, the share of chains whose label changed."""
+    labels = np.asarray(labels)
+    return (labels[1:] != labels[:-1]).mean(axis=1)
+
+
+def sample_quality(fake_features: np.ndarray, fake_labels: np.ndarray, real_features: np.ndarray,
+                   real_labels: np.ndarray, num_classes: int) -> dict:
+    """Every metric of one sample set against the real reference set (features φ, integer labels)."""
+    return {
+        "samples": int(len(fake_features)),
+        "reference_examples": int(len(real_features)),
+        "fd": frechet_distance(fake_features, real_features),
+        **precision_recall_density_coverage(real_features, fake_features),
+        "class_tv": class_total_variation(fake_labels, real_labels, num_classes),
+        "class_histogram": class_histogram(fake_labels, num_classes).round(4).tolist(),
+    }
