@@ -49,7 +49,8 @@ fashion_mnist_DAE_NOISES ?= preset sp0.1
 cifar10_DAE_NOISES ?= preset
 cifar100_DAE_NOISES ?= preset
 noise_flags = $(if $(filter sp%,$(1)), --salt_pepper_rate=$(1:sp%=%))$(if $(filter g%,$(1)), --gaussian_noise_std=$(1:g%=%))
-SOURCES := upper_bound $(AUTOENCODERS) lower_bound
+# Each autoencoder is evaluated at both choices of its λ search: the student's (<ae>) and the lowest FD's (<ae>_fd).
+SOURCES := upper_bound $(AUTOENCODERS) $(AUTOENCODERS:%=%_fd) lower_bound
 
 ifeq ($(SMOKE),1)
 TRAIN_ARGS := --epochs=1
@@ -128,6 +129,9 @@ $$($(1)_DIR)/curves/upper_bound.csv $$($(1)_DIR)/curves/lower_bound.csv: $$($(1)
 
 $$($(1)_DIR)/curves/%.csv: $$($(1)_DIR)/models/%.keras $$($(1)_DIR)/models/classifier.keras $$($(1)_DIR)/lambda/%.json
 	$(PY) scripts/evaluate.py $$($(1)_FLAGS) --source=$$* --autoencoder=$$< --classifier=$$($(1)_DIR)/models/classifier.keras --chains_file=$$($(1)_DIR)/lambda/$$*.json --seed=$(SEED) --output=$$@ $(EVAL_ARGS)
+
+$$($(1)_DIR)/curves/%_fd.csv: $$($(1)_DIR)/models/%.keras $$($(1)_DIR)/models/classifier.keras $$($(1)_DIR)/lambda/%.json
+	$(PY) scripts/evaluate.py $$($(1)_FLAGS) --source=$$*_fd --autoencoder=$$< --classifier=$$($(1)_DIR)/models/classifier.keras --chains_file=$$($(1)_DIR)/lambda/$$*.json --chains_choice=fd --seed=$(SEED) --output=$$@ $(EVAL_ARGS)
 
 $$($(1)_DIR)/table.md: $(foreach s,$(SOURCES),$$($(1)_DIR)/curves/$(s).csv) $(foreach a,$(AUTOENCODERS),$$($(1)_DIR)/labelled/$(a).npz)
 	$(PY) scripts/report.py --dataset=$(1) --output_dir=$$($(1)_DIR) --reproduce_command="make $(1)$(if $(DATA_DIR), DATA_DIR=$(DATA_DIR))$(if $(filter 1,$(SMOKE)), SMOKE=1)" \

@@ -20,6 +20,7 @@ from aesampling.sampling import ReinjectionConfig, ReinjectionSampler
 MIXING_STEPS = (1, 2, 3, 5, 10, 20, 40, 60)
 MIXING_CHAINS = 1000
 QUALITY_SAMPLES = 10000
+FIDELITY_SAMPLES = 5000
 
 
 class FeatureSpace:
@@ -83,3 +84,18 @@ def mixing(autoencoder, reinjection: ReinjectionConfig, space: FeatureSpace, ref
     collected = switches[reinjection.burn_in:min(reinjection.reinjections, len(switches) + 1) - 1]
     return {"chains": chains, "steps": rows, "label_switch_rate": switches.round(4).tolist(),
             "collected_label_switch_rate": float(collected.mean()) if len(collected) else None}
+
+
+def fidelity(space: FeatureSpace, reference: Reference, samples: int = FIDELITY_SAMPLES):
+    """sampler -> FD of its first `samples` samples to the reference (inf when the chains blow up).
+
+    The λ search's FD criterion: sampling and C's features only, no student.
+    """
+    def fd(sampler: ReinjectionSampler) -> float:
+        per_restart = sampler.config.samples_per_restart
+        x = sampler.restarts(0, -(-samples // per_restart))[:samples]
+        if not np.all(np.isfinite(x)):
+            return float("inf")
+        return quality.frechet_distance(space(x)[0], reference.features)
+
+    return fd

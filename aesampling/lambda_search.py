@@ -36,6 +36,8 @@ from aesampling.errors import UserInputError
 from aesampling.sampling import COLLECT_MODES, ReinjectionConfig, ReinjectionSampler
 
 SEARCHED_FIELDS = ("lam", "collect", "burn_in", "reinjections")
+STUDENT, FD = "student", "fd"
+CRITERIA = (STUDENT, FD)
 
 
 def check_grid(lambdas, collects, burn_ins, widenings: int) -> None:
@@ -68,17 +70,26 @@ def search(
     seed: int,
     widenings: int = 0,
     on_result=None,
+    criterion: str = STUDENT,
+    fidelity=None,
 ) -> list[dict]:
     """Scores every (λ, collect, burn-in) of the grid, then widens it at its edges; one row per setting.
 
     Rows come in grid order, then in the order the widening scored them.
     Each row holds lam, collect, burn_in, reinjections (= burn_in + the
     collected states of `base`), score (mean validation accuracy over epochs
-    1..epochs), final_accuracy, widened (False for the grid's own
+    1..epochs), final_accuracy, fd, widened (False for the grid's own
     settings) and diverged (the chains produced NaN or inf: score 0). B
     comes from `base`.
+
+    `fidelity(sampler)`, when given, is the FD of a setting's samples to the
+    validation images (diagnostics.fidelity); `criterion` says which setting
+    is best: STUDENT (highest score) or FD (lowest fd, no student trained:
+    score and final_accuracy are None).
     """
     check_grid(lambdas, collects, burn_ins, widenings)
+    if criterion not in CRITERIA or (criterion == FD and fidelity is None):
+        raise UserInputError(f"the criterion must be one of {CRITERIA} (fd needs a fidelity measure), got {criterion!r}")
     if x_val is None or len(x_val) == 0:
         raise UserInputError("the search needs a validation split (validation fraction > 0)")
     rows = []
@@ -89,19 +100,23 @@ def search(
             reinjections=int(burn_in) + base.collected_per_restart,
         )
         sampler = ReinjectionSampler(autoencoder, config, seed=seed)
-        source, per_step = evaluation.autoencoder_source(sampler)
-        diverged = False
-        try:
-            curve = evaluation.learning_curve(
-                source, per_step, ground_truth, x_val, y_val,
-                epochs=epochs, steps_per_epoch=steps_per_epoch, seed=seed,
-            )
-            accuracies = [p.accuracy for p in curve[1:]]
-        except evaluation.DivergedError:
-            accuracies, diverged = [0.0], True  # chains that blow up teach nothing: the worst score
+        fd = fidelity(sampler) if fidelity is not None else None
+        diverged = fd is not None and not math.isfinite(fd)
+        accuracies = None
+        if criterion == STUDENT:
+            source, per_step = evaluation.autoencoder_source(sampler)
+            try:
+                curve = evaluation.learning_curve(
+                    source, per_step, ground_truth, x_val, y_val,
+                    epochs=epochs, steps_per_epoch=steps_per_epoch, seed=seed,
+                )
+                accuracies = [p.accuracy for p in curve[1:]]
+            except evaluation.DivergedError:
+                accuracies, diverged = [0.0], True  # chains that blow up teach nothing: the worst score
         row = {"lam": config.lam, "collect": collect, "burn_in": config.burn_in,
-               "reinjections": config.reinjections, "score": float(np.mean(accuracies)),
-               "final_accuracy": accuracies[-1], "widened": widened, "diverged": diverged}
+               "reinjections": config.reinjections, "score": float(np.mean(accuracies)) if accuracies else None,
+               "final_accuracy": accuracies[-1] if accuracies else None, "fd": fd, "widened": widened,
+               "diverged": diverged}
         rows.append(row)
         if on_result:
             on_result(row)
@@ -111,7 +126,7 @@ def search(
             for collect in collects:
                 score(lam, collect, burn_in, widened=False)
     for _ in range(widenings):
-        best = best_setting(rows)
+        best = best_setting(rows, criterion)
         new_settings = [(lam, best["collect"], best["burn_in"]) for lam in _lambdas_beyond_edge(rows, best)]
         new_settings += [(best["lam"], best["collect"], b) for b in _burn_ins_beyond_edge(rows, best)]
         if not new_settings:
@@ -148,9 +163,19 @@ def _burn_ins_beyond_edge(rows: list[dict], best: dict) -> list[int]:
     return [2 * tried[-1]]
 
 
-def best_setting(rows: list[dict]) -> dict:
-    """The row with the highest score; ties go to the earlier row of the grid."""
+def best_setting(rows: list[dict], criterion: str = STUDENT) -> dict:
+    """The best row: the highest score (STUDENT) or the lowest finite fd (FD); ties go to the earlier row."""
+    if criterion == FD:
+        return min(rows, key=lambda row: row["fd"] if row["fd"] is not None and math.isfinite(row["fd"]) else math.inf)
     return max(rows, key=lambda row: row["score"])
+
+
+def criterion_value(record: dict) -> float:
+    """A search result's best value under its own criterion, larger is better (the FD criterion's is -FD)."""
+    rows = record["grid"]
+    if record.get("criterion", STUDENT) == FD:
+        return -float(best_setting(rows, FD)["fd"])
+    return max(float(row["score"]) for row in rows)
 
 
 def best_candidate(best_scores: list[float]) -> int:
@@ -158,15 +183,22 @@ def best_candidate(best_scores: list[float]) -> int:
     return max(range(len(best_scores)), key=lambda i: best_scores[i])
 
 
-def read_best(path: str) -> dict:
-    """The chosen {lam, collect, burn_in, reinjections} of a search result file (workflow.run_lambda_search)."""
-    return best_of(io.read_json(path), path)
+def read_best(path: str, choice: str = "best") -> dict:
+    """The chosen {lam, collect, burn_in, reinjections} of a search result file (workflow.run_lambda_search).
+
+    `choice`: "best" (the search's own criterion), STUDENT or FD.
+    """
+    return best_of(io.read_json(path), path, choice)
 
 
-def best_of(record: dict, path: str) -> dict:
+def best_of(record: dict, path: str, choice: str = "best") -> dict:
     """The chosen {lam, collect, burn_in, reinjections} of a search result already read from `path`."""
+    key = "best" if choice == "best" else f"best_{choice}"
+    if isinstance(record, dict) and "best" in record and key not in record:
+        raise UserInputError(f"{path} holds no {choice} choice (searches made before the FD criterion, or with "
+                             "--fd_samples=0, have only the student's)")
     try:
-        best = record["best"]
+        best = record[key]
         return {"lam": float(best["lam"]), "collect": str(best["collect"]), "burn_in": int(best["burn_in"]),
                 "reinjections": int(best["reinjections"])}
     except (KeyError, TypeError, ValueError) as e:

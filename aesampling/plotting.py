@@ -180,3 +180,38 @@ def plot_mixing(mixing: dict[str, list[dict]], bounds: dict[str, dict], path, *,
     axes[1].legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0.0)
     fig.suptitle(title, fontsize=10)
     _save(fig, path)
+
+
+def plot_lambda_search(grid: list[dict], choices: dict[str, dict], path, *, title: str) -> None:
+    """The λ search's trade-off: validation student accuracy and FD against λ (log axis), the choices marked.
+
+    Args:
+      grid: the search's rows (lam, collect, burn_in, score, fd).
+      choices: by criterion name ("student", "fd"), the chosen row's lam, collect and burn_in.
+    """
+    plt = _matplotlib()
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.6), dpi=100)
+    settings = sorted({(row["collect"], row["burn_in"]) for row in grid})
+    for ax, key, label in ((axes[0], "score", "student: mean validation accuracy"),
+                           (axes[1], "fd", "FD to the validation images (log)")):
+        for collect, burn_in in settings:
+            rows = sorted((r for r in grid if (r["collect"], r["burn_in"]) == (collect, burn_in)
+                           and r.get(key) is not None and np.isfinite(r[key])), key=lambda r: r["lam"])
+            if rows:
+                ax.plot([max(r["lam"], 1e-6) for r in rows], [r[key] for r in rows], marker="o", markersize=3,
+                        label=f"{collect}, b = {burn_in}")
+        for name, marker in (("student", "*"), ("fd", "D")):
+            chosen = [r for r in grid if name in choices and r.get(key) is not None
+                      and all(r[k] == choices[name][k] for k in ("lam", "collect", "burn_in"))]
+            if chosen:
+                ax.plot([max(chosen[0]["lam"], 1e-6)], [chosen[0][key]], marker=marker, markersize=11,
+                        color="black", fillstyle="none", linestyle="none", label=f"chosen by {name}")
+        ax.set_xscale("log")
+        if key == "fd":
+            ax.set_yscale("log")
+        ax.set_xlabel("λ (log)")
+        ax.set_ylabel(label)
+        ax.grid(True, which="both", alpha=0.3)
+    axes[1].legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0.0)
+    fig.suptitle(title, fontsize=10)
+    _save(fig, path)

@@ -157,7 +157,8 @@ def noise_table(search_records: dict[str, dict]) -> list[str]:
                          f"{'yes' if i == choice['chosen'] else ''} |")
     if not lines:
         return []
-    return ["DAE noise, chosen on the validation split (best λ search score of each candidate):", "",
+    return ["DAE noise, chosen on the validation split (best λ search score of each candidate: mean student "
+            "accuracy, or -FD under the FD criterion):", "",
             "| DAE | noise | best validation score | its λ, collect, R (burn-in) | chosen |",
             "|---|---|---|---|---|", *lines, ""]
 

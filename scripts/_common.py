@@ -65,6 +65,8 @@ def define_chain_flags() -> None:
     flags.DEFINE_float("lam", None, "λ, variance of the reinjected noise (default: --chains_file, else the preset's).")
     flags.DEFINE_string("chains_file", None, "A search result (search_lambda.py): its best λ, collect, R and "
                         "burn-in are the defaults.")
+    flags.DEFINE_enum("chains_choice", "best", ["best", "student", "fd"], "Which choice of --chains_file to take: "
+                      "its criterion's (best), the student's or the lowest FD's.")
     flags.DEFINE_enum("collect", None, list(COLLECT_MODES), "Collect noisy states x_t or clean r(x_{t-1}).")
     flags.DEFINE_boolean("jit_compile", False, "Compile the chains with XLA.")
 
@@ -80,7 +82,9 @@ def chain_config(dataset: str | None, *, lam: float | None = None) -> Reinjectio
     pass 0). Without a dataset, λ must come from --lam or --chains_file.
     """
     given = {field: FLAGS[flag].value for field, flag in CHAIN_FLAGS.items() if flag in FLAGS}
-    chosen = read_best(FLAGS.chains_file) if "chains_file" in FLAGS and FLAGS.chains_file else None
+    chosen = None
+    if "chains_file" in FLAGS and FLAGS.chains_file:
+        chosen = read_best(FLAGS.chains_file, FLAGS.chains_choice)
     if dataset is None and given.get("lam") is None and chosen is None and lam is None:
         raise UserInputError("give --lam or --chains_file (or --dataset, whose presets set λ = 0.05)")
     defaults = presets.experiment_presets(dataset).sampler if dataset else ReinjectionConfig(lam=0.0)

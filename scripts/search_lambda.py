@@ -28,6 +28,11 @@ flags.DEFINE_integer("steps_per_epoch", None, "Learning steps per epoch (default
 flags.DEFINE_integer("widenings", None, "Rounds of widening λ / burn-in past the grid's edge when the best "
                      "setting sits on it; 0 searches the grid alone (default: preset, 2).")
 flags.DEFINE_integer("seed", 0, "Random seed.")
+flags.DEFINE_enum("criterion", "student", ["student", "fd"], "Which setting is best: the student's mean validation "
+                  "accuracy (student), or the lowest FD of the samples to the validation images (fd: no student is "
+                  "trained, so it is fast).")
+flags.DEFINE_integer("fd_samples", 5000, "Samples per setting whose FD to the validation images is measured "
+                     "(0: none; the fd criterion needs them).")
 flags.mark_flags_as_required(["autoencoder", "classifier", "output"])
 _common.define_data_flags()
 _common.define_chain_shape_flags()
@@ -59,6 +64,7 @@ def main():
         epochs=grid.epochs if FLAGS.epochs is None else FLAGS.epochs,
         steps_per_epoch=grid.steps_per_epoch if FLAGS.steps_per_epoch is None else FLAGS.steps_per_epoch,
         seed=FLAGS.seed, widenings=grid.widenings if FLAGS.widenings is None else FLAGS.widenings,
+        criterion=FLAGS.criterion, fd_samples=FLAGS.fd_samples,
     ))
     best = record["best"]
     print(f"best: λ={best['lam']:g}, collect={best['collect']}, burn-in={best['burn_in']} "

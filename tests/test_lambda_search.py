@@ -101,3 +101,22 @@ def test_search_stops_widening_once_the_best_setting_is_inside(monkeypatch):
     assert len(_search(lambdas=(0.1,), burn_ins=(30,), widenings=3)) == 2
     with pytest.raises(UserInputError, match="widenings"):
         _search(widenings=-1)
+
+
+def test_the_fd_criterion_picks_the_closest_samples_without_training_a_student(monkeypatch):
+    _score_by_setting(monkeypatch, lambda lam, collect, b: pytest.fail("the FD criterion trained a student"))
+    fd_of = {0.01: 30.0, 0.03: 12.0, 0.1: float("inf")}  # λ = 0.1 blows up
+
+    def fidelity(config):  # the sampler is its config here
+        return fd_of[config.lam] + (config.collect == "clean") + config.burn_in / 100
+
+    rows = _search(criterion=lambda_search.FD, fidelity=fidelity)
+    assert all(r["score"] is None for r in rows)
+    assert [r["diverged"] for r in rows if r["lam"] == 0.1] == [True] * 4
+    best = lambda_search.best_setting(rows, lambda_search.FD)
+    assert (best["lam"], best["collect"], best["burn_in"]) == (0.03, "noisy", 2)
+    assert lambda_search.criterion_value({"criterion": "fd", "grid": rows}) == -12.02
+    # Under the student criterion the FD is recorded beside the score.
+    _score_by_setting(monkeypatch, lambda lam, collect, b: 0.5)
+    both = _search(fidelity=fidelity)
+    assert all(r["score"] == 0.5 and r["fd"] is not None for r in both)

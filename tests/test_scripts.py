@@ -15,7 +15,8 @@ import pytest
 from conftest import FAST_PYTHON, REPO, run_script
 from test_data import write_cifar10_folder
 
-SOURCES = ["upper_bound", "shallow_ae", "deep_ae", "shallow_dae", "deep_dae", "lower_bound"]
+AUTOENCODERS = ["shallow_ae", "deep_ae", "shallow_dae", "deep_dae"]
+SOURCES = ["upper_bound", *AUTOENCODERS, *(f"{ae}_fd" for ae in AUTOENCODERS), "lower_bound"]
 
 
 def make(*args, check=True):
@@ -56,7 +57,7 @@ def test_make_digits_smoke_writes_every_output(smoke_results):
     out, _ = smoke_results
     for name in ["table.md", "curves.csv", "curves.png", "metrics.json", "config.json", "lambda_search.csv"]:
         assert (out / name).is_file(), name
-    for ae in SOURCES[1:-1]:
+    for ae in AUTOENCODERS:
         assert (out / f"samples_{ae}.png").is_file() and (out / f"chains_{ae}.png").is_file()
         assert (out / "models" / f"{ae}.keras").is_file() and (out / "models" / f"{ae}.json").is_file()
         labelled = np.load(out / "labelled" / f"{ae}.npz")
@@ -84,7 +85,12 @@ def test_make_digits_smoke_writes_every_output(smoke_results):
     quality = {row["source"]: row for row in metrics["quality"]}
     assert set(quality) == set(SOURCES) and quality["lower_bound"]["fd_share_of_noise"] == 1.0
     assert quality["upper_bound"]["fd"] < min(quality[s]["fd"] for s in SOURCES if s != "upper_bound")
-    assert set(metrics["mixing"]) == {"shallow_ae", "deep_ae", "shallow_dae", "deep_dae"}
+    assert set(metrics["mixing"]) == set(SOURCES[1:-1])
+    # Both λ choices: the FD one has the lowest FD of the search's grid, and its curve uses it.
+    search = json.loads((out / "lambda" / "deep_ae.json").read_text())
+    assert search["best_fd"]["lam"] == min(search["grid"], key=lambda row: row["fd"])["lam"]
+    assert config["curves"]["deep_ae_fd"]["config"]["reinjection"]["lam"] == search["best_fd"]["lam"]
+    assert (out / "lambda_deep_ae.png").is_file()
     assert "| source | FD | share | precision |" in table and (out / "mixing.png").is_file()
     search = pd.read_csv(out / "lambda_search.csv")
     assert len(search) == 4 * 2 and search.groupby("autoencoder")["chosen"].sum().eq(1).all()

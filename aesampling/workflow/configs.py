@@ -147,7 +147,13 @@ class EvaluateConfig:
 
 @dataclasses.dataclass(frozen=True)
 class LambdaSearchConfig:
-    """Choose λ, the collected state and the burn-in of one autoencoder on the validation split."""
+    """Choose λ, the collected state and the burn-in of one autoencoder on the validation split.
+
+    Every setting's samples get their FD to the validation images
+    (`fd_samples` of them; 0: none); `criterion` picks the best setting: the
+    student's mean validation accuracy ("student") or the lowest FD ("fd",
+    which trains no student).
+    """
 
     data: DataConfig
     autoencoder: str
@@ -161,11 +167,20 @@ class LambdaSearchConfig:
     steps_per_epoch: int
     seed: int = 0
     widenings: int = 0
+    criterion: str = lambda_search.STUDENT
+    fd_samples: int = 5000
 
     def __post_init__(self):
         check_seed(self.seed)
         _at_least_one(epochs=self.epochs, steps_per_epoch=self.steps_per_epoch)
         lambda_search.check_grid(self.lambdas, self.collects, self.burn_ins, self.widenings)
+        if self.criterion not in lambda_search.CRITERIA:
+            raise UserInputError(f"the criterion must be one of {lambda_search.CRITERIA}, got {self.criterion!r}")
+        if isinstance(self.fd_samples, bool) or not isinstance(self.fd_samples, int) or not (
+                self.fd_samples == 0 or self.fd_samples >= 2):
+            raise UserInputError(f"FD samples must be 0 (no FD) or >= 2, got {self.fd_samples!r}")
+        if self.criterion == lambda_search.FD and self.fd_samples == 0:
+            raise UserInputError("the FD criterion needs FD samples (> 0)")
 
 
 @dataclasses.dataclass(frozen=True)

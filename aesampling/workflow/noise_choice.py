@@ -22,7 +22,7 @@ def _candidate(search_path: str) -> tuple[dict, dict]:
     record = io.read_json(search_path)
     try:
         autoencoder = record["config"]["autoencoder"]
-        score = max(float(row["score"]) for row in record["grid"])
+        score = lambda_search.criterion_value(record)
         dataset = record["config"]["data"]["dataset"]
         lambda_search.best_of(record, search_path)
     except (KeyError, TypeError, ValueError) as e:

@@ -81,7 +81,8 @@ def run_report(config: ReportConfig) -> dict:
     started = time.perf_counter()
     out = Path(config.output_dir)
     names = ["curves.csv", "table.md", "metrics.json", "config.json", "curves.png", "lambda_search.csv", "mixing.png",
-             *(f"{kind}_{Path(path).stem}.png" for path in config.samples for kind in ("samples", "chains"))]
+             *(f"{kind}_{Path(path).stem}.png" for path in config.samples for kind in ("samples", "chains")),
+             *(f"lambda_{Path(path).stem}.png" for path in config.lambda_searches)]
     outputs.claim({f"the report's {name}": out / name for name in names},
                   {**{f"curve {path}": path for path in config.curves},
                    **{f"samples {path}": path for path in config.samples},
@@ -141,6 +142,12 @@ def run_report(config: ReportConfig) -> dict:
         for path in config.samples:
             name = Path(path).stem
             _plot_chain_progress(name, path, sample_records[name], out, config.dataset, spec.image_shape)
+    for name, record in search_records.items():
+        choices = {c: record[f"best_{c}"] for c in ("student", "fd") if record.get(f"best_{c}")}
+        if choices and any(row.get("fd") is not None for row in record["grid"]):
+            plotting.plot_lambda_search(record["grid"], choices, out / f"lambda_{name}.png",
+                                        title=f"{config.dataset}: {name}'s λ search on the validation split "
+                                              f"(criterion: {record.get('criterion', 'student')})")
     if search_records:
         with io.atomic_path(out / "lambda_search.csv") as tmp:
             reporting.search_table(search_records).to_csv(tmp, index=False)

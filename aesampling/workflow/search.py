@@ -6,7 +6,7 @@ import time
 
 from absl import logging
 
-from aesampling import io, lambda_search
+from aesampling import diagnostics, io, lambda_search
 from aesampling.reproducibility import seed_everything
 from aesampling.workflow import outputs
 from aesampling.workflow.configs import LambdaSearchConfig
@@ -15,9 +15,10 @@ from aesampling.workflow.records import run_record, split_sizes
 
 
 def _log(row: dict) -> None:
-    logging.info("λ=%g collect=%s burn-in=%d%s: mean validation accuracy %.4f (final %.4f)",
-                 row["lam"], row["collect"], row["burn_in"], " (widened)" if row["widened"] else "",
-                 row["score"], row["final_accuracy"])
+    student = "" if row["score"] is None else f"mean validation accuracy {row['score']:.4f}"
+    fd = "" if row["fd"] is None else f"FD {row['fd']:.4g}"
+    logging.info("λ=%g collect=%s burn-in=%d%s: %s", row["lam"], row["collect"], row["burn_in"],
+                 " (widened)" if row["widened"] else "", ", ".join(p for p in (student, fd) if p))
 
 
 def run_lambda_search(config: LambdaSearchConfig) -> dict:
@@ -28,13 +29,24 @@ def run_lambda_search(config: LambdaSearchConfig) -> dict:
                   suffixes={"the search result": ".json"})
     seed_everything(config.seed)
     inputs = load_curve_inputs(config.data, config.classifier, config.autoencoder)
+    fidelity = None
+    if config.fd_samples:
+        space = diagnostics.FeatureSpace(inputs.classifier)
+        reference = diagnostics.Reference.of(space, inputs.dataset.x_val, inputs.dataset.y_val,
+                                             inputs.dataset.num_classes)
+        fidelity = diagnostics.fidelity(space, reference, config.fd_samples)
     grid = lambda_search.search(
         inputs.autoencoder, inputs.classifier, inputs.dataset.x_val, inputs.dataset.y_val, base=config.reinjection,
         lambdas=config.lambdas, collects=config.collects, burn_ins=config.burn_ins, epochs=config.epochs,
         steps_per_epoch=config.steps_per_epoch, seed=config.seed, widenings=config.widenings, on_result=_log,
+        criterion=config.criterion, fidelity=fidelity,
     )
-    best = lambda_search.best_setting(grid)
-    record = run_record(config, started, best={k: best[k] for k in lambda_search.SEARCHED_FIELDS}, grid=grid,
-                        **split_sizes(inputs.dataset))
+    choices = {"best": lambda_search.best_setting(grid, config.criterion)}
+    if config.criterion == lambda_search.STUDENT:
+        choices["best_student"] = choices["best"]
+    if fidelity is not None:
+        choices["best_fd"] = lambda_search.best_setting(grid, lambda_search.FD)
+    record = run_record(config, started, criterion=config.criterion, grid=grid, **split_sizes(inputs.dataset),
+                        **{name: {k: row[k] for k in lambda_search.SEARCHED_FIELDS} for name, row in choices.items()})
     io.write_json(config.output, record)
     return record
