@@ -69,7 +69,8 @@ def mixing(autoencoder, reinjection: ReinjectionConfig, space: FeatureSpace, ref
     changes from one state to the next, per step and averaged over the
     states `reinjection` collects (t = b + 1 .. R).
     """
-    config = dataclasses.replace(reinjection, num_chains=chains, reinjections=max(MIXING_STEPS), burn_in=0)
+    length = max(max(MIXING_STEPS), reinjection.reinjections)  # long enough to cover the collected states
+    config = dataclasses.replace(reinjection, num_chains=chains, reinjections=length, burn_in=0)
     states = ReinjectionSampler(autoencoder, config, seed=seed).restarts(0, 1).reshape(config.reinjections, chains, -1)
     if not np.all(np.isfinite(states)):
         raise UserInputError(f"the chains produce NaN or inf at λ={reinjection.lam}: no mixing to measure")
@@ -81,7 +82,7 @@ def mixing(autoencoder, reinjection: ReinjectionConfig, space: FeatureSpace, ref
                      "class_tv": quality.class_total_variation(labels[t - 1], reference.labels,
                                                                reference.num_classes)})
     switches = quality.label_switch_rate(labels)  # switches[t - 2]: from state t - 1 to state t
-    collected = switches[reinjection.burn_in:min(reinjection.reinjections, len(switches) + 1) - 1]
+    collected = switches[reinjection.burn_in:reinjection.reinjections - 1]
     return {"chains": chains, "steps": rows, "label_switch_rate": switches.round(4).tolist(),
             "collected_label_switch_rate": float(collected.mean()) if len(collected) else None}
 

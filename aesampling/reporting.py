@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import PurePath
+
 import pandas as pd
 
 from aesampling import evaluation, metrics
@@ -184,9 +186,13 @@ def stage_timings(
         stages.append(("extract ResNet50 features", feature_record))
     stages.append(("train classifier", classifier_record))
     noise_chosen = {name for name, record in search_records.items() if "noise_choice" in record}
+    trained = set()  # an autoencoder evaluated at both λ choices was trained once
     for source, record in curve_records.items():
-        if "autoencoder_record" in record and source not in noise_chosen:
-            stages.append((f"train {source}", record["autoencoder_record"]))
+        path = record.get("config", {}).get("autoencoder")
+        name = PurePath(path).stem if path else source
+        if "autoencoder_record" in record and name not in noise_chosen and path not in trained:
+            trained.add(path)
+            stages.append((f"train {name}", record["autoencoder_record"]))
     for name, record in search_records.items():
         if name not in noise_chosen:
             stages.append((f"λ search {name}", record))

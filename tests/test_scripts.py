@@ -91,6 +91,7 @@ def test_make_digits_smoke_writes_every_output(smoke_results):
     assert search["best_fd"]["lam"] == min(search["grid"], key=lambda row: row["fd"])["lam"]
     assert config["curves"]["deep_ae_fd"]["config"]["reinjection"]["lam"] == search["best_fd"]["lam"]
     assert (out / "lambda_deep_ae.png").is_file()
+    assert "| train deep_ae |" in table and "| train deep_ae_fd |" not in table  # trained once, evaluated twice
     assert "| source | FD | share | precision |" in table and (out / "mixing.png").is_file()
     search = pd.read_csv(out / "lambda_search.csv")
     assert len(search) == 4 * 2 and search.groupby("autoencoder")["chosen"].sum().eq(1).all()
