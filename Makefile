@@ -54,8 +54,8 @@ SOURCES := upper_bound $(AUTOENCODERS) $(AUTOENCODERS:%=%_fd) lower_bound
 
 ifeq ($(SMOKE),1)
 TRAIN_ARGS := --epochs=1
-EVAL_ARGS := --epochs=2 --steps_per_epoch=5
-SEARCH_ARGS := --epochs=1 --steps_per_epoch=5 --lambdas=0.01,0.1 --collects=noisy --burn_ins=2 --widenings=0
+EVAL_ARGS := --epochs=2 --steps_per_epoch=5 --quality_samples=1000 --mixing_chains=100
+SEARCH_ARGS := --epochs=1 --steps_per_epoch=5 --fd_samples=1000 --lambdas=0.01,0.1 --collects=noisy --burn_ins=2 --widenings=0
 NUM_SAMPLES := 200
 endif
 

@@ -20,10 +20,7 @@ both mapped by φ, the ground-truth classifier's last hidden layer:
 
 from __future__ import annotations
 
-import warnings
-
 import numpy as np
-from scipy import linalg
 from sklearn.metrics import pairwise_distances
 from sklearn.neighbors import NearestNeighbors
 
@@ -31,18 +28,35 @@ NEAREST_NEIGHBOURS = 5  # k of precision/recall/density/coverage, as Naeem et al
 _CHUNK = 2048
 
 
+def _trace_sqrt_product(a: np.ndarray, b: np.ndarray) -> float:
+    """Tr((Σ_a Σ_b)^½) for centred rows a (N_a x d) and b (N_b x d), without a matrix square root.
+
+    The eigenvalues of Σ_a Σ_b are those of the PSD matrix Σ_b^½ Σ_a Σ_b^½.
+    When d exceeds a sample count, the non-zero ones are the squared
+    singular values of b aᵀ / sqrt((N_a - 1)(N_b - 1)), found from the
+    smaller Gram matrix instead.
+    """
+    (n_a, d), n_b = a.shape, len(b)
+    if d <= min(n_a, n_b):
+        cov_a, cov_b = a.T @ a / (n_a - 1), b.T @ b / (n_b - 1)
+        w, v = np.linalg.eigh(cov_b)
+        root_b = (v * np.sqrt(np.clip(w, 0, None))) @ v.T
+        eigenvalues = np.linalg.eigvalsh(root_b @ cov_a @ root_b)
+        return float(np.sqrt(np.clip(eigenvalues, 0, None)).sum())
+    cross = b @ a.T  # (N_b, N_a)
+    gram = cross @ cross.T if n_b <= n_a else cross.T @ cross
+    eigenvalues = np.linalg.eigvalsh(gram)
+    return float(np.sqrt(np.clip(eigenvalues, 0, None)).sum() / np.sqrt((n_a - 1) * (n_b - 1)))
+
+
 def frechet_distance(a: np.ndarray, b: np.ndarray) -> float:
-    """FD between Gaussians fitted to the rows of `a` and of `b` (each N x d, N >= 2)."""
+    """FD between Gaussians fitted to the rows of `a` and of `b` (each N x d, N >= 2; covariances with ddof 1)."""
     a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
     mean_a, mean_b = a.mean(axis=0), b.mean(axis=0)
-    cov_a, cov_b = np.atleast_2d(np.cov(a, rowvar=False)), np.atleast_2d(np.cov(b, rowvar=False))
-    with warnings.catch_warnings():  # sqrtm warns of a singular product; the offset below handles it
-        warnings.simplefilter("ignore")
-        root = linalg.sqrtm(cov_a @ cov_b)
-        if not np.all(np.isfinite(root)):  # a singular product: nudge both covariances, as the FID recipe does
-            offset = np.eye(len(cov_a)) * 1e-6
-            root = linalg.sqrtm((cov_a + offset) @ (cov_b + offset))
-    distance = np.sum((mean_a - mean_b) ** 2) + np.trace(cov_a) + np.trace(cov_b) - 2 * np.trace(np.real(root))
+    a, b = a - mean_a, b - mean_b
+    trace_a = float((a * a).sum() / (len(a) - 1))
+    trace_b = float((b * b).sum() / (len(b) - 1))
+    distance = np.sum((mean_a - mean_b) ** 2) + trace_a + trace_b - 2 * _trace_sqrt_product(a, b)
     return float(max(distance, 0.0))
 
 

@@ -288,18 +288,27 @@ def readme_results(metrics: dict, config: dict, folder: str) -> str:
         rows = metrics["table"]
     except (KeyError, TypeError, ValueError) as e:
         raise UserInputError(f"{folder} does not hold a report's metrics.json and config.json ({e})") from e
+    quality = {row["source"]: row for row in metrics.get("quality") or []}
     lines = [
         f"Made by `{command}` on {machine_and_backend(machine)}; report: [`{folder}/`]({folder}/table.md). "
-        f"Ground-truth classifier: {ground_truth:.4f}.",
+        f"Ground-truth classifier: {ground_truth:.4f}."
+        + (" FD: the samples' Fréchet distance to the validation images, as a share of N(0, I) noise's; class TV: "
+           "to the validation labels (`table.md` has all the quality metrics)." if quality else ""),
         "",
         f"| source | λ, collected state, R (b) | final accuracy | mean of last {LAST_EPOCHS} epochs | "
-        "final / ground truth |",
-        "|---|---|---|---|---|",
+        "final / ground truth |" + (" FD share | class TV |" if quality else ""),
+        "|---|---|---|---|---|" + ("---|---|" if quality else ""),
     ]
     for row in rows:
         chain = "-"
         if row.get("lam") is not None and not pd.isna(row["lam"]):
             chain = f"{row['lam']:g}, {row['collect']}, {int(row['reinjections'])} ({int(row['burn_in'])})"
-        lines.append(f"| {row['source']} | {chain} | {row['final_accuracy']:.4f} | "
-                     f"{row['last_epochs_mean_accuracy']:.4f} | {row['relative_to_ground_truth']:.3f} |")
+        line = (f"| {row['source']} | {chain} | {row['final_accuracy']:.4f} | "
+                f"{row['last_epochs_mean_accuracy']:.4f} | {row['relative_to_ground_truth']:.3f} |")
+        if quality:
+            q = quality.get(row["source"], {})
+            share = q.get("fd_share_of_noise")
+            line += (f" {share:.1%} |" if share is not None else " - |")
+            line += (f" {q['class_tv']:.3f} |" if "class_tv" in q else " - |")
+        lines.append(line)
     return "\n".join(lines)

@@ -20,6 +20,8 @@ flags.DEFINE_string("output", None, "The CSV file to write.")
 flags.DEFINE_integer("epochs", None, "Epochs (default: the dataset's preset).")
 flags.DEFINE_integer("steps_per_epoch", None, "Learning steps between accuracy measurements (default: preset).")
 flags.DEFINE_integer("seed", 0, "Random seed.")
+flags.DEFINE_integer("mixing_chains", 1000, "Chains from N(0, I) whose FD and class TV are followed over 60 "
+                     "reinjections (an autoencoder source's mixing).")
 flags.DEFINE_integer("quality_samples", 10000, "Samples of the source whose quality (FD, precision, recall, "
                      "density, coverage, class TV) is measured against the validation images; 0: none.")
 flags.mark_flags_as_required(["source", "classifier", "output"])
@@ -39,6 +41,7 @@ def main():
         epochs=schedule.epochs if FLAGS.epochs is None else FLAGS.epochs,
         steps_per_epoch=schedule.steps_per_epoch if FLAGS.steps_per_epoch is None else FLAGS.steps_per_epoch,
         seed=FLAGS.seed, jit_compile=FLAGS.jit_compile, quality_samples=FLAGS.quality_samples,
+        mixing_chains=FLAGS.mixing_chains,
     ))
     quality = record["quality"]
     fidelity = f", FD {quality['fd']:.4g}, class TV {quality['class_tv']:.3f}" if quality else ""

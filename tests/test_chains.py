@@ -48,7 +48,7 @@ def test_chain_under_tfds_mock_data(dataset, tmp_path, monkeypatch):
         searched = workflow.run_lambda_search(workflow.LambdaSearchConfig(
             data=data_config, autoencoder=str(models / "deep_dae.keras"), classifier=str(models / "classifier.keras"),
             output=str(tmp_path / "lambda" / "deep_dae.json"), reinjection=chains, lambdas=(0.01, 0.1), collects=("noisy", "clean"),
-            burn_ins=(1,), epochs=1, steps_per_epoch=2,
+            burn_ins=(1,), epochs=1, steps_per_epoch=2, fd_samples=300,
         ))
         workflow.run_sample(workflow.SampleConfig(
             autoencoder=str(models / "deep_dae.keras"), output=str(tmp_path / "samples.npz"), num_samples=50,
@@ -64,6 +64,7 @@ def test_chain_under_tfds_mock_data(dataset, tmp_path, monkeypatch):
             workflow.run_evaluate(workflow.EvaluateConfig(
                 data=data_config, source=source, classifier=str(models / "classifier.keras"), output=curves[-1],
                 reinjection=chains, autoencoder=str(models / "deep_dae.keras"), epochs=2, steps_per_epoch=3,
+                quality_samples=300, mixing_chains=20,
             ))
     # The report only reads: it loads no model.
     monkeypatch.setattr(io, "load_model", lambda path: pytest.fail(f"the report loaded {path}"))

@@ -54,3 +54,13 @@ def test_class_total_variation_of_one_class():
 def test_label_switch_rate_per_step():
     labels = np.array([[0, 1, 2, 3], [0, 1, 5, 3], [4, 1, 5, 6]])  # (T = 3, B = 4)
     assert quality.label_switch_rate(labels).tolist() == [0.25, 0.5]
+
+
+def test_fd_with_fewer_samples_than_dimensions_matches_the_covariance_formula():
+    rng = np.random.default_rng(3)
+    a, b = rng.normal(size=(12, 40)), rng.normal(1.0, 2.0, size=(9, 40))
+    cov_a, cov_b = np.cov(a, rowvar=False), np.cov(b, rowvar=False)
+    eigenvalues = np.linalg.eigvals(cov_a @ cov_b)
+    expected = (np.sum((a.mean(0) - b.mean(0)) ** 2) + np.trace(cov_a) + np.trace(cov_b)
+                - 2 * np.sqrt(np.clip(eigenvalues.real, 0, None)).sum())
+    assert quality.frechet_distance(a, b) == pytest.approx(expected, rel=1e-6)

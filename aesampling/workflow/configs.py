@@ -136,6 +136,7 @@ class EvaluateConfig:
     seed: int = 0
     jit_compile: bool = False
     quality_samples: int = 10000
+    mixing_chains: int = 1000
 
     def __post_init__(self):
         check_seed(self.seed)
@@ -143,6 +144,7 @@ class EvaluateConfig:
         if isinstance(self.quality_samples, bool) or not isinstance(self.quality_samples, int) or not (
                 self.quality_samples == 0 or self.quality_samples >= 2):
             raise UserInputError(f"quality samples must be 0 (no quality metrics) or >= 2, got {self.quality_samples!r}")
+        _at_least_one(mixing_chains=self.mixing_chains)
 
 
 @dataclasses.dataclass(frozen=True)

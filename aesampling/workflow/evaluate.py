@@ -46,7 +46,7 @@ def _diagnostics(config: EvaluateConfig, inputs, first) -> dict:
     result = {"quality": diagnostics.source_quality(first(config.quality_samples), space, reference), "mixing": None}
     if inputs.autoencoder is not None:
         result["mixing"] = diagnostics.mixing(inputs.autoencoder, config.reinjection, space, reference,
-                                              seed=config.seed)
+                                              seed=config.seed, chains=config.mixing_chains)
     logging.info("%s: FD %.4g, class TV %.3f, precision %.3f, recall %.3f", config.source,
                  result["quality"]["fd"], result["quality"]["class_tv"], result["quality"]["precision"],
                  result["quality"]["recall"])

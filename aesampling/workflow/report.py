@@ -75,6 +75,10 @@ def _plot_chain_progress(name: str, path: str, record: dict, out: Path, dataset:
     )
 
 
+def _mixing_chains(records: dict) -> int:
+    return max(r["mixing"]["chains"] for r in records.values() if r.get("mixing"))
+
+
 def run_report(config: ReportConfig) -> dict:
     """Writes curves.csv, table.md, metrics.json, curves.png, samples_<ae>.png, chains_<ae>.png, mixing.png,
     lambda_search.csv and config.json."""
@@ -124,8 +128,8 @@ def run_report(config: ReportConfig) -> dict:
         bounds = {s: records[s]["quality"] for s in ("upper_bound", "lower_bound")
                   if records.get(s, {}).get("quality")}
         plotting.plot_mixing(mixing, bounds, out / "mixing.png",
-                             title=f"{config.dataset}: 1,000 chains from N(0, I) at each autoencoder's λ and "
-                                   "collected state")
+                             title=f"{config.dataset}: {_mixing_chains(records):,} chains from N(0, I) at each "
+                                   "autoencoder's λ and collected state")
     samples_per_epoch = {s: int(r["samples_per_step"] * r["config"]["steps_per_epoch"]) for s, r in records.items()}
     plotting.plot_learning_curves(
         curves, out / "curves.png", ground_truth_accuracy=ground_truth,
