@@ -272,7 +272,7 @@ def machine_and_backend(machine: dict) -> str:
         backend = f"{machine['backend']} {machine.get('backend_version', '')}".strip()
     else:
         backend = f"tensorflow {machine.get('tensorflow', '?')}"
-    return f"{_machine({'machine': machine})}, {backend}"
+    return f"{_machine({'machine': {k: v for k, v in machine.items() if k != 'backend'}})}, {backend}"
 
 
 def readme_results(metrics: dict, config: dict, folder: str) -> str:
