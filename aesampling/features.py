@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from aesampling import data, io
+from aesampling import data, io, npz
 from aesampling.errors import DataUnavailableError, UserInputError
 
 FEATURE_DIM = 2048
@@ -150,7 +150,7 @@ def load_feature_dataset(
     path = extract_to_cache(
         dataset, cache_dir=cache_dir, weights=weights, image_size=image_size, **extract_kwargs
     )
-    arrays = io.load_npz(path, required=("x_train", "y_train", "x_test", "y_test"))
+    arrays = npz.load_npz(path, required=("x_train", "y_train", "x_test", "y_test"))
     return data.dataset_from_arrays(
         dataset, arrays["x_train"], arrays["y_train"], arrays["x_test"], arrays["y_test"],
         data.dataset_spec(dataset).num_classes,

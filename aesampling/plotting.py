@@ -98,16 +98,24 @@ def _save(fig, path) -> None:
 
 def plot_sample_grid(
     samples: np.ndarray, labels: np.ndarray | None, path, *, image_shape: tuple[int, ...] | None,
-    title: str, columns: int = 10, rows: int = 6,
+    title: str, columns: int = 10, rows: int = 6, clean: np.ndarray | None = None,
 ) -> None:
     """A grid of synthetic samples, each titled with its hard label.
 
-    Image data are drawn as images; other data (e.g. ResNet50 features) as a
-    heat map of the first samples' feature vectors.
+    Image data are drawn as images; with `clean` (r(x) of the first samples)
+    each sample is drawn beside its reconstruction, the pair under one label.
+    Other data (e.g. ResNet50 features) are drawn as a heat map of the first
+    samples' feature vectors.
     """
     plt = _matplotlib()
     count = min(len(samples), columns * rows)
-    if image_shape is not None and int(np.prod(image_shape)) == samples.shape[1]:
+    is_image = image_shape is not None and int(np.prod(image_shape)) == samples.shape[1]
+    if is_image and clean is not None and len(clean):
+        pairs = min(len(clean), count // 2)
+        samples = np.stack([samples[:pairs], clean[:pairs]], axis=1).reshape(2 * pairs, -1)
+        labels = None if labels is None else np.stack([labels[:pairs], np.full(pairs, -1)], axis=1).reshape(-1)
+        count = 2 * pairs
+    if is_image:
         height, width, column_gap = image_shape[0], image_shape[1], 2
         row_gap = max(2, height // 3) if labels is not None else 2
         rows = -(-count // columns)
@@ -117,6 +125,8 @@ def plot_sample_grid(
         ax.axis("off")
         if labels is not None:
             for i in range(count):
+                if labels[i] < 0:  # the reconstruction of a pair: its sample carries the label
+                    continue
                 r, c = divmod(i, columns)
                 ax.text(c * (width + column_gap) + width / 2, r * (height + row_gap) - 0.6, str(int(labels[i])),
                         ha="center", va="bottom", fontsize=8)

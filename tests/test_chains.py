@@ -81,6 +81,7 @@ def test_chain_under_tfds_mock_data(dataset, tmp_path, monkeypatch):
     num_classes = data.dataset_spec(dataset).num_classes
     assert labelled["soft_labels"].shape == (50, num_classes)
     assert labelled["chain_progress"].shape == (8, 10, labelled["x"].shape[1])
+    assert labelled["preview_clean"].shape == (30, labelled["x"].shape[1])
     assert (tmp_path / "report" / "samples_deep_dae.png").is_file()
     assert (tmp_path / "report" / "chains_deep_dae.png").is_file() != data.dataset_spec(dataset).uses_features
     assert (tmp_path / "report" / "lambda_search.csv").is_file()

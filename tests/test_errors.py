@@ -1,6 +1,7 @@
 """What happens when a user makes a mistake: the real scripts, one-line errors, no partial files."""
 
 import gzip
+import json
 import pickle
 import shutil
 
@@ -203,11 +204,14 @@ def test_same_seed_and_flags_give_identical_samples_and_curves(files, tmp_path):
         run_script("sample", f"--autoencoder={files / 'ae.keras'}", "--lam=0.05", "--num_samples=3000",
                    "--seed=7", f"--output={tmp_path / run / 's.npz'}")
         run_script("evaluate", "--dataset=digits", "--source=ae", f"--autoencoder={files / 'ae.keras'}", "--lam=0.05",
+                   "--quality_samples=500", "--mixing_chains=20",
                    f"--classifier={files / 'classifier.keras'}", "--epochs=3", "--steps_per_epoch=20", "--seed=7",
                    f"--output={tmp_path / run / 'c.csv'}")
     a, b = np.load(tmp_path / "a" / "s.npz")["x"], np.load(tmp_path / "b" / "s.npz")["x"]
     assert a.tobytes() == b.tobytes()
     assert (tmp_path / "a" / "c.csv").read_bytes() == (tmp_path / "b" / "c.csv").read_bytes()
+    quality_a, quality_b = (json.loads((tmp_path / run / "c.json").read_text())["quality"] for run in "ab")
+    assert quality_a == quality_b and quality_a["fd"] > 0
     shutil.rmtree(tmp_path / "b")
     run_script("sample", f"--autoencoder={files / 'ae.keras'}", "--lam=0.05", "--num_samples=3000",
                "--seed=8", f"--output={tmp_path / 'b' / 's.npz'}")
@@ -216,9 +220,11 @@ def test_same_seed_and_flags_give_identical_samples_and_curves(files, tmp_path):
 
 def test_models_trained_on_another_dataset_are_flagged(tmp_path):
     run_script("train", "--dataset=digits", "--model=classifier", "--epochs=1", f"--output={tmp_path / 'c.keras'}")
-    same = run_script("evaluate", "--dataset=digits", "--source=upper_bound", f"--classifier={tmp_path / 'c.keras'}",
+    same = run_script("evaluate", "--dataset=digits", "--source=upper_bound", "--quality_samples=0",
+                      f"--classifier={tmp_path / 'c.keras'}",
                       "--epochs=1", "--steps_per_epoch=2", f"--output={tmp_path / 'a.csv'}")
     assert "was trained" not in same.stderr
-    other = run_script("evaluate", "--dataset=digits", "--source=upper_bound", f"--classifier={tmp_path / 'c.keras'}",
+    other = run_script("evaluate", "--dataset=digits", "--source=upper_bound", "--quality_samples=0",
+                      f"--classifier={tmp_path / 'c.keras'}",
                        "--epochs=1", "--steps_per_epoch=2", "--validation_fraction=0.3", f"--output={tmp_path / 'b.csv'}")
     assert "trained with validation fraction 0.1 but this run uses 0.3" in other.stderr

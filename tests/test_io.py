@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from aesampling import io
+from aesampling import io, npz
 from aesampling.errors import UserInputError
 
 
@@ -12,26 +12,26 @@ def test_stream_writer_matches_the_concatenated_arrays(tmp_path):
     chunks = [rng.random((n, 3)).astype(np.float32) for n in (4, 1, 5)]
     labels = [rng.integers(0, 9, n) for n in (4, 1, 5)]
     path = tmp_path / "out.npz"
-    with io.NpzStreamWriter(path, {"x": ((3,), np.float32), "labels": ((), np.int64)}, 10) as writer:
+    with npz.NpzStreamWriter(path, {"x": ((3,), np.float32), "labels": ((), np.int64)}, 10) as writer:
         for x, y in zip(chunks, labels):
             writer.append(x=x, labels=y)
-    arrays = io.load_npz(path, required=("x", "labels"))
+    arrays = npz.load_npz(path, required=("x", "labels"))
     np.testing.assert_array_equal(arrays["x"], np.concatenate(chunks))
     np.testing.assert_array_equal(arrays["labels"], np.concatenate(labels))
-    rows = list(io.iter_npz_rows(path, "x", 3))
+    rows = list(npz.iter_npz_rows(path, "x", 3))
     assert [len(r) for r in rows] == [3, 3, 3, 1]
     np.testing.assert_array_equal(np.concatenate(rows), arrays["x"])
-    assert io.npz_array_shape(path, "x") == ((10, 3), np.dtype(np.float32))
+    assert npz.npz_array_shape(path, "x") == ((10, 3), np.dtype(np.float32))
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out.npz"]
 
 
 def test_incomplete_or_failed_writes_leave_nothing(tmp_path):
     path = tmp_path / "out.npz"
     with pytest.raises(ValueError, match="missing rows"):
-        with io.NpzStreamWriter(path, {"x": ((2,), np.float32)}, 5) as writer:
+        with npz.NpzStreamWriter(path, {"x": ((2,), np.float32)}, 5) as writer:
             writer.append(x=np.zeros((3, 2)))
     with pytest.raises(RuntimeError):
-        with io.NpzStreamWriter(path, {"x": ((2,), np.float32)}, 5) as writer:
+        with npz.NpzStreamWriter(path, {"x": ((2,), np.float32)}, 5) as writer:
             writer.append(x=np.zeros((3, 2)))
             raise RuntimeError("interrupted")
     with pytest.raises(RuntimeError):
@@ -52,7 +52,7 @@ def test_existing_output_survives_a_failed_rewrite(tmp_path):
 def test_bad_files_are_user_errors(tmp_path):
     (tmp_path / "junk.npz").write_text("not a zip")
     with pytest.raises(UserInputError, match="cannot read"):
-        io.load_npz(tmp_path / "junk.npz")
+        npz.load_npz(tmp_path / "junk.npz")
     with pytest.raises(UserInputError, match="not found"):
         io.load_model(tmp_path / "missing.keras")
     (tmp_path / "junk.keras").write_text("not a model")

@@ -142,6 +142,7 @@ def test_a_killed_sample_run_leaves_no_temporary_for_long(m, tmp_path, signum):
 
 def test_a_damaged_curve_checkpoint_starts_the_curve_over(m, tmp_path):
     flags = ["--dataset=digits", "--source=upper_bound", f"--classifier={m / 'classifier.keras'}", "--epochs=2",
+             "--quality_samples=0",
              "--steps_per_epoch=3"]
     run_script("evaluate", *flags, f"--output={tmp_path / 'fresh.csv'}")
     (tmp_path / "c.csv.partial.npz").write_bytes(b"PK\x03\x04 damaged")

@@ -6,7 +6,7 @@ import time
 
 import numpy as np
 
-from aesampling import io
+from aesampling import io, npz
 from aesampling.errors import UserInputError
 from aesampling.labeling import Labeler, check_classifier
 from aesampling.workflow import outputs
@@ -14,24 +14,26 @@ from aesampling.workflow.configs import LabelConfig
 from aesampling.workflow.records import run_record
 
 
+PASSED_THROUGH = ("chain_progress", "preview_clean")  # the sampling stage's small arrays, for the report
+
+
 def run_label(config: LabelConfig) -> dict:
-    """Writes x with soft_labels = C(x) and labels = argmax C(x) (and the samples' chain_progress) to a new .npz."""
+    """Writes x with soft_labels = C(x) and labels = argmax C(x) (and the samples' small arrays) to a new .npz."""
     started = time.perf_counter()
     outputs.claim(outputs.with_record("the labelled samples", config.output),
                   {"the samples": config.samples, "the classifier": config.classifier},
                   suffixes={"the labelled samples": ".npz"})
-    (num_rows, *row_shape), _ = io.npz_array_shape(config.samples, "x")
+    (num_rows, *row_shape), _ = npz.npz_array_shape(config.samples, "x")
     if len(row_shape) != 1:
         raise UserInputError(f"{config.samples}: x must be a 2-D array of samples")
     classifier = io.load_model(config.classifier)
     num_classes = check_classifier(classifier, row_shape[0])
     labeler = Labeler(classifier)
     arrays = {"x": (tuple(row_shape), np.float32), "soft_labels": ((num_classes,), np.float32), "labels": ((), np.int64)}
-    progress = io.load_npz_array(config.samples, "chain_progress")
+    whole = {key: array for key in PASSED_THROUGH if (array := npz.load_npz_array(config.samples, key)) is not None}
     counts = np.zeros(num_classes, np.int64)
-    with io.NpzStreamWriter(config.output, arrays, num_rows,
-                            whole={} if progress is None else {"chain_progress": progress}) as writer:
-        chunks = io.iter_npz_rows(config.samples, "x", config.chunk_rows)
+    with npz.NpzStreamWriter(config.output, arrays, num_rows, whole=whole) as writer:
+        chunks = npz.iter_npz_rows(config.samples, "x", config.chunk_rows)
         for x, soft, hard in labeler.label_chunks(chunks):
             if not (np.all(np.isfinite(x)) and np.all(np.isfinite(soft))):
                 raise UserInputError(f"{config.samples} holds NaN or inf samples (or the classifier outputs them)")

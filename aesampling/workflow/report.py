@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from aesampling import data, features, io, plotting, reporting
+from aesampling import data, features, io, npz, plotting, reporting
 from aesampling.errors import UserInputError
 from aesampling.workflow import outputs
 from aesampling.workflow.configs import DataConfig, ReportConfig
@@ -45,7 +45,7 @@ def _read_curves(paths) -> tuple[pd.DataFrame, dict]:
 
 def _read_samples(path: str) -> dict:
     """A labelled samples file: x (N x n) and its N integer hard labels."""
-    arrays = io.load_npz(path, required=("x", "labels"))
+    arrays = npz.load_npz(path, required=("x", "labels"))
     x, labels = arrays["x"], arrays["labels"]
     if x.ndim != 2 or labels.shape != (len(x),) or labels.dtype.kind not in "iu":
         raise UserInputError(f"{path}: x must be N x n and labels N integers, got {x.shape} and {labels.shape} "
@@ -63,7 +63,7 @@ def _feature_record(classifier_record: dict) -> dict | None:
 
 def _plot_chain_progress(name: str, path: str, record: dict, out: Path, dataset: str, image_shape) -> None:
     """chains_<name>.png from the samples file's chain_progress, when the sampling stage wrote it."""
-    progress = io.load_npz_array(path, "chain_progress")
+    progress = npz.load_npz_array(path, "chain_progress")
     sampled = (record.get("samples_record") or {})
     if progress is None or "chain_progress_steps" not in sampled:
         return
@@ -137,10 +137,12 @@ def run_report(config: ReportConfig) -> dict:
               f"({max(samples_per_epoch.values()):,} samples/epoch)",
     )
     for name, arrays in samples.items():
+        clean = arrays.get("preview_clean")
         plotting.plot_sample_grid(
             arrays["x"], arrays["labels"], out / f"samples_{name}.png",
-            image_shape=None if spec.uses_features else spec.image_shape,
-            title=f"{config.dataset}: {name} reinjection samples (title: hard label)",
+            image_shape=None if spec.uses_features else spec.image_shape, clean=clean,
+            title=f"{config.dataset}: {name} reinjection samples (title: hard label"
+                  + ("; left: the collected state x, right: its reconstruction r(x))" if clean is not None else ")"),
         )
     if not spec.uses_features:
         for path in config.samples:

@@ -2,8 +2,9 @@
 
 Beside the samples `x`, the file holds `chain_progress`: 10 fresh chains from
 N(0, I) at the reinjection steps t of CHAIN_PROGRESS_STEPS, with the run's λ
-and collected state, so the report can draw how chains reach the data
-without reloading r.
+and collected state, and `preview_clean`: r(x) of the first 30 samples, so
+the report can draw how chains reach the data and each sample beside its
+reconstruction without reloading r.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import time
 
 import numpy as np
 
-from aesampling import distribution, io
+from aesampling import distribution, io, npz
 from aesampling.errors import UserInputError
 from aesampling.models import check_autoencoder
 from aesampling.sampling import ReinjectionConfig, ReinjectionSampler
@@ -22,6 +23,13 @@ from aesampling.workflow.configs import SampleConfig
 from aesampling.workflow.records import run_record
 
 CHAIN_PROGRESS_STEPS = (1, 2, 3, 5, 10, 20, 40, 60)
+PREVIEW_SAMPLES = 30  # the sample grid's pairs
+PREVIEW_CLEAN = "preview_clean"
+
+
+def reconstructions(autoencoder, x: np.ndarray) -> np.ndarray:
+    """r(x) of a few samples, drawn beside them in the report's sample grid."""
+    return np.asarray(autoencoder.predict(np.asarray(x, np.float32), verbose=0), np.float32)
 CHAIN_PROGRESS_CHAINS = 10
 
 
@@ -59,10 +67,12 @@ def run_sample(config: SampleConfig) -> dict:
     _check_finite(progress, config)
     sampler = ReinjectionSampler(autoencoder, config.reinjection, seed=config.seed, jit_compile=config.jit_compile,
                                  strategy=strategy)
-    with io.NpzStreamWriter(config.output, {"x": ((dim,), np.float32)}, config.num_samples,
+    with npz.NpzStreamWriter(config.output, {"x": ((dim,), np.float32)}, config.num_samples,
                             whole={"chain_progress": progress}) as writer:
-        for chunk in sampler.iter_samples(config.num_samples, config.chunk_samples):
+        for i, chunk in enumerate(sampler.iter_samples(config.num_samples, config.chunk_samples)):
             _check_finite(chunk, config)
+            if i == 0:
+                writer.put_whole(PREVIEW_CLEAN, reconstructions(autoencoder, chunk[:PREVIEW_SAMPLES]))
             writer.append(x=chunk)
     record = run_record(config, started, input_dim=dim, chain_progress_steps=list(CHAIN_PROGRESS_STEPS),
                         devices=strategy.num_replicas_in_sync if strategy is not None else 1)
