@@ -33,10 +33,10 @@ class FeatureSpace:
         self._batch_size = batch_size
 
     def __call__(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """(φ(x) as float64, hard labels) of the rows of x."""
+        """(φ(x), hard labels) of the rows of x, in one predict call."""
         features, probabilities = self._both.predict(np.asarray(x, np.float32), batch_size=self._batch_size,
                                                      verbose=0)
-        return np.asarray(features, np.float64), np.argmax(probabilities, axis=1)
+        return np.asarray(features, np.float32), np.argmax(probabilities, axis=1)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -74,11 +74,12 @@ def mixing(autoencoder, reinjection: ReinjectionConfig, space: FeatureSpace, ref
     states = ReinjectionSampler(autoencoder, config, seed=seed).restarts(0, 1).reshape(config.reinjections, chains, -1)
     if not np.all(np.isfinite(states)):
         raise UserInputError(f"the chains produce NaN or inf at λ={reinjection.lam}: no mixing to measure")
-    labels = np.stack([space(x)[1] for x in states])
+    features, labels = space(states.reshape(-1, states.shape[-1]))
+    features = features.reshape(length, chains, -1)
+    labels = labels.reshape(length, chains)
     rows = []
     for t in MIXING_STEPS:
-        features, _ = space(states[t - 1])
-        rows.append({"t": t, "fd": quality.frechet_distance(features, reference.features),
+        rows.append({"t": t, "fd": quality.frechet_distance(features[t - 1], reference.features),
                      "class_tv": quality.class_total_variation(labels[t - 1], reference.labels,
                                                                reference.num_classes)})
     switches = quality.label_switch_rate(labels)  # switches[t - 2]: from state t - 1 to state t
