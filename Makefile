@@ -49,8 +49,10 @@ fashion_mnist_DAE_NOISES ?= preset sp0.1
 cifar10_DAE_NOISES ?= preset
 cifar100_DAE_NOISES ?= preset
 noise_flags = $(if $(filter sp%,$(1)), --salt_pepper_rate=$(1:sp%=%))$(if $(filter g%,$(1)), --gaussian_noise_std=$(1:g%=%))
-# Each autoencoder is evaluated at both choices of its λ search: the student's (<ae>) and the lowest FD's (<ae>_fd).
-SOURCES := upper_bound $(AUTOENCODERS) $(AUTOENCODERS:%=%_fd) lower_bound
+# Each autoencoder is evaluated at both choices of its λ search: the student's (<ae>) and the lowest FD's (<ae>_fd);
+# FD_CURVES=0 evaluates the student's choice only.
+FD_CURVES ?= 1
+SOURCES := upper_bound $(AUTOENCODERS) $(if $(filter 1,$(FD_CURVES)),$(AUTOENCODERS:%=%_fd)) lower_bound
 
 ifeq ($(SMOKE),1)
 TRAIN_ARGS := --epochs=1
