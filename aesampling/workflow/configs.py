@@ -15,9 +15,18 @@ from aesampling import lambda_search
 from aesampling.sampling import ReinjectionConfig, check_seed
 
 
+def _is_integer(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _zero_or_at_least_two(value) -> bool:
+    """A sample count for a metric: 0 (skip it) or enough rows for a covariance."""
+    return _is_integer(value) and (value == 0 or value >= 2)
+
+
 def _at_least_one(**values) -> None:
     for name, value in values.items():
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        if not _is_integer(value) or value < 1:
             raise UserInputError(f"{name} must be an integer >= 1, got {value!r}")
 
 
@@ -96,7 +105,7 @@ class SampleConfig:
 
     def __post_init__(self):
         check_seed(self.seed)
-        if isinstance(self.num_samples, bool) or not isinstance(self.num_samples, int) or self.num_samples < 0:
+        if not _is_integer(self.num_samples) or self.num_samples < 0:
             raise UserInputError(f"the number of samples must be an integer >= 0, got {self.num_samples!r}")
         _at_least_one(chunk_samples=self.chunk_samples)
 
@@ -141,8 +150,7 @@ class EvaluateConfig:
     def __post_init__(self):
         check_seed(self.seed)
         _at_least_one(epochs=self.epochs, steps_per_epoch=self.steps_per_epoch)
-        if isinstance(self.quality_samples, bool) or not isinstance(self.quality_samples, int) or not (
-                self.quality_samples == 0 or self.quality_samples >= 2):
+        if not _zero_or_at_least_two(self.quality_samples):
             raise UserInputError(f"quality samples must be 0 (no quality metrics) or >= 2, got {self.quality_samples!r}")
         _at_least_one(mixing_chains=self.mixing_chains)
 
@@ -178,8 +186,7 @@ class LambdaSearchConfig:
         lambda_search.check_grid(self.lambdas, self.collects, self.burn_ins, self.widenings)
         if self.criterion not in lambda_search.CRITERIA:
             raise UserInputError(f"the criterion must be one of {lambda_search.CRITERIA}, got {self.criterion!r}")
-        if isinstance(self.fd_samples, bool) or not isinstance(self.fd_samples, int) or not (
-                self.fd_samples == 0 or self.fd_samples >= 2):
+        if not _zero_or_at_least_two(self.fd_samples):
             raise UserInputError(f"FD samples must be 0 (no FD) or >= 2, got {self.fd_samples!r}")
         if self.criterion == lambda_search.FD and self.fd_samples == 0:
             raise UserInputError("the FD criterion needs FD samples (> 0)")
