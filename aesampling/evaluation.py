@@ -29,7 +29,7 @@ import keras
 import numpy as np
 from keras import ops
 
-from aesampling import backend, models
+from aesampling import backend, interruption, models
 from aesampling.errors import UserInputError
 from aesampling.labeling import Labeler
 from aesampling.metrics import accuracy_fn
@@ -183,6 +183,7 @@ def learning_curve(
             on_epoch(point)
     state = trainer.initial_state()
     for epoch in range(len(curve) - 1, epochs):
+        interruption.raise_if_requested()
         state, loss = run_epoch(state, epoch)
         if not math.isfinite(float(loss)):
             raise DivergedError(

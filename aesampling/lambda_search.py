@@ -31,7 +31,7 @@ import math
 
 import numpy as np
 
-from aesampling import evaluation, io
+from aesampling import evaluation, interruption, io
 from aesampling.errors import UserInputError
 from aesampling.sampling import COLLECT_MODES, ReinjectionConfig, ReinjectionSampler
 
@@ -99,6 +99,7 @@ def search(
             base, lam=float(lam), collect=collect, burn_in=int(burn_in),
             reinjections=int(burn_in) + base.collected_per_restart,
         )
+        interruption.raise_if_requested()
         sampler = ReinjectionSampler(autoencoder, config, seed=seed)
         fd = fidelity(sampler) if fidelity is not None else None
         diverged = fd is not None and not math.isfinite(fd)

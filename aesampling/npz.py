@@ -14,6 +14,7 @@ from typing import Any, Iterator
 
 import numpy as np
 
+from aesampling import interruption
 from aesampling.errors import UserInputError
 from aesampling.io import atomic_path
 
@@ -62,6 +63,7 @@ class NpzStreamWriter:
 
     def append(self, **chunks: np.ndarray) -> None:
         """Appends rows to the named arrays."""
+        interruption.raise_if_requested()
         for key, chunk in chunks.items():
             shape, dtype = self._specs[key]
             chunk = np.ascontiguousarray(chunk, dtype=dtype)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import keras
 import numpy as np
 
-from aesampling import models
+from aesampling import interruption, models
 from aesampling.data import Dataset
 from aesampling.metrics import accuracy
 from aesampling.presets import AutoencoderPreset, ClassifierPreset
@@ -28,6 +28,17 @@ def build_classifier_from_preset(preset: ClassifierPreset, input_dim: int, num_c
     )
 
 
+class _StopWhenAsked(keras.callbacks.Callback):
+    """Ends `fit` after the batch during which a stop was asked for (see aesampling.interruption)."""
+
+    def on_train_batch_end(self, batch, logs=None):
+        interruption.raise_if_requested()
+
+
+def _callbacks(given) -> list:
+    return [*given, _StopWhenAsked()]
+
+
 def _history(fit_result) -> dict[str, list[float]]:
     return {k: [float(v) for v in values] for k, values in fit_result.history.items()}
 
@@ -40,7 +51,7 @@ def fit_autoencoder(model, dataset: Dataset, *, epochs: int, batch_size: int, ve
     """
     result = model.fit(
         dataset.x_train, dataset.x_train, epochs=epochs, batch_size=batch_size,
-        shuffle=True, verbose=verbose, callbacks=list(callbacks),
+        shuffle=True, verbose=verbose, callbacks=_callbacks(callbacks),
     )
     test_loss = float(model.evaluate(dataset.x_test, dataset.x_test, batch_size=1024, verbose=0))
     return {"history": _history(result), "test_reconstruction_bce": test_loss}
@@ -50,6 +61,6 @@ def fit_classifier(model, dataset: Dataset, *, epochs: int, batch_size: int, ver
     """Trains C with BCE on one-hot targets; returns the history and test accuracy."""
     result = model.fit(
         dataset.x_train, keras.utils.to_categorical(dataset.y_train, dataset.num_classes).astype(np.float32),
-        epochs=epochs, batch_size=batch_size, shuffle=True, verbose=verbose, callbacks=list(callbacks),
+        epochs=epochs, batch_size=batch_size, shuffle=True, verbose=verbose, callbacks=_callbacks(callbacks),
     )
     return {"history": _history(result), "test_accuracy": accuracy(model, dataset.x_test, dataset.y_test)}

@@ -14,7 +14,7 @@ _quiet.filter_backend_chatter()  # before the backend is imported: its C++ logs 
 
 from absl import app, flags  # noqa: E402
 
-from aesampling import presets  # noqa: E402
+from aesampling import interruption, presets  # noqa: E402
 from aesampling.distribution import STRATEGIES  # noqa: E402
 from aesampling.errors import UserInputError  # noqa: E402
 from aesampling.sampling import COLLECT_MODES, ReinjectionConfig, resolve_chain_settings  # noqa: E402
@@ -99,7 +99,13 @@ flags.DEFINE_boolean("verbose", False, "Show the Python traceback of an unexpect
 
 def _terminated(signum, frame) -> None:
     """SIGTERM unwinds like an exception, so the outputs' temporary files are removed on the way out."""
-    raise SystemExit(f"error: interrupted by signal {signum}; no output was completed")
+    interruption.request(signum)
+
+
+def _report_unraisable(unraisable) -> None:
+    """An `Interrupted` dropped inside a finalizer is raised again at the next chunk or epoch: no traceback."""
+    if not isinstance(unraisable.exc_value, interruption.Interrupted):
+        sys.__unraisablehook__(unraisable)
 
 
 def _first_line(error: BaseException) -> str:
@@ -121,6 +127,7 @@ def run(main) -> None:
                   file=sys.stderr)
             sys.exit(1)
         signal.signal(signal.SIGTERM, _terminated)
+        sys.unraisablehook = _report_unraisable
         try:
             main()
         except UserInputError as e:
