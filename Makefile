@@ -49,10 +49,11 @@ fashion_mnist_DAE_NOISES ?= preset sp0.1
 cifar10_DAE_NOISES ?= preset
 cifar100_DAE_NOISES ?= preset
 noise_flags = $(if $(filter sp%,$(1)), --salt_pepper_rate=$(1:sp%=%))$(if $(filter g%,$(1)), --gaussian_noise_std=$(1:g%=%))
-# Each autoencoder is evaluated at both choices of its λ search: the student's (<ae>) and the lowest FD's (<ae>_fd);
+# Each autoencoder is evaluated at both choices of its λ search: the student's (<ae>) and the lowest FD's (<ae>_fd),
+# and at the FD choice again with class-balanced collection (<ae>_fd_balanced, aesampling/balancing.py).
 # FD_CURVES=0 evaluates the student's choice only.
 FD_CURVES ?= 1
-SOURCES := upper_bound $(AUTOENCODERS) $(if $(filter 1,$(FD_CURVES)),$(AUTOENCODERS:%=%_fd)) lower_bound
+SOURCES := upper_bound $(AUTOENCODERS) $(if $(filter 1,$(FD_CURVES)),$(AUTOENCODERS:%=%_fd) $(AUTOENCODERS:%=%_fd_balanced)) lower_bound
 
 ifeq ($(SMOKE),1)
 TRAIN_ARGS := --epochs=1
@@ -82,11 +83,15 @@ install: $(STAMP)
 
 # The backend-sensitive tests run again on JAX, with tensorflow and tensorflow_datasets made unimportable
 # (tests/without_tensorflow), as on a GPU machine that has JAX and no TensorFlow.
-JAX_TESTS := tests/test_backend.py tests/test_sampling.py tests/test_evaluation.py tests/test_scripts.py tests/test_resume.py
+JAX_TESTS := tests/test_backend.py tests/test_sampling.py tests/test_balancing.py tests/test_evaluation.py tests/test_scripts.py tests/test_resume.py
+
+# Two pytest workers (pytest-xdist), each test file on one of them: most tests wait on Python and process start-up,
+# not on both cores.
+PYTEST := $(PY) -m pytest -n 2 --dist loadfile
 
 test: $(STAMP)
-	$(PY) -m pytest
-	KERAS_BACKEND=jax PYTHONPATH=tests/without_tensorflow $(PY) -m pytest $(JAX_TESTS)
+	$(PYTEST)
+	KERAS_BACKEND=jax PYTHONPATH=tests/without_tensorflow $(PYTEST) $(JAX_TESTS)
 
 # Speed of the sampler and of train-on-synthetic on this machine -> results/benchmarks/<machine kind>.{md,json}
 BENCH_ARGS ?=
@@ -134,6 +139,9 @@ $$($(1)_DIR)/curves/%.csv: $$($(1)_DIR)/models/%.keras $$($(1)_DIR)/models/class
 
 $$($(1)_DIR)/curves/%_fd.csv: $$($(1)_DIR)/models/%.keras $$($(1)_DIR)/models/classifier.keras $$($(1)_DIR)/lambda/%.json
 	$(PY) scripts/evaluate.py $$($(1)_FLAGS) --source=$$*_fd --autoencoder=$$< --classifier=$$($(1)_DIR)/models/classifier.keras --chains_file=$$($(1)_DIR)/lambda/$$*.json --chains_choice=fd --seed=$(SEED) --output=$$@ $(EVAL_ARGS)
+
+$$($(1)_DIR)/curves/%_fd_balanced.csv: $$($(1)_DIR)/models/%.keras $$($(1)_DIR)/models/classifier.keras $$($(1)_DIR)/lambda/%.json
+	$(PY) scripts/evaluate.py $$($(1)_FLAGS) --source=$$*_fd_balanced --autoencoder=$$< --classifier=$$($(1)_DIR)/models/classifier.keras --chains_file=$$($(1)_DIR)/lambda/$$*.json --chains_choice=fd --balance_classes --seed=$(SEED) --output=$$@ $(EVAL_ARGS)
 
 $$($(1)_DIR)/table.md: $(foreach s,$(SOURCES),$$($(1)_DIR)/curves/$(s).csv) $(foreach a,$(AUTOENCODERS),$$($(1)_DIR)/labelled/$(a).npz)
 	$(PY) scripts/report.py --dataset=$(1) --output_dir=$$($(1)_DIR) --reproduce_command="make $(1)$(if $(DATA_DIR), DATA_DIR=$(DATA_DIR))$(if $(filter 1,$(SMOKE)), SMOKE=1)" \

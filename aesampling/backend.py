@@ -180,11 +180,11 @@ class _TensorFlowTrainer:
     def initial_state(self):
         return ()
 
-    def step(self, state, x, y):
+    def step(self, state, x, y, sample_weight=None):
         import tensorflow as tf
 
         with tf.GradientTape() as tape:
-            loss = self.loss(y, self.student(x, training=True))
+            loss = self.loss(y, self.student(x, training=True), sample_weight=sample_weight)
         grads = tape.gradient(loss, self.student.trainable_variables)
         self.optimizer.apply_gradients(zip(grads, self.student.trainable_variables))
         return state, loss
@@ -208,14 +208,14 @@ class _JaxTrainer:
                 variable_values(self.student.non_trainable_variables),
                 variable_values(self.optimizer.variables))
 
-    def step(self, state, x, y):
+    def step(self, state, x, y, sample_weight=None):
         import jax
 
         trainable, non_trainable, optimizer_values = state
 
         def loss_of(weights):
             predictions, updated = self.student.stateless_call(weights, non_trainable, x, training=True)
-            return self.loss(y, predictions), updated
+            return self.loss(y, predictions, sample_weight=sample_weight), updated
 
         (loss, non_trainable), grads = jax.value_and_grad(loss_of, has_aux=True)(trainable)
         trainable, optimizer_values = self.optimizer.stateless_apply(optimizer_values, grads, trainable)
@@ -235,8 +235,8 @@ class _JaxTrainer:
 def student_trainer(student, optimizer, loss):
     """The student's training step for this backend.
 
-    The returned object has `initial_state()`, `step(state, x, y) -> (state,
-    loss)` (traceable: it runs inside the compiled epoch), `weights(state)`
+    The returned object has `initial_state()`, `step(state, x, y,
+    sample_weight=None) -> (state, loss)` (traceable: it runs inside the compiled epoch), `weights(state)`
     -> (trainable, non-trainable) values for `models.apply`, and
     `store(state)`, which makes the Keras variables hold the state.
     """

@@ -9,6 +9,7 @@ was trained on and that the test set never replaces.
 from __future__ import annotations
 
 import dataclasses
+import math
 
 import keras
 import numpy as np
@@ -19,6 +20,7 @@ from aesampling.sampling import ReinjectionConfig, ReinjectionSampler
 
 MIXING_STEPS = (1, 2, 3, 5, 10, 20, 40, 60)
 MIXING_CHAINS = 1000
+MIXING_TOLERANCE = 0.1  # the burn-in ends where the chains' FD has gone 90% of its way from worst to best
 QUALITY_SAMPLES = 10000
 FIDELITY_SAMPLES = 5000
 
@@ -41,17 +43,24 @@ class FeatureSpace:
 
 @dataclasses.dataclass(frozen=True)
 class Reference:
-    """The real images samples are compared with: φ and the true labels of the validation split."""
+    """What samples are compared with: φ of the validation images, and real labels for the class frequencies.
+
+    `labels` are the true labels whose frequencies the class TV compares
+    with: by default the validation split's, better all the real labels
+    known (training and validation), since a small validation split's
+    frequencies are noisy.
+    """
 
     features: np.ndarray
     labels: np.ndarray
     num_classes: int
 
     @classmethod
-    def of(cls, space: FeatureSpace, x: np.ndarray, y: np.ndarray, num_classes: int) -> "Reference":
+    def of(cls, space: FeatureSpace, x: np.ndarray, y: np.ndarray, num_classes: int,
+           class_labels: np.ndarray | None = None) -> "Reference":
         if x is None or len(x) < 2:
             raise UserInputError("sample-quality metrics need a validation split of 2 examples or more")
-        return cls(space(x)[0], np.asarray(y, np.int64), num_classes)
+        return cls(space(x)[0], np.asarray(y if class_labels is None else class_labels, np.int64), num_classes)
 
 
 def source_quality(samples: np.ndarray, space: FeatureSpace, reference: Reference) -> dict:
@@ -85,7 +94,37 @@ def mixing(autoencoder, reinjection: ReinjectionConfig, space: FeatureSpace, ref
     switches = quality.label_switch_rate(labels)  # switches[t - 2]: from state t - 1 to state t
     collected = switches[reinjection.burn_in:reinjection.reinjections - 1]
     return {"chains": chains, "steps": rows, "label_switch_rate": switches.round(4).tolist(),
-            "collected_label_switch_rate": float(collected.mean()) if len(collected) else None}
+            "collected_label_switch_rate": float(collected.mean()) if len(collected) else None,
+            "burn_in_from_mixing": burn_in_from_mixing(rows)}
+
+
+def burn_in_from_mixing(steps: list[dict], tolerance: float = MIXING_TOLERANCE) -> int:
+    """The burn-in b a mixing curve suggests: the first step t whose FD is within `tolerance` of the
+    curve's range above its lowest FD, i.e. FD(t) <= min FD + tolerance·(max FD - min FD).
+
+    `steps` are mixing()'s rows ({"t", "fd"}); states up to x_b are then
+    dropped. Steps whose FD is not finite never qualify.
+    """
+    finite = [row for row in steps if math.isfinite(row["fd"])]
+    if not finite:
+        raise UserInputError("the chains' FD is not finite at any step: no burn-in to read from the mixing curve")
+    low, high = min(row["fd"] for row in finite), max(row["fd"] for row in finite)
+    return int(next(row["t"] for row in finite if row["fd"] <= low + tolerance * (high - low)))
+
+
+def mixing_burn_in(autoencoder, space: FeatureSpace, reference: Reference, *, seed: int,
+                   chains: int = MIXING_CHAINS):
+    """config -> the burn-in its mixing curve suggests (`burn_in_from_mixing`); 0 when its chains blow up.
+
+    The λ search's burn-in for each (λ, collect) it tries (lambda_search.MIXING).
+    """
+    def burn_in(config: ReinjectionConfig) -> int:
+        try:
+            return mixing(autoencoder, config, space, reference, seed=seed, chains=chains)["burn_in_from_mixing"]
+        except UserInputError:  # NaN or inf states: the setting diverges whatever its burn-in
+            return 0
+
+    return burn_in
 
 
 def fidelity(space: FeatureSpace, reference: Reference, samples: int = FIDELITY_SAMPLES):

@@ -44,18 +44,23 @@ LOWER_BOUND = "lower_bound"
 class Source:
     """Where the inputs of the learning steps come from.
 
-    `batch(params, step)` maps the step index k (int32) to a (M, n) float32
-    batch; it is traceable and runs inside the compiled epoch. `params` are
-    the tensors it reads (autoencoder weights, the real images), passed to
-    the compiled function as arguments rather than folded into it.
+    `batch(params, step)` maps the step index k (int32) to (x, weights): a
+    (M, n) float32 batch and either None (every sample counts the same) or
+    (M,) per-sample loss weights (a class-balanced autoencoder source weighs
+    its rejected states 0). It is traceable and runs inside the compiled
+    epoch. `params` are the tensors it reads (autoencoder weights, the real
+    images), passed to the compiled function as arguments rather than
+    folded into it.
     """
 
     batch: Callable[[Any, Any], Any]
     params: Any = ()
 
     def __call__(self, step) -> np.ndarray:
-        """The batch of step k, computed eagerly (for inspection and tests)."""
-        return ops.convert_to_numpy(self.batch(self.params, ops.convert_to_tensor(step, "int32")))
+        """The samples of step k that carry weight, computed eagerly (for inspection and tests)."""
+        x, weights = self.batch(self.params, ops.convert_to_tensor(step, "int32"))
+        x = ops.convert_to_numpy(x)
+        return x if weights is None else x[ops.convert_to_numpy(weights) > 0]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -73,8 +78,8 @@ class DivergedError(UserInputError):
 
 
 def autoencoder_source(sampler: ReinjectionSampler) -> tuple[Source, int]:
-    """Step k -> the samples of restart k of the reinjection chains."""
-    return Source(sampler.restart_states, sampler.weights()), sampler.config.samples_per_restart
+    """Step k -> the samples of restart k of the reinjection chains (weighted when class-balanced)."""
+    return Source(sampler.restart_batch, sampler.weights()), sampler.config.samples_per_restart
 
 
 def real_data_source(x_train: np.ndarray, batch_size: int, *, seed: int) -> tuple[Source, int]:
@@ -83,7 +88,7 @@ def real_data_source(x_train: np.ndarray, batch_size: int, *, seed: int) -> tupl
     count = int(x.shape[0])
 
     def batch(x, step):
-        return ops.take(x, backend.uniform_indices(seed, step, 0, batch_size, count), axis=0)
+        return ops.take(x, backend.uniform_indices(seed, step, 0, batch_size, count), axis=0), None
 
     return Source(batch, x), batch_size
 
@@ -92,7 +97,7 @@ def gaussian_source(input_dim: int, batch_size: int, *, seed: int) -> tuple[Sour
     """Step k -> `batch_size` draws of N(0, I) in R^n."""
 
     def batch(params, step):
-        return backend.standard_normal(seed, step, 0, (batch_size, input_dim))
+        return backend.standard_normal(seed, step, 0, (batch_size, input_dim)), None
 
     return Source(batch), batch_size
 
@@ -119,8 +124,8 @@ def epoch_fn(source: Source, labeler: Labeler, trainer, steps_per_epoch: int, *,
 
     def run_epoch(state, source_params, labeler_weights, epoch):
         def learning_step(i, carry):
-            x = source.batch(source_params, epoch * steps_per_epoch + i)
-            state, loss = trainer.step(carry[0], x, labeler.soft_labels(labeler_weights, x))
+            x, weights = source.batch(source_params, epoch * steps_per_epoch + i)
+            state, loss = trainer.step(carry[0], x, labeler.soft_labels(labeler_weights, x), weights)
             sound = ops.logical_and(ops.all(ops.isfinite(x)), ops.isfinite(carry[1]))
             return state, ops.where(sound, loss, float("nan"))
 

@@ -15,6 +15,12 @@ learning step: a longer burn-in b means R = b + 8 reinjections per restart.
 Deep autoencoders started from N(0, I) need tens of reinjections to reach
 the data manifold, which is why b is part of the search.
 
+The burn-in grid may hold MIXING ("mixing", the presets' default): each
+(λ, collect) then gets the burn-in its own chains' mixing curve suggests
+(diagnostics.burn_in_from_mixing: the first step t whose FD to the
+validation images has gone 90% of the way from the curve's worst to its
+best), rather than a guessed value.
+
 A best setting on the edge of the grid says the optimum may lie outside
 it. The search then widens the grid, up to `widenings` times: λ one grid
 ratio beyond the edge it sits on (λ_max·λ_max/λ_prev, or λ_min·λ_min/λ_next),
@@ -38,6 +44,7 @@ from aesampling.sampling import COLLECT_MODES, ReinjectionConfig, ReinjectionSam
 SEARCHED_FIELDS = ("lam", "collect", "burn_in", "reinjections")
 STUDENT, FD = "student", "fd"
 CRITERIA = (STUDENT, FD)
+MIXING = "mixing"  # a burn-in read from each setting's mixing curve
 
 
 def check_grid(lambdas, collects, burn_ins, widenings: int) -> None:
@@ -49,8 +56,9 @@ def check_grid(lambdas, collects, burn_ins, widenings: int) -> None:
     unknown = [c for c in collects if c not in COLLECT_MODES]
     if unknown:
         raise UserInputError(f"unknown collect modes {unknown}; choose from {COLLECT_MODES}")
-    if not all(isinstance(b, int) and b >= 0 for b in burn_ins):
-        raise UserInputError(f"every burn-in of the search must be an integer >= 0, got {list(burn_ins)}")
+    if not all(b == MIXING or (isinstance(b, int) and not isinstance(b, bool) and b >= 0) for b in burn_ins):
+        raise UserInputError(f"every burn-in of the search must be an integer >= 0 or {MIXING!r}, "
+                             f"got {list(burn_ins)}")
     if isinstance(widenings, bool) or not isinstance(widenings, int) or widenings < 0:
         raise UserInputError(f"widenings must be an integer >= 0, got {widenings!r}")
 
@@ -72,6 +80,7 @@ def search(
     on_result=None,
     criterion: str = STUDENT,
     fidelity=None,
+    mixing_burn_in=None,
 ) -> list[dict]:
     """Scores every (λ, collect, burn-in) of the grid, then widens it at its edges; one row per setting.
 
@@ -85,16 +94,25 @@ def search(
     `fidelity(sampler)`, when given, is the FD of a setting's samples to the
     validation images (diagnostics.fidelity); `criterion` says which setting
     is best: STUDENT (highest score) or FD (lowest fd, no student trained:
-    score and final_accuracy are None).
+    score and final_accuracy are None). `mixing_burn_in(config)` gives the
+    burn-in of a MIXING entry of `burn_ins` (diagnostics.mixing_burn_in);
+    its rows say burn_in_from "mixing", the others "grid".
     """
     check_grid(lambdas, collects, burn_ins, widenings)
     if criterion not in CRITERIA or (criterion == FD and fidelity is None):
         raise UserInputError(f"the criterion must be one of {CRITERIA} (fd needs a fidelity measure), got {criterion!r}")
     if x_val is None or len(x_val) == 0:
         raise UserInputError("the search needs a validation split (validation fraction > 0)")
+    if MIXING in burn_ins and mixing_burn_in is None:
+        raise UserInputError("a burn-in read from the mixing curve needs FD samples (--fd_samples > 0)")
     rows = []
 
-    def score(lam: float, collect: str, burn_in: int, widened: bool) -> None:
+    def score(lam: float, collect: str, burn_in, widened: bool) -> None:
+        burn_in_from = "grid"
+        if burn_in == MIXING:
+            burn_in, burn_in_from = mixing_burn_in(dataclasses.replace(base, lam=float(lam), collect=collect)), MIXING
+            if any((row["lam"], row["collect"], row["burn_in"]) == (float(lam), collect, burn_in) for row in rows):
+                return  # the grid already scored the burn-in the mixing curve suggests
         config = dataclasses.replace(
             base, lam=float(lam), collect=collect, burn_in=int(burn_in),
             reinjections=int(burn_in) + base.collected_per_restart,
@@ -117,7 +135,7 @@ def search(
         row = {"lam": config.lam, "collect": collect, "burn_in": config.burn_in,
                "reinjections": config.reinjections, "score": float(np.mean(accuracies)) if accuracies else None,
                "final_accuracy": accuracies[-1] if accuracies else None, "fd": fd, "widened": widened,
-               "diverged": diverged}
+               "diverged": diverged, "burn_in_from": burn_in_from}
         rows.append(row)
         if on_result:
             on_result(row)
@@ -128,7 +146,8 @@ def search(
                 score(lam, collect, burn_in, widened=False)
     for _ in range(widenings):
         best = best_setting(rows, criterion)
-        new_settings = [(lam, best["collect"], best["burn_in"]) for lam in _lambdas_beyond_edge(rows, best)]
+        best_burn_in = MIXING if best.get("burn_in_from") == MIXING else best["burn_in"]
+        new_settings = [(lam, best["collect"], best_burn_in) for lam in _lambdas_beyond_edge(rows, best)]
         new_settings += [(best["lam"], best["collect"], b) for b in _burn_ins_beyond_edge(rows, best)]
         if not new_settings:
             break
@@ -157,9 +176,12 @@ def _three_digits(value: float) -> float:
 
 
 def _burn_ins_beyond_edge(rows: list[dict], best: dict) -> list[int]:
-    """Twice the largest burn-in tried when the best b is that largest one (≥ 2 values tried)."""
-    tried = sorted({row["burn_in"] for row in rows})
-    if len(tried) < 2 or best["burn_in"] != tried[-1]:
+    """Twice the largest burn-in of the grid tried when the best b is that largest one (≥ 2 values tried).
+
+    A burn-in read from the mixing curve is not widened: the curve already chose it.
+    """
+    tried = sorted({row["burn_in"] for row in rows if row.get("burn_in_from", "grid") == "grid"})
+    if best.get("burn_in_from", "grid") != "grid" or len(tried) < 2 or best["burn_in"] != tried[-1]:
         return []
     return [2 * tried[-1]]
 

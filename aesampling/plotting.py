@@ -14,6 +14,23 @@ _STYLES = {
 }
 
 
+# An autoencoder keeps its colour across its curves; the λ choice and the class balance set the line.
+_AUTOENCODER_COLORS = {"shallow_ae": "tab:blue", "deep_ae": "tab:orange", "shallow_dae": "tab:green",
+                       "deep_dae": "tab:purple"}
+_VARIANT_LINES = (("_fd_balanced", (0, (1, 1))), ("_fd", (0, (5, 2))), ("", "-"))  # suffix -> linestyle
+
+
+def _source_style(source: str) -> dict:
+    """Plot style of a curve: the bounds' own, an autoencoder's colour with its variant's line, or the default."""
+    if source in _STYLES:
+        return dict(_STYLES[source])
+    for suffix, line in _VARIANT_LINES:
+        base = source[: len(source) - len(suffix)] if suffix else source
+        if source.endswith(suffix) and base in _AUTOENCODER_COLORS:
+            return {"color": _AUTOENCODER_COLORS[base], "linestyle": line, "label": source}
+    return {"label": source}
+
+
 _LOGIT_TICKS = (0.1, 0.2, 0.5, 0.8, 0.9, 0.95, 0.98, 0.99, 0.995, 0.999)
 
 
@@ -51,7 +68,7 @@ def plot_learning_curves(curves: pd.DataFrame, path, *, title: str, ground_truth
     fig, ax = plt.subplots(figsize=(8.4, 4.2), dpi=100)
     for source, rows in curves.groupby("source", sort=False):
         rows = rows[rows["epoch"] > 0].sort_values("epoch")
-        style = dict(_STYLES.get(source, {"label": source}))
+        style = _source_style(source)
         ax.plot(rows["epoch"], rows["accuracy"].clip(1e-3, 1 - 1e-3), linewidth=1.5, **style)
     if ground_truth_accuracy is not None:
         ax.axhline(ground_truth_accuracy, color="tab:red", linewidth=0.8, alpha=0.6,
@@ -174,7 +191,7 @@ def plot_mixing(mixing: dict[str, list[dict]], bounds: dict[str, dict], path, *,
     plt = _matplotlib()
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.8), dpi=100)
     for ax, key, label in ((axes[0], "fd", "FD to the validation images (log)"),
-                           (axes[1], "class_tv", "class TV to the validation labels")):
+                           (axes[1], "class_tv", "class TV to the real class frequencies")):
         for name, rows in mixing.items():
             ax.plot([r["t"] for r in rows], [r[key] for r in rows], marker="o", markersize=3, label=name)
         for name, quality in bounds.items():
@@ -192,24 +209,36 @@ def plot_mixing(mixing: dict[str, list[dict]], bounds: dict[str, dict], path, *,
     _save(fig, path)
 
 
-def plot_lambda_search(grid: list[dict], choices: dict[str, dict], path, *, title: str) -> None:
+def _search_series(row: dict) -> tuple[str, str]:
+    """A λ search row's line: its collected state and its burn-in, or "b from mixing" when its chains chose it."""
+    burn_in = "b from mixing" if row.get("burn_in_from") == "mixing" else f"b = {row['burn_in']}"
+    return row["collect"], burn_in
+
+
+def plot_lambda_search(grid: list[dict], choices: dict[str, dict], path, *, title: str,
+                       eq5: dict[str, float | None] | None = None) -> None:
     """The λ search's trade-off: validation student accuracy and FD against λ (log axis), the choices marked.
 
     Args:
-      grid: the search's rows (lam, collect, burn_in, score, fd).
+      grid: the search's rows (lam, collect, burn_in, score, fd, burn_in_from).
       choices: by criterion name ("student", "fd"), the chosen row's lam, collect and burn_in.
+      eq5: λ read through Eq. 5 at each noise level s (lambda_estimate.estimates), drawn as vertical lines.
     """
     plt = _matplotlib()
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.6), dpi=100)
-    settings = sorted({(row["collect"], row["burn_in"]) for row in grid})
+    settings = sorted({_search_series(row) for row in grid})
+    estimates = [(s, value) for s, value in (eq5 or {}).items() if value is not None and value > 0]
     for ax, key, label in ((axes[0], "score", "student: mean validation accuracy"),
                            (axes[1], "fd", "FD to the validation images (log)")):
         for collect, burn_in in settings:
-            rows = sorted((r for r in grid if (r["collect"], r["burn_in"]) == (collect, burn_in)
+            rows = sorted((r for r in grid if _search_series(r) == (collect, burn_in)
                            and r.get(key) is not None and np.isfinite(r[key])), key=lambda r: r["lam"])
             if rows:
                 ax.plot([max(r["lam"], 1e-6) for r in rows], [r[key] for r in rows], marker="o", markersize=3,
-                        label=f"{collect}, b = {burn_in}")
+                        label=f"{collect}, {burn_in}")
+        for i, (s, value) in enumerate(estimates):
+            ax.axvline(value, color="grey", linestyle=(0, (2, 2)), alpha=0.4 + 0.6 * i / max(len(estimates), 1),
+                       linewidth=1, label=f"Eq. 5 estimate, s = {s}")
         for name, marker in (("student", "*"), ("fd", "D")):
             chosen = [r for r in grid if name in choices and r.get(key) is not None
                       and all(r[k] == choices[name][k] for k in ("lam", "collect", "burn_in"))]

@@ -24,6 +24,14 @@ def reinjection_settings(config: dict) -> dict:
     return config["reinjection"] if "reinjection" in config else config["chains"]
 
 
+def _collect_text(chains: dict, record: dict) -> str:
+    """The collected state, and for class-balanced chains the share of the K slots per restart they filled."""
+    if not chains.get("balance"):
+        return chains["collect"]
+    kept = record.get("accepted_share")
+    return f"{chains['collect']}, balanced" + (f" ({kept:.1%} of slots filled)" if kept is not None else "")
+
+
 def summary_table(curves: pd.DataFrame, records: dict[str, dict], ground_truth_accuracy: float) -> pd.DataFrame:
     """Final accuracy per source (and its mean over the last epochs), its ratio to the ground truth,
     samples to 97% of it, λ."""
@@ -37,7 +45,7 @@ def summary_table(curves: pd.DataFrame, records: dict[str, dict], ground_truth_a
         rows.append({
             "source": source,
             "lam": chains["lam"] if is_autoencoder else None,
-            "collect": chains["collect"] if is_autoencoder else None,
+            "collect": _collect_text(chains, records[source]) if is_autoencoder else None,
             "reinjections": chains["reinjections"] if is_autoencoder else None,
             "burn_in": chains["burn_in"] if is_autoencoder else None,
             "final_accuracy": final,
@@ -78,7 +86,7 @@ def quality_lines(quality: pd.DataFrame) -> list[str]:
     lines = [f"Sample quality of {int(first.samples):,} samples of each source against the "
              f"{int(first.reference_examples):,} validation images, in the ground-truth classifier's last hidden "
              "layer (FD: Fréchet distance; share: of the N(0, I) noise's FD; precision, recall, density, coverage: "
-             "Naeem et al. 2020, k = 5; class TV: to the validation labels; switch: label changes per collected "
+             "Naeem et al. 2020, k = 5; class TV: to the real class frequencies (training and validation labels); switch: label changes per collected "
              "reinjection):", "",
              "| source | FD | share | precision | recall | density | coverage | class TV | switch |",
              "|---|---|---|---|---|---|---|---|---|"]
@@ -92,7 +100,7 @@ def quality_lines(quality: pd.DataFrame) -> list[str]:
 
 def markdown_table(
     table: pd.DataFrame, ground_truth_accuracy: float, command: str, reproduce: str | None,
-    timings: pd.DataFrame | None = None, noise_lines: list[str] = (), quality: pd.DataFrame | None = None,
+    timings: pd.DataFrame | None = None, search_lines: list[str] = (), quality: pd.DataFrame | None = None,
 ) -> str:
     """table.md: the summary table, the ground-truth accuracy and the commands behind them."""
     lines = [
@@ -112,7 +120,7 @@ def markdown_table(
             f"{row.last_epochs_mean_accuracy:.4f} | {row.relative_to_ground_truth:.3f} | {reach} | "
             f"{row.samples_seen:,} |"
         )
-    lines += ["", *(quality_lines(quality) if quality is not None else []), *noise_lines]
+    lines += ["", *(quality_lines(quality) if quality is not None else []), *search_lines]
     if timings is not None and len(timings):
         lines += ["Wall time of each stage:", "", "| stage | seconds | machine |", "|---|---|---|"]
         lines += [f"| {row.stage} | {row.seconds:,.0f} | {row.machine} |" for row in timings.itertuples()]
@@ -138,6 +146,30 @@ def search_table(search_records: dict[str, dict]) -> pd.DataFrame:
                 chosen = all(row.get(k) == best.get(k) for k in ("lam", "collect", "burn_in"))
                 rows.append({"autoencoder": label, **row, "chosen": chosen})
     return pd.DataFrame(rows)
+
+
+def lambda_choices_table(search_records: dict[str, dict]) -> list[str]:
+    """Markdown lines: each autoencoder's λ chosen by the student and by the lowest FD, beside Eq. 5's estimates."""
+    def setting(best: dict | None) -> str:
+        if not best:
+            return "-"
+        return f"{best['lam']:g} ({best['collect']}, {best['reinjections']} ({best['burn_in']}))"
+
+    lines, levels = [], []
+    for name, record in search_records.items():
+        estimates = record.get("lambda_from_eq5") or {}
+        levels = levels or list(estimates)
+        shown = " / ".join("-" if estimates.get(s) is None else f"{estimates[s]:.3g}" for s in levels) or "-"
+        lines.append(f"| {name} | {setting(record.get('best_student'))} | {setting(record.get('best_fd'))} | "
+                     f"{shown} |")
+    if not lines:
+        return []
+    return ["λ of each autoencoder: the λ search's choices on the validation split (λ (collect, R (burn-in))) "
+            "beside λ read from the autoencoder alone through Eq. 5, r(x) - x ≈ (λ/2)·∇log p(x), on the "
+            f"validation images smoothed by noise of standard deviation s = {' / '.join(levels) or '-'} "
+            "(aesampling/lambda_estimate.py):", "",
+            "| autoencoder | student's choice | lowest FD's choice | Eq. 5 estimate |", "|---|---|---|---|",
+            *lines, ""]
 
 
 def noise_label(candidate: dict) -> str:
@@ -293,7 +325,7 @@ def readme_results(metrics: dict, config: dict, folder: str) -> str:
         f"Made by `{command}` on {machine_and_backend(machine)}; report: [`{folder}/`]({folder}/table.md). "
         f"Ground-truth classifier: {ground_truth:.4f}."
         + (" FD: the samples' Fréchet distance to the validation images, as a share of N(0, I) noise's; class TV: "
-           "to the validation labels (`table.md` has all the quality metrics)." if quality else ""),
+           "to the real class frequencies (training and validation labels; `table.md` has all the quality metrics)." if quality else ""),
         "",
         f"| source | λ, collected state, R (b) | final accuracy | mean of last {LAST_EPOCHS} epochs | "
         "final / ground truth |" + (" FD share | class TV |" if quality else ""),

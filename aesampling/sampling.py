@@ -60,6 +60,9 @@ class ReinjectionConfig:
       reinjections: R >= 1, reinjections per restart.
       burn_in: b with 0 <= b < R, states per restart not collected.
       collect: "noisy" (x_t) or "clean" (r(x_{t-1})).
+      balance: collect equal per-class quotas of the ground-truth classifier's
+        hard labels, restarting chains stuck in a full class
+        (`aesampling.balancing`); needs that classifier.
     """
 
     lam: float
@@ -67,6 +70,7 @@ class ReinjectionConfig:
     reinjections: int = 10
     burn_in: int = 2
     collect: str = "noisy"
+    balance: bool = False
 
     def __post_init__(self):
         if not (isinstance(self.lam, (int, float)) and math.isfinite(self.lam) and self.lam >= 0):
@@ -82,6 +86,8 @@ class ReinjectionConfig:
             )
         if self.collect not in COLLECT_MODES:
             raise UserInputError(f"collect must be one of {COLLECT_MODES}, got {self.collect!r}")
+        if not isinstance(self.balance, (bool, np.bool_)):
+            raise UserInputError(f"balance must be true or false, got {self.balance!r}")
 
     @property
     def collected_per_restart(self) -> int:
@@ -217,6 +223,13 @@ class ReinjectionSampler:
         """
         return ops.reshape(self._restart_block(weights, restart), (self.config.samples_per_restart, self.input_dim))
 
+    def restart_batch(self, weights, restart):
+        """(the samples of one restart, None): a learning step's batch, every sample weighing the same.
+
+        Traceable; see `balancing.BalancedReinjectionSampler.restart_batch` for weighted batches.
+        """
+        return self.restart_states(weights, restart), None
+
     def _restarts_impl(self, weights, first, count):
         def next_restart(carry, restart):
             return carry, self.restart_states(weights, restart)
@@ -235,15 +248,20 @@ class ReinjectionSampler:
         """
         if num_samples < 0:
             raise UserInputError(f"the number of samples must be >= 0, got {num_samples}")
-        per_restart = self.config.samples_per_restart
-        restarts_per_chunk = max(1, chunk_samples // per_restart)
+        restarts_per_chunk = max(1, chunk_samples // self.config.samples_per_restart)
         remaining, restart = int(num_samples), 0
         while remaining > 0:
-            count = min(restarts_per_chunk, math.ceil(remaining / per_restart))
+            count = min(restarts_per_chunk, max(1, math.ceil(remaining / max(self._expected_yield(), 1.0))))
             chunk = self.restarts(restart, count)[:remaining]
+            if len(chunk) == 0:
+                raise UserInputError(f"restarts {restart}..{restart + count - 1} of the chains yielded no sample")
             restart += count
             remaining -= len(chunk)
             yield chunk
+
+    def _expected_yield(self) -> float:
+        """Samples one restart is expected to yield: all its B·(R - b) collected states."""
+        return float(self.config.samples_per_restart)
 
     def sample(self, num_samples: int) -> np.ndarray:
         """The first `num_samples` samples as one (num_samples, n) float32 array."""

@@ -60,7 +60,7 @@ def define_chain_shape_flags() -> None:
 
 
 def define_chain_flags() -> None:
-    """All reinjection chain settings: B, R, b, λ, the collected state, XLA."""
+    """All reinjection chain settings: B, R, b, λ, the collected state, class balance, XLA."""
     define_chain_shape_flags()
     flags.DEFINE_float("lam", None, "λ, variance of the reinjected noise (default: --chains_file, else the preset's).")
     flags.DEFINE_string("chains_file", None, "A search result (search_lambda.py): its best λ, collect, R and "
@@ -68,11 +68,13 @@ def define_chain_flags() -> None:
     flags.DEFINE_enum("chains_choice", "best", ["best", "student", "fd"], "Which choice of --chains_file to take: "
                       "its criterion's (best), the student's or the lowest FD's.")
     flags.DEFINE_enum("collect", None, list(COLLECT_MODES), "Collect noisy states x_t or clean r(x_{t-1}).")
+    flags.DEFINE_boolean("balance_classes", None, "Collect equal per-class quotas of the ground-truth "
+                         "classifier's hard labels, restarting chains stuck in a full class (needs --classifier).")
     flags.DEFINE_boolean("jit_compile", False, "Compile the chains with XLA.")
 
 
 CHAIN_FLAGS = {"lam": "lam", "num_chains": "chains", "reinjections": "reinjections", "burn_in": "burn_in",
-               "collect": "collect"}  # ReinjectionConfig field -> flag
+               "collect": "collect", "balance": "balance_classes"}  # ReinjectionConfig field -> flag
 
 
 def chain_config(dataset: str | None, *, lam: float | None = None) -> ReinjectionConfig:

@@ -2,7 +2,9 @@
 
     python scripts/sample.py --autoencoder=ae.keras --lam=0.05 --num_samples=10000 --output=samples.npz
 
-The .npz holds x (N_s x n, float32); it is streamed to disk in chunks.
+The .npz holds x (N_s x n, float32); it is streamed to disk in chunks. With
+--balance_classes --classifier=classifier.keras the chains collect equal
+per-class quotas of the classifier's hard labels (aesampling.balancing).
 """
 
 import _common
@@ -15,6 +17,7 @@ flags.DEFINE_string("output", None, "The .npz file to write.")
 flags.DEFINE_integer("num_samples", 10000, "N_s, samples to draw.")
 flags.DEFINE_integer("seed", 0, "Random seed.")
 flags.DEFINE_integer("chunk_samples", 16384, "Samples computed and written per chunk (memory stays bounded by it).")
+flags.DEFINE_string("classifier", None, "Ground-truth classifier (.keras), for --balance_classes.")
 flags.DEFINE_string("dataset", None, "Take the unset chain settings from this dataset's presets (λ = 0.05).")
 flags.mark_flags_as_required(["autoencoder", "output"])
 _common.define_chain_flags()
@@ -27,6 +30,7 @@ def main():
         autoencoder=FLAGS.autoencoder, output=FLAGS.output, num_samples=FLAGS.num_samples,
         reinjection=_common.chain_config(FLAGS.dataset), seed=FLAGS.seed,
         chunk_samples=FLAGS.chunk_samples, jit_compile=FLAGS.jit_compile, strategy=FLAGS.strategy,
+        classifier=FLAGS.classifier,
     ))
     print(f"{FLAGS.num_samples} samples in {record['wall_seconds']:.1f}s -> {FLAGS.output}")
 

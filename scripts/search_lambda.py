@@ -15,14 +15,15 @@ smallest λ, largest burn-in), the search tries one step beyond it, up to
 import _common
 from absl import flags
 
-from aesampling import presets, workflow
+from aesampling import lambda_search, presets, workflow
 
 flags.DEFINE_string("autoencoder", None, "Saved autoencoder (.keras).")
 flags.DEFINE_string("classifier", None, "Saved ground-truth classifier (.keras).")
 flags.DEFINE_string("output", None, "The JSON file to write.")
 flags.DEFINE_list("lambdas", None, "λ values to try (default: the dataset preset's grid).")
 flags.DEFINE_list("collects", None, "Collect modes to try: noisy, clean (default: both).")
-flags.DEFINE_list("burn_ins", None, "Burn-in values b to try; R = b + the collected states (default: preset).")
+flags.DEFINE_list("burn_ins", None, "Burn-in values b to try; R = b + the collected states; 'mixing' reads each "
+                  "(λ, collect)'s b from its chains' FD against t (default: preset, mixing).")
 flags.DEFINE_integer("epochs", None, "Epochs per trial (default: preset).")
 flags.DEFINE_integer("steps_per_epoch", None, "Learning steps per epoch (default: preset).")
 flags.DEFINE_integer("widenings", None, "Rounds of widening λ / burn-in past the grid's edge when the best "
@@ -31,6 +32,7 @@ flags.DEFINE_integer("seed", 0, "Random seed.")
 flags.DEFINE_enum("criterion", "student", ["student", "fd"], "Which setting is best: the student's mean validation "
                   "accuracy (student), or the lowest FD of the samples to the validation images (fd: no student is "
                   "trained, so it is fast).")
+flags.DEFINE_integer("mixing_chains", 1000, "Chains whose FD against t gives a 'mixing' burn-in.")
 flags.DEFINE_integer("fd_samples", 5000, "Samples per setting whose FD to the validation images is measured "
                      "(0: none; the fd criterion needs them).")
 flags.mark_flags_as_required(["autoencoder", "classifier", "output"])
@@ -46,11 +48,11 @@ def _floats(values):
         raise _common.UserInputError(f"--lambdas must be numbers: {values}") from e
 
 
-def _ints(values):
+def _burn_ins(values):
     try:
-        return tuple(int(v) for v in values)
+        return tuple(v if v == lambda_search.MIXING else int(v) for v in values)
     except ValueError as e:
-        raise _common.UserInputError(f"--burn_ins must be integers: {values}") from e
+        raise _common.UserInputError(f"--burn_ins must be integers or {lambda_search.MIXING}: {values}") from e
 
 
 def main():
@@ -60,11 +62,11 @@ def main():
         output=FLAGS.output, reinjection=_common.chain_config(FLAGS.dataset),
         lambdas=_floats(FLAGS.lambdas) if FLAGS.lambdas else grid.lambdas,
         collects=tuple(FLAGS.collects) if FLAGS.collects else grid.collects,
-        burn_ins=_ints(FLAGS.burn_ins) if FLAGS.burn_ins else grid.burn_ins,
+        burn_ins=_burn_ins(FLAGS.burn_ins) if FLAGS.burn_ins else grid.burn_ins,
         epochs=grid.epochs if FLAGS.epochs is None else FLAGS.epochs,
         steps_per_epoch=grid.steps_per_epoch if FLAGS.steps_per_epoch is None else FLAGS.steps_per_epoch,
         seed=FLAGS.seed, widenings=grid.widenings if FLAGS.widenings is None else FLAGS.widenings,
-        criterion=FLAGS.criterion, fd_samples=FLAGS.fd_samples,
+        criterion=FLAGS.criterion, fd_samples=FLAGS.fd_samples, mixing_chains=FLAGS.mixing_chains,
     ))
     best = record["best"]
     print(f"best: λ={best['lam']:g}, collect={best['collect']}, burn-in={best['burn_in']} "

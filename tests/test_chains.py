@@ -11,7 +11,7 @@ from aesampling import data, io, readers, workflow
 from aesampling.sampling import ReinjectionConfig
 from conftest import FAST_PYTHON
 from test_data import write_cifar10_folder
-from test_scripts import PLAIN_SOURCES, make
+from test_scripts import DEEP_AUTOENCODERS, DEEP_SOURCES, make
 
 
 def test_make_cifar10_smoke_on_local_mock_batches(tmp_path):
@@ -21,11 +21,11 @@ def test_make_cifar10_smoke_on_local_mock_batches(tmp_path):
     results = tmp_path / "results"
     make("-j2", "cifar10", "SMOKE=1", f"DATA_DIR={tmp_path / 'cifar'}", "RESNET_WEIGHTS=none", "IMAGE_SIZE=32",
          f"RESULTS={results}", f"PY={FAST_PYTHON}", f"STAMP={tmp_path / 'stamp'}",
-         "FD_CURVES=0")  # the <ae>_fd curves are dataset-neutral; the digits smoke run covers them
+         "FD_CURVES=0", f"AUTOENCODERS={' '.join(DEEP_AUTOENCODERS)}")  # the digits smoke run covers the rest
     out = results / "cifar10"
     assert (out / "cache" / "cifar10_resnet50_none_32px.npz").is_file()
     curves = pd.read_csv(out / "curves.csv")
-    assert list(curves["source"].unique()) == PLAIN_SOURCES
+    assert list(curves["source"].unique()) == DEEP_SOURCES
     record = json.loads((out / "models" / "deep_ae.json").read_text())
     assert record["input_dim"] == 2048 and record["train_examples"] == 36 and record["validation_examples"] == 4
     assert (out / "samples_deep_dae.png").is_file()

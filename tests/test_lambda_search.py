@@ -120,3 +120,34 @@ def test_the_fd_criterion_picks_the_closest_samples_without_training_a_student(m
     _score_by_setting(monkeypatch, lambda lam, collect, b: 0.5)
     both = _search(fidelity=fidelity)
     assert all(r["score"] == 0.5 and r["fd"] is not None for r in both)
+
+
+def test_a_mixing_burn_in_is_read_per_setting_and_never_widened(monkeypatch):
+    # The mixing curve says b = 5 for noisy chains and b = 20 for clean ones; the score prefers long burn-ins, the
+    # largest λ and noisy states, so λ is widened past 0.1 and b stays where the curve put it.
+    _score_by_setting(monkeypatch, lambda lam, collect, b: lam + b / 1000 + (collect == "noisy"))
+    asked = []
+
+    def mixing_burn_in(config):
+        asked.append((config.lam, config.collect))
+        return 5 if config.collect == "noisy" else 20
+
+    rows = _search(burn_ins=(lambda_search.MIXING,), widenings=1, mixing_burn_in=mixing_burn_in)
+    assert [(r["lam"], r["collect"], r["burn_in"], r["burn_in_from"]) for r in rows] == [
+        (lam, c, 5 if c == "noisy" else 20, "mixing") for lam in (0.01, 0.03, 0.1) for c in ("noisy", "clean")
+    ] + [(0.333, "noisy", 5, "mixing")]
+    assert asked[-1] == (0.333, "noisy") and len(asked) == 7
+    with pytest.raises(UserInputError, match="needs FD samples"):
+        _search(burn_ins=(lambda_search.MIXING,))
+
+
+def test_the_mixing_curve_burn_in_ends_where_fd_has_come_most_of_its_way():
+    from aesampling.diagnostics import burn_in_from_mixing
+
+    steps = [{"t": 1, "fd": 100.0}, {"t": 2, "fd": 50.0}, {"t": 5, "fd": 18.0}, {"t": 10, "fd": 10.0},
+             {"t": 20, "fd": 11.0}]
+    assert burn_in_from_mixing(steps) == 5  # 18 <= 10 + 0.1·(100 - 10)
+    assert burn_in_from_mixing([{"t": 1, "fd": 3.0}, {"t": 2, "fd": 3.0}]) == 1  # flat from the start
+    assert burn_in_from_mixing([{"t": 1, "fd": float("nan")}, {"t": 3, "fd": 7.0}]) == 3
+    with pytest.raises(UserInputError, match="not finite"):
+        burn_in_from_mixing([{"t": 1, "fd": float("inf")}])

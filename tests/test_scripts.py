@@ -16,12 +16,17 @@ from conftest import FAST_PYTHON, REPO, run_script
 from test_data import write_cifar10_folder
 
 AUTOENCODERS = ["shallow_ae", "deep_ae", "shallow_dae", "deep_dae"]
-PLAIN_SOURCES = ["upper_bound", *AUTOENCODERS, "lower_bound"]  # FD_CURVES=0
-SOURCES = ["upper_bound", *AUTOENCODERS, *(f"{ae}_fd" for ae in AUTOENCODERS), "lower_bound"]
+# The JAX leg and the CIFAR-10 smoke run make the deep AE and DAE only (AUTOENCODERS=...): the shallow ones run the
+# same code, which the TensorFlow digits run covers, and make test stays within 10 minutes.
+DEEP_AUTOENCODERS = ["deep_ae", "deep_dae"]
+DEEP_SOURCES = ["upper_bound", *DEEP_AUTOENCODERS, "lower_bound"]  # FD_CURVES=0
+SOURCES = ["upper_bound", *AUTOENCODERS, *(f"{ae}_fd" for ae in AUTOENCODERS),
+           *(f"{ae}_fd_balanced" for ae in AUTOENCODERS), "lower_bound"]
 # The JAX leg skips the <ae>_fd curves: they run the same backend code as the <ae> ones, which the TensorFlow
 # leg covers, and make test stays within 10 minutes.
 ON_JAX = os.environ.get("KERAS_BACKEND") == "jax"
-SMOKE_SOURCES = PLAIN_SOURCES if ON_JAX else SOURCES
+SMOKE_SOURCES = DEEP_SOURCES if ON_JAX else SOURCES
+SMOKE_AUTOENCODERS = DEEP_AUTOENCODERS if ON_JAX else AUTOENCODERS
 
 
 def make(*args, check=True):
@@ -43,7 +48,7 @@ def smoke_results(tmp_path_factory):
     root = tmp_path_factory.mktemp("make")
     (root / "stamp").touch()
     variables = [f"RESULTS={root / 'results'}", f"PY={FAST_PYTHON}", f"STAMP={root / 'stamp'}", "SMOKE=1",
-                 f"FD_CURVES={0 if ON_JAX else 1}"]
+                 f"FD_CURVES={0 if ON_JAX else 1}", f"AUTOENCODERS={' '.join(SMOKE_AUTOENCODERS)}"]
     classifier = root / "results" / "digits" / "models" / "classifier.keras"
     first = subprocess.Popen(["make", "--no-print-directory", "-j2", "digits", *variables], cwd=REPO,
                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
@@ -63,7 +68,7 @@ def test_make_digits_smoke_writes_every_output(smoke_results):
     out, _ = smoke_results
     for name in ["table.md", "curves.csv", "curves.png", "metrics.json", "config.json", "lambda_search.csv"]:
         assert (out / name).is_file(), name
-    for ae in AUTOENCODERS:
+    for ae in SMOKE_AUTOENCODERS:
         assert (out / f"samples_{ae}.png").is_file() and (out / f"chains_{ae}.png").is_file()
         assert (out / "models" / f"{ae}.keras").is_file() and (out / "models" / f"{ae}.json").is_file()
         labelled = np.load(out / "labelled" / f"{ae}.npz")
@@ -97,11 +102,17 @@ def test_make_digits_smoke_writes_every_output(smoke_results):
     assert search["best_fd"]["lam"] == min(search["grid"], key=lambda row: row["fd"])["lam"]
     if not ON_JAX:
         assert config["curves"]["deep_ae_fd"]["config"]["reinjection"]["lam"] == search["best_fd"]["lam"]
+        # The FD choice again with class-balanced collection: same chains, the share of slots filled recorded.
+        balanced = config["curves"]["deep_ae_fd_balanced"]
+        assert balanced["config"]["reinjection"] == {**config["curves"]["deep_ae_fd"]["config"]["reinjection"],
+                                                     "balance": True}
+        assert 0 < balanced["accepted_share"] <= 1 and config["curves"]["deep_ae_fd"]["accepted_share"] is None
+        assert "balanced (" in table
     assert (out / "lambda_deep_ae.png").is_file()
     assert "| train deep_ae |" in table and "| train deep_ae_fd |" not in table  # trained once, evaluated twice
     assert "| source | FD | share | precision |" in table and (out / "mixing.png").is_file()
     search = pd.read_csv(out / "lambda_search.csv")
-    assert len(search) == 4 * 2 and search.groupby("autoencoder")["chosen"].sum().eq(1).all()
+    assert len(search) == len(SMOKE_AUTOENCODERS) * 2 and search.groupby("autoencoder")["chosen"].sum().eq(1).all()
     assert config["ground_truth_classifier"]["validation_examples"] == 135
     # Digits has one DAE noise candidate, Table I's own: chosen, copied and reported.
     choice = json.loads((out / "lambda" / "deep_dae.json").read_text())["noise_choice"]
@@ -168,6 +179,9 @@ def test_extract_features_script_on_local_cifar_batches(tmp_path):
     ("sample", ["--autoencoder=/nonexistent.keras", "--lam=0.1", "--output=/tmp/s.npz"], "model file not found"),
     ("sample", ["--autoencoder=/nonexistent.keras", "--output=/tmp/s.npz"], "give --lam"),
     ("sample", ["--autoencoder=x.keras", "--lam=-1", "--output=/tmp/s.npz"], "lambda must be"),
+    ("sample", ["--autoencoder=x.keras", "--lam=0.1", "--balance_classes", "--output=/tmp/s.npz"], "give --classifier"),
+    ("search_lambda", ["--autoencoder=x.keras", "--classifier=c.keras", "--burn_ins=2,many", "--output=/tmp/l.json"],
+     "--burn_ins must be integers or mixing"),
     ("benchmark", ["--models=huge_ae", "--output_dir=/tmp/bench"], "--models must name"),
     ("train", ["--model=shallow_ae", "--salt_pepper_rate=0.1", "--output=/tmp/x.keras"], "denoising presets only"),
     ("train", ["--model=deep_dae", "--salt_pepper_rate=1.5", "--output=/tmp/x.keras"], "rate must be in [0, 1]"),
@@ -232,7 +246,7 @@ def test_readme_results_are_rewritten_from_the_reports(tmp_path):
     run_script("readme_results", f"--readme={readme}")
     text = readme.read_text()
     assert text.startswith("# Title\n\n<!-- results:results/digits -->\nMade by `make digits`") and "More text." in text
-    assert "| deep_ae | 1.11, noisy, 10 (2) | 0.9778 | 0.9773 | 1.000 | 233.5% | 0.148 |" in text
+    assert "| deep_ae | 1.11, noisy, 9 (1) | 0.9800 | 0.9720 | 1.002 | 233.3% | 0.143 |" in text
     assert "0.99 |" not in text
     assert "1 results blocks match their reports" in run_script("readme_results", f"--readme={readme}", "--check").stdout
     (tmp_path / "results" / "digits" / "metrics.json").unlink()

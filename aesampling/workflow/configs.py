@@ -92,7 +92,11 @@ class TrainConfig:
 
 @dataclasses.dataclass(frozen=True)
 class SampleConfig:
-    """Draw `num_samples` synthetic samples from a saved autoencoder into an .npz."""
+    """Draw `num_samples` synthetic samples from a saved autoencoder into an .npz.
+
+    `classifier`, the ground-truth classifier, is needed (and only read) when
+    `reinjection.balance` asks for class-balanced collection.
+    """
 
     autoencoder: str
     output: str
@@ -102,12 +106,16 @@ class SampleConfig:
     chunk_samples: int = 16384
     jit_compile: bool = False
     strategy: str = "none"
+    classifier: str | None = None
 
     def __post_init__(self):
         check_seed(self.seed)
         if not _is_integer(self.num_samples) or self.num_samples < 0:
             raise UserInputError(f"the number of samples must be an integer >= 0, got {self.num_samples!r}")
         _at_least_one(chunk_samples=self.chunk_samples)
+        if self.reinjection.balance and self.classifier is None:
+            raise UserInputError("class-balanced collection labels the chains' states with the ground-truth "
+                                 "classifier: give --classifier")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -160,7 +168,8 @@ class LambdaSearchConfig:
     """Choose λ, the collected state and the burn-in of one autoencoder on the validation split.
 
     Every setting's samples get their FD to the validation images
-    (`fd_samples` of them; 0: none); `criterion` picks the best setting: the
+    (`fd_samples` of them; 0: none); a burn-in "mixing" is read from
+    `mixing_chains` chains' FD against t; `criterion` picks the best setting: the
     student's mean validation accuracy ("student") or the lowest FD ("fd",
     which trains no student).
     """
@@ -172,13 +181,14 @@ class LambdaSearchConfig:
     reinjection: ReinjectionConfig
     lambdas: tuple[float, ...]
     collects: tuple[str, ...]
-    burn_ins: tuple[int, ...]
+    burn_ins: tuple[int | str, ...]
     epochs: int
     steps_per_epoch: int
     seed: int = 0
     widenings: int = 0
     criterion: str = lambda_search.STUDENT
     fd_samples: int = 5000
+    mixing_chains: int = 1000
 
     def __post_init__(self):
         check_seed(self.seed)
@@ -190,6 +200,9 @@ class LambdaSearchConfig:
             raise UserInputError(f"FD samples must be 0 (no FD) or >= 2, got {self.fd_samples!r}")
         if self.criterion == lambda_search.FD and self.fd_samples == 0:
             raise UserInputError("the FD criterion needs FD samples (> 0)")
+        if lambda_search.MIXING in self.burn_ins and self.fd_samples == 0:
+            raise UserInputError("a burn-in read from the mixing curve needs FD samples (> 0)")
+        _at_least_one(mixing_chains=self.mixing_chains)
 
 
 @dataclasses.dataclass(frozen=True)

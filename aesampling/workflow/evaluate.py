@@ -10,10 +10,9 @@ import numpy as np
 import pandas as pd
 from absl import logging
 
-from aesampling import diagnostics, evaluation, io, metrics, resume
+from aesampling import balancing, diagnostics, evaluation, io, metrics, resume
 from aesampling.errors import UserInputError
 from aesampling.reproducibility import seed_everything
-from aesampling.sampling import ReinjectionSampler
 from aesampling.workflow import outputs
 from aesampling.workflow.configs import EvaluateConfig
 from aesampling.workflow.inputs import load_curve_inputs
@@ -21,19 +20,21 @@ from aesampling.workflow.records import fingerprint, run_record, split_sizes
 
 
 def _source(config: EvaluateConfig, inputs):
-    """(source, samples per step, first(n)) of `config.source`; the bounds draw B·(R - b) examples per step like
-    the AEs. first(n) gives the source's first n samples (those of steps 0, 1, ...)."""
+    """(source, samples per step, first(n), sampler) of `config.source`; the bounds draw B·(R - b) examples per
+    step like the AEs. first(n) gives the source's first n samples (those of steps 0, 1, ...); sampler is the
+    autoencoder's (None for the bounds)."""
     batch = config.reinjection.samples_per_restart
     if config.source in (evaluation.UPPER_BOUND, evaluation.LOWER_BOUND):
         if config.source == evaluation.UPPER_BOUND:
             source, per_step = evaluation.real_data_source(inputs.dataset.x_train, batch, seed=config.seed)
         else:
             source, per_step = evaluation.gaussian_source(inputs.dataset.input_dim, batch, seed=config.seed)
-        return source, per_step, lambda n: np.concatenate([source(k) for k in range(math.ceil(n / per_step))])[:n]
-    sampler = ReinjectionSampler(inputs.autoencoder, config.reinjection, seed=config.seed,
-                                 jit_compile=config.jit_compile)
+        first = lambda n: np.concatenate([source(k) for k in range(math.ceil(n / per_step))])[:n]  # noqa: E731
+        return source, per_step, first, None
+    sampler = balancing.make_sampler(inputs.autoencoder, config.reinjection, seed=config.seed,
+                                     classifier=inputs.classifier, jit_compile=config.jit_compile)
     source, per_step = evaluation.autoencoder_source(sampler)
-    return source, per_step, lambda n: sampler.restarts(0, math.ceil(n / per_step))[:n]
+    return source, per_step, sampler.sample, sampler
 
 
 def _diagnostics(config: EvaluateConfig, inputs, first) -> dict:
@@ -42,7 +43,8 @@ def _diagnostics(config: EvaluateConfig, inputs, first) -> dict:
     if config.quality_samples == 0 or dataset.x_val is None or len(dataset.x_val) < 2:
         return {"quality": None, "mixing": None}
     space = diagnostics.FeatureSpace(inputs.classifier)
-    reference = diagnostics.Reference.of(space, dataset.x_val, dataset.y_val, dataset.num_classes)
+    reference = diagnostics.Reference.of(space, dataset.x_val, dataset.y_val, dataset.num_classes,
+                                         class_labels=np.concatenate([dataset.y_train, dataset.y_val]))
     result = {"quality": diagnostics.source_quality(first(config.quality_samples), space, reference), "mixing": None}
     if inputs.autoencoder is not None:
         result["mixing"] = diagnostics.mixing(inputs.autoencoder, config.reinjection, space, reference,
@@ -65,7 +67,7 @@ def run_evaluate(config: EvaluateConfig) -> dict:
                   suffixes={"the learning curve": ".csv"})
     seed_everything(config.seed)
     inputs = load_curve_inputs(config.data, config.classifier, None if is_bound else config.autoencoder)
-    source, per_step, first = _source(config, inputs)
+    source, per_step, first, sampler = _source(config, inputs)
     dataset = inputs.dataset
 
     def log(point: evaluation.CurvePoint) -> None:
@@ -83,8 +85,10 @@ def run_evaluate(config: EvaluateConfig) -> dict:
     with io.atomic_path(config.output) as tmp:
         frame.to_csv(tmp, index=False)
     checkpoint.remove()
+    diagnosed = _diagnostics(config, inputs, first)  # draws the first samples: the balanced share is measured
     record = run_record(
-        config, started, samples_per_step=per_step, **_diagnostics(config, inputs, first),
+        config, started, samples_per_step=per_step, **diagnosed,
+        accepted_share=getattr(sampler, "accepted_share", None),
         ground_truth_accuracy=metrics.accuracy(inputs.classifier, dataset.x_test, dataset.y_test),
         final_accuracy=curve[-1].accuracy, interrupted_runs_seconds=round(checkpoint.earlier_seconds, 3),
         **split_sizes(dataset),

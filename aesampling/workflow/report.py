@@ -115,7 +115,7 @@ def run_report(config: ReportConfig) -> dict:
         curves.to_csv(tmp, index=False)
     io.write_text(out / "table.md", reporting.markdown_table(
         table, ground_truth, command_line(), config.reproduce_command, timings,
-        reporting.noise_table(search_records), quality))
+        reporting.lambda_choices_table(search_records) + reporting.noise_table(search_records), quality))
     io.write_json(out / "metrics.json", {
         "ground_truth_accuracy": ground_truth,
         "table": table.to_dict(orient="records"),
@@ -152,6 +152,7 @@ def run_report(config: ReportConfig) -> dict:
         choices = {c: record[f"best_{c}"] for c in ("student", "fd") if record.get(f"best_{c}")}
         if choices and any(row.get("fd") is not None for row in record["grid"]):
             plotting.plot_lambda_search(record["grid"], choices, out / f"lambda_{name}.png",
+                                        eq5=record.get("lambda_from_eq5"),
                                         title=f"{config.dataset}: {name}'s λ search on the validation split "
                                               f"(criterion: {record.get('criterion', 'student')})")
     if search_records:

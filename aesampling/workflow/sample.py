@@ -14,7 +14,7 @@ import time
 
 import numpy as np
 
-from aesampling import distribution, io, npz
+from aesampling import balancing, distribution, io, npz
 from aesampling.errors import UserInputError
 from aesampling.models import check_autoencoder
 from aesampling.sampling import ReinjectionConfig, ReinjectionSampler
@@ -40,7 +40,7 @@ def chain_progress(autoencoder, reinjection: ReinjectionConfig, *, seed: int = 0
     max(CHAIN_PROGRESS_STEPS) reinjections without restart.
     """
     config = dataclasses.replace(reinjection, num_chains=CHAIN_PROGRESS_CHAINS,
-                                 reinjections=max(CHAIN_PROGRESS_STEPS), burn_in=0)
+                                 reinjections=max(CHAIN_PROGRESS_STEPS), burn_in=0, balance=False)
     states = ReinjectionSampler(autoencoder, config, seed=seed).restarts(0, 1)
     states = states.reshape(config.reinjections, config.num_chains, -1)
     return states[[t - 1 for t in CHAIN_PROGRESS_STEPS]]
@@ -57,16 +57,19 @@ def _check_finite(chunk: np.ndarray, config: SampleConfig) -> None:
 def run_sample(config: SampleConfig) -> dict:
     """Streams `num_samples` reinjection samples of a saved autoencoder to an .npz (arrays `x`, `chain_progress`)."""
     started = time.perf_counter()
-    outputs.claim(outputs.with_record("the samples", config.output), {"the autoencoder": config.autoencoder},
+    classifier_path = config.classifier if config.reinjection.balance else None
+    outputs.claim(outputs.with_record("the samples", config.output),
+                  {"the autoencoder": config.autoencoder, "the classifier": classifier_path},
                   suffixes={"the samples": ".npz"})
     strategy = distribution.make_strategy(config.strategy)
     with distribution.scope(strategy):
         autoencoder = io.load_model(config.autoencoder)
     dim = check_autoencoder(autoencoder)
+    classifier = io.load_model(classifier_path) if classifier_path else None
     progress = chain_progress(autoencoder, config.reinjection, seed=config.seed)
     _check_finite(progress, config)
-    sampler = ReinjectionSampler(autoencoder, config.reinjection, seed=config.seed, jit_compile=config.jit_compile,
-                                 strategy=strategy)
+    sampler = balancing.make_sampler(autoencoder, config.reinjection, seed=config.seed, classifier=classifier,
+                                     jit_compile=config.jit_compile, strategy=strategy)
     with npz.NpzStreamWriter(config.output, {"x": ((dim,), np.float32)}, config.num_samples,
                             whole={"chain_progress": progress}) as writer:
         for i, chunk in enumerate(sampler.iter_samples(config.num_samples, config.chunk_samples)):
@@ -75,6 +78,7 @@ def run_sample(config: SampleConfig) -> dict:
                 writer.put_whole(PREVIEW_CLEAN, reconstructions(autoencoder, chunk[:PREVIEW_SAMPLES]))
             writer.append(x=chunk)
     record = run_record(config, started, input_dim=dim, chain_progress_steps=list(CHAIN_PROGRESS_STEPS),
-                        devices=strategy.num_replicas_in_sync if strategy is not None else 1)
+                        devices=strategy.num_replicas_in_sync if strategy is not None else 1,
+                        accepted_share=getattr(sampler, "accepted_share", None))
     io.write_json(io.sidecar_path(config.output), record)
     return record

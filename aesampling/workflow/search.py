@@ -6,7 +6,7 @@ import time
 
 from absl import logging
 
-from aesampling import diagnostics, io, lambda_search
+from aesampling import diagnostics, io, lambda_estimate, lambda_search
 from aesampling.reproducibility import seed_everything
 from aesampling.workflow import outputs
 from aesampling.workflow.configs import LambdaSearchConfig
@@ -17,7 +17,8 @@ from aesampling.workflow.records import run_record, split_sizes
 def _log(row: dict) -> None:
     student = "" if row["score"] is None else f"mean validation accuracy {row['score']:.4f}"
     fd = "" if row["fd"] is None else f"FD {row['fd']:.4g}"
-    logging.info("λ=%g collect=%s burn-in=%d%s: %s", row["lam"], row["collect"], row["burn_in"],
+    logging.info("λ=%g collect=%s burn-in=%d%s%s: %s", row["lam"], row["collect"], row["burn_in"],
+                 " (from the mixing curve)" if row["burn_in_from"] == lambda_search.MIXING else "",
                  " (widened)" if row["widened"] else "", ", ".join(p for p in (student, fd) if p))
 
 
@@ -29,24 +30,29 @@ def run_lambda_search(config: LambdaSearchConfig) -> dict:
                   suffixes={"the search result": ".json"})
     seed_everything(config.seed)
     inputs = load_curve_inputs(config.data, config.classifier, config.autoencoder)
-    fidelity = None
+    fidelity = mixing_burn_in = None
     if config.fd_samples:
         space = diagnostics.FeatureSpace(inputs.classifier)
         reference = diagnostics.Reference.of(space, inputs.dataset.x_val, inputs.dataset.y_val,
                                              inputs.dataset.num_classes)
         fidelity = diagnostics.fidelity(space, reference, config.fd_samples)
+        mixing_burn_in = diagnostics.mixing_burn_in(inputs.autoencoder, space, reference, seed=config.seed,
+                                                    chains=config.mixing_chains)
     grid = lambda_search.search(
         inputs.autoencoder, inputs.classifier, inputs.dataset.x_val, inputs.dataset.y_val, base=config.reinjection,
         lambdas=config.lambdas, collects=config.collects, burn_ins=config.burn_ins, epochs=config.epochs,
         steps_per_epoch=config.steps_per_epoch, seed=config.seed, widenings=config.widenings, on_result=_log,
-        criterion=config.criterion, fidelity=fidelity,
+        criterion=config.criterion, fidelity=fidelity, mixing_burn_in=mixing_burn_in,
     )
     choices = {"best": lambda_search.best_setting(grid, config.criterion)}
     if config.criterion == lambda_search.STUDENT:
         choices["best_student"] = choices["best"]
     if fidelity is not None:
         choices["best_fd"] = lambda_search.best_setting(grid, lambda_search.FD)
-    record = run_record(config, started, criterion=config.criterion, grid=grid, **split_sizes(inputs.dataset),
+    eq5 = lambda_estimate.estimates(inputs.autoencoder, inputs.dataset.x_val, seed=config.seed)
+    logging.info("λ read through Eq. 5 at noise levels s: %s", eq5)
+    record = run_record(config, started, criterion=config.criterion, grid=grid, lambda_from_eq5=eq5,
+                        **split_sizes(inputs.dataset),
                         **{name: {k: row[k] for k in lambda_search.SEARCHED_FIELDS} for name, row in choices.items()})
     io.write_json(config.output, record)
     return record

@@ -1,0 +1,179 @@
+"""Class-balanced collection (Section IV: Algorithm 2 "equally samples from the different modes").
+
+Plain reinjection collects every state after the burn-in, so the classes
+the chains fall into most often are over-sampled. Here the ground-truth
+classifier C labels each candidate state (its hard label argmax C(x)), and
+each restart of the B chains has a quota per class:
+
+    q_c = ⌊K / C⌋, plus one for the first K mod C classes,   K = B·(R - b)
+
+so a restart still yields at most K samples. A balanced restart runs a pool
+of G·B chains (G = 4 by default). At each step t = 1, 2, .. every chain
+whose age (steps since its own start) exceeds b offers its candidate (x_t,
+or r(x_{t-1}) when collecting clean states); it is accepted while its class
+has room, chains earlier in the pool first. A chain whose class is full is
+*stuck* there: it restarts at once from fresh N(0, I) noise (the
+counter-based draw keyed by (seed, restart, P·R + t)) and burns in again
+before it may offer a state. The restart ends when every quota is filled,
+or after P·R steps (the patience P, 2 by default).
+
+The larger pool fills the rarer classes' quotas within one or two burn-ins,
+where chains restarted one at a time would each need a burn-in more: with
+the same number of chain steps, a pool of 4B over 2R steps fills more slots
+than B chains over 4R steps, and the wide steps cost little more than
+narrow ones where the per-step overhead dominates (small models on CPU).
+Every record gives the share of slots filled (`accepted_share`).
+
+Everything runs inside the compiled restart, as the plain loop does, with
+fixed shapes: accepted states go to K slots, those of class c at
+[q_0 + .. + q_{c-1}, q_0 + .. + q_c), so a restart's samples come sorted by
+class. `restarts` and `iter_samples` keep the filled slots; the
+train-on-synthetic loop takes all K slots as its batch and weighs the empty
+ones 0 (`restart_batch`), so a student learns from exactly the accepted
+samples.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from keras import ops
+
+from aesampling import backend, models
+from aesampling.errors import UserInputError
+from aesampling.labeling import check_classifier
+from aesampling.sampling import ReinjectionConfig, ReinjectionSampler, chain_noise
+
+
+PATIENCE = 2
+POOL = 4
+
+
+def class_quotas(samples_per_restart: int, num_classes: int) -> np.ndarray:
+    """q_c for c = 0 .. C-1: K split as evenly as integers allow (they sum to K)."""
+    quotas = np.full(num_classes, samples_per_restart // num_classes, np.int32)
+    quotas[: samples_per_restart % num_classes] += 1
+    return quotas
+
+
+class BalancedReinjectionSampler(ReinjectionSampler):
+    """Reinjection chains whose collected states fill equal per-class quotas of C's hard labels.
+
+    Args:
+      autoencoder: the model r.
+      config: the chain settings (`config.balance` is implied).
+      classifier: the ground-truth classifier C, with sigmoid (or softmax) outputs.
+      seed, input_dim, jit_compile: as for ReinjectionSampler (one device only).
+      patience: P, the restart runs at most P·R steps to fill its quotas.
+      pool: G, the restart runs G·B chains.
+    """
+
+    def __init__(self, autoencoder, config: ReinjectionConfig, classifier, *, seed: int,
+                 input_dim: int | None = None, jit_compile: bool = False, patience: int = PATIENCE,
+                 pool: int = POOL):
+        self.classifier = classifier
+        self.steps = patience * config.reinjections
+        self.chains = pool * config.num_chains
+        super().__init__(autoencoder, config, seed=seed, input_dim=input_dim, jit_compile=jit_compile)
+        self.num_classes = check_classifier(classifier, self.input_dim)
+        self.quotas = class_quotas(config.samples_per_restart, self.num_classes)
+        self.candidates_seen = 0
+        self.accepted = 0
+
+    def _chain_noise(self, restart, step):
+        return chain_noise(self.seed, restart, step, (self.chains, self.input_dim))
+
+    def weights(self):
+        """(r's weights, C's weights), the first argument of the traceable methods."""
+        return models.frozen_weights(self.autoencoder), models.frozen_weights(self.classifier)
+
+    def _restart_block(self, weights, restart, rows=None):
+        """One restart's K class slots, shape (K, n + 1): the states, then 1 where the slot was filled.
+
+        Slots [o_c, o_c + q_c) hold class c (o_c = q_0 + .. + q_{c-1}); the
+        loop ends when every slot is filled or after P·R steps.
+        """
+        cfg = self.config
+        autoencoder_weights, classifier_weights = weights
+        quotas = ops.convert_to_tensor(self.quotas, "int32")
+        offsets = ops.convert_to_tensor(np.cumsum(self.quotas) - self.quotas, "int32")
+        slots = cfg.samples_per_restart  # K; row K of the buffer takes the states nobody keeps
+
+        def unfinished(t, x, age, counts, buffer):
+            return ops.logical_and(t <= self.steps, ops.any(counts < quotas))
+
+        def step(t, x, age, counts, buffer):
+            clean = models.apply(self.autoencoder, autoencoder_weights, x)
+            x = clean + self._sqrt_lam * self._chain_noise(restart, t)
+            candidate = x if cfg.collect == "noisy" else clean
+            age = age + 1
+            labels = ops.argmax(models.apply(self.classifier, classifier_weights, candidate), axis=-1)
+            label_hot = ops.one_hot(labels, self.num_classes, dtype="int32")
+            offered = label_hot * ops.expand_dims(ops.cast(age > cfg.burn_in, "int32"), -1)
+            earlier = ops.cumsum(offered, axis=0) - offered  # offers of the same class by chains before this one
+            taken = offered * ops.cast(earlier < ops.expand_dims(quotas - counts, 0), "int32")
+            slot = ops.sum(label_hot * (ops.expand_dims(offsets + counts, 0) + earlier), axis=1)
+            slot = ops.where(ops.sum(taken, axis=1) > 0, slot, slots)
+            buffer = ops.scatter_update(buffer, ops.expand_dims(slot, -1), candidate)
+            counts = counts + ops.sum(taken, axis=0)
+            stuck = ops.logical_and(age > cfg.burn_in, ops.take(counts >= quotas, labels))
+            x = ops.where(ops.expand_dims(stuck, -1), self._chain_noise(restart, self.steps + t), x)
+            age = ops.where(stuck, ops.zeros_like(age), age)
+            return t + 1, x, age, counts, buffer
+
+        start = (ops.convert_to_tensor(1, "int32"), self._chain_noise(restart, 0),
+                 ops.zeros((self.chains,), "int32"), ops.zeros((self.num_classes,), "int32"),
+                 ops.zeros((slots + 1, self.input_dim), "float32"))
+        _, _, _, counts, buffer = ops.while_loop(unfinished, step, start)
+        slot_class = ops.convert_to_tensor(np.repeat(np.arange(self.num_classes), self.quotas), "int32")
+        filled = ops.arange(slots, dtype="int32") - ops.take(offsets, slot_class) < ops.take(counts, slot_class)
+        return ops.concatenate([buffer[:slots], ops.expand_dims(ops.cast(filled, "float32"), -1)], axis=-1)
+
+    def restart_batch(self, weights, restart):
+        """(the K class slots of one restart, their weights): filled slots weigh K / filled, empty ones 0.
+
+        Traceable. With Keras's mean-over-batch loss reduction these weights
+        make the loss the mean over the accepted samples.
+        """
+        block = self._restart_block(weights, restart)
+        mask = block[:, -1]
+        return block[:, :-1], mask * (float(self.config.samples_per_restart) / ops.maximum(ops.sum(mask), 1.0))
+
+    def restart_states(self, weights, restart):
+        raise NotImplementedError("a balanced restart has a variable number of samples: use restart_batch")
+
+    def _restarts_impl(self, weights, first, count):
+        def next_restart(carry, restart):
+            return carry, self._restart_block(weights, restart)
+
+        return ops.reshape(backend.scan(next_restart, first, first, count)[1], (-1, self.input_dim + 1))
+
+    def restarts(self, first: int, count: int) -> np.ndarray:
+        """The accepted samples of restarts first .. first + count - 1 (at most K each), one compiled call."""
+        block = ops.convert_to_numpy(self._restarts(self.weights(), ops.convert_to_tensor(first, "int32"),
+                                                    int(count)))
+        accepted = block[:, -1] > 0.5
+        self.candidates_seen += int(count) * self.config.samples_per_restart
+        self.accepted += int(accepted.sum())
+        return np.ascontiguousarray(block[accepted, :-1])
+
+    @property
+    def accepted_share(self) -> float | None:
+        """Samples kept per K = B·(R - b) states a plain restart would collect, over the restarts run so far."""
+        return self.accepted / self.candidates_seen if self.candidates_seen else None
+
+    def _expected_yield(self) -> float:
+        """Samples one restart is expected to yield: K times the share of slots filled so far."""
+        return self.config.samples_per_restart * (self.accepted_share or 1.0)
+
+
+def make_sampler(autoencoder, config: ReinjectionConfig, *, seed: int, classifier=None,
+                 jit_compile: bool = False, strategy=None) -> ReinjectionSampler:
+    """The sampler `config` asks for: class-balanced (`config.balance`, needs C) or plain."""
+    if not config.balance:
+        return ReinjectionSampler(autoencoder, config, seed=seed, jit_compile=jit_compile, strategy=strategy)
+    if classifier is None:
+        raise UserInputError("class-balanced collection labels the chains' states with the ground-truth "
+                             "classifier: give --classifier")
+    if strategy is not None:
+        raise UserInputError("class-balanced collection runs on one device: use --strategy=none")
+    return BalancedReinjectionSampler(autoencoder, config, classifier, seed=seed, jit_compile=jit_compile)

@@ -1,0 +1,96 @@
+"""Class-balanced collection (aesampling.balancing) on fake autoencoders and a threshold classifier."""
+
+import json
+
+import keras
+import numpy as np
+import pytest
+
+from aesampling import backend, balancing, evaluation, io
+from conftest import run_script
+from test_red_team import m  # noqa: F401 - the digits models fixture
+from aesampling.errors import UserInputError
+from aesampling.labeling import Labeler
+from aesampling.sampling import ReinjectionConfig, ReinjectionSampler
+
+
+def threshold_classifier(dim: int, threshold: float):
+    """C(x) = (sigmoid(-s), sigmoid(s)) with s = 20·(x_0 - threshold): class 1 iff x_0 > threshold."""
+    inputs = keras.Input((dim,))
+    layer = keras.layers.Dense(2, activation="sigmoid")
+    model = keras.Model(inputs, layer(inputs))
+    kernel = np.zeros((dim, 2), np.float32)
+    kernel[0] = (-20.0, 20.0)
+    layer.kernel.assign(kernel)
+    layer.bias.assign(np.array([20.0 * threshold, -20.0 * threshold], np.float32))
+    return model
+
+
+CONFIG = ReinjectionConfig(lam=0.25, num_chains=20, reinjections=6, burn_in=2, balance=True)
+
+
+def test_quotas_split_each_restart_evenly():
+    assert balancing.class_quotas(10, 3).tolist() == [4, 3, 3]
+    assert balancing.class_quotas(400, 10).tolist() == [40] * 10
+
+
+def test_a_rare_class_gets_its_quota_in_every_restart(linear_autoencoder):
+    autoencoder, classifier = linear_autoencoder(3, 0.5), threshold_classifier(3, 0.5)
+    hard = lambda x: Labeler(classifier)(x)[1]  # noqa: E731
+    plain = ReinjectionSampler(autoencoder, CONFIG, seed=0).sample(2000)
+    assert np.mean(hard(plain) == 1) < 0.25  # x_0 > 0.5 is rare at the chains' stationary spread (σ ≈ 0.58)
+    sampler = balancing.BalancedReinjectionSampler(autoencoder, CONFIG, classifier, seed=0, patience=8)
+    per_restart = CONFIG.samples_per_restart
+    samples = sampler.restarts(0, 5)
+    assert samples.shape == (5 * per_restart, 3) and sampler.accepted_share == 1.0
+    for restart in samples.reshape(5, per_restart, 3):  # sorted by class within a restart: 40 of class 0, then 1
+        assert hard(restart).tolist() == [0] * (per_restart // 2) + [1] * (per_restart // 2)
+    again = balancing.BalancedReinjectionSampler(autoencoder, CONFIG, classifier, seed=0, patience=8).sample(300)
+    np.testing.assert_array_equal(again, samples[:300])
+
+
+def test_a_class_no_chain_reaches_leaves_its_slots_empty(linear_autoencoder):
+    # r(x) = 0·x - 1: every state is -1 + sqrt(λ)·ε, never above 5, so class 1 stays empty whatever the restarts.
+    sampler = balancing.BalancedReinjectionSampler(linear_autoencoder(2, 0.0, -1.0), CONFIG,
+                                                   threshold_classifier(2, 5.0), seed=1)
+    samples = sampler.sample(250)
+    assert samples.shape == (250, 2) and (samples[:, 0] < 5).all()
+    assert sampler.accepted_share == 0.5  # each restart filled class 0's half of its K slots
+    x, weights = evaluation.autoencoder_source(sampler)[0].batch(sampler.weights(), 0)
+    weights = keras.ops.convert_to_numpy(weights)
+    assert weights.shape == (CONFIG.samples_per_restart,)
+    np.testing.assert_allclose(weights, [2.0] * (len(weights) // 2) + [0.0] * (len(weights) // 2))
+
+
+def test_a_student_learns_from_the_balanced_source(digits, linear_autoencoder):
+    ground_truth = keras.Sequential([keras.Input((64,)), keras.layers.Dense(10, activation="sigmoid")])
+    config = ReinjectionConfig(lam=0.1, num_chains=10, reinjections=4, burn_in=1, balance=True)
+    sampler = balancing.make_sampler(linear_autoencoder(64, 0.5), config, seed=0, classifier=ground_truth)
+    source, per_step = evaluation.autoencoder_source(sampler)
+    curve = evaluation.learning_curve(source, per_step, ground_truth, digits.x_test, digits.y_test,
+                                      epochs=1, steps_per_epoch=3, seed=0)
+    assert len(curve) == 2 and np.isfinite(curve[-1].loss)
+
+
+def test_balance_needs_the_classifier_and_one_device(linear_autoencoder):
+    with pytest.raises(UserInputError, match="give --classifier"):
+        balancing.make_sampler(linear_autoencoder(2, 0.5), CONFIG, seed=0)
+    with pytest.raises(UserInputError, match="balance must be true or false"):
+        ReinjectionConfig(lam=0.1, balance="yes")
+    assert type(balancing.make_sampler(linear_autoencoder(2, 0.5), ReinjectionConfig(lam=0.1), seed=0)) \
+        is ReinjectionSampler
+
+
+@pytest.mark.skipif(backend.is_jax(), reason="the script's wiring is backend-neutral: the TensorFlow leg covers it")
+def test_sample_script_collects_balanced_classes_and_records_the_fill(m, tmp_path):
+    flags = [f"--autoencoder={m / 'ae.keras'}", "--lam=0.1", "--num_samples=800"]
+    run_script("sample", *flags, f"--output={tmp_path / 'plain.npz'}")
+    run_script("sample", *flags, "--balance_classes", f"--classifier={m / 'classifier.keras'}",
+               f"--output={tmp_path / 'balanced.npz'}")
+    labeler = Labeler(io.load_model(m / "classifier.keras"))
+    counts = {name: np.bincount(labeler(np.load(tmp_path / f"{name}.npz")["x"])[1], minlength=10)
+              for name in ("plain", "balanced")}
+    record = json.loads((tmp_path / "balanced.json").read_text())
+    assert record["config"]["reinjection"]["balance"] and 0 < record["accepted_share"] <= 1
+    assert counts["balanced"].sum() == 800
+    assert counts["balanced"].max() - counts["balanced"].min() < counts["plain"].max() - counts["plain"].min()
