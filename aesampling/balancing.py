@@ -78,7 +78,7 @@ class BalancedReinjectionSampler(ReinjectionSampler):
         super().__init__(autoencoder, config, seed=seed, input_dim=input_dim, jit_compile=jit_compile)
         self.num_classes = check_classifier(classifier, self.input_dim)
         self.quotas = class_quotas(config.samples_per_restart, self.num_classes)
-        self.candidates_seen = 0
+        self.slots_seen = 0
         self.accepted = 0
 
     def _chain_noise(self, restart, step):
@@ -154,14 +154,14 @@ class BalancedReinjectionSampler(ReinjectionSampler):
         block = ops.convert_to_numpy(self._restarts(self.weights(), ops.convert_to_tensor(first, "int32"),
                                                     int(count)))
         accepted = block[:, -1] > 0.5
-        self.candidates_seen += int(count) * self.config.samples_per_restart
+        self.slots_seen += int(count) * self.config.samples_per_restart
         self.accepted += int(accepted.sum())
         return np.ascontiguousarray(block[accepted, :-1])
 
     @property
     def accepted_share(self) -> float | None:
         """Samples kept per K = B·(R - b) states a plain restart would collect, over the restarts run so far."""
-        return self.accepted / self.candidates_seen if self.candidates_seen else None
+        return self.accepted / self.slots_seen if self.slots_seen else None
 
     def _expected_yield(self) -> float:
         """Samples one restart is expected to yield: K times the share of slots filled so far."""
