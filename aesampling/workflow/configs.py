@@ -11,7 +11,7 @@ import dataclasses
 import math
 
 from aesampling.errors import UserInputError
-from aesampling import lambda_search
+from aesampling import balancing, lambda_search
 from aesampling.sampling import ReinjectionConfig, check_seed
 
 
@@ -114,8 +114,7 @@ class SampleConfig:
             raise UserInputError(f"the number of samples must be an integer >= 0, got {self.num_samples!r}")
         _at_least_one(chunk_samples=self.chunk_samples)
         if self.reinjection.balance and self.classifier is None:
-            raise UserInputError("class-balanced collection labels the chains' states with the ground-truth "
-                                 "classifier: give --classifier")
+            raise UserInputError(balancing.NEEDS_CLASSIFIER)
 
 
 @dataclasses.dataclass(frozen=True)
