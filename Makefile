@@ -8,12 +8,13 @@
 #   make cifar100        CIFAR-100 likewise
 #   make bench           benchmark the sampler and train-on-synthetic on this machine
 #   make gpu-check       on a JAX GPU machine: install carried wheels, make bench, Fashion-MNIST (scripts/gpu_check.sh)
+#   make <dataset>_seeds the whole protocol once per seed (SEEDS="0 1 2"), summarised as mean ± spread
 #   make publish_<dataset>  copy a run's reports (RESULTS/<dataset>) over the committed ones (REFERENCE/<dataset>)
 #   make clean           remove models, samples and curves (keeps the reports and feature caches)
 #
 # Every target runs on Keras's TensorFlow backend by default; KERAS_BACKEND=jax runs it on JAX.
 # Variables: DATA_DIR, TFDS_DATA_DIR, RESNET_WEIGHTS (imagenet | none | file.h5),
-# IMAGE_SIZE (224), SEED (0), NUM_SAMPLES (samples per autoencoder for the
+# IMAGE_SIZE (224), SEED (0), SEEDS (0 1 2), CRITERION (student | fd), NUM_SAMPLES (samples per autoencoder for the
 # grids), RESULTS (build/results), REFERENCE (results), SMOKE=1 (tiny epochs and steps: minutes, not hours).
 
 SHELL := /bin/bash
@@ -51,9 +52,20 @@ cifar100_DAE_NOISES ?= preset
 noise_flags = $(if $(filter sp%,$(1)), --salt_pepper_rate=$(1:sp%=%))$(if $(filter g%,$(1)), --gaussian_noise_std=$(1:g%=%))
 # Each autoencoder is evaluated at both choices of its λ search: the student's (<ae>) and the lowest FD's (<ae>_fd),
 # and at the FD choice again with class-balanced collection (<ae>_fd_balanced, aesampling/balancing.py).
-# FD_CURVES=0 evaluates the student's choice only.
+# FD_CURVES=0 evaluates the student's choice only. CRITERION=fd searches λ by FD alone: no student is trained in
+# the search (seconds per autoencoder instead of up to an hour on 2 CPU cores), so there is no student's choice and
+# only the FD choice's curves are evaluated.
 FD_CURVES ?= 1
-SOURCES := upper_bound $(AUTOENCODERS) $(if $(filter 1,$(FD_CURVES)),$(AUTOENCODERS:%=%_fd) $(AUTOENCODERS:%=%_fd_balanced)) lower_bound
+CRITERION ?= student
+ifeq ($(filter student fd,$(CRITERION)),)
+$(error CRITERION must be student or fd, got '$(CRITERION)')
+endif
+FD_SOURCES := $(AUTOENCODERS:%=%_fd) $(AUTOENCODERS:%=%_fd_balanced)
+ifeq ($(CRITERION),fd)
+SOURCES := upper_bound $(FD_SOURCES) lower_bound
+else
+SOURCES := upper_bound $(AUTOENCODERS) $(if $(filter 1,$(FD_CURVES)),$(FD_SOURCES)) lower_bound
+endif
 
 ifeq ($(SMOKE),1)
 TRAIN_ARGS := --epochs=1
@@ -68,10 +80,17 @@ space := $(empty) $(empty)
 join_commas = $(subst $(space),$(comma),$(strip $(1)))
 
 DATA_FLAGS := $(if $(DATA_DIR),--data_dir=$(DATA_DIR)) $(if $(TFDS_DATA_DIR),--tfds_data_dir=$(TFDS_DATA_DIR))
+
+# The settings given on make's command line, repeated in each report's reproduce command (a seed's run adds SEED).
+REPRODUCED_VARIABLES = DATA_DIR TFDS_DATA_DIR RESNET_WEIGHTS IMAGE_SIZE SEED SMOKE CRITERION FD_CURVES NUM_SAMPLES \
+  TRAIN_ARGS SEARCH_ARGS EVAL_ARGS $(1)_DAE_NOISES
+quoted = $(if $(findstring $(space),$(strip $(1))),'$(strip $(1))',$(1))
+reproduce_command = $(strip make $(1) $(foreach v,$(REPRODUCED_VARIABLES),$(if $(filter command line environment environment override,$(origin $(v))),$(v)=$(call quoted,$($(v))))))
 # The feature cache name aesampling.features.cache_path gives these settings.
 WEIGHTS_TAG := $(if $(filter imagenet none,$(RESNET_WEIGHTS)),$(RESNET_WEIGHTS),$(basename $(notdir $(RESNET_WEIGHTS))))
 
-.PHONY: install test demo digits mnist fashion_mnist cifar10 cifar100 bench gpu-check clean
+.PHONY: install test demo digits mnist fashion_mnist cifar10 cifar100 bench gpu-check clean FORCE \
+  $(foreach d,digits mnist fashion_mnist cifar10 cifar100,$(d)_seeds)
 
 $(STAMP): setup.py setup.cfg
 	$(PYTHON) -m venv $(VENV)
@@ -123,7 +142,7 @@ $$($(1)_DIR)/models/%.keras: $(3) | $(STAMP)
 	$(PY) scripts/train.py $$($(1)_FLAGS) --model=$$* --seed=$(SEED) --output=$$@ $(TRAIN_ARGS)
 
 $$($(1)_DIR)/lambda/%.json: $$($(1)_DIR)/models/%.keras $$($(1)_DIR)/models/classifier.keras
-	$(PY) scripts/search_lambda.py $$($(1)_FLAGS) --autoencoder=$$< --classifier=$$($(1)_DIR)/models/classifier.keras --seed=$(SEED) --output=$$@ $(SEARCH_ARGS)
+	$(PY) scripts/search_lambda.py $$($(1)_FLAGS) --autoencoder=$$< --classifier=$$($(1)_DIR)/models/classifier.keras --seed=$(SEED) --criterion=$(CRITERION) --output=$$@ $(SEARCH_ARGS)
 
 $$($(1)_DIR)/samples/%.npz: $$($(1)_DIR)/models/%.keras $$($(1)_DIR)/lambda/%.json
 	$(PY) scripts/sample.py --autoencoder=$$< --dataset=$(1) --chains_file=$$($(1)_DIR)/lambda/$$*.json --num_samples=$(NUM_SAMPLES) --seed=$(SEED) --output=$$@
@@ -144,11 +163,27 @@ $$($(1)_DIR)/curves/%_fd_balanced.csv: $$($(1)_DIR)/models/%.keras $$($(1)_DIR)/
 	$(PY) scripts/evaluate.py $$($(1)_FLAGS) --source=$$*_fd_balanced --autoencoder=$$< --classifier=$$($(1)_DIR)/models/classifier.keras --chains_file=$$($(1)_DIR)/lambda/$$*.json --chains_choice=fd --balance_classes --seed=$(SEED) --output=$$@ $(EVAL_ARGS)
 
 $$($(1)_DIR)/table.md: $(foreach s,$(SOURCES),$$($(1)_DIR)/curves/$(s).csv) $(foreach a,$(AUTOENCODERS),$$($(1)_DIR)/labelled/$(a).npz)
-	$(PY) scripts/report.py --dataset=$(1) --output_dir=$$($(1)_DIR) --reproduce_command="make $(1)$(if $(DATA_DIR), DATA_DIR=$(DATA_DIR))$(if $(filter 1,$(SMOKE)), SMOKE=1)" \
+	$(PY) scripts/report.py --dataset=$(1) --output_dir=$$($(1)_DIR) --reproduce_command="$(call reproduce_command,$(1))" \
 	  --classifier_record=$$($(1)_DIR)/models/classifier.json \
 	  --curves=$$(call join_commas,$(foreach s,$(SOURCES),$$($(1)_DIR)/curves/$(s).csv)) \
 	  --samples=$$(call join_commas,$(foreach a,$(AUTOENCODERS),$$($(1)_DIR)/labelled/$(a).npz)) \
 	  --lambda_searches=$$(call join_commas,$(foreach a,$(AUTOENCODERS),$$($(1)_DIR)/lambda/$(a).json))
+endef
+
+# Seed spread: `make <dataset>_seeds SEEDS="0 1 2"` runs the whole protocol once per seed, each in
+# RESULTS/seeds/<seed>/<dataset> (its own classifier, autoencoders, λ searches and curves), and summarises the
+# runs as mean ± spread per source in RESULTS/<dataset>_seeds (scripts/seed_spread.py). Every other variable
+# (DATA_DIR, CRITERION, SMOKE, ...) reaches each seed's run.
+SEEDS ?= 0 1 2
+define SEED_SPREAD
+$(1)_seeds: $(RESULTS)/$(1)_seeds/table.md
+
+$(RESULTS)/seeds/%/$(1)/table.md: FORCE
+	$$(MAKE) --no-print-directory $$@ RESULTS=$(RESULTS)/seeds/$$* SEED=$$*
+
+$(RESULTS)/$(1)_seeds/table.md: $(foreach s,$(SEEDS),$(RESULTS)/seeds/$(s)/$(1)/table.md)
+	$(PY) scripts/seed_spread.py --runs=$$(call join_commas,$(foreach s,$(SEEDS),$(RESULTS)/seeds/$(s)/$(1))) \
+	  --output_dir=$(RESULTS)/$(1)_seeds --reproduce_command="$$(call reproduce_command,$(1)_seeds) SEEDS='$(SEEDS)'"
 endef
 
 # DAE_CANDIDATE(dataset, dae, noise tag, prerequisite of every model)
@@ -189,6 +224,9 @@ $(call DAE_NOISE_SEARCH,mnist,)
 $(call DAE_NOISE_SEARCH,fashion_mnist,)
 $(call DAE_NOISE_SEARCH,cifar10,$(cifar10_CACHE))
 $(call DAE_NOISE_SEARCH,cifar100,$(cifar100_CACHE))
+$(foreach d,digits mnist fashion_mnist cifar10 cifar100,$(eval $(call SEED_SPREAD,$(d))))
+
+FORCE:
 
 # Intermediate files stay: a second `make` redoes nothing.
 .SECONDARY:

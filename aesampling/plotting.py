@@ -254,3 +254,30 @@ def plot_lambda_search(grid: list[dict], choices: dict[str, dict], path, *, titl
     axes[1].legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0.0)
     fig.suptitle(title, fontsize=10)
     _save(fig, path)
+
+
+def plot_seed_spread(frame: pd.DataFrame, sources: list[str], path, *, title: str) -> None:
+    """Each source's accuracy relative to the ground truth and FD share of the noise's, one dot per seed.
+
+    Args:
+      frame: rows (seed, source, metric, value) (seed_spread.per_seed).
+      sources: the sources to show, in order.
+      path: the PNG to write.
+    """
+    plt = _matplotlib()
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.2), dpi=100)
+    for ax, metric, label in ((axes[0], "relative_to_ground_truth", "final accuracy / ground truth's"),
+                              (axes[1], "fd_share_of_noise", "FD, share of the N(0, I) noise's (log)")):
+        shown = [s for s in sources if ((frame["source"] == s) & (frame["metric"] == metric)).any()]
+        for i, source in enumerate(shown):
+            values = frame[(frame["source"] == source) & (frame["metric"] == metric)]["value"].to_numpy()
+            color = _source_style(source).get("color", "tab:red")
+            ax.plot(np.full(len(values), i), values, "o", color=color, alpha=0.7, markersize=5)
+            ax.plot([i - 0.3, i + 0.3], [values.mean()] * 2, color=color, linewidth=2)
+        ax.set_xticks(range(len(shown)), shown, rotation=60, ha="right", fontsize=8)
+        ax.set_ylabel(label)
+        if metric == "fd_share_of_noise" and shown:
+            ax.set_yscale("log")
+        ax.grid(True, axis="y", which="both", alpha=0.3)
+    fig.suptitle(title, fontsize=10)
+    _save(fig, path)

@@ -13,7 +13,8 @@ RELATIVE_TARGET = 0.97  # "samples needed to reach 97% of the ground-truth accur
 LAST_EPOCHS = 5  # the final accuracy of one epoch moves by about 0.01; the mean over the last few is steadier
 
 
-def _ordered_sources(sources: list[str]) -> list[str]:
+def ordered_sources(sources: list[str]) -> list[str]:
+    """The sources in report order: the upper bound, the others as given, the lower bound."""
     bounds = [evaluation.UPPER_BOUND, evaluation.LOWER_BOUND]
     middle = [s for s in sources if s not in bounds]
     return [s for s in [bounds[0], *middle, bounds[1]] if s in sources]
@@ -37,7 +38,7 @@ def summary_table(curves: pd.DataFrame, records: dict[str, dict], ground_truth_a
     samples to 97% of it, λ."""
     rows = []
     target = RELATIVE_TARGET * ground_truth_accuracy
-    for source in _ordered_sources(list(curves["source"].unique())):
+    for source in ordered_sources(list(curves["source"].unique())):
         curve = curves[curves["source"] == source].sort_values("epoch")
         final = float(curve["accuracy"].iloc[-1])
         chains = reinjection_settings(records[source]["config"])
@@ -65,7 +66,7 @@ def quality_table(records: dict[str, dict]) -> pd.DataFrame:
     """Sample quality per source (evaluate.py's records), with FD as a share of the noise's (lower bound's)."""
     rows = []
     noise = (records.get(evaluation.LOWER_BOUND, {}).get("quality") or {}).get("fd")
-    for source in _ordered_sources(list(records)):
+    for source in ordered_sources(list(records)):
         quality = records[source].get("quality")
         if not quality:
             continue
@@ -261,7 +262,7 @@ def compare_with_reference(reference: dict, run: dict) -> pd.DataFrame:
 
     ours, theirs = by_source(run), by_source(reference)
     rows = []
-    for source in _ordered_sources(list(dict.fromkeys([*theirs, *ours]))):
+    for source in ordered_sources(list(dict.fromkeys([*theirs, *ours]))):
         row = {"source": source}
         for field in ("final_accuracy", "last_epochs_mean_accuracy"):
             row[f"reference_{field}"] = float(theirs[source][field]) if source in theirs else float("nan")

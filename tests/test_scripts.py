@@ -131,6 +131,47 @@ def test_a_second_make_redoes_nothing(smoke_results):
     assert make("-q", "digits", *variables, check=False).returncode == 0
 
 
+def test_make_seeds_summarises_one_run_per_seed(smoke_results, tmp_path):
+    """`make digits_seeds` asks each seed's run in RESULTS/seeds/<seed> to be made, then summarises them.
+
+    Seed 0's run is the smoke run; seed 1's is a copy whose record says seed 1 and whose accuracies are lower,
+    so both runs are up to date and make only checks them and writes the spread.
+    """
+    out, variables = smoke_results
+    variables = [v for v in variables if not v.startswith("RESULTS=")] + [f"RESULTS={tmp_path}"]
+    for seed in (0, 1):
+        shutil.copytree(out, tmp_path / "seeds" / str(seed) / "digits")
+    second = tmp_path / "seeds" / "1" / "digits"
+    config = json.loads((second / "config.json").read_text())
+    config["ground_truth_classifier"]["config"]["seed"] = 1
+    (second / "config.json").write_text(json.dumps(config))
+    metrics = json.loads((second / "metrics.json").read_text())
+    for row in metrics["table"]:
+        row["relative_to_ground_truth"] -= 0.01 if row["source"] == "deep_ae" else 0.0
+    (second / "metrics.json").write_text(json.dumps(metrics))
+    result = make("digits_seeds", "SEEDS=0 1", *variables)
+    assert "scripts/train.py" not in result.stdout and "scripts/evaluate.py" not in result.stdout
+    assert f"RESULTS={tmp_path}/seeds/1 SEED=1" in result.stdout
+    table = (tmp_path / "digits_seeds" / "table.md").read_text()
+    assert "Seed spread of digits over seeds 0, 1" in table and "SEEDS='0 1'`" in table
+    spread = json.loads((tmp_path / "digits_seeds" / "metrics.json").read_text())
+    deep = next(row for row in spread["summary"]
+                if row["source"] == "deep_ae" and row["metric"] == "relative_to_ground_truth")
+    assert deep["seeds"] == 2 and deep["max"] - deep["min"] == pytest.approx(0.01)
+
+
+def test_make_with_the_fd_criterion_evaluates_the_fd_choice_only():
+    plan = make("-n", "digits", "CRITERION=fd", "RESULTS=/nonexistent").stdout
+    assert plan.count("--criterion=fd") == 4 and "--criterion=student" not in plan
+    curves = [line for line in plan.splitlines() if "scripts/evaluate.py" in line]
+    assert sorted(line.split("--source=")[1].split()[0] for line in curves) == sorted(
+        ["upper_bound", "lower_bound", *(f"{ae}_fd" for ae in AUTOENCODERS),
+         *(f"{ae}_fd_balanced" for ae in AUTOENCODERS)])
+    assert '--reproduce_command="make digits CRITERION=fd"' in plan
+    wrong = make("-n", "digits", "CRITERION=students", check=False)
+    assert wrong.returncode != 0 and "CRITERION must be student or fd, got 'students'" in wrong.stderr
+
+
 def test_a_fresh_clone_demo_runs_the_whole_workflow(tmp_path):
     """Runs write under build/results, so the committed reports never make a newcomer's `make demo` a no-op.
 

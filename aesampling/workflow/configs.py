@@ -246,3 +246,22 @@ class ExtractConfig:
     """Extract and cache ResNet50 features of a CIFAR dataset."""
 
     data: DataConfig
+
+
+@dataclasses.dataclass(frozen=True)
+class SeedSpreadConfig:
+    """Summarise one dataset's protocol run with several seeds as mean ± spread per source.
+
+    Attributes:
+      runs: report folders (report.py's output_dir), one per seed, each with metrics.json and config.json.
+      output_dir: where table.md, metrics.json, config.json and seeds.png go.
+      reproduce_command: the command that reproduces every run, quoted in the table.
+    """
+
+    runs: tuple[str, ...]
+    output_dir: str
+    reproduce_command: str | None = None
+
+    def __post_init__(self):
+        if len(self.runs) < 2:
+            raise UserInputError(f"a seed spread needs the reports of two seeds or more, got {len(self.runs)}")
