@@ -128,15 +128,18 @@ def mixing_burn_in(autoencoder, space: FeatureSpace, reference: Reference, *, se
 
 
 def fidelity(space: FeatureSpace, reference: Reference, samples: int = FIDELITY_SAMPLES):
-    """sampler -> FD of its first `samples` samples to the reference (inf when the chains blow up).
+    """sampler -> {"fd", "class_tv"} of its first `samples` samples against the reference.
 
     The λ search's FD criterion: sampling and C's features only, no student.
+    Chains that blow up give FD inf and class TV None.
     """
-    def fd(sampler: ReinjectionSampler) -> float:
+    def measure(sampler: ReinjectionSampler) -> dict:
         per_restart = sampler.config.samples_per_restart
         x = sampler.restarts(0, -(-samples // per_restart))[:samples]
         if not np.all(np.isfinite(x)):
-            return float("inf")
-        return quality.frechet_distance(space(x)[0], reference.features)
+            return {"fd": float("inf"), "class_tv": None}
+        features, labels = space(x)
+        return {"fd": quality.frechet_distance(features, reference.features),
+                "class_tv": quality.class_total_variation(labels, reference.labels, reference.num_classes)}
 
-    return fd
+    return measure

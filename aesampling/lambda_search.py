@@ -87,12 +87,13 @@ def search(
     Rows come in grid order, then in the order the widening scored them.
     Each row holds lam, collect, burn_in, reinjections (= burn_in + the
     collected states of `base`), score (mean validation accuracy over epochs
-    1..epochs), final_accuracy, fd, widened (False for the grid's own
-    settings) and diverged (the chains produced NaN or inf: score 0). B
+    1..epochs), final_accuracy, fd, class_tv, widened (False for the grid's
+    own settings) and diverged (the chains produced NaN or inf: score 0). B
     comes from `base`.
 
-    `fidelity(sampler)`, when given, is the FD of a setting's samples to the
-    validation images (diagnostics.fidelity); `criterion` says which setting
+    `fidelity(sampler)`, when given, measures a setting's samples against the
+    validation images: {"fd", "class_tv"} (diagnostics.fidelity; without it
+    both are None); `criterion` says which setting
     is best: STUDENT (highest score) or FD (lowest fd, no student trained:
     score and final_accuracy are None). `mixing_burn_in(config)` gives the
     burn-in of a MIXING entry of `burn_ins` (diagnostics.mixing_burn_in);
@@ -119,7 +120,8 @@ def search(
         )
         interruption.raise_if_requested()
         sampler = ReinjectionSampler(autoencoder, config, seed=seed)
-        fd = fidelity(sampler) if fidelity is not None else None
+        measured = fidelity(sampler) if fidelity is not None else {}
+        fd = measured.get("fd")
         diverged = fd is not None and not math.isfinite(fd)
         accuracies = None
         if criterion == STUDENT:
@@ -134,7 +136,8 @@ def search(
                 accuracies, diverged = [0.0], True  # chains that blow up teach nothing: the worst score
         row = {"lam": config.lam, "collect": collect, "burn_in": config.burn_in,
                "reinjections": config.reinjections, "score": float(np.mean(accuracies)) if accuracies else None,
-               "final_accuracy": accuracies[-1] if accuracies else None, "fd": fd, "widened": widened,
+               "final_accuracy": accuracies[-1] if accuracies else None, "fd": fd,
+               "class_tv": measured.get("class_tv"), "widened": widened,
                "diverged": diverged, "burn_in_from": burn_in_from}
         rows.append(row)
         if on_result:

@@ -217,19 +217,22 @@ def _search_series(row: dict) -> tuple[str, str]:
 
 def plot_lambda_search(grid: list[dict], choices: dict[str, dict], path, *, title: str,
                        eq5: dict[str, float | None] | None = None) -> None:
-    """The λ search's trade-off: validation student accuracy and FD against λ (log axis), the choices marked.
+    """The λ search's trade-off: validation student accuracy, FD and (when measured) class TV against λ (log
+    axis), the choices marked.
 
     Args:
-      grid: the search's rows (lam, collect, burn_in, score, fd, burn_in_from).
+      grid: the search's rows (lam, collect, burn_in, score, fd, class_tv, burn_in_from).
       choices: by criterion name ("student", "fd"), the chosen row's lam, collect and burn_in.
       eq5: λ read through Eq. 5 at each noise level s (lambda_estimate.estimates), drawn as vertical lines.
     """
     plt = _matplotlib()
-    fig, axes = plt.subplots(1, 2, figsize=(10, 3.6), dpi=100)
+    panels = [("score", "student: mean validation accuracy"), ("fd", "FD to the validation images (log)")]
+    if any(row.get("class_tv") is not None for row in grid):
+        panels.append(("class_tv", "class TV to the real class frequencies"))
+    fig, axes = plt.subplots(1, len(panels), figsize=(5 * len(panels), 3.6), dpi=100)
     settings = sorted({_search_series(row) for row in grid})
     estimates = [(s, value) for s, value in (eq5 or {}).items() if value is not None and value > 0]
-    for ax, key, label in ((axes[0], "score", "student: mean validation accuracy"),
-                           (axes[1], "fd", "FD to the validation images (log)")):
+    for ax, (key, label) in zip(axes, panels):
         for collect, burn_in in settings:
             rows = sorted((r for r in grid if _search_series(r) == (collect, burn_in)
                            and r.get(key) is not None and np.isfinite(r[key])), key=lambda r: r["lam"])
@@ -251,7 +254,7 @@ def plot_lambda_search(grid: list[dict], choices: dict[str, dict], path, *, titl
         ax.set_xlabel("λ (log)")
         ax.set_ylabel(label)
         ax.grid(True, which="both", alpha=0.3)
-    axes[1].legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0.0)
+    axes[-1].legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0.0)
     fig.suptitle(title, fontsize=10)
     _save(fig, path)
 

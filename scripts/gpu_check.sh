@@ -4,12 +4,13 @@
 #
 #   bash scripts/gpu_check.sh [STAGE] [DATA_DIR]      (make gpu-check DATA_DIR=... runs every stage)
 #
-# STAGE: all (default), bench or fashion_mnist. It expects, carried in with the working tree
+# STAGE: all (default: bench, then fashion_mnist), bench, fashion_mnist, or seeds (the Fashion-MNIST protocol once
+# per seed in SEEDS, default 0 1 2, summarised as mean ± spread: make fashion_mnist_seeds). It expects, carried in with the working tree
 # (see README "Running on a GPU"):
 #   build/wheels/        keras, namex and optree wheels for the machine's Python (pip download, README)
 #   DATA_DIR             the four Fashion-MNIST IDX .gz files (default: build/fashion-mnist)
 # Outputs: results/benchmarks/<gpu>.{md,json}; results/fashion_mnist_gpu/ (table, curves, figures, stage
-# times, the device, comparison_with_cpu.md beside results/fashion_mnist/); the full run tree stays in build/gpu_results/ (models, samples; not committed).
+# times, the device, comparison_with_cpu.md beside results/fashion_mnist/); results/fashion_mnist_gpu_seeds/; the full run tree stays in build/gpu_results/ (models, samples; not committed).
 # For a rehearsal on a CPU: BENCH_ARGS, SMOKE=1, BENCH_REFERENCE (the benchmark goes to its benchmarks/), RUN_DIR
 # and REPORT_DIR override the benchmark flags, the protocol's size and the three output folders.
 set -euo pipefail
@@ -24,7 +25,10 @@ run_dir=${RUN_DIR:-build/gpu_results}
 report_dir=${REPORT_DIR:-results/fashion_mnist_gpu}
 bench_args=${BENCH_ARGS:---chains=50,512,4096,65536 --baseline_chains=50,512 --dtypes=float32,bfloat16 \
 --rss_samples=100000,1000000 --extraction_images=512 --train_examples=54000}
-case "$stage" in all|bench|fashion_mnist) ;; *) echo "error: unknown stage '$stage' (all, bench or fashion_mnist)" >&2; exit 2;; esac
+seeds=${SEEDS:-0 1 2}
+seeds_report_dir=${SEEDS_REPORT_DIR:-results/fashion_mnist_gpu_seeds}
+case "$stage" in all|bench|fashion_mnist|seeds) ;;
+  *) echo "error: unknown stage '$stage' (all, bench, fashion_mnist or seeds)" >&2; exit 2;; esac
 compgen -G "$wheels/*.whl" > /dev/null || { echo "error: no wheels in $wheels (see README, Running on a GPU)" >&2; exit 2; }
 
 # 1. The carried wheels, into a folder of their own: the machine's Python stays as it is.
@@ -54,4 +58,13 @@ if [[ $stage == all || $stage == fashion_mnist ]]; then
   # The run beside the committed CPU run (make's compare step).
   cp "$run_dir/fashion_mnist/comparison.md" "$report_dir/comparison_with_cpu.md"
   echo "Fashion-MNIST done after $(( $(date +%s) - start )) s"
+fi
+
+# 4. On request only (it is three protocols): the seed spread of Fashion-MNIST.
+if [[ $stage == seeds ]]; then
+  [[ -d $data_dir ]] || { echo "error: no Fashion-MNIST folder $data_dir" >&2; exit 2; }
+  make --no-print-directory -j"$jobs" fashion_mnist_seeds "${make_vars[@]}" RESULTS="$run_dir" DATA_DIR="$data_dir" \
+    SEEDS="$seeds"
+  make --no-print-directory publish_fashion_mnist_seeds "${make_vars[@]}" RESULTS="$run_dir" PUBLISH_DIR="$seeds_report_dir"
+  echo "Fashion-MNIST seeds done after $(( $(date +%s) - start )) s"
 fi

@@ -108,10 +108,10 @@ def test_the_fd_criterion_picks_the_closest_samples_without_training_a_student(m
     fd_of = {0.01: 30.0, 0.03: 12.0, 0.1: float("inf")}  # λ = 0.1 blows up
 
     def fidelity(config):  # the sampler is its config here
-        return fd_of[config.lam] + (config.collect == "clean") + config.burn_in / 100
+        return {"fd": fd_of[config.lam] + (config.collect == "clean") + config.burn_in / 100, "class_tv": config.lam}
 
     rows = _search(criterion=lambda_search.FD, fidelity=fidelity)
-    assert all(r["score"] is None for r in rows)
+    assert all(r["score"] is None for r in rows) and all(r["class_tv"] == r["lam"] for r in rows)
     assert [r["diverged"] for r in rows if r["lam"] == 0.1] == [True] * 4
     best = lambda_search.best_setting(rows, lambda_search.FD)
     assert (best["lam"], best["collect"], best["burn_in"]) == (0.03, "noisy", 2)

@@ -100,6 +100,7 @@ def test_make_digits_smoke_writes_every_output(smoke_results):
     # Both λ choices: the FD one has the lowest FD of the search's grid, and its curve uses it.
     search = json.loads((out / "lambda" / "deep_ae.json").read_text())
     assert search["best_fd"]["lam"] == min(search["grid"], key=lambda row: row["fd"])["lam"]
+    assert all(0 <= row["class_tv"] <= 1 for row in search["grid"])  # measured on the FD samples
     if not ON_JAX:
         assert config["curves"]["deep_ae_fd"]["config"]["reinjection"]["lam"] == search["best_fd"]["lam"]
         # The FD choice again with class-balanced collection: same chains, the share of slots filled recorded.

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 
+import numpy as np
 from absl import logging
 
 from aesampling import diagnostics, io, lambda_estimate, lambda_search
@@ -17,6 +18,7 @@ from aesampling.workflow.records import run_record, split_sizes
 def _log(row: dict) -> None:
     student = "" if row["score"] is None else f"mean validation accuracy {row['score']:.4f}"
     fd = "" if row["fd"] is None else f"FD {row['fd']:.4g}"
+    fd += "" if row.get("class_tv") is None else f", class TV {row['class_tv']:.3f}"
     logging.info("λ=%g collect=%s burn-in=%d%s%s: %s", row["lam"], row["collect"], row["burn_in"],
                  " (from the mixing curve)" if row["burn_in_from"] == lambda_search.MIXING else "",
                  " (widened)" if row["widened"] else "", ", ".join(p for p in (student, fd) if p))
@@ -33,8 +35,9 @@ def run_lambda_search(config: LambdaSearchConfig) -> dict:
     fidelity = mixing_burn_in = None
     if config.fd_samples:
         space = diagnostics.FeatureSpace(inputs.classifier)
-        reference = diagnostics.Reference.of(space, inputs.dataset.x_val, inputs.dataset.y_val,
-                                             inputs.dataset.num_classes)
+        dataset = inputs.dataset
+        reference = diagnostics.Reference.of(space, dataset.x_val, dataset.y_val, dataset.num_classes,
+                                             class_labels=np.concatenate([dataset.y_train, dataset.y_val]))
         fidelity = diagnostics.fidelity(space, reference, config.fd_samples)
         mixing_burn_in = diagnostics.mixing_burn_in(inputs.autoencoder, space, reference, seed=config.seed,
                                                     chains=config.mixing_chains)
