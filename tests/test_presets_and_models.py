@@ -51,6 +51,11 @@ def test_mnist_presets_match_table_one():
     assert training.build_autoencoder_from_preset(shallow, 784, seed=0, name="s").count_params() == 784 * 32 + 32 + 32 * 784 + 784
 
 
+def test_the_fd_criterion_widens_the_lambda_grid_further():
+    search = presets.experiment_presets("fashion_mnist").lambda_search
+    assert search.widenings_for("student") == 2 and search.widenings_for("fd") == 4
+
+
 def test_unknown_names_are_clear_errors():
     with pytest.raises(UserInputError, match="unknown autoencoder preset 'huge_ae'"):
         presets.autoencoder_preset("mnist", "huge_ae")
