@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 
 from aesampling import reporting
+from aesampling.errors import UserInputError
 
 GROUND_TRUTH = "ground_truth"
 ACCURACY_METRICS = ("final_accuracy", "last_epochs_mean_accuracy", "relative_to_ground_truth")
@@ -92,13 +93,15 @@ def paired_differences(frame: pd.DataFrame, pairs=DEEP_AND_SHALLOW, metrics=COMP
     return pd.DataFrame(rows, columns=["first", "second", "metric", "seeds", "mean_difference", "first_better"])
 
 
-def _cell(stats: pd.Series | None, fmt: str) -> str:
-    """'mean ± std [min, max]' of one summary row, or '-'; one seed gives its value alone."""
+def _cell(stats: dict | None, fmt: str, with_range: bool = True) -> str:
+    """'mean ± std [min, max]' of one summary row (without the range: 'mean ± std'), or '-'; one seed gives its
+    value alone."""
     if stats is None:
         return "-"
     if stats["seeds"] == 1:
         return format(stats["mean"], fmt)
-    return (f"{stats['mean']:{fmt}} ± {stats['std']:{fmt}} [{stats['min']:{fmt}}, {stats['max']:{fmt}}]")
+    cell = f"{stats['mean']:{fmt}} ± {stats['std']:{fmt}}"
+    return cell + (f" [{stats['min']:{fmt}}, {stats['max']:{fmt}}]" if with_range else "")
 
 
 _ACCURACY_COLUMNS = (("final accuracy", "final_accuracy", ".4f"),
@@ -149,4 +152,30 @@ def markdown(frame: pd.DataFrame, *, dataset: str, command: str, reproduce: str 
     if reproduce:
         lines.append(f"Reproduce with: `{reproduce}`")
     lines += [f"Made by: `{command}`", ""]
+    return "\n".join(lines)
+
+
+def readme_block(metrics: dict, config: dict, folder: str) -> str:
+    """The README's block for a committed seed spread: per source, the accuracy relative to the ground truth, the
+    FD share and the class TV as mean ± standard deviation over the seeds."""
+    try:
+        stats = {(row["source"], row["metric"]): row for row in metrics["summary"]}
+        seeds = metrics["seeds"]
+        command = config["seed_spread"]["config"]["reproduce_command"] or config["seed_spread"]["command"]
+        machine = (next(iter(config["runs"].values()))["ground_truth_classifier"].get("machine")
+                   or config["seed_spread"]["machine"])
+    except (KeyError, TypeError, StopIteration) as e:
+        raise UserInputError(f"{folder} does not hold a seed spread's metrics.json and config.json ({e})") from e
+    sources = reporting.ordered_sources(list(dict.fromkeys(s for s, _ in stats if s != GROUND_TRUTH)))
+    lines = [f"Made by `{command}` on {reporting.machine_and_backend(machine)}; seeds {', '.join(map(str, seeds))}; "
+             f"report: [`{folder}/`]({folder}/table.md). Cells: mean ± standard deviation over the seeds.", "",
+             "| source | final / ground truth | FD share | class TV |", "|---|---|---|---|"]
+    if (GROUND_TRUTH, "final_accuracy") in stats:
+        lines.append(f"| ground truth (accuracy) | {_cell(stats[(GROUND_TRUTH, 'final_accuracy')], '.4f', False)} | "
+                     "- | - |")
+    for source in sources:
+        lines.append(f"| {source} | " + " | ".join(
+            _cell(stats.get((source, metric)), fmt, False)
+            for metric, fmt in (("relative_to_ground_truth", ".3f"), ("fd_share_of_noise", ".1%"),
+                                ("class_tv", ".3f"))) + " |")
     return "\n".join(lines)

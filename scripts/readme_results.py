@@ -5,7 +5,7 @@
 
 A block sits between `<!-- results:<folder> -->` and `<!-- /results -->`
 and is made from `<folder>/metrics.json` and `<folder>/config.json`
-(reporting.readme_results). The block between `<!-- table_one -->` and
+(reporting.readme_results; a seed spread's by seed_spread.readme_block). The block between `<!-- table_one -->` and
 `<!-- /table_one -->` sets the paper's Table I beside the committed reports
 results/<dataset>/ (aesampling.table_one). Text outside the blocks is left
 as written.
@@ -17,7 +17,7 @@ from pathlib import Path
 import _common
 from absl import flags
 
-from aesampling import io, reporting, table_one
+from aesampling import io, reporting, seed_spread, table_one
 
 flags.DEFINE_string("readme", "README.md", "The README to fill in.")
 flags.DEFINE_boolean("check", False, "Only check that every block matches its report.")
@@ -46,8 +46,9 @@ def filled(text: str, root: Path) -> str:
         for name in ("metrics.json", "config.json"):
             if not (root / folder / name).is_file():
                 raise _common.UserInputError(f"README block results:{folder}: {root / folder / name} not found")
-        body = reporting.readme_results(io.read_json(root / folder / "metrics.json"),
-                                        io.read_json(root / folder / "config.json"), folder)
+        metrics, config = io.read_json(root / folder / "metrics.json"), io.read_json(root / folder / "config.json")
+        render = seed_spread.readme_block if "seed_spread" in config else reporting.readme_results
+        body = render(metrics, config, folder)
         return f"<!-- results:{folder} -->\n{body}\n<!-- /results -->"
 
     def paper_table(match: re.Match) -> str:

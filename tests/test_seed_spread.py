@@ -84,7 +84,12 @@ def test_script_writes_the_spread_of_its_runs(tmp_path):
         assert (out / name).is_file(), name
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["seeds"] == [0, 1] and len(metrics["deep_against_shallow"]) == 3
-    assert json.loads((out / "config.json").read_text())["runs"]["1"]["folder"] == runs[1]
+    config = json.loads((out / "config.json").read_text())
+    assert config["runs"]["1"]["folder"] == runs[1]
+    # The README's block, as scripts/readme_results.py renders a committed seed spread.
+    block = seed_spread.readme_block(metrics, config, "results/toy_seeds")
+    assert "Made by `make x`" in block and "seeds 0, 1" in block
+    assert "| deep_ae | 0.958 ± 0.012 | 4.5% ± 0.7% | 0.200 ± 0.141 |" in block
 
 
 @pytest.mark.parametrize("case, message", [
