@@ -56,6 +56,9 @@ noise_flags = $(if $(filter sp%,$(1)), --salt_pepper_rate=$(1:sp%=%))$(if $(filt
 # the search (seconds per autoencoder instead of up to an hour on 2 CPU cores), so there is no student's choice and
 # only the FD choice's curves are evaluated.
 FD_CURVES ?= 1
+# Extra evaluate.py flags of the class-balanced curves alone, which cost several times the plain ones on a CPU
+# (e.g. BALANCED_EVAL_ARGS=--steps_per_epoch=20: a fifth of the samples).
+BALANCED_EVAL_ARGS ?=
 CRITERION ?= student
 ifeq ($(filter student fd,$(CRITERION)),)
 $(error CRITERION must be student or fd, got '$(CRITERION)')
@@ -83,7 +86,7 @@ DATA_FLAGS := $(if $(DATA_DIR),--data_dir=$(DATA_DIR)) $(if $(TFDS_DATA_DIR),--t
 
 # The settings given on make's command line, repeated in each report's reproduce command (a seed's run adds SEED).
 REPRODUCED_VARIABLES = DATA_DIR TFDS_DATA_DIR RESNET_WEIGHTS IMAGE_SIZE SEED SMOKE CRITERION FD_CURVES NUM_SAMPLES \
-  TRAIN_ARGS SEARCH_ARGS EVAL_ARGS $(1)_DAE_NOISES
+  TRAIN_ARGS SEARCH_ARGS EVAL_ARGS BALANCED_EVAL_ARGS $(1)_DAE_NOISES
 quoted = $(if $(findstring $(space),$(strip $(1))),'$(strip $(1))',$(1))
 reproduce_command = $(strip make $(1) $(foreach v,$(REPRODUCED_VARIABLES),$(if $(filter command line environment environment override,$(origin $(v))),$(v)=$(call quoted,$($(v))))))
 # The feature cache name aesampling.features.cache_path gives these settings.
@@ -160,7 +163,7 @@ $$($(1)_DIR)/curves/%_fd.csv: $$($(1)_DIR)/models/%.keras $$($(1)_DIR)/models/cl
 	$(PY) scripts/evaluate.py $$($(1)_FLAGS) --source=$$*_fd --autoencoder=$$< --classifier=$$($(1)_DIR)/models/classifier.keras --chains_file=$$($(1)_DIR)/lambda/$$*.json --chains_choice=fd --seed=$(SEED) --output=$$@ $(EVAL_ARGS)
 
 $$($(1)_DIR)/curves/%_fd_balanced.csv: $$($(1)_DIR)/models/%.keras $$($(1)_DIR)/models/classifier.keras $$($(1)_DIR)/lambda/%.json
-	$(PY) scripts/evaluate.py $$($(1)_FLAGS) --source=$$*_fd_balanced --autoencoder=$$< --classifier=$$($(1)_DIR)/models/classifier.keras --chains_file=$$($(1)_DIR)/lambda/$$*.json --chains_choice=fd --balance_classes --seed=$(SEED) --output=$$@ $(EVAL_ARGS)
+	$(PY) scripts/evaluate.py $$($(1)_FLAGS) --source=$$*_fd_balanced --autoencoder=$$< --classifier=$$($(1)_DIR)/models/classifier.keras --chains_file=$$($(1)_DIR)/lambda/$$*.json --chains_choice=fd --balance_classes --seed=$(SEED) --output=$$@ $(EVAL_ARGS) $(BALANCED_EVAL_ARGS)
 
 $$($(1)_DIR)/table.md: $(foreach s,$(SOURCES),$$($(1)_DIR)/curves/$(s).csv) $(foreach a,$(AUTOENCODERS),$$($(1)_DIR)/labelled/$(a).npz)
 	$(PY) scripts/report.py --dataset=$(1) --output_dir=$$($(1)_DIR) --reproduce_command="$(call reproduce_command,$(1))" \

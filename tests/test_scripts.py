@@ -169,6 +169,10 @@ def test_make_with_the_fd_criterion_evaluates_the_fd_choice_only():
         ["upper_bound", "lower_bound", *(f"{ae}_fd" for ae in AUTOENCODERS),
          *(f"{ae}_fd_balanced" for ae in AUTOENCODERS)])
     assert '--reproduce_command="make digits CRITERION=fd"' in plan
+    shorter = make("-n", "digits", "CRITERION=fd", "RESULTS=/nonexistent", "BALANCED_EVAL_ARGS=--steps_per_epoch=20").stdout
+    assert all(("--steps_per_epoch=20" in line) == ("_balanced" in line.split("--source=")[1].split()[0])
+               for line in shorter.splitlines() if "scripts/evaluate.py" in line)
+    assert '--reproduce_command="make digits CRITERION=fd BALANCED_EVAL_ARGS=--steps_per_epoch=20"' in shorter
     wrong = make("-n", "digits", "CRITERION=students", check=False)
     assert wrong.returncode != 0 and "CRITERION must be student or fd, got 'students'" in wrong.stderr
 
