@@ -217,8 +217,8 @@ def _search_series(row: dict) -> tuple[str, str]:
 
 def plot_lambda_search(grid: list[dict], choices: dict[str, dict], path, *, title: str,
                        eq5: dict[str, float | None] | None = None) -> None:
-    """The λ search's trade-off: validation student accuracy, FD and (when measured) class TV against λ (log
-    axis), the choices marked.
+    """The λ search's trade-off: validation student accuracy, FD and class TV against λ (log axis; each panel
+    when measured: the FD criterion trains no student), the choices marked.
 
     Args:
       grid: the search's rows (lam, collect, burn_in, score, fd, class_tv, burn_in_from).
@@ -226,10 +226,11 @@ def plot_lambda_search(grid: list[dict], choices: dict[str, dict], path, *, titl
       eq5: λ read through Eq. 5 at each noise level s (lambda_estimate.estimates), drawn as vertical lines.
     """
     plt = _matplotlib()
-    panels = [("score", "student: mean validation accuracy"), ("fd", "FD to the validation images (log)")]
-    if any(row.get("class_tv") is not None for row in grid):
-        panels.append(("class_tv", "class TV to the real class frequencies"))
-    fig, axes = plt.subplots(1, len(panels), figsize=(5 * len(panels), 3.6), dpi=100)
+    panels = [("score", "student: mean validation accuracy"), ("fd", "FD to the validation images (log)"),
+              ("class_tv", "class TV to the real class frequencies")]
+    panels = [(key, label) for key, label in panels if any(row.get(key) is not None for row in grid)]
+    fig, axes = plt.subplots(1, len(panels), figsize=(5 * len(panels), 3.6), dpi=100, squeeze=False)
+    axes = axes[0]
     settings = sorted({_search_series(row) for row in grid})
     estimates = [(s, value) for s, value in (eq5 or {}).items() if value is not None and value > 0]
     for ax, (key, label) in zip(axes, panels):

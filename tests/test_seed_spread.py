@@ -114,3 +114,4 @@ def test_script_errors_in_one_line_and_writes_nothing(tmp_path, case, message):
     assert result.stderr.strip().splitlines()[-1].startswith("error: ") and message in result.stderr
     assert not (tmp_path / "spread").exists() or not any((tmp_path / "spread").iterdir())
     assert (tmp_path / "0" / "metrics.json").read_bytes() == before
+

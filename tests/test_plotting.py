@@ -1,0 +1,17 @@
+"""Figures whose layout depends on what a run measured."""
+
+from PIL import Image
+
+from aesampling import plotting
+
+
+def test_the_lambda_figure_draws_only_the_measured_panels(tmp_path):
+    """Under the FD criterion no student is trained: the figure has the FD and class TV panels, not an empty one."""
+    fd_only = [{"lam": lam, "collect": "clean", "burn_in": 2, "score": None, "fd": 10 / lam, "class_tv": 0.1,
+                "burn_in_from": "mixing"} for lam in (0.01, 0.1)]
+    both = [{**row, "score": 0.5} for row in fd_only]
+    widths = {}
+    for name, grid in (("fd_only", fd_only), ("both", both)):
+        plotting.plot_lambda_search(grid, {"fd": fd_only[1]}, tmp_path / f"{name}.png", title=name)
+        widths[name] = Image.open(tmp_path / f"{name}.png").size[0]
+    assert widths == {"fd_only": 1000, "both": 1500}  # 5 inches per panel at 100 dpi
