@@ -193,7 +193,9 @@ def plot_mixing(mixing: dict[str, list[dict]], bounds: dict[str, dict], path, *,
     for ax, key, label in ((axes[0], "fd", "FD to the validation images (log)"),
                            (axes[1], "class_tv", "class TV to the real class frequencies")):
         for name, rows in mixing.items():
-            ax.plot([r["t"] for r in rows], [r[key] for r in rows], marker="o", markersize=3, label=name)
+            style = _source_style(name)
+            ax.plot([r["t"] for r in rows], [r[key] for r in rows], marker="o", markersize=3, label=name,
+                    color=style.get("color"), linestyle=style.get("linestyle", "-"))
         for name, quality in bounds.items():
             style = _STYLES[name]
             ax.axhline(quality[key], color=style["color"], linestyle=style["linestyle"], label=style["label"])

@@ -79,6 +79,13 @@ def quality_table(records: dict[str, dict]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def distinct_mixing(mixing: dict[str, list[dict]]) -> dict[str, list[dict]]:
+    """The mixing curves worth drawing: a class-balanced source's is left out when it repeats its plain source's
+    (balancing changes which states are kept, not the chains)."""
+    return {source: steps for source, steps in mixing.items()
+            if not (source.endswith("_balanced") and mixing.get(source.removesuffix("_balanced")) == steps)}
+
+
 def quality_lines(quality: pd.DataFrame) -> list[str]:
     """table.md's sample-quality table (empty when no curve record measured it)."""
     if quality.empty:

@@ -123,7 +123,7 @@ def run_report(config: ReportConfig) -> dict:
         "mixing": {s: r["mixing"] for s, r in records.items() if r.get("mixing")},
         "stage_seconds": timings.to_dict(orient="records"),
     })
-    mixing = {s: r["mixing"]["steps"] for s, r in records.items() if r.get("mixing")}
+    mixing = reporting.distinct_mixing({s: r["mixing"]["steps"] for s, r in records.items() if r.get("mixing")})
     if mixing:
         bounds = {s: records[s]["quality"] for s in ("upper_bound", "lower_bound")
                   if records.get(s, {}).get("quality")}
