@@ -33,7 +33,7 @@ import dataclasses
 from types import MappingProxyType
 from typing import Mapping
 
-from aesampling import data
+from aesampling import data, lambda_search
 from aesampling.errors import UserInputError
 from aesampling.sampling import ReinjectionConfig
 
@@ -93,8 +93,8 @@ class LambdaSearchSettings:
     steps_per_epoch: int = 100
 
     def widenings_for(self, criterion: str) -> int:
-        """Rounds of widening under `criterion` ("student" or "fd")."""
-        return self.fd_widenings if criterion == "fd" else self.widenings
+        """Rounds of widening under `criterion` (lambda_search.STUDENT or lambda_search.FD)."""
+        return self.fd_widenings if criterion == lambda_search.FD else self.widenings
 
 
 @dataclasses.dataclass(frozen=True)
