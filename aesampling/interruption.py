@@ -6,7 +6,10 @@ runs a signal handler wherever the main thread happens to be, and an
 exception raised inside a garbage-collection callback or a finalizer is
 printed and dropped ("Exception ignored in ..."), after which the run would
 go on to the end. Long loops therefore call `raise_if_requested` at each
-chunk or epoch, which raises the same exception again.
+chunk or epoch, which raises the same exception again. The exception can
+also break a library's state on its way out (TensorFlow's stack-trace
+context asserts "Concurrent access?"); the scripts report any failure that
+follows a stop as the stop (`requested`).
 """
 
 from __future__ import annotations
@@ -27,6 +30,11 @@ def request(signum: int) -> None:
     global _requested_signal
     _requested_signal = signum
     raise Interrupted(signum)
+
+
+def requested() -> int | None:
+    """The signal of the stop asked for in this process, or None."""
+    return _requested_signal
 
 
 def raise_if_requested() -> None:

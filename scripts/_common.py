@@ -131,7 +131,12 @@ def run(main) -> None:
         signal.signal(signal.SIGTERM, _terminated)
         sys.unraisablehook = _report_unraisable
         try:
-            main()
+            try:
+                main()
+            except Exception as e:
+                if interruption.requested() is not None:  # the stop broke a library's state as it unwound
+                    raise interruption.Interrupted(interruption.requested()) from e
+                raise
         except UserInputError as e:
             print(f"error: {e}", file=sys.stderr)
             sys.exit(1)

@@ -3,12 +3,14 @@ failure one line, every interrupted training resumable."""
 
 import json
 import signal
+import subprocess
+import sys
 
 import numpy as np
 import pytest
 
 from aesampling import interruption, io, npz, resume
-from conftest import run_script, save_small_models, start_script
+from conftest import SCRIPTS, run_script, save_small_models, start_script
 from test_errors import assert_no_outputs, assert_one_line_error
 from test_resume import wait_for
 
@@ -154,6 +156,27 @@ def test_a_stop_request_dropped_by_a_finalizer_still_ends_the_stream_at_the_next
                 pass  # dropped, as Python drops an exception raised in a gc callback
             writer.append(x=np.zeros((2, 2), np.float32))
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_failure_that_follows_a_stop_is_reported_as_the_stop(tmp_path):
+    # The stop's exception can break a library's state as it unwinds: in CI, TensorFlow's stack-trace context
+    # then asserted "Concurrent access?", and the run ended with that error instead of the interruption.
+    program = tmp_path / "stopped.py"
+    program.write_text(
+        "import signal, sys\n"
+        f"sys.path.insert(0, {str(SCRIPTS)!r})\n"
+        "import _common\n"
+        "from aesampling import interruption\n"
+        "def main():\n"
+        "    try:\n"
+        "        interruption.request(signal.SIGTERM)\n"
+        "    except SystemExit:\n"
+        "        raise AssertionError('Concurrent access?')\n"
+        "_common.run(main)\n")
+    result = subprocess.run([sys.executable, str(program)], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines()[-1] == "error: interrupted by signal 15; no output was completed"
+    assert "Concurrent access" not in result.stderr
 
 
 def test_a_damaged_curve_checkpoint_starts_the_curve_over(m, tmp_path):
