@@ -90,10 +90,10 @@ REPRODUCED_VARIABLES = DATA_DIR TFDS_DATA_DIR RESNET_WEIGHTS IMAGE_SIZE SEED SMO
 quoted = $(if $(findstring $(space),$(strip $(1))),'$(strip $(1))',$(1))
 reproduce_command = $(strip make $(1) $(foreach v,$(REPRODUCED_VARIABLES),$(if $(filter command line environment environment override,$(origin $(v))),$(v)=$(call quoted,$($(v))))))
 # The feature cache name aesampling.features.cache_path gives these settings.
+DATASETS := digits mnist fashion_mnist cifar10 cifar100
 WEIGHTS_TAG := $(if $(filter imagenet none,$(RESNET_WEIGHTS)),$(RESNET_WEIGHTS),$(basename $(notdir $(RESNET_WEIGHTS))))
 
-.PHONY: install test demo digits mnist fashion_mnist cifar10 cifar100 bench gpu-check clean FORCE \
-  $(foreach d,digits mnist fashion_mnist cifar10 cifar100,$(d)_seeds)
+.PHONY: install test demo $(DATASETS) bench gpu-check clean FORCE $(DATASETS:%=%_seeds)
 
 $(STAMP): setup.py setup.cfg
 	$(PYTHON) -m venv $(VENV)
@@ -128,6 +128,28 @@ gpu-check:
 demo: | $(STAMP)
 	$(MAKE) --no-print-directory -j$(DEMO_JOBS) digits
 
+# Settings stamps. RESULTS/<dataset>/settings/<stage>.txt holds the settings that stage's outputs were made with:
+# its flags, the seed, the backend, the DAE noise candidates, the report's command. When a setting changes (say
+# CRITERION=fd, SMOKE=0 after SMOKE=1, or another EVAL_ARGS in the same RESULTS), that stage's stamp is rewritten
+# first, so the stage and everything made from it are redone, not silently reused. `make -n` shows this without
+# writing anything. A run folder made before the stamps existed has none: it is redone in full.
+STAGES := train search noises sample eval eval_balanced report
+settings_train = $($(1)_FLAGS) --seed=$(SEED) $(TRAIN_ARGS) backend=$(or $(KERAS_BACKEND),tensorflow)
+settings_search = --criterion=$(CRITERION) $(SEARCH_ARGS)
+settings_noises = $($(1)_DAE_NOISES)
+settings_sample = --num_samples=$(NUM_SAMPLES)
+settings_eval = $(EVAL_ARGS)
+settings_eval_balanced = $(EVAL_ARGS) $(BALANCED_EVAL_ARGS)
+settings_report = $(call reproduce_command,$(1)) sources: $(SOURCES) autoencoders: $(AUTOENCODERS)
+differs = $(if $(subst x$(1),,x$(2))$(subst x$(2),,x$(1)),yes)
+shell_quote = '$(subst ','\'',$(1))'
+# SETTINGS_STAMP(stamp, settings): out of date (FORCE) exactly when its text is not the settings. Both sides are
+# stripped: GNU make 4.3's $(file <) can keep the final newline inside a call.
+define SETTINGS_STAMP
+$(1): $(if $(call differs,$(strip $(file < $(1))),$(strip $(2))),FORCE)
+	@mkdir -p $$(@D) && printf '%s\n' $(call shell_quote,$(strip $(2))) > $$@
+endef
+
 # EXPERIMENT(dataset, extra data flags, prerequisite of every model)
 define EXPERIMENT
 $(1)_DIR := $(RESULTS)/$(1)
@@ -138,34 +160,35 @@ $(1): $$($(1)_DIR)/comparison.md
 $$($(1)_DIR)/comparison.md: $$($(1)_DIR)/table.md
 	$(PY) scripts/compare.py --reference=$(REFERENCE)/$(1)/metrics.json --run=$$($(1)_DIR)/metrics.json --output=$$@
 
-$$($(1)_DIR)/models/classifier.keras: $(3) | $(STAMP)
+$$($(1)_DIR)/models/classifier.keras: $(3) $$($(1)_DIR)/settings/train.txt | $(STAMP)
 	$(PY) scripts/train.py $$($(1)_FLAGS) --model=classifier --seed=$(SEED) --output=$$@ $(TRAIN_ARGS)
 
-$$($(1)_DIR)/models/%.keras: $(3) | $(STAMP)
+$$($(1)_DIR)/models/%.keras: $(3) $$($(1)_DIR)/settings/train.txt | $(STAMP)
 	$(PY) scripts/train.py $$($(1)_FLAGS) --model=$$* --seed=$(SEED) --output=$$@ $(TRAIN_ARGS)
 
-$$($(1)_DIR)/lambda/%.json: $$($(1)_DIR)/models/%.keras $$($(1)_DIR)/models/classifier.keras
+$$($(1)_DIR)/lambda/%.json: $$($(1)_DIR)/models/%.keras $$($(1)_DIR)/models/classifier.keras $$($(1)_DIR)/settings/search.txt
 	$(PY) scripts/search_lambda.py $$($(1)_FLAGS) --autoencoder=$$< --classifier=$$($(1)_DIR)/models/classifier.keras --seed=$(SEED) --criterion=$(CRITERION) --output=$$@ $(SEARCH_ARGS)
 
-$$($(1)_DIR)/samples/%.npz: $$($(1)_DIR)/models/%.keras $$($(1)_DIR)/lambda/%.json
+$$($(1)_DIR)/samples/%.npz: $$($(1)_DIR)/models/%.keras $$($(1)_DIR)/lambda/%.json $$($(1)_DIR)/settings/sample.txt
 	$(PY) scripts/sample.py --autoencoder=$$< --dataset=$(1) --chains_file=$$($(1)_DIR)/lambda/$$*.json --num_samples=$(NUM_SAMPLES) --seed=$(SEED) --output=$$@
 
 $$($(1)_DIR)/labelled/%.npz: $$($(1)_DIR)/samples/%.npz $$($(1)_DIR)/models/classifier.keras
 	$(PY) scripts/label.py --samples=$$< --classifier=$$($(1)_DIR)/models/classifier.keras --output=$$@
 
-$$($(1)_DIR)/curves/upper_bound.csv $$($(1)_DIR)/curves/lower_bound.csv: $$($(1)_DIR)/curves/%.csv: $$($(1)_DIR)/models/classifier.keras
+$$($(1)_DIR)/curves/upper_bound.csv $$($(1)_DIR)/curves/lower_bound.csv: $$($(1)_DIR)/curves/%.csv: $$($(1)_DIR)/models/classifier.keras $$($(1)_DIR)/settings/eval.txt
 	$(PY) scripts/evaluate.py $$($(1)_FLAGS) --source=$$* --classifier=$$< --seed=$(SEED) --output=$$@ $(EVAL_ARGS)
 
-$$($(1)_DIR)/curves/%.csv: $$($(1)_DIR)/models/%.keras $$($(1)_DIR)/models/classifier.keras $$($(1)_DIR)/lambda/%.json
+$$($(1)_DIR)/curves/%.csv: $$($(1)_DIR)/models/%.keras $$($(1)_DIR)/models/classifier.keras $$($(1)_DIR)/lambda/%.json $$($(1)_DIR)/settings/eval.txt
 	$(PY) scripts/evaluate.py $$($(1)_FLAGS) --source=$$* --autoencoder=$$< --classifier=$$($(1)_DIR)/models/classifier.keras --chains_file=$$($(1)_DIR)/lambda/$$*.json --seed=$(SEED) --output=$$@ $(EVAL_ARGS)
 
-$$($(1)_DIR)/curves/%_fd.csv: $$($(1)_DIR)/models/%.keras $$($(1)_DIR)/models/classifier.keras $$($(1)_DIR)/lambda/%.json
+$$($(1)_DIR)/curves/%_fd.csv: $$($(1)_DIR)/models/%.keras $$($(1)_DIR)/models/classifier.keras $$($(1)_DIR)/lambda/%.json $$($(1)_DIR)/settings/eval.txt
 	$(PY) scripts/evaluate.py $$($(1)_FLAGS) --source=$$*_fd --autoencoder=$$< --classifier=$$($(1)_DIR)/models/classifier.keras --chains_file=$$($(1)_DIR)/lambda/$$*.json --chains_choice=fd --seed=$(SEED) --output=$$@ $(EVAL_ARGS)
 
-$$($(1)_DIR)/curves/%_fd_balanced.csv: $$($(1)_DIR)/models/%.keras $$($(1)_DIR)/models/classifier.keras $$($(1)_DIR)/lambda/%.json
+$$($(1)_DIR)/curves/%_fd_balanced.csv: $$($(1)_DIR)/models/%.keras $$($(1)_DIR)/models/classifier.keras $$($(1)_DIR)/lambda/%.json $$($(1)_DIR)/settings/eval_balanced.txt
 	$(PY) scripts/evaluate.py $$($(1)_FLAGS) --source=$$*_fd_balanced --autoencoder=$$< --classifier=$$($(1)_DIR)/models/classifier.keras --chains_file=$$($(1)_DIR)/lambda/$$*.json --chains_choice=fd --balance_classes --seed=$(SEED) --output=$$@ $(EVAL_ARGS) $(BALANCED_EVAL_ARGS)
 
-$$($(1)_DIR)/table.md: $(foreach s,$(SOURCES),$$($(1)_DIR)/curves/$(s).csv) $(foreach a,$(AUTOENCODERS),$$($(1)_DIR)/labelled/$(a).npz)
+$$($(1)_DIR)/table.md: $(foreach s,$(SOURCES),$$($(1)_DIR)/curves/$(s).csv) $(foreach a,$(AUTOENCODERS),$$($(1)_DIR)/labelled/$(a).npz) \
+  $$($(1)_DIR)/settings/report.txt
 	$(PY) scripts/report.py --dataset=$(1) --output_dir=$$($(1)_DIR) --reproduce_command="$(call reproduce_command,$(1))" \
 	  --classifier_record=$$($(1)_DIR)/models/classifier.json \
 	  --curves=$$(call join_commas,$(foreach s,$(SOURCES),$$($(1)_DIR)/curves/$(s).csv)) \
@@ -191,14 +214,14 @@ endef
 
 # DAE_CANDIDATE(dataset, dae, noise tag, prerequisite of every model)
 define DAE_CANDIDATE
-$$($(1)_DIR)/models/$(2)_$(3).keras: $(4) | $(STAMP)
+$$($(1)_DIR)/models/$(2)_$(3).keras: $(4) $$($(1)_DIR)/settings/train.txt | $(STAMP)
 	$(PY) scripts/train.py $$($(1)_FLAGS) --model=$(2)$(call noise_flags,$(3)) --seed=$(SEED) --output=$$@ $(TRAIN_ARGS)
 endef
 
 # DAE_CHOICE(dataset, dae): the candidate whose λ search scored best becomes the DAE.
 define DAE_CHOICE
 $(1)_$(2)_SEARCHES := $(foreach t,$($(1)_DAE_NOISES),$$($(1)_DIR)/lambda/$(2)_$(t).json)
-$$($(1)_DIR)/models/$(2).keras $$($(1)_DIR)/lambda/$(2).json &: $$($(1)_$(2)_SEARCHES)
+$$($(1)_DIR)/models/$(2).keras $$($(1)_DIR)/lambda/$(2).json &: $$($(1)_$(2)_SEARCHES) $$($(1)_DIR)/settings/noises.txt
 	$(PY) scripts/choose_noise.py --searches=$$(call join_commas,$$($(1)_$(2)_SEARCHES)) \
 	  --model_output=$$($(1)_DIR)/models/$(2).keras --search_output=$$($(1)_DIR)/lambda/$(2).json
 endef
@@ -227,7 +250,8 @@ $(call DAE_NOISE_SEARCH,mnist,)
 $(call DAE_NOISE_SEARCH,fashion_mnist,)
 $(call DAE_NOISE_SEARCH,cifar10,$(cifar10_CACHE))
 $(call DAE_NOISE_SEARCH,cifar100,$(cifar100_CACHE))
-$(foreach d,digits mnist fashion_mnist cifar10 cifar100,$(eval $(call SEED_SPREAD,$(d))))
+$(foreach d,$(DATASETS),$(eval $(call SEED_SPREAD,$(d))))
+$(foreach d,$(DATASETS),$(foreach s,$(STAGES),$(eval $(call SETTINGS_STAMP,$($(d)_DIR)/settings/$(s).txt,$(call settings_$(s),$(d))))))
 
 FORCE:
 

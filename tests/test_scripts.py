@@ -132,6 +132,56 @@ def test_a_second_make_redoes_nothing(smoke_results):
     assert make("-q", "digits", *variables, check=False).returncode == 0
 
 
+STAGES = ["train", "search", "noises", "sample", "eval", "eval_balanced", "report"]
+
+
+def stamp_settings(run, variables):
+    """Record `variables` as the settings `run` (a copied run folder) was made with, its outputs left up to date.
+
+    make writes each settings stamp for these variables; the stamps then get an old date, as if written before
+    the outputs.
+    """
+    stamps = [run / "settings" / f"{stage}.txt" for stage in STAGES]
+    make(*(str(stamp) for stamp in stamps), *variables)
+    for stamp in stamps:
+        os.utime(stamp, (0, 0))
+
+
+def planned_scripts(plan):
+    return sorted({line.split("scripts/")[1].split()[0] for line in plan.splitlines() if " scripts/" in line})
+
+
+def test_a_changed_setting_redoes_its_stage_and_what_follows(smoke_results, tmp_path):
+    """Each stage's settings are stamped in RESULTS/<dataset>/settings; another setting in the same folder redoes
+    that stage and what is made from it, never a stale reuse. `make -n` shows it and writes nothing."""
+    out, variables = smoke_results
+    run = tmp_path / "digits"
+    shutil.copytree(out, run)
+    variables = [v for v in variables if not v.startswith("RESULTS=")] + [f"RESULTS={tmp_path}"]
+    assert make("-q", "digits", *variables, check=False).returncode == 0  # a copy is up to date
+    assert "--num_samples=200" in (run / "settings" / "sample.txt").read_text()
+    plans = {change: make("-n", "digits", *variables, change).stdout for change in (
+        "NUM_SAMPLES=300", "CRITERION=fd", "TRAIN_ARGS=--epochs=2", "digits_DAE_NOISES=preset sp0.1")}
+    assert planned_scripts(plans["NUM_SAMPLES=300"]) == ["compare.py", "label.py", "report.py", "sample.py"]
+    assert planned_scripts(plans["CRITERION=fd"]) == [
+        "choose_noise.py", "compare.py", "evaluate.py", "label.py", "report.py", "sample.py", "search_lambda.py"]
+    assert "scripts/train.py" in plans["TRAIN_ARGS=--epochs=2"] and "--model=classifier" in plans["TRAIN_ARGS=--epochs=2"]
+    noises = plans["digits_DAE_NOISES=preset sp0.1"]
+    trained = [line.split("--model=")[1].split()[0] for line in noises.splitlines() if "scripts/train.py" in line]
+    assert sorted(trained) == sorted(dae for dae in SMOKE_AUTOENCODERS if dae.endswith("_dae"))  # sp0.1 candidates
+    assert "--salt_pepper_rate=0.1" in noises and "scripts/choose_noise.py" in noises
+    assert "--num_samples=200" in (run / "settings" / "sample.txt").read_text()  # the dry runs wrote nothing
+    # A setting only the report shows (a variable given on the command line) redoes the report alone, for real.
+    table = (run / "table.md").stat().st_mtime_ns
+    curves = (run / "curves.csv").stat().st_mtime_ns
+    result = make("digits", *variables, "IMAGE_SIZE=224")
+    assert planned_scripts(result.stdout) == ["compare.py", "report.py"]
+    assert (run / "table.md").stat().st_mtime_ns > table and "IMAGE_SIZE=224" in (run / "table.md").read_text()
+    assert "IMAGE_SIZE=224" in (run / "settings" / "report.txt").read_text()
+    assert (run / "curves" / "deep_ae.csv").stat().st_mtime_ns < table and (run / "curves.csv").stat().st_mtime_ns > curves
+    assert make("-q", "digits", *variables, "IMAGE_SIZE=224", check=False).returncode == 0
+
+
 def test_make_seeds_summarises_one_run_per_seed(smoke_results, tmp_path):
     """`make digits_seeds` asks each seed's run in RESULTS/seeds/<seed> to be made, then summarises them.
 
@@ -150,6 +200,10 @@ def test_make_seeds_summarises_one_run_per_seed(smoke_results, tmp_path):
     for row in metrics["table"]:
         row["relative_to_ground_truth"] -= 0.01 if row["source"] == "deep_ae" else 0.0
     (second / "metrics.json").write_text(json.dumps(metrics))
+    for seed in (0, 1):
+        stamp_settings(tmp_path / "seeds" / str(seed) / "digits",
+                       [v for v in variables if not v.startswith("RESULTS=")]
+                       + [f"RESULTS={tmp_path / 'seeds' / str(seed)}", f"SEED={seed}"])
     result = make("digits_seeds", "SEEDS=0 1", *variables)
     assert "scripts/train.py" not in result.stdout and "scripts/evaluate.py" not in result.stdout
     assert f"RESULTS={tmp_path}/seeds/1 SEED=1" in result.stdout
@@ -163,7 +217,9 @@ def test_make_seeds_summarises_one_run_per_seed(smoke_results, tmp_path):
 
 def test_make_with_the_fd_criterion_evaluates_the_fd_choice_only():
     plan = make("-n", "digits", "CRITERION=fd", "RESULTS=/nonexistent").stdout
-    assert plan.count("--criterion=fd") == 4 and "--criterion=student" not in plan
+    searches = [line for line in plan.splitlines() if "scripts/search_lambda.py" in line]
+    assert len(searches) == 4 and all("--criterion=fd" in line for line in searches)
+    assert "--criterion=student" not in plan
     curves = [line for line in plan.splitlines() if "scripts/evaluate.py" in line]
     assert sorted(line.split("--source=")[1].split()[0] for line in curves) == sorted(
         ["upper_bound", "lower_bound", *(f"{ae}_fd" for ae in AUTOENCODERS),
