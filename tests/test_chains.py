@@ -29,6 +29,16 @@ def test_make_cifar10_smoke_on_local_mock_batches(tmp_path):
     record = json.loads((out / "models" / "deep_ae.json").read_text())
     assert record["input_dim"] == 2048 and record["train_examples"] == 36 and record["validation_examples"] == 4
     assert (out / "samples_deep_dae.png").is_file()
+    # The sample-quality metrics and both λ choices on the feature path too (C's features of 2048-d inputs).
+    metrics = json.loads((out / "metrics.json").read_text())
+    quality = {row["source"]: row for row in metrics["quality"]}
+    assert set(quality) == set(DEEP_SOURCES) and quality["lower_bound"]["fd_share_of_noise"] == 1.0
+    assert all(np.isfinite(row["fd"]) and 0 <= row["class_tv"] <= 1 and 0 <= row["coverage"] <= 1
+               for row in quality.values())
+    assert set(metrics["mixing"]) == set(DEEP_AUTOENCODERS)
+    search = json.loads((out / "lambda" / "deep_ae.json").read_text())
+    assert search["best_fd"]["lam"] == min(search["grid"], key=lambda row: row["fd"])["lam"]
+    assert (out / "lambda_deep_ae.png").is_file() and (out / "mixing.png").is_file()
 
 
 @pytest.mark.parametrize("dataset", ["mnist", "cifar100"])
