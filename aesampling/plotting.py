@@ -136,7 +136,7 @@ def plot_sample_grid(
         height, width, column_gap = image_shape[0], image_shape[1], 2
         row_gap = max(2, height // 3) if labels is not None else 2
         rows = -(-count // columns)
-        fig, ax = plt.subplots(figsize=(columns * 0.8, rows * 0.9 + 0.4), dpi=80)
+        fig, ax = plt.subplots(figsize=(columns * 0.8, rows * 0.9 + 0.4 + 0.2 * title.count("\n")), dpi=80)
         ax.imshow(_mosaic(samples[:count], rows, columns, image_shape, row_gap=row_gap, column_gap=column_gap),
                   cmap="gray", vmin=0, vmax=1, interpolation="nearest")
         ax.axis("off")

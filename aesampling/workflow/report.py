@@ -141,7 +141,7 @@ def run_report(config: ReportConfig) -> dict:
         plotting.plot_sample_grid(
             arrays["x"], arrays["labels"], out / f"samples_{name}.png",
             image_shape=None if spec.uses_features else spec.image_shape, clean=clean,
-            title=f"{config.dataset}: {name} reinjection samples (title: hard label"
+            title=f"{config.dataset}: {name} reinjection samples\n(title: hard label"
                   + ("; left: the collected state x, right: its reconstruction r(x))" if clean is not None else ")"),
         )
     if not spec.uses_features:
