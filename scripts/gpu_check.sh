@@ -30,6 +30,11 @@ seeds_report_dir=${SEEDS_REPORT_DIR:-results/fashion_mnist_gpu_seeds}
 case "$stage" in all|bench|fashion_mnist|seeds) ;;
   *) echo "error: unknown stage '$stage' (all, bench, fashion_mnist or seeds)" >&2; exit 2;; esac
 compgen -G "$wheels/*.whl" > /dev/null || { echo "error: no wheels in $wheels (see README, Running on a GPU)" >&2; exit 2; }
+# The Makefile's grouped targets (&:) need GNU make 4.3: say so before any device time is spent.
+make_version=$({ make --version 2>/dev/null || true; } | sed -n 's/^GNU Make \([0-9][0-9.]*\).*/\1/p')
+[[ -n $make_version ]] || { echo "error: GNU make is not installed; every stage runs make" >&2; exit 2; }
+printf '%s\n4.3\n' "$make_version" | sort -V -C -r || {
+  echo "error: GNU make $make_version is too old; the Makefile needs 4.3 or newer" >&2; exit 2; }
 
 # 1. The carried wheels, into a folder of their own: the machine's Python stays as it is.
 python3 -m pip install -q --no-index --no-deps --target "$site" "$wheels"/*.whl
