@@ -44,7 +44,7 @@ from keras import ops
 from aesampling import backend, models
 from aesampling.errors import UserInputError
 from aesampling.labeling import check_classifier
-from aesampling.sampling import ReinjectionConfig, ReinjectionSampler, chain_noise
+from aesampling.sampling import ReinjectionConfig, ReinjectionSampler, StartMoments, chain_noise
 
 
 PATIENCE = 2
@@ -67,18 +67,19 @@ class BalancedReinjectionSampler(ReinjectionSampler):
       autoencoder: the model r.
       config: the chain settings (`config.balance` is implied).
       classifier: the ground-truth classifier C, with sigmoid (or softmax) outputs.
-      seed, input_dim, jit_compile: as for ReinjectionSampler (one device only).
+      seed, input_dim, jit_compile, start: as for ReinjectionSampler (one device only); a chain
+        restarted from a full class starts again at the same distribution.
       patience: P, the restart runs at most P·R steps to fill its quotas.
       pool: G, the restart runs G·B chains.
     """
 
     def __init__(self, autoencoder, config: ReinjectionConfig, classifier, *, seed: int,
                  input_dim: int | None = None, jit_compile: bool = False, patience: int = PATIENCE,
-                 pool: int = POOL):
+                 pool: int = POOL, start: StartMoments | None = None):
         self.classifier = classifier
         self.steps = patience * config.reinjections
         self.chains = pool * config.num_chains
-        super().__init__(autoencoder, config, seed=seed, input_dim=input_dim, jit_compile=jit_compile)
+        super().__init__(autoencoder, config, seed=seed, input_dim=input_dim, jit_compile=jit_compile, start=start)
         self.num_classes = check_classifier(classifier, self.input_dim)
         self.quotas = class_quotas(config.samples_per_restart, self.num_classes)
         self.slots_seen = 0
@@ -121,11 +122,12 @@ class BalancedReinjectionSampler(ReinjectionSampler):
             buffer = ops.scatter_update(buffer, ops.expand_dims(slot, -1), candidate)
             counts = counts + ops.sum(taken, axis=0)
             stuck = ops.logical_and(age > cfg.burn_in, ops.take(counts >= quotas, labels))
-            x = ops.where(ops.expand_dims(stuck, -1), self._chain_noise(restart, self.steps + t), x)
+            fresh = self._starting_point(self._chain_noise(restart, self.steps + t))
+            x = ops.where(ops.expand_dims(stuck, -1), fresh, x)
             age = ops.where(stuck, ops.zeros_like(age), age)
             return t + 1, x, age, counts, buffer
 
-        start = (ops.convert_to_tensor(1, "int32"), self._chain_noise(restart, 0),
+        start = (ops.convert_to_tensor(1, "int32"), self._starting_point(self._chain_noise(restart, 0)),
                  ops.zeros((self.chains,), "int32"), ops.zeros((self.num_classes,), "int32"),
                  ops.zeros((slots + 1, self.input_dim), "float32"))
         _, _, _, counts, buffer = ops.while_loop(unfinished, step, start)
@@ -172,12 +174,15 @@ class BalancedReinjectionSampler(ReinjectionSampler):
 
 
 def make_sampler(autoencoder, config: ReinjectionConfig, *, seed: int, classifier=None,
-                 jit_compile: bool = False, strategy=None) -> ReinjectionSampler:
-    """The sampler `config` asks for: class-balanced (`config.balance`, needs C) or plain."""
+                 jit_compile: bool = False, strategy=None, start: StartMoments | None = None) -> ReinjectionSampler:
+    """The sampler `config` asks for: class-balanced (`config.balance`, needs C) or plain; `start` as for
+    ReinjectionSampler."""
     if not config.balance:
-        return ReinjectionSampler(autoencoder, config, seed=seed, jit_compile=jit_compile, strategy=strategy)
+        return ReinjectionSampler(autoencoder, config, seed=seed, jit_compile=jit_compile, strategy=strategy,
+                                  start=start)
     if classifier is None:
         raise UserInputError(NEEDS_CLASSIFIER)
     if strategy is not None:
         raise UserInputError("class-balanced collection runs on one device: use --strategy=none")
-    return BalancedReinjectionSampler(autoencoder, config, classifier, seed=seed, jit_compile=jit_compile)
+    return BalancedReinjectionSampler(autoencoder, config, classifier, seed=seed, jit_compile=jit_compile,
+                                      start=start)

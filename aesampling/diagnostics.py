@@ -16,7 +16,7 @@ import numpy as np
 
 from aesampling import quality
 from aesampling.errors import UserInputError
-from aesampling.sampling import ReinjectionConfig, ReinjectionSampler
+from aesampling.sampling import ReinjectionConfig, ReinjectionSampler, StartMoments
 
 MIXING_STEPS = (1, 2, 3, 5, 10, 20, 40, 60)
 MIXING_CHAINS = 1000
@@ -70,8 +70,8 @@ def source_quality(samples: np.ndarray, space: FeatureSpace, reference: Referenc
 
 
 def mixing(autoencoder, reinjection: ReinjectionConfig, space: FeatureSpace, reference: Reference, *,
-           seed: int, chains: int = MIXING_CHAINS) -> dict:
-    """How chains from N(0, I) approach the data: FD and class TV at the steps t of MIXING_STEPS.
+           seed: int, chains: int = MIXING_CHAINS, start: StartMoments | None = None) -> dict:
+    """How chains from N(0, I) (or `start`) approach the data: FD and class TV at the steps t of MIXING_STEPS.
 
     The chains use λ and the collected state of `reinjection`, without
     restart. The label-switch rate is the share of chains whose hard label
@@ -80,7 +80,8 @@ def mixing(autoencoder, reinjection: ReinjectionConfig, space: FeatureSpace, ref
     """
     length = max(max(MIXING_STEPS), reinjection.reinjections)  # long enough to cover the collected states
     config = dataclasses.replace(reinjection, num_chains=chains, reinjections=length, burn_in=0)
-    states = ReinjectionSampler(autoencoder, config, seed=seed).restarts(0, 1).reshape(config.reinjections, chains, -1)
+    states = ReinjectionSampler(autoencoder, config, seed=seed, start=start).restarts(0, 1)
+    states = states.reshape(config.reinjections, chains, -1)
     if not np.all(np.isfinite(states)):
         raise UserInputError(f"the chains produce NaN or inf at λ={reinjection.lam}: no mixing to measure")
     features, labels = space(states.reshape(-1, states.shape[-1]))

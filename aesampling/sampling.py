@@ -152,6 +152,29 @@ def check_memory(config: ReinjectionConfig, input_dim: int) -> None:
             f"but {available / 2**30:,.1f} GiB of memory is available: use fewer chains")
 
 
+@dataclasses.dataclass(frozen=True)
+class StartMoments:
+    """Chains that start at x_0 = μ + σ ⊙ z, z ~ N(0, I), instead of at z itself.
+
+    μ and σ are the per-feature mean and standard deviation of the training
+    data: 2·n numbers. The paper starts from N(0, I) "because it is a good
+    prior when no information is available" (Section IV-B); on [0, 1] pixels
+    that start lies far from the data, and deep ReLU autoencoders map it onto a
+    few attractors. z is the same counter-based draw as the N(0, I) start's.
+    """
+
+    mean: np.ndarray
+    std: np.ndarray
+
+    @classmethod
+    def of(cls, x) -> "StartMoments":
+        """μ and σ of the rows of x (n features)."""
+        x = np.asarray(x, np.float64)
+        if x.ndim != 2 or len(x) < 2:
+            raise UserInputError(f"starting moments need 2 or more rows of features, got shape {x.shape}")
+        return cls(x.mean(axis=0).astype(np.float32), x.std(axis=0).astype(np.float32))
+
+
 class ReinjectionSampler:
     """Draws synthetic samples from an autoencoder by reinjection.
 
@@ -171,16 +194,26 @@ class ReinjectionSampler:
         loaded in its scope); None runs everything on the default device.
         The samples are the same either way: the noise of every chain is
         drawn as on one device and each replica keeps its rows.
+      start: StartMoments for chains that start at the data's moments; None
+        starts them at N(0, I), as the paper does.
     """
 
     def __init__(self, autoencoder, config: ReinjectionConfig, *, seed: int, input_dim: int | None = None,
-                 jit_compile: bool = False, strategy=None):
+                 jit_compile: bool = False, strategy=None, start: StartMoments | None = None):
         self.autoencoder = autoencoder
         self.config = config
         self.seed = check_seed(seed)
         if input_dim is None:
             input_dim = models.check_autoencoder(autoencoder)
         self.input_dim = int(input_dim)
+        self.start = start
+        if start is not None:
+            shapes = {np.shape(start.mean), np.shape(start.std)}
+            if shapes != {(self.input_dim,)}:
+                raise UserInputError(f"starting moments of shape {sorted(shapes)} for an autoencoder of n = "
+                                     f"{self.input_dim}: they must be ({self.input_dim},)")
+            self._start_moments = (ops.convert_to_tensor(start.mean, "float32"),
+                                   ops.convert_to_tensor(start.std, "float32"))
         check_memory(config, self.input_dim)
         self._sqrt_lam = math.sqrt(config.lam)
         self.strategy = strategy
@@ -200,6 +233,13 @@ class ReinjectionSampler:
         noise = chain_noise(self.seed, restart, t, (self.config.num_chains, self.input_dim))
         return noise if rows is None else noise[rows[0]:rows[0] + rows[1]]
 
+    def _starting_point(self, noise):
+        """x_0 from its N(0, I) draw z: z itself, or μ + σ ⊙ z (`StartMoments`)."""
+        if self.start is None:
+            return noise
+        mean, std = self._start_moments
+        return mean + std * noise
+
     def _restart_block(self, weights, restart, rows=None):
         """Collected states of one restart, shape (R - b, chains, n); `rows` = (first chain, count) or all."""
         cfg = self.config
@@ -207,7 +247,7 @@ class ReinjectionSampler:
         def reinject(t, x):
             return models.apply(self.autoencoder, weights, x) + self._sqrt_lam * self._noise(restart, t, rows)
 
-        x = ops.fori_loop(1, cfg.burn_in + 1, reinject, self._noise(restart, 0, rows))
+        x = ops.fori_loop(1, cfg.burn_in + 1, reinject, self._starting_point(self._noise(restart, 0, rows)))
 
         def collect(x, t):
             clean = models.apply(self.autoencoder, weights, x)

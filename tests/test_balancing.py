@@ -11,7 +11,7 @@ from conftest import run_script
 from test_red_team import m  # noqa: F401 - the digits models fixture
 from aesampling.errors import UserInputError
 from aesampling.labeling import Labeler
-from aesampling.sampling import ReinjectionConfig, ReinjectionSampler
+from aesampling.sampling import ReinjectionConfig, ReinjectionSampler, StartMoments
 
 
 def threshold_classifier(dim: int, threshold: float):
@@ -27,6 +27,18 @@ def threshold_classifier(dim: int, threshold: float):
 
 
 CONFIG = ReinjectionConfig(lam=0.25, num_chains=20, reinjections=6, burn_in=2, balance=True)
+
+
+def test_restarted_chains_start_at_the_moments_too(linear_autoencoder):
+    """r(x) = x, λ = 0: a chain keeps its start. Starts at μ = 5 are all class 1, so class 0's slots stay
+    empty; a stuck chain restarted from N(0, I) instead would fill them (x_0 < 0.5 in 69% of draws)."""
+    start = StartMoments(np.full(3, 5.0, np.float32), np.full(3, 0.1, np.float32))
+    config = ReinjectionConfig(lam=0.0, num_chains=20, reinjections=6, burn_in=2, balance=True)
+    sampler = balancing.BalancedReinjectionSampler(linear_autoencoder(3, 1.0), config, threshold_classifier(3, 0.5),
+                                                   seed=0, start=start)
+    samples = sampler.sample(200)
+    assert len(samples) > 0 and np.all(np.abs(samples - 5.0) < 1.0)
+    assert sampler.accepted_share == pytest.approx(0.5)
 
 
 def test_quotas_split_each_restart_evenly():

@@ -7,7 +7,7 @@ import pytest
 from keras import ops
 
 from aesampling.errors import UserInputError
-from aesampling.sampling import ReinjectionConfig, ReinjectionSampler, chain_noise
+from aesampling.sampling import ReinjectionConfig, ReinjectionSampler, StartMoments, chain_noise
 
 
 def expected_chains(seed, restarts, chains, dim, reinjections, burn_in, lam, scale, collect):
@@ -44,6 +44,32 @@ def test_restart_and_burn_in_bookkeeping(linear_autoencoder):
         block = samples[restart * 6:(restart + 1) * 6].reshape(3, 2, 3)
         np.testing.assert_array_equal(block, np.broadcast_to(start, (3, 2, 3)))
     assert not np.allclose(samples[:6], samples[6:12])  # a restart starts from fresh noise
+
+
+def test_chains_can_start_at_the_datas_moments(linear_autoencoder):
+    # r(x) = x and λ = 0: every collected state is x_0 = μ + σ ⊙ z, z the N(0, I) start's own draw.
+    config = ReinjectionConfig(lam=0.0, num_chains=2, reinjections=3, burn_in=1)
+    data = np.array([[0.0, 1.0, 5.0], [2.0, 1.0, 7.0], [4.0, 1.0, 9.0]], np.float32)
+    start = StartMoments.of(data)
+    np.testing.assert_allclose(start.mean, [2.0, 1.0, 7.0])
+    np.testing.assert_allclose(start.std, [np.sqrt(8 / 3), 0.0, np.sqrt(8 / 3)], rtol=1e-6)
+    samples = ReinjectionSampler(linear_autoencoder(3, 1.0), config, seed=5, start=start).sample(2 * 2 * 2)
+    for restart in range(2):
+        z = ops.convert_to_numpy(chain_noise(5, restart, 0, (2, 3)))
+        block = samples[restart * 4:(restart + 1) * 4].reshape(2, 2, 3)
+        np.testing.assert_allclose(block, np.broadcast_to(start.mean + start.std * z, (2, 2, 3)),
+                                   rtol=1e-6, atol=1e-6)
+    # The default start is N(0, I) itself, as before.
+    plain = ReinjectionSampler(linear_autoencoder(3, 1.0), config, seed=5).sample(4)
+    np.testing.assert_array_equal(plain[:2], ops.convert_to_numpy(chain_noise(5, 0, 0, (2, 3))))
+
+
+def test_bad_starting_moments_are_refused(linear_autoencoder):
+    config = ReinjectionConfig(lam=0.1, num_chains=2, reinjections=3, burn_in=1)
+    with pytest.raises(UserInputError, match=r"starting moments of shape \[\(4,\)\] for an autoencoder of n = 3"):
+        ReinjectionSampler(linear_autoencoder(3, 1.0), config, seed=0, start=StartMoments.of(np.ones((5, 4))))
+    with pytest.raises(UserInputError, match="starting moments need 2 or more rows"):
+        StartMoments.of(np.ones((1, 3)))
 
 
 def test_lambda_zero_collects_the_fixed_point(linear_autoencoder):
