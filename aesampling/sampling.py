@@ -206,7 +206,7 @@ class ReinjectionSampler:
         if input_dim is None:
             input_dim = models.check_autoencoder(autoencoder)
         self.input_dim = int(input_dim)
-        self.start = start
+        self._start_moments = None  # (μ, σ) as tensors, or None for the N(0, I) start
         if start is not None:
             shapes = {np.shape(start.mean), np.shape(start.std)}
             if shapes != {(self.input_dim,)}:
@@ -235,7 +235,7 @@ class ReinjectionSampler:
 
     def _starting_point(self, noise):
         """x_0 from its N(0, I) draw z: z itself, or μ + σ ⊙ z (`StartMoments`)."""
-        if self.start is None:
+        if self._start_moments is None:
             return noise
         mean, std = self._start_moments
         return mean + std * noise
