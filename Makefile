@@ -14,8 +14,9 @@
 #
 # Every target runs on Keras's TensorFlow backend by default; KERAS_BACKEND=jax runs it on JAX.
 # Variables: DATA_DIR, TFDS_DATA_DIR, RESNET_WEIGHTS (imagenet | none | file.h5),
-# IMAGE_SIZE (224), SEED (0), SEEDS (0 1 2), CRITERION (student | fd), NUM_SAMPLES (samples per autoencoder for the
-# grids), RESULTS (build/results), REFERENCE (results), SMOKE=1 (tiny epochs and steps: minutes, not hours).
+# IMAGE_SIZE (224), SEED (0), SEEDS (0 1 2), CRITERION (student | fd), START (normal | moments), NUM_SAMPLES (samples
+# per autoencoder for the grids), RESULTS (build/results), REFERENCE (results), SMOKE=1 (tiny epochs and steps:
+# minutes, not hours).
 
 SHELL := /bin/bash
 PYTHON ?= python3
@@ -63,11 +64,20 @@ CRITERION ?= student
 ifeq ($(filter student fd,$(CRITERION)),)
 $(error CRITERION must be student or fd, got '$(CRITERION)')
 endif
+# START=moments starts every chain at the training data's per-feature mean and std (x_0 = μ + σ ⊙ z) instead of
+# N(0, I): the λ searches run so, their results carry the start to the samples and curves, and labelled noise drawn
+# there (moments_bound) joins the bounds. START=normal (the default) is the paper's start.
+START ?= normal
+ifeq ($(filter normal moments,$(START)),)
+$(error START must be normal or moments, got '$(START)')
+endif
+START_FLAG := $(if $(filter moments,$(START)),--start=moments)
+NOISE_BOUNDS := $(if $(START_FLAG),moments_bound) lower_bound
 FD_SOURCES := $(AUTOENCODERS:%=%_fd) $(AUTOENCODERS:%=%_fd_balanced)
 ifeq ($(CRITERION),fd)
-SOURCES := upper_bound $(FD_SOURCES) lower_bound
+SOURCES := upper_bound $(FD_SOURCES) $(NOISE_BOUNDS)
 else
-SOURCES := upper_bound $(AUTOENCODERS) $(if $(filter 1,$(FD_CURVES)),$(FD_SOURCES)) lower_bound
+SOURCES := upper_bound $(AUTOENCODERS) $(if $(filter 1,$(FD_CURVES)),$(FD_SOURCES)) $(NOISE_BOUNDS)
 endif
 
 ifeq ($(SMOKE),1)
@@ -85,7 +95,7 @@ join_commas = $(subst $(space),$(comma),$(strip $(1)))
 DATA_FLAGS := $(if $(DATA_DIR),--data_dir=$(DATA_DIR)) $(if $(TFDS_DATA_DIR),--tfds_data_dir=$(TFDS_DATA_DIR))
 
 # The settings given on make's command line, repeated in each report's reproduce command (a seed's run adds SEED).
-REPRODUCED_VARIABLES = DATA_DIR TFDS_DATA_DIR RESNET_WEIGHTS IMAGE_SIZE SEED SMOKE CRITERION FD_CURVES NUM_SAMPLES \
+REPRODUCED_VARIABLES = DATA_DIR TFDS_DATA_DIR RESNET_WEIGHTS IMAGE_SIZE SEED SMOKE CRITERION START FD_CURVES NUM_SAMPLES \
   TRAIN_ARGS SEARCH_ARGS EVAL_ARGS BALANCED_EVAL_ARGS $(1)_DAE_NOISES
 quoted = $(if $(findstring $(space),$(strip $(1))),'$(strip $(1))',$(1))
 reproduce_command = $(strip make $(1) $(foreach v,$(REPRODUCED_VARIABLES),$(if $(filter command line environment environment override,$(origin $(v))),$(v)=$(call quoted,$($(v))))))
@@ -135,7 +145,7 @@ demo: | $(STAMP)
 # writing anything. A run folder made before the stamps existed has none: it is redone in full.
 STAGES := train search noises sample eval eval_balanced report
 settings_train = $($(1)_FLAGS) --seed=$(SEED) $(TRAIN_ARGS) backend=$(or $(KERAS_BACKEND),tensorflow)
-settings_search = --criterion=$(CRITERION) $(SEARCH_ARGS)
+settings_search = --criterion=$(CRITERION) $(START_FLAG) $(SEARCH_ARGS)
 settings_noises = $($(1)_DAE_NOISES)
 settings_sample = --num_samples=$(NUM_SAMPLES)
 settings_eval = $(EVAL_ARGS)
@@ -167,7 +177,7 @@ $$($(1)_DIR)/models/%.keras: $(3) $$($(1)_DIR)/settings/train.txt | $(STAMP)
 	$(PY) scripts/train.py $$($(1)_FLAGS) --model=$$* --seed=$(SEED) --output=$$@ $(TRAIN_ARGS)
 
 $$($(1)_DIR)/lambda/%.json: $$($(1)_DIR)/models/%.keras $$($(1)_DIR)/models/classifier.keras $$($(1)_DIR)/settings/search.txt
-	$(PY) scripts/search_lambda.py $$($(1)_FLAGS) --autoencoder=$$< --classifier=$$($(1)_DIR)/models/classifier.keras --seed=$(SEED) --criterion=$(CRITERION) --output=$$@ $(SEARCH_ARGS)
+	$(PY) scripts/search_lambda.py $$($(1)_FLAGS) --autoencoder=$$< --classifier=$$($(1)_DIR)/models/classifier.keras --seed=$(SEED) --criterion=$(CRITERION) $(START_FLAG) --output=$$@ $(SEARCH_ARGS)
 
 $$($(1)_DIR)/samples/%.npz: $$($(1)_DIR)/models/%.keras $$($(1)_DIR)/lambda/%.json $$($(1)_DIR)/settings/sample.txt
 	$(PY) scripts/sample.py --autoencoder=$$< --dataset=$(1) --chains_file=$$($(1)_DIR)/lambda/$$*.json --num_samples=$(NUM_SAMPLES) --seed=$(SEED) --output=$$@
@@ -175,7 +185,7 @@ $$($(1)_DIR)/samples/%.npz: $$($(1)_DIR)/models/%.keras $$($(1)_DIR)/lambda/%.js
 $$($(1)_DIR)/labelled/%.npz: $$($(1)_DIR)/samples/%.npz $$($(1)_DIR)/models/classifier.keras
 	$(PY) scripts/label.py --samples=$$< --classifier=$$($(1)_DIR)/models/classifier.keras --output=$$@
 
-$$($(1)_DIR)/curves/upper_bound.csv $$($(1)_DIR)/curves/lower_bound.csv: $$($(1)_DIR)/curves/%.csv: $$($(1)_DIR)/models/classifier.keras $$($(1)_DIR)/settings/eval.txt
+$$($(1)_DIR)/curves/upper_bound.csv $$($(1)_DIR)/curves/moments_bound.csv $$($(1)_DIR)/curves/lower_bound.csv: $$($(1)_DIR)/curves/%.csv: $$($(1)_DIR)/models/classifier.keras $$($(1)_DIR)/settings/eval.txt
 	$(PY) scripts/evaluate.py $$($(1)_FLAGS) --source=$$* --classifier=$$< --seed=$(SEED) --output=$$@ $(EVAL_ARGS)
 
 $$($(1)_DIR)/curves/%.csv: $$($(1)_DIR)/models/%.keras $$($(1)_DIR)/models/classifier.keras $$($(1)_DIR)/lambda/%.json $$($(1)_DIR)/settings/eval.txt

@@ -44,7 +44,7 @@ from keras import ops
 from aesampling import backend, models
 from aesampling.errors import UserInputError
 from aesampling.labeling import check_classifier
-from aesampling.sampling import ReinjectionConfig, ReinjectionSampler, StartMoments, chain_noise
+from aesampling.sampling import ReinjectionConfig, ReinjectionSampler, StartMoments, chain_noise, start_for
 
 
 PATIENCE = 2
@@ -174,9 +174,10 @@ class BalancedReinjectionSampler(ReinjectionSampler):
 
 
 def make_sampler(autoencoder, config: ReinjectionConfig, *, seed: int, classifier=None,
-                 jit_compile: bool = False, strategy=None, start: StartMoments | None = None) -> ReinjectionSampler:
-    """The sampler `config` asks for: class-balanced (`config.balance`, needs C) or plain; `start` as for
-    ReinjectionSampler."""
+                 jit_compile: bool = False, strategy=None, moments: StartMoments | None = None) -> ReinjectionSampler:
+    """The sampler `config` asks for: class-balanced (`config.balance`, needs C) or plain, starting at N(0, I)
+    or, for config.start "moments", at the data's `moments`."""
+    start = start_for(config, moments)
     if not config.balance:
         return ReinjectionSampler(autoencoder, config, seed=seed, jit_compile=jit_compile, strategy=strategy,
                                   start=start)

@@ -16,7 +16,7 @@ import numpy as np
 
 from aesampling import quality
 from aesampling.errors import UserInputError
-from aesampling.sampling import ReinjectionConfig, ReinjectionSampler, StartMoments
+from aesampling.sampling import ReinjectionConfig, ReinjectionSampler, StartMoments, start_for
 
 MIXING_STEPS = (1, 2, 3, 5, 10, 20, 40, 60)
 MIXING_CHAINS = 1000
@@ -70,17 +70,18 @@ def source_quality(samples: np.ndarray, space: FeatureSpace, reference: Referenc
 
 
 def mixing(autoencoder, reinjection: ReinjectionConfig, space: FeatureSpace, reference: Reference, *,
-           seed: int, chains: int = MIXING_CHAINS, start: StartMoments | None = None) -> dict:
-    """How chains from N(0, I) (or `start`) approach the data: FD and class TV at the steps t of MIXING_STEPS.
+           seed: int, chains: int = MIXING_CHAINS, moments: StartMoments | None = None) -> dict:
+    """How chains from their start approach the data: FD and class TV at the steps t of MIXING_STEPS.
 
-    The chains use λ and the collected state of `reinjection`, without
+    The chains use λ, the collected state and the start of `reinjection`
+    (N(0, I), or the data's `moments` for start "moments"), without
     restart. The label-switch rate is the share of chains whose hard label
     changes from one state to the next, per step and averaged over the
     states `reinjection` collects (t = b + 1 .. R).
     """
     length = max(max(MIXING_STEPS), reinjection.reinjections)  # long enough to cover the collected states
     config = dataclasses.replace(reinjection, num_chains=chains, reinjections=length, burn_in=0)
-    states = ReinjectionSampler(autoencoder, config, seed=seed, start=start).restarts(0, 1)
+    states = ReinjectionSampler(autoencoder, config, seed=seed, start=start_for(config, moments)).restarts(0, 1)
     states = states.reshape(config.reinjections, chains, -1)
     if not np.all(np.isfinite(states)):
         raise UserInputError(f"the chains produce NaN or inf at λ={reinjection.lam}: no mixing to measure")
@@ -114,14 +115,15 @@ def burn_in_from_mixing(steps: list[dict], tolerance: float = MIXING_TOLERANCE) 
 
 
 def mixing_burn_in(autoencoder, space: FeatureSpace, reference: Reference, *, seed: int,
-                   chains: int = MIXING_CHAINS):
+                   chains: int = MIXING_CHAINS, moments: StartMoments | None = None):
     """config -> the burn-in its mixing curve suggests (`burn_in_from_mixing`); 0 when its chains blow up.
 
-    The λ search's burn-in for each (λ, collect) it tries (lambda_search.MIXING).
+    The λ search's burn-in for each (λ, collect) it tries (lambda_search.MIXING); `moments` as for `mixing`.
     """
     def burn_in(config: ReinjectionConfig) -> int:
         try:
-            return mixing(autoencoder, config, space, reference, seed=seed, chains=chains)["burn_in_from_mixing"]
+            return mixing(autoencoder, config, space, reference, seed=seed, chains=chains,
+                          moments=moments)["burn_in_from_mixing"]
         except UserInputError:  # NaN or inf states: the setting diverges whatever its burn-in
             return 0
 

@@ -34,10 +34,12 @@ from aesampling.errors import UserInputError
 from aesampling.labeling import Labeler
 from aesampling.metrics import accuracy_fn
 from aesampling.resume import CurveCheckpoint
-from aesampling.sampling import ReinjectionSampler
+from aesampling.sampling import ReinjectionSampler, StartMoments
 
 UPPER_BOUND = "upper_bound"
-LOWER_BOUND = "lower_bound"
+LOWER_BOUND = "lower_bound"  # labelled N(0, I) noise: where the paper's chains start
+MOMENTS_BOUND = "moments_bound"  # labelled N(μ, diag σ²) noise: where chains that start at the data's moments start
+BOUNDS = (UPPER_BOUND, MOMENTS_BOUND, LOWER_BOUND)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -93,13 +95,21 @@ def real_data_source(x_train: np.ndarray, batch_size: int, *, seed: int) -> tupl
     return Source(batch, x), batch_size
 
 
-def gaussian_source(input_dim: int, batch_size: int, *, seed: int) -> tuple[Source, int]:
-    """Step k -> `batch_size` draws of N(0, I) in R^n."""
+def gaussian_source(input_dim: int, batch_size: int, *, seed: int,
+                    moments: StartMoments | None = None) -> tuple[Source, int]:
+    """Step k -> `batch_size` draws of N(0, I) in R^n, or of N(μ, diag σ²) given the data's `moments`."""
+    if moments is None:
+        def batch(params, step):
+            return backend.standard_normal(seed, step, 0, (batch_size, input_dim)), None
 
-    def batch(params, step):
-        return backend.standard_normal(seed, step, 0, (batch_size, input_dim)), None
+        return Source(batch), batch_size
 
-    return Source(batch), batch_size
+    def moment_batch(params, step):
+        mean, std = params
+        return mean + std * backend.standard_normal(seed, step, 0, (batch_size, input_dim)), None
+
+    return Source(moment_batch, (ops.convert_to_tensor(moments.mean, "float32"),
+                                 ops.convert_to_tensor(moments.std, "float32"))), batch_size
 
 
 def fresh_classifier(ground_truth: keras.Model, *, seed: int) -> keras.Model:

@@ -39,7 +39,7 @@ import numpy as np
 
 from aesampling import evaluation, interruption, io
 from aesampling.errors import UserInputError
-from aesampling.sampling import COLLECT_MODES, ReinjectionConfig, ReinjectionSampler
+from aesampling.sampling import COLLECT_MODES, ReinjectionConfig, ReinjectionSampler, StartMoments, start_for
 
 SEARCHED_FIELDS = ("lam", "collect", "burn_in", "reinjections")
 STUDENT, FD = "student", "fd"
@@ -81,6 +81,7 @@ def search(
     criterion: str = STUDENT,
     fidelity=None,
     mixing_burn_in=None,
+    moments: StartMoments | None = None,
 ) -> list[dict]:
     """Scores every (λ, collect, burn-in) of the grid, then widens it at its edges; one row per setting.
 
@@ -97,7 +98,8 @@ def search(
     is best: STUDENT (highest score) or FD (lowest fd, no student trained:
     score and final_accuracy are None). `mixing_burn_in(config)` gives the
     burn-in of a MIXING entry of `burn_ins` (diagnostics.mixing_burn_in);
-    its rows say burn_in_from "mixing", the others "grid".
+    its rows say burn_in_from "mixing", the others "grid". Every chain starts
+    as `base.start` says: at N(0, I), or at the data's `moments`.
     """
     check_grid(lambdas, collects, burn_ins, widenings)
     if criterion not in CRITERIA or (criterion == FD and fidelity is None):
@@ -119,7 +121,7 @@ def search(
             reinjections=int(burn_in) + base.collected_per_restart,
         )
         interruption.raise_if_requested()
-        sampler = ReinjectionSampler(autoencoder, config, seed=seed)
+        sampler = ReinjectionSampler(autoencoder, config, seed=seed, start=start_for(config, moments))
         measured = fidelity(sampler) if fidelity is not None else {}
         fd = measured.get("fd")
         diverged = fd is not None and not math.isfinite(fd)
@@ -210,15 +212,16 @@ def best_candidate(best_scores: list[float]) -> int:
 
 
 def read_best(path: str, choice: str = "best") -> dict:
-    """The chosen {lam, collect, burn_in, reinjections} of a search result file (workflow.run_lambda_search).
+    """The chosen {lam, collect, burn_in, reinjections, start} of a search result file (workflow.run_lambda_search).
 
+    `start` is None in searches made before the chains' start was a setting (they started at N(0, I)).
     `choice`: "best" (the search's own criterion), STUDENT or FD.
     """
     return best_of(io.read_json(path), path, choice)
 
 
 def best_of(record: dict, path: str, choice: str = "best") -> dict:
-    """The chosen {lam, collect, burn_in, reinjections} of a search result already read from `path`."""
+    """The chosen {lam, collect, burn_in, reinjections, start} of a search result already read from `path`."""
     key = "best" if choice == "best" else f"best_{choice}"
     if isinstance(record, dict) and "best" in record and key not in record:
         raise UserInputError(f"{path} holds no {choice} choice (searches made before the FD criterion, or with "
@@ -226,6 +229,15 @@ def best_of(record: dict, path: str, choice: str = "best") -> dict:
     try:
         best = record[key]
         return {"lam": float(best["lam"]), "collect": str(best["collect"]), "burn_in": int(best["burn_in"]),
-                "reinjections": int(best["reinjections"])}
+                "reinjections": int(best["reinjections"]), "start": best.get("start")}
     except (KeyError, TypeError, ValueError) as e:
         raise UserInputError(f"{path} is not a search result (no 'best' λ, collect, burn_in, reinjections)") from e
+
+
+def read_start_moments(path: str) -> StartMoments:
+    """The training data's moments a search with start "moments" stored (`start_moments`), for sample.py."""
+    record = io.read_json(path)
+    if not isinstance(record, dict) or "start_moments" not in record:
+        raise UserInputError(f"{path} holds no starting moments: chains that start at the data's moments need "
+                             "a search result made with --start=moments")
+    return StartMoments.from_record(record["start_moments"], path)

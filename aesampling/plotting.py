@@ -10,6 +10,7 @@ from aesampling import io
 # Bounds first, then autoencoders in a fixed order, each with a stable style.
 _STYLES = {
     "upper_bound": {"color": "black", "linestyle": "--", "label": "upper bound (real data)"},
+    "moments_bound": {"color": "grey", "linestyle": "-.", "label": "noise at the data's moments (N(μ, σ²))"},
     "lower_bound": {"color": "grey", "linestyle": ":", "label": "lower bound (N(0, I) noise)"},
 }
 
@@ -180,13 +181,16 @@ def plot_chain_progress(states: np.ndarray, steps: list[int], path, *, image_sha
     _save(fig, path)
 
 
-def plot_mixing(mixing: dict[str, list[dict]], bounds: dict[str, dict], path, *, title: str) -> None:
+def plot_mixing(mixing: dict[str, list[dict]], bounds: dict[str, dict], path, *, title: str,
+                start: str = "N(0, I)") -> None:
     """FD and class TV of fresh chains against the reinjection step t, one line per autoencoder.
 
     Args:
       mixing: per autoencoder, rows {t, fd, class_tv} (diagnostics.mixing's "steps").
-      bounds: per bound source (upper_bound, lower_bound), its quality {fd, class_tv}: horizontal references.
+      bounds: per bound source (upper_bound, moments_bound, lower_bound), its quality {fd, class_tv}:
+        horizontal references.
       path: the PNG to write.
+      start: where the chains started, for the t axis's label.
     """
     plt = _matplotlib()
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.8), dpi=100)
@@ -201,7 +205,7 @@ def plot_mixing(mixing: dict[str, list[dict]], bounds: dict[str, dict], path, *,
             ax.axhline(quality[key], color=style["color"], linestyle=style["linestyle"], label=style["label"])
         ax.set_xscale("log")
         ax.xaxis.set_major_formatter(_plain_formatter())
-        ax.set_xlabel("reinjection step t from N(0, I)")
+        ax.set_xlabel(f"reinjection step t from {start}")
         ax.set_ylabel(label)
         if key == "fd":
             ax.set_yscale("log")

@@ -14,10 +14,10 @@ LAST_EPOCHS = 5  # the final accuracy of one epoch moves by about 0.01; the mean
 
 
 def ordered_sources(sources: list[str]) -> list[str]:
-    """The sources in report order: the upper bound, the others as given, the lower bound."""
-    bounds = [evaluation.UPPER_BOUND, evaluation.LOWER_BOUND]
-    middle = [s for s in sources if s not in bounds]
-    return [s for s in [bounds[0], *middle, bounds[1]] if s in sources]
+    """The sources in report order: the upper bound, the others as given, the noise bounds."""
+    upper, *lower = evaluation.BOUNDS
+    middle = [s for s in sources if s not in evaluation.BOUNDS]
+    return [s for s in [upper, *middle, *lower] if s in sources]
 
 
 def reinjection_settings(config: dict) -> dict:
@@ -25,12 +25,25 @@ def reinjection_settings(config: dict) -> dict:
     return config["reinjection"] if "reinjection" in config else config["chains"]
 
 
+def start_text(chains: dict) -> str:
+    """Where recorded chains started: N(0, I), or the data's moments (records before the start was a setting: N(0, I))."""
+    return "N(μ, σ²) at the data's moments" if chains.get("start") == "moments" else "N(0, I)"
+
+
+def common_start_text(chain_settings: list[dict]) -> str:
+    """start_text of chains that all started alike, or "their start" when they differ."""
+    texts = {start_text(chains) for chains in chain_settings}
+    return texts.pop() if len(texts) == 1 else "their start"
+
+
 def _collect_text(chains: dict, record: dict) -> str:
-    """The collected state, and for class-balanced chains the share of the K slots per restart they filled."""
+    """The collected state, for chains from the data's moments that start, and for class-balanced chains the share
+    of the K slots per restart they filled."""
+    text = chains["collect"] + (", from moments" if chains.get("start") == "moments" else "")
     if not chains.get("balance"):
-        return chains["collect"]
+        return text
     kept = record.get("accepted_share")
-    return f"{chains['collect']}, balanced" + (f" ({kept:.1%} of slots filled)" if kept is not None else "")
+    return f"{text}, balanced" + (f" ({kept:.1%} of slots filled)" if kept is not None else "")
 
 
 def summary_table(curves: pd.DataFrame, records: dict[str, dict], ground_truth_accuracy: float) -> pd.DataFrame:
@@ -42,7 +55,7 @@ def summary_table(curves: pd.DataFrame, records: dict[str, dict], ground_truth_a
         curve = curves[curves["source"] == source].sort_values("epoch")
         final = float(curve["accuracy"].iloc[-1])
         chains = reinjection_settings(records[source]["config"])
-        is_autoencoder = source not in (evaluation.UPPER_BOUND, evaluation.LOWER_BOUND)
+        is_autoencoder = source not in evaluation.BOUNDS
         rows.append({
             "source": source,
             "lam": chains["lam"] if is_autoencoder else None,

@@ -40,6 +40,8 @@ from aesampling import backend, models
 from aesampling.errors import UserInputError
 
 COLLECT_MODES = ("noisy", "clean")
+NORMAL_START, MOMENTS_START = "normal", "moments"
+START_MODES = (NORMAL_START, MOMENTS_START)
 MAX_SEED = 2**31 - 1
 
 
@@ -63,6 +65,9 @@ class ReinjectionConfig:
       balance: collect equal per-class quotas of the ground-truth classifier's
         hard labels, restarting chains stuck in a full class
         (`aesampling.balancing`); needs that classifier.
+      start: where each restart starts: "normal", x_0 ~ N(0, I) as in the
+        paper, or "moments", x_0 = μ + σ ⊙ z at the training data's
+        per-feature moments (`StartMoments`, which the sampler then needs).
     """
 
     lam: float
@@ -71,6 +76,7 @@ class ReinjectionConfig:
     burn_in: int = 2
     collect: str = "noisy"
     balance: bool = False
+    start: str = NORMAL_START
 
     def __post_init__(self):
         if not (isinstance(self.lam, (int, float)) and math.isfinite(self.lam) and self.lam >= 0):
@@ -88,6 +94,8 @@ class ReinjectionConfig:
             raise UserInputError(f"collect must be one of {COLLECT_MODES}, got {self.collect!r}")
         if not isinstance(self.balance, (bool, np.bool_)):
             raise UserInputError(f"balance must be true or false, got {self.balance!r}")
+        if self.start not in START_MODES:
+            raise UserInputError(f"the chains' start must be one of {START_MODES}, got {self.start!r}")
 
     @property
     def collected_per_restart(self) -> int:
@@ -106,9 +114,9 @@ def resolve_chain_settings(defaults: ReinjectionConfig, *, chosen: dict | None =
 
     This is the one place that decides their precedence:
     - `given`: values set explicitly (the scripts' flags --lam, --chains,
-      --reinjections, --burn_in, --collect); None means unset;
+      --reinjections, --burn_in, --collect, --start); None means unset;
     - `chosen`: a λ search's best setting (`lambda_search.read_best`:
-      λ, collect, burn_in, reinjections), e.g. from --chains_file;
+      λ, collect, burn_in, reinjections, start), e.g. from --chains_file;
     - `defaults`: the dataset's presets (`presets.ExperimentPresets.sampler`).
     """
     fields = {f.name for f in dataclasses.fields(ReinjectionConfig)}
@@ -174,6 +182,30 @@ class StartMoments:
             raise UserInputError(f"starting moments need 2 or more rows of features, got shape {x.shape}")
         return cls(x.mean(axis=0).astype(np.float32), x.std(axis=0).astype(np.float32))
 
+    def to_record(self) -> dict:
+        """{"mean": [...], "std": [...]}: the 2·n numbers as JSON lists (float32 values, exact on reading back)."""
+        return {"mean": [float(v) for v in self.mean], "std": [float(v) for v in self.std]}
+
+    @classmethod
+    def from_record(cls, record, where: str) -> "StartMoments":
+        """The moments `to_record` wrote; `where` names their file in the error for anything else."""
+        try:
+            mean, std = (np.asarray(record[key], np.float32) for key in ("mean", "std"))
+        except (KeyError, TypeError, ValueError) as e:
+            raise UserInputError(f"{where} holds no starting moments (lists 'mean' and 'std')") from e
+        if mean.ndim != 1 or mean.shape != std.shape or not (np.all(np.isfinite(mean)) and np.all(std >= 0)):
+            raise UserInputError(f"{where}: the starting moments must be two equally long lists, finite, std >= 0")
+        return cls(mean, std)
+
+
+def start_for(config: ReinjectionConfig, moments: StartMoments | None) -> StartMoments | None:
+    """A sampler's `start` argument under `config`: the data's moments for config.start "moments", else None."""
+    if config.start != MOMENTS_START:
+        return None
+    if moments is None:
+        raise UserInputError("chains that start at the data's moments (start 'moments') need those moments")
+    return moments
+
 
 class ReinjectionSampler:
     """Draws synthetic samples from an autoencoder by reinjection.
@@ -194,8 +226,8 @@ class ReinjectionSampler:
         loaded in its scope); None runs everything on the default device.
         The samples are the same either way: the noise of every chain is
         drawn as on one device and each replica keeps its rows.
-      start: StartMoments for chains that start at the data's moments; None
-        starts them at N(0, I), as the paper does.
+      start: the data's StartMoments, exactly when config.start is "moments"
+        (`start_for`); None starts the chains at N(0, I), as the paper does.
     """
 
     def __init__(self, autoencoder, config: ReinjectionConfig, *, seed: int, input_dim: int | None = None,
@@ -207,6 +239,9 @@ class ReinjectionSampler:
             input_dim = models.check_autoencoder(autoencoder)
         self.input_dim = int(input_dim)
         self._start_moments = None  # (μ, σ) as tensors, or None for the N(0, I) start
+        if (start is not None) != (config.start == MOMENTS_START):
+            raise UserInputError(f"the chain settings start at {config.start!r} but starting moments were "
+                                 f"{'given' if start is not None else 'not given'}: moments go with start 'moments'")
         if start is not None:
             shapes = {np.shape(start.mean), np.shape(start.std)}
             if shapes != {(self.input_dim,)}:

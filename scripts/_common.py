@@ -17,7 +17,7 @@ from absl import app, flags  # noqa: E402
 from aesampling import interruption, presets  # noqa: E402
 from aesampling.distribution import STRATEGIES  # noqa: E402
 from aesampling.errors import UserInputError  # noqa: E402
-from aesampling.sampling import COLLECT_MODES, ReinjectionConfig, resolve_chain_settings  # noqa: E402
+from aesampling.sampling import COLLECT_MODES, START_MODES, ReinjectionConfig, resolve_chain_settings  # noqa: E402
 from aesampling.lambda_search import read_best  # noqa: E402
 from aesampling.workflow import DataConfig  # noqa: E402
 
@@ -59,9 +59,17 @@ def define_chain_shape_flags() -> None:
     flags.DEFINE_integer("burn_in", None, "b, states per restart not collected (default: preset, 2).")
 
 
+def define_start_flag() -> None:
+    """Where the chains start: N(0, I) or the training data's moments."""
+    flags.DEFINE_enum("start", None, list(START_MODES), "Where each restart's chains start: normal, x_0 ~ N(0, I) "
+                      "(the paper), or moments, x_0 = μ + σ ⊙ z at the training data's per-feature mean and std, "
+                      "2·n numbers that a search result then stores (default: --chains_file's, else normal).")
+
+
 def define_chain_flags() -> None:
-    """All reinjection chain settings: B, R, b, λ, the collected state, class balance, XLA."""
+    """All reinjection chain settings: B, R, b, λ, the collected state, the start, class balance, XLA."""
     define_chain_shape_flags()
+    define_start_flag()
     flags.DEFINE_float("lam", None, "λ, variance of the reinjected noise (default: --chains_file, else the preset's).")
     flags.DEFINE_string("chains_file", None, "A search result (search_lambda.py): its best λ, collect, R and "
                         "burn-in are the defaults.")
@@ -74,7 +82,7 @@ def define_chain_flags() -> None:
 
 
 CHAIN_FLAGS = {"lam": "lam", "num_chains": "chains", "reinjections": "reinjections", "burn_in": "burn_in",
-               "collect": "collect", "balance": "balance_classes"}  # ReinjectionConfig field -> flag
+               "collect": "collect", "balance": "balance_classes", "start": "start"}  # ReinjectionConfig field -> flag
 
 
 def chain_config(dataset: str | None, *, lam: float | None = None) -> ReinjectionConfig:

@@ -3,17 +3,19 @@
     python scripts/evaluate.py --dataset=digits --source=deep_ae --autoencoder=deep_ae.keras \
         --classifier=classifier.keras --output=curves/deep_ae.csv
 
---source is upper_bound (real training data), lower_bound (N(0, I) noise) or
-an autoencoder preset name (then --autoencoder is required). The CSV has
+--source is upper_bound (real training data), lower_bound (N(0, I) noise),
+moments_bound (N(μ, diag σ²) noise at the training data's per-feature moments,
+where chains with --start=moments begin) or an autoencoder preset name (then
+--autoencoder is required). The CSV has
 source, epoch, samples_seen, accuracy (on the real test set), loss.
 """
 
 import _common
 from absl import flags
 
-from aesampling import presets, workflow
+from aesampling import evaluation, presets, workflow
 
-flags.DEFINE_string("source", None, "upper_bound, lower_bound, or the autoencoder's preset name.")
+flags.DEFINE_string("source", None, "upper_bound, lower_bound, moments_bound, or the autoencoder's preset name.")
 flags.DEFINE_string("autoencoder", None, "Saved autoencoder (.keras) for an autoencoder source.")
 flags.DEFINE_string("classifier", None, "Saved ground-truth classifier (.keras).")
 flags.DEFINE_string("output", None, "The CSV file to write.")
@@ -33,7 +35,7 @@ FLAGS = flags.FLAGS
 def main():
     schedule = presets.experiment_presets(FLAGS.dataset).evaluation
     # The bounds bypass the autoencoder: λ is unused, only the batch size B·(R - b) matters.
-    is_bound = FLAGS.source in ("upper_bound", "lower_bound")
+    is_bound = FLAGS.source in evaluation.BOUNDS
     record = workflow.run_evaluate(workflow.EvaluateConfig(
         data=_common.data_config(), source=FLAGS.source, classifier=FLAGS.classifier,
         output=FLAGS.output, autoencoder=FLAGS.autoencoder,

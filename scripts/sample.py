@@ -4,7 +4,9 @@
 
 The .npz holds x (N_s x n, float32); it is streamed to disk in chunks. With
 --balance_classes --classifier=classifier.keras the chains collect equal
-per-class quotas of the classifier's hard labels (aesampling.balancing).
+per-class quotas of the classifier's hard labels (aesampling.balancing). Chains
+that start at the data's moments (--start=moments, or a --chains_file searched
+so) take those moments from --chains_file.
 """
 
 import _common
@@ -30,7 +32,7 @@ def main():
         autoencoder=FLAGS.autoencoder, output=FLAGS.output, num_samples=FLAGS.num_samples,
         reinjection=_common.chain_config(FLAGS.dataset), seed=FLAGS.seed,
         chunk_samples=FLAGS.chunk_samples, jit_compile=FLAGS.jit_compile, strategy=FLAGS.strategy,
-        classifier=FLAGS.classifier,
+        classifier=FLAGS.classifier, chains_file=FLAGS.chains_file,
     ))
     print(f"{FLAGS.num_samples} samples in {record['wall_seconds']:.1f}s -> {FLAGS.output}")
 

@@ -10,6 +10,8 @@ test set is never used) is written as "best", with the whole grid, to the
 JSON output. When the best setting sits on the grid's edge (largest or
 smallest λ, largest burn-in), the search tries one step beyond it, up to
 --widenings times (aesampling.lambda_search). Pass that file to sample.py / evaluate.py with --chains_file.
+With --start=moments every chain starts at the training split's per-feature
+mean and std, and the file stores those 2·n numbers for sample.py.
 """
 
 import _common
@@ -38,6 +40,7 @@ flags.DEFINE_integer("fd_samples", 5000, "Samples per setting whose FD to the va
 flags.mark_flags_as_required(["autoencoder", "classifier", "output"])
 _common.define_data_flags()
 _common.define_chain_shape_flags()
+_common.define_start_flag()
 FLAGS = flags.FLAGS
 
 
@@ -70,7 +73,7 @@ def main():
         criterion=FLAGS.criterion, fd_samples=FLAGS.fd_samples, mixing_chains=FLAGS.mixing_chains,
     ))
     best = record["best"]
-    print(f"best: λ={best['lam']:g}, collect={best['collect']}, burn-in={best['burn_in']} "
+    print(f"best: λ={best['lam']:g}, collect={best['collect']}, burn-in={best['burn_in']}, start={best['start']} "
           f"(R={best['reinjections']}; {len(record['grid'])} settings in "
           f"{record['wall_seconds']:.0f}s) -> {FLAGS.output}")
 

@@ -33,7 +33,7 @@ def test_restarted_chains_start_at_the_moments_too(linear_autoencoder):
     """r(x) = x, λ = 0: a chain keeps its start. Starts at μ = 5 are all class 1, so class 0's slots stay
     empty; a stuck chain restarted from N(0, I) instead would fill them (x_0 < 0.5 in 69% of draws)."""
     start = StartMoments(np.full(3, 5.0, np.float32), np.full(3, 0.1, np.float32))
-    config = ReinjectionConfig(lam=0.0, num_chains=20, reinjections=6, burn_in=2, balance=True)
+    config = ReinjectionConfig(lam=0.0, num_chains=20, reinjections=6, burn_in=2, balance=True, start="moments")
     sampler = balancing.BalancedReinjectionSampler(linear_autoencoder(3, 1.0), config, threshold_classifier(3, 0.5),
                                                    seed=0, start=start)
     samples = sampler.sample(200)

@@ -8,7 +8,7 @@ from aesampling import evaluation, metrics, reporting, training
 from aesampling.errors import UserInputError
 from aesampling.presets import ClassifierPreset
 from aesampling.reproducibility import seed_everything
-from aesampling.sampling import ReinjectionConfig, ReinjectionSampler
+from aesampling.sampling import ReinjectionConfig, ReinjectionSampler, StartMoments
 
 
 @pytest.fixture(scope="module")
@@ -52,6 +52,16 @@ def test_sources_yield_batches_of_the_declared_size(digits, linear_autoencoder):
     real, _ = evaluation.real_data_source(digits.x_train, 40, seed=0)
     rows = real(7)
     assert all((digits.x_train == row).all(axis=1).any() for row in rows)
+
+
+def test_noise_at_the_moments_is_the_standard_noise_scaled_and_shifted():
+    moments = StartMoments(np.array([1.0, 2.0, 3.0], np.float32), np.array([0.0, 1.0, 2.0], np.float32))
+    z = evaluation.gaussian_source(3, 5, seed=2)[0](4)
+    shifted, per_step = evaluation.gaussian_source(3, 5, seed=2, moments=moments)
+    assert per_step == 5
+    np.testing.assert_allclose(shifted(4), moments.mean + moments.std * z, rtol=1e-6)
+    assert reporting.ordered_sources(["lower_bound", "deep_ae", "moments_bound", "upper_bound"]) == [
+        "upper_bound", "deep_ae", "moments_bound", "lower_bound"]
 
 
 def test_samples_to_reach():

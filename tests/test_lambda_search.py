@@ -2,6 +2,7 @@
 
 import json
 
+import numpy as np
 import pytest
 
 from aesampling import data, lambda_search, models, training
@@ -47,7 +48,14 @@ def test_read_best(tmp_path):
     good = tmp_path / "good.json"
     best = {"lam": 0.02, "collect": "clean", "burn_in": 30, "reinjections": 38}
     good.write_text(json.dumps({"best": best, "grid": []}))
-    assert lambda_search.read_best(str(good)) == best
+    assert lambda_search.read_best(str(good)) == {**best, "start": None}  # made before the start was a setting
+    moments = tmp_path / "moments.json"
+    moments.write_text(json.dumps({"best": {**best, "start": "moments"}, "grid": [],
+                                   "start_moments": {"mean": [0.5, 0.25], "std": [0.1, 0.0]}}))
+    assert lambda_search.read_best(str(moments))["start"] == "moments"
+    np.testing.assert_array_equal(lambda_search.read_start_moments(str(moments)).mean, [0.5, 0.25])
+    with pytest.raises(UserInputError, match="holds no starting moments: .* --start=moments"):
+        lambda_search.read_start_moments(str(good))
     bad = tmp_path / "bad.json"
     bad.write_text(json.dumps({"grid": []}))
     with pytest.raises(UserInputError, match="not a search result"):
@@ -56,7 +64,7 @@ def test_read_best(tmp_path):
 
 def _score_by_setting(monkeypatch, accuracy_of):
     """Makes every trial's validation accuracy accuracy_of(λ, collect, b), without training anything."""
-    monkeypatch.setattr(lambda_search, "ReinjectionSampler", lambda autoencoder, config, seed: config)
+    monkeypatch.setattr(lambda_search, "ReinjectionSampler", lambda autoencoder, config, seed, start: config)
     monkeypatch.setattr(lambda_search.evaluation, "autoencoder_source", lambda config: (config, 1))
 
     def curve(config, per_step, ground_truth, x_val, y_val, *, epochs, steps_per_epoch, seed):

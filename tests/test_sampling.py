@@ -1,5 +1,7 @@
 """The reinjection sampler against hand-computed chains of deterministic fake autoencoders."""
 
+import dataclasses
+import json
 import math
 
 import numpy as np
@@ -7,7 +9,7 @@ import pytest
 from keras import ops
 
 from aesampling.errors import UserInputError
-from aesampling.sampling import ReinjectionConfig, ReinjectionSampler, StartMoments, chain_noise
+from aesampling.sampling import ReinjectionConfig, ReinjectionSampler, StartMoments, chain_noise, start_for
 
 
 def expected_chains(seed, restarts, chains, dim, reinjections, burn_in, lam, scale, collect):
@@ -48,7 +50,7 @@ def test_restart_and_burn_in_bookkeeping(linear_autoencoder):
 
 def test_chains_can_start_at_the_datas_moments(linear_autoencoder):
     # r(x) = x and λ = 0: every collected state is x_0 = μ + σ ⊙ z, z the N(0, I) start's own draw.
-    config = ReinjectionConfig(lam=0.0, num_chains=2, reinjections=3, burn_in=1)
+    config = ReinjectionConfig(lam=0.0, num_chains=2, reinjections=3, burn_in=1, start="moments")
     data = np.array([[0.0, 1.0, 5.0], [2.0, 1.0, 7.0], [4.0, 1.0, 9.0]], np.float32)
     start = StartMoments.of(data)
     np.testing.assert_allclose(start.mean, [2.0, 1.0, 7.0])
@@ -60,16 +62,41 @@ def test_chains_can_start_at_the_datas_moments(linear_autoencoder):
         np.testing.assert_allclose(block, np.broadcast_to(start.mean + start.std * z, (2, 2, 3)),
                                    rtol=1e-6, atol=1e-6)
     # The default start is N(0, I) itself, as before.
-    plain = ReinjectionSampler(linear_autoencoder(3, 1.0), config, seed=5).sample(4)
+    plain = ReinjectionSampler(linear_autoencoder(3, 1.0), dataclasses.replace(config, start="normal"),
+                               seed=5).sample(4)
     np.testing.assert_array_equal(plain[:2], ops.convert_to_numpy(chain_noise(5, 0, 0, (2, 3))))
 
 
 def test_bad_starting_moments_are_refused(linear_autoencoder):
-    config = ReinjectionConfig(lam=0.1, num_chains=2, reinjections=3, burn_in=1)
+    config = ReinjectionConfig(lam=0.1, num_chains=2, reinjections=3, burn_in=1, start="moments")
     with pytest.raises(UserInputError, match=r"starting moments of shape \[\(4,\)\] for an autoencoder of n = 3"):
         ReinjectionSampler(linear_autoencoder(3, 1.0), config, seed=0, start=StartMoments.of(np.ones((5, 4))))
     with pytest.raises(UserInputError, match="starting moments need 2 or more rows"):
         StartMoments.of(np.ones((1, 3)))
+    # The settings and the moments go together: neither without the other.
+    with pytest.raises(UserInputError, match="start at 'moments' but starting moments were not given"):
+        ReinjectionSampler(linear_autoencoder(3, 1.0), config, seed=0)
+    with pytest.raises(UserInputError, match="start at 'normal' but starting moments were given"):
+        ReinjectionSampler(linear_autoencoder(3, 1.0), dataclasses.replace(config, start="normal"), seed=0,
+                           start=StartMoments.of(np.ones((5, 3))))
+    with pytest.raises(UserInputError, match="start must be one of"):
+        ReinjectionConfig(lam=0.1, start="data")
+
+
+def test_starting_moments_round_trip_through_a_record():
+    moments = StartMoments.of(np.random.default_rng(0).random((10, 4)))
+    back = StartMoments.from_record(json.loads(json.dumps(moments.to_record())), "search.json")
+    np.testing.assert_array_equal(back.mean, moments.mean)
+    np.testing.assert_array_equal(back.std, moments.std)
+    for bad in (None, {"mean": [0.0]}, {"mean": [0.0, 1.0], "std": [1.0]}, {"mean": ["a"], "std": [1.0]},
+                {"mean": [0.0], "std": [-1.0]}):
+        with pytest.raises(UserInputError, match="search.json"):
+            StartMoments.from_record(bad, "search.json")
+    config = ReinjectionConfig(lam=0.1)
+    assert start_for(config, moments) is None
+    assert start_for(dataclasses.replace(config, start="moments"), moments) is moments
+    with pytest.raises(UserInputError, match="need those moments"):
+        start_for(dataclasses.replace(config, start="moments"), None)
 
 
 def test_lambda_zero_collects_the_fixed_point(linear_autoencoder):

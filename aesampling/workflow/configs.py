@@ -12,7 +12,7 @@ import math
 
 from aesampling.errors import UserInputError
 from aesampling import balancing, lambda_search
-from aesampling.sampling import ReinjectionConfig, check_seed
+from aesampling.sampling import MOMENTS_START, ReinjectionConfig, check_seed
 
 
 def _is_integer(value) -> bool:
@@ -95,7 +95,9 @@ class SampleConfig:
     """Draw `num_samples` synthetic samples from a saved autoencoder into an .npz.
 
     `classifier`, the ground-truth classifier, is needed (and only read) when
-    `reinjection.balance` asks for class-balanced collection.
+    `reinjection.balance` asks for class-balanced collection. `chains_file`, a
+    λ search result made with start "moments", holds the training data's
+    moments; it is needed (and only read) when `reinjection.start` is "moments".
     """
 
     autoencoder: str
@@ -107,6 +109,7 @@ class SampleConfig:
     jit_compile: bool = False
     strategy: str = "none"
     classifier: str | None = None
+    chains_file: str | None = None
 
     def __post_init__(self):
         check_seed(self.seed)
@@ -115,6 +118,9 @@ class SampleConfig:
         _at_least_one(chunk_samples=self.chunk_samples)
         if self.reinjection.balance and self.classifier is None:
             raise UserInputError(balancing.NEEDS_CLASSIFIER)
+        if self.reinjection.start == MOMENTS_START and self.chains_file is None:
+            raise UserInputError("chains that start at the data's moments read them from a search result: "
+                                 "give --chains_file (a search made with --start=moments)")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -134,8 +140,9 @@ class LabelConfig:
 class EvaluateConfig:
     """One learning curve: a fresh classifier trained only on one source.
 
-    `source` is "upper_bound", "lower_bound" or a name for the autoencoder at
-    `autoencoder`. The record also holds the quality of the source's first
+    `source` is "upper_bound", "lower_bound" (N(0, I) noise), "moments_bound"
+    (N(μ, diag σ²) noise at the training split's moments) or a name for the
+    autoencoder at `autoencoder`. The record also holds the quality of the source's first
     `quality_samples` samples against the validation images (0: none) and,
     for an autoencoder, its chains' mixing (aesampling.diagnostics). For the bounds, only the batch size B·(R - b) of `reinjection`
     is used, so every source sees the same number of samples per step.

@@ -13,31 +13,35 @@ from absl import logging
 from aesampling import balancing, diagnostics, evaluation, io, metrics, resume
 from aesampling.errors import UserInputError
 from aesampling.reproducibility import seed_everything
+from aesampling.sampling import StartMoments
 from aesampling.workflow import outputs
 from aesampling.workflow.configs import EvaluateConfig
-from aesampling.workflow.inputs import load_curve_inputs
+from aesampling.workflow.inputs import load_curve_inputs, start_moments
 from aesampling.workflow.records import fingerprint, run_record, split_sizes
 
 
-def _source(config: EvaluateConfig, inputs):
+def _source(config: EvaluateConfig, inputs, moments):
     """(source, samples per step, first(n), sampler) of `config.source`; the bounds draw B·(R - b) examples per
     step like the AEs. first(n) gives the source's first n samples (those of steps 0, 1, ...); sampler is the
-    autoencoder's (None for the bounds)."""
+    autoencoder's (None for the bounds), its chains starting at N(0, I) or at the data's `moments`."""
     batch = config.reinjection.samples_per_restart
-    if config.source in (evaluation.UPPER_BOUND, evaluation.LOWER_BOUND):
+    if config.source in evaluation.BOUNDS:
         if config.source == evaluation.UPPER_BOUND:
             source, per_step = evaluation.real_data_source(inputs.dataset.x_train, batch, seed=config.seed)
         else:
-            source, per_step = evaluation.gaussian_source(inputs.dataset.input_dim, batch, seed=config.seed)
+            noise_moments = StartMoments.of(inputs.dataset.x_train) if config.source == evaluation.MOMENTS_BOUND else None
+            source, per_step = evaluation.gaussian_source(inputs.dataset.input_dim, batch, seed=config.seed,
+                                                          moments=noise_moments)
         first = lambda n: np.concatenate([source(k) for k in range(math.ceil(n / per_step))])[:n]  # noqa: E731
         return source, per_step, first, None
     sampler = balancing.make_sampler(inputs.autoencoder, config.reinjection, seed=config.seed,
-                                     classifier=inputs.classifier, jit_compile=config.jit_compile)
+                                     classifier=inputs.classifier, jit_compile=config.jit_compile,
+                                     moments=moments)
     source, per_step = evaluation.autoencoder_source(sampler)
     return source, per_step, sampler.sample, sampler
 
 
-def _diagnostics(config: EvaluateConfig, inputs, first) -> dict:
+def _diagnostics(config: EvaluateConfig, inputs, first, moments) -> dict:
     """The source's sample quality against the validation images and, for an autoencoder, its chains' mixing."""
     dataset = inputs.dataset
     if config.quality_samples == 0 or dataset.x_val is None or len(dataset.x_val) < 2:
@@ -48,7 +52,8 @@ def _diagnostics(config: EvaluateConfig, inputs, first) -> dict:
     result = {"quality": diagnostics.source_quality(first(config.quality_samples), space, reference), "mixing": None}
     if inputs.autoencoder is not None:
         result["mixing"] = diagnostics.mixing(inputs.autoencoder, config.reinjection, space, reference,
-                                              seed=config.seed, chains=config.mixing_chains)
+                                              seed=config.seed, chains=config.mixing_chains,
+                                              moments=moments)
     logging.info("%s: FD %.4g, class TV %.3f, precision %.3f, recall %.3f", config.source,
                  result["quality"]["fd"], result["quality"]["class_tv"], result["quality"]["precision"],
                  result["quality"]["recall"])
@@ -58,7 +63,7 @@ def _diagnostics(config: EvaluateConfig, inputs, first) -> dict:
 def run_evaluate(config: EvaluateConfig) -> dict:
     """Learning curve of a fresh classifier trained only on (x, C(x)) from one source; CSV and record."""
     started = time.perf_counter()
-    is_bound = config.source in (evaluation.UPPER_BOUND, evaluation.LOWER_BOUND)
+    is_bound = config.source in evaluation.BOUNDS
     if not is_bound and config.autoencoder is None:
         raise UserInputError(f"source {config.source!r} needs an autoencoder model file")
     outputs.claim({**outputs.with_record("the learning curve", config.output),
@@ -67,7 +72,8 @@ def run_evaluate(config: EvaluateConfig) -> dict:
                   suffixes={"the learning curve": ".csv"})
     seed_everything(config.seed)
     inputs = load_curve_inputs(config.data, config.classifier, None if is_bound else config.autoencoder)
-    source, per_step, first, sampler = _source(config, inputs)
+    moments = start_moments(config.reinjection, inputs.dataset)
+    source, per_step, first, sampler = _source(config, inputs, moments)
     dataset = inputs.dataset
 
     def log(point: evaluation.CurvePoint) -> None:
@@ -85,7 +91,7 @@ def run_evaluate(config: EvaluateConfig) -> dict:
     with io.atomic_path(config.output) as tmp:
         frame.to_csv(tmp, index=False)
     checkpoint.remove()
-    diagnosed = _diagnostics(config, inputs, first)  # draws the first samples: the balanced share is measured
+    diagnosed = _diagnostics(config, inputs, first, moments)  # draws the first samples: the balanced share is measured
     record = run_record(
         config, started, samples_per_step=per_step, **diagnosed,
         accepted_share=getattr(sampler, "accepted_share", None),

@@ -10,6 +10,7 @@ from aesampling import data, features, io
 from aesampling.errors import UserInputError
 from aesampling.labeling import check_classifier
 from aesampling.models import check_autoencoder
+from aesampling.sampling import MOMENTS_START, ReinjectionConfig, StartMoments
 from aesampling.workflow.configs import DataConfig
 from aesampling.workflow.records import validation_fraction, warn_if_trained_elsewhere
 
@@ -28,6 +29,11 @@ def load_data(config: DataConfig) -> data.Dataset:
             batch_size=config.extraction_batch_size,
         )
     return data.split_validation(dataset, validation_fraction(config.dataset, config.validation_fraction))
+
+
+def start_moments(reinjection: ReinjectionConfig, dataset: data.Dataset) -> StartMoments | None:
+    """μ and σ of the training split's features when the chains start there (start "moments"), else None."""
+    return StartMoments.of(dataset.x_train) if reinjection.start == MOMENTS_START else None
 
 
 @dataclasses.dataclass(frozen=True)

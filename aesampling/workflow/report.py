@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from aesampling import data, features, io, npz, plotting, reporting
+from aesampling import data, evaluation, features, io, npz, plotting, reporting
 from aesampling.errors import UserInputError
 from aesampling.workflow import outputs
 from aesampling.workflow.configs import DataConfig, ReportConfig
@@ -70,7 +70,7 @@ def _plot_chain_progress(name: str, path: str, record: dict, out: Path, dataset:
     chains = reporting.reinjection_settings(sampled["config"])
     plotting.plot_chain_progress(
         progress, sampled["chain_progress_steps"], out / f"chains_{name}.png", image_shape=image_shape,
-        title=f"{dataset}: {name}: {progress.shape[1]} chains from N(0, I), λ={chains['lam']:g}, "
+        title=f"{dataset}: {name}: {progress.shape[1]} chains from {reporting.start_text(chains)}, λ={chains['lam']:g}, "
               f"{chains['collect']} states (the samples collect t = {chains['burn_in'] + 1}..{chains['reinjections']})",
     )
 
@@ -125,10 +125,10 @@ def run_report(config: ReportConfig) -> dict:
     })
     mixing = reporting.distinct_mixing({s: r["mixing"]["steps"] for s, r in records.items() if r.get("mixing")})
     if mixing:
-        bounds = {s: records[s]["quality"] for s in ("upper_bound", "lower_bound")
-                  if records.get(s, {}).get("quality")}
-        plotting.plot_mixing(mixing, bounds, out / "mixing.png",
-                             title=f"{config.dataset}: {_mixing_chains(records):,} chains from N(0, I) at each "
+        bounds = {s: records[s]["quality"] for s in evaluation.BOUNDS if records.get(s, {}).get("quality")}
+        start = reporting.common_start_text([reporting.reinjection_settings(records[s]["config"]) for s in mixing])
+        plotting.plot_mixing(mixing, bounds, out / "mixing.png", start=start,
+                             title=f"{config.dataset}: {_mixing_chains(records):,} chains from {start} at each "
                                    "autoencoder's λ and collected state")
     samples_per_epoch = {s: int(r["samples_per_step"] * r["config"]["steps_per_epoch"]) for s, r in records.items()}
     plotting.plot_learning_curves(

@@ -1,8 +1,8 @@
 """Stage 2 (Algorithm 1): stream reinjection samples of a saved autoencoder r into an .npz.
 
 Beside the samples `x`, the file holds `chain_progress`: 10 fresh chains from
-N(0, I) at the reinjection steps t of CHAIN_PROGRESS_STEPS, with the run's λ
-and collected state, and `preview_clean`: r(x) of the first 30 samples, so
+the run's start (N(0, I), or the data's moments) at the reinjection steps t
+of CHAIN_PROGRESS_STEPS, with the run's λ and collected state, and `preview_clean`: r(x) of the first 30 samples, so
 the report can draw how chains reach the data and each sample beside its
 reconstruction without reloading r.
 """
@@ -14,10 +14,10 @@ import time
 
 import numpy as np
 
-from aesampling import balancing, distribution, io, npz
+from aesampling import balancing, distribution, io, lambda_search, npz
 from aesampling.errors import UserInputError
 from aesampling.models import check_autoencoder
-from aesampling.sampling import ReinjectionConfig, ReinjectionSampler
+from aesampling.sampling import MOMENTS_START, ReinjectionConfig, ReinjectionSampler, StartMoments, start_for
 from aesampling.workflow import outputs
 from aesampling.workflow.configs import SampleConfig
 from aesampling.workflow.records import run_record
@@ -33,15 +33,17 @@ def reconstructions(autoencoder, x: np.ndarray) -> np.ndarray:
 CHAIN_PROGRESS_CHAINS = 10
 
 
-def chain_progress(autoencoder, reinjection: ReinjectionConfig, *, seed: int = 0) -> np.ndarray:
-    """States x_t of 10 chains from N(0, I) at t in CHAIN_PROGRESS_STEPS: shape (steps, 10, n).
+def chain_progress(autoencoder, reinjection: ReinjectionConfig, *, seed: int = 0,
+                   moments: StartMoments | None = None) -> np.ndarray:
+    """States x_t of 10 chains at t in CHAIN_PROGRESS_STEPS: shape (steps, 10, n).
 
-    The chains use λ and the collected state of `reinjection` and run
-    max(CHAIN_PROGRESS_STEPS) reinjections without restart.
+    The chains use λ, the collected state and the start of `reinjection`
+    (N(0, I), or the data's `moments`) and run max(CHAIN_PROGRESS_STEPS)
+    reinjections without restart.
     """
     config = dataclasses.replace(reinjection, num_chains=CHAIN_PROGRESS_CHAINS,
                                  reinjections=max(CHAIN_PROGRESS_STEPS), burn_in=0, balance=False)
-    states = ReinjectionSampler(autoencoder, config, seed=seed).restarts(0, 1)
+    states = ReinjectionSampler(autoencoder, config, seed=seed, start=start_for(config, moments)).restarts(0, 1)
     states = states.reshape(config.reinjections, config.num_chains, -1)
     return states[[t - 1 for t in CHAIN_PROGRESS_STEPS]]
 
@@ -59,17 +61,21 @@ def run_sample(config: SampleConfig) -> dict:
     started = time.perf_counter()
     classifier_path = config.classifier if config.reinjection.balance else None
     outputs.claim(outputs.with_record("the samples", config.output),
-                  {"the autoencoder": config.autoencoder, "the classifier": classifier_path},
+                  {"the autoencoder": config.autoencoder, "the classifier": classifier_path,
+                   "the search result": config.chains_file},
                   suffixes={"the samples": ".npz"})
+    moments = None
+    if config.reinjection.start == MOMENTS_START:
+        moments = lambda_search.read_start_moments(config.chains_file)
     strategy = distribution.make_strategy(config.strategy)
     with distribution.scope(strategy):
         autoencoder = io.load_model(config.autoencoder)
     dim = check_autoencoder(autoencoder)
     classifier = io.load_model(classifier_path) if classifier_path else None
-    progress = chain_progress(autoencoder, config.reinjection, seed=config.seed)
+    progress = chain_progress(autoencoder, config.reinjection, seed=config.seed, moments=moments)
     _check_finite(progress, config)
     sampler = balancing.make_sampler(autoencoder, config.reinjection, seed=config.seed, classifier=classifier,
-                                     jit_compile=config.jit_compile, strategy=strategy)
+                                     jit_compile=config.jit_compile, strategy=strategy, moments=moments)
     with npz.NpzStreamWriter(config.output, {"x": ((dim,), np.float32)}, config.num_samples,
                             whole={"chain_progress": progress}) as writer:
         for i, chunk in enumerate(sampler.iter_samples(config.num_samples, config.chunk_samples)):

@@ -11,7 +11,7 @@ from aesampling import diagnostics, io, lambda_estimate, lambda_search
 from aesampling.reproducibility import seed_everything
 from aesampling.workflow import outputs
 from aesampling.workflow.configs import LambdaSearchConfig
-from aesampling.workflow.inputs import load_curve_inputs
+from aesampling.workflow.inputs import load_curve_inputs, start_moments
 from aesampling.workflow.records import run_record, split_sizes
 
 
@@ -32,6 +32,7 @@ def run_lambda_search(config: LambdaSearchConfig) -> dict:
                   suffixes={"the search result": ".json"})
     seed_everything(config.seed)
     inputs = load_curve_inputs(config.data, config.classifier, config.autoencoder)
+    moments = start_moments(config.reinjection, inputs.dataset)
     fidelity = mixing_burn_in = None
     if config.fd_samples:
         space = diagnostics.FeatureSpace(inputs.classifier)
@@ -40,12 +41,12 @@ def run_lambda_search(config: LambdaSearchConfig) -> dict:
                                              class_labels=np.concatenate([dataset.y_train, dataset.y_val]))
         fidelity = diagnostics.fidelity(space, reference, config.fd_samples)
         mixing_burn_in = diagnostics.mixing_burn_in(inputs.autoencoder, space, reference, seed=config.seed,
-                                                    chains=config.mixing_chains)
+                                                    chains=config.mixing_chains, moments=moments)
     grid = lambda_search.search(
         inputs.autoencoder, inputs.classifier, inputs.dataset.x_val, inputs.dataset.y_val, base=config.reinjection,
         lambdas=config.lambdas, collects=config.collects, burn_ins=config.burn_ins, epochs=config.epochs,
         steps_per_epoch=config.steps_per_epoch, seed=config.seed, widenings=config.widenings, on_result=_log,
-        criterion=config.criterion, fidelity=fidelity, mixing_burn_in=mixing_burn_in,
+        criterion=config.criterion, fidelity=fidelity, mixing_burn_in=mixing_burn_in, moments=moments,
     )
     choices = {"best": lambda_search.best_setting(grid, config.criterion)}
     if config.criterion == lambda_search.STUDENT:
@@ -56,6 +57,8 @@ def run_lambda_search(config: LambdaSearchConfig) -> dict:
     logging.info("λ read through Eq. 5 at noise levels s: %s", eq5)
     record = run_record(config, started, criterion=config.criterion, grid=grid, lambda_from_eq5=eq5,
                         **split_sizes(inputs.dataset),
-                        **{name: {k: row[k] for k in lambda_search.SEARCHED_FIELDS} for name, row in choices.items()})
+                        **{name: {**{k: row[k] for k in lambda_search.SEARCHED_FIELDS}, "start": config.reinjection.start}
+                           for name, row in choices.items()},
+                        **({"start_moments": moments.to_record()} if moments is not None else {}))
     io.write_json(config.output, record)
     return record

@@ -1,0 +1,58 @@
+"""Chains that start at the training data's moments, through the scripts: search, sample, evaluate."""
+
+import json
+
+import numpy as np
+from keras import ops
+
+from aesampling import io, workflow
+from aesampling.sampling import StartMoments, chain_noise
+from conftest import run_script
+from test_red_team import m  # noqa: F401 - the digits models fixture
+
+
+def test_a_moments_search_carries_its_start_to_sample_and_evaluate(m, tmp_path):  # noqa: F811
+    models = {"autoencoder": m / "ae.keras", "classifier": m / "classifier.keras"}
+    model_flags = [f"--{name}={path}" for name, path in models.items()]
+    search = tmp_path / "search.json"
+    run_script("search_lambda", "--dataset=digits", *model_flags, "--start=moments", "--criterion=fd",
+               "--lambdas=0.1", "--collects=clean", "--burn_ins=1", "--widenings=0", "--fd_samples=200",
+               "--mixing_chains=20", f"--output={search}")
+    record = json.loads(search.read_text())
+    assert record["best"]["start"] == record["best_fd"]["start"] == "moments"
+    # The search stores μ and σ of the training split, the only numbers of the data it keeps.
+    x_train = workflow.inputs.load_data(workflow.DataConfig(dataset="digits")).x_train
+    moments = StartMoments.from_record(record["start_moments"], str(search))
+    np.testing.assert_allclose(moments.mean, x_train.mean(axis=0), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(moments.std, x_train.std(axis=0), rtol=1e-5, atol=1e-6)
+
+    # sample.py takes the start and the moments from the search result alone. Clean states: the first state
+    # of a chain is r(x_0), x_0 = μ + σ ⊙ z; --start=normal overrides the file and starts at z.
+    autoencoder = io.load_model(models["autoencoder"])
+    z = ops.convert_to_numpy(chain_noise(3, 0, 0, (10, 64)))
+    for start, x_0 in (([], moments.mean + moments.std * z), (["--start=normal"], z)):
+        out = tmp_path / f"samples{len(start)}.npz"
+        run_script("sample", f"--autoencoder={models['autoencoder']}", f"--chains_file={search}",
+                   "--num_samples=50", "--seed=3", f"--output={out}", *start)
+        np.testing.assert_allclose(np.load(out)["chain_progress"][0], autoencoder.predict(x_0, verbose=0),
+                                   atol=1e-5)
+        assert json.loads(out.with_suffix(".json").read_text())["config"]["reinjection"]["start"] == \
+            ("normal" if start else "moments")
+
+    # evaluate.py reads the start from the search and the moments from its own training split.
+    curve = tmp_path / "curve.csv"
+    run_script("evaluate", "--dataset=digits", "--source=ae", *model_flags, f"--chains_file={search}",
+               "--epochs=1", "--steps_per_epoch=2", "--quality_samples=100", "--mixing_chains=20",
+               f"--output={curve}")
+    evaluated = json.loads(curve.with_suffix(".json").read_text())
+    assert evaluated["config"]["reinjection"]["start"] == "moments" and evaluated["mixing"]["steps"]
+
+    # Moments that cannot be had are named in one line.
+    no_moments = tmp_path / "no_moments.json"
+    no_moments.write_text(json.dumps({k: v for k, v in record.items() if k != "start_moments"}))
+    for flags, message in (([f"--chains_file={no_moments}"], "holds no starting moments"),
+                           (["--lam=0.1", "--start=moments"], "give --chains_file")):
+        result = run_script("sample", f"--autoencoder={models['autoencoder']}", "--num_samples=10",
+                            f"--output={tmp_path / 'bad.npz'}", *flags, check=False)
+        assert result.returncode == 1 and message in result.stderr and len(result.stderr.strip().splitlines()) == 1
+        assert not (tmp_path / "bad.npz").exists()
