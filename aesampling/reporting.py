@@ -25,14 +25,18 @@ def reinjection_settings(config: dict) -> dict:
     return config["reinjection"] if "reinjection" in config else config["chains"]
 
 
-def start_text(chains: dict) -> str:
-    """Where recorded chains started: N(0, I), or the data's moments (records before the start was a setting: N(0, I))."""
-    return "N(μ, σ²) at the data's moments" if chains.get("start") == "moments" else "N(0, I)"
+def start_text(chains: dict, *, short: bool = False) -> str:
+    """Where recorded chains started: N(0, I), or the data's moments (records before the start was a setting: N(0, I)).
+
+    `short` leaves out "at the data's moments" (an axis label)."""
+    if chains.get("start") != "moments":
+        return "N(0, I)"
+    return "N(μ, σ²)" if short else "N(μ, σ²) at the data's moments"
 
 
-def common_start_text(chain_settings: list[dict]) -> str:
+def common_start_text(chain_settings: list[dict], *, short: bool = False) -> str:
     """start_text of chains that all started alike, or "their start" when they differ."""
-    texts = {start_text(chains) for chains in chain_settings}
+    texts = {start_text(chains, short=short) for chains in chain_settings}
     return texts.pop() if len(texts) == 1 else "their start"
 
 

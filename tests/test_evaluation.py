@@ -85,6 +85,15 @@ def test_summary_table_orders_bounds_and_computes_ratios():
     assert row["last_epochs_mean_accuracy"] == pytest.approx((0.1 + 0.9 + 0.95) / 3)
     assert pd.isna(row["samples_to_97pct"])
     assert table.set_index("source").loc["upper_bound", "samples_to_97pct"] == 400
+    # Chains from the data's moments say so beside their collected state, and in the figures' titles.
+    moments = {"config": {"reinjection": {**chains["config"]["chains"], "start": "moments", "balance": True}},
+               "accepted_share": 0.5}
+    table = reporting.summary_table(curves, {**{s: chains for s in curves["source"].unique()}, "deep_ae": moments}, 1.0)
+    assert table.set_index("source").loc["deep_ae", "collect"] == "noisy, from moments, balanced (50.0% of slots filled)"
+    assert reporting.common_start_text([{"start": "moments"}] * 2) == "N(μ, σ²) at the data's moments"
+    assert reporting.common_start_text([{"start": "moments"}], short=True) == "N(μ, σ²)"
+    assert reporting.common_start_text([{}, {"start": "normal"}]) == "N(0, I)"
+    assert reporting.common_start_text([{}, {"start": "moments"}]) == "their start"
 
 
 def test_stage_timings_count_the_interrupted_runs_of_a_resumed_curve():

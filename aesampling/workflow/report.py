@@ -126,9 +126,10 @@ def run_report(config: ReportConfig) -> dict:
     mixing = reporting.distinct_mixing({s: r["mixing"]["steps"] for s, r in records.items() if r.get("mixing")})
     if mixing:
         bounds = {s: records[s]["quality"] for s in evaluation.BOUNDS if records.get(s, {}).get("quality")}
-        start = reporting.common_start_text([reporting.reinjection_settings(records[s]["config"]) for s in mixing])
-        plotting.plot_mixing(mixing, bounds, out / "mixing.png", start=start,
-                             title=f"{config.dataset}: {_mixing_chains(records):,} chains from {start} at each "
+        starts = [reporting.reinjection_settings(records[s]["config"]) for s in mixing]
+        plotting.plot_mixing(mixing, bounds, out / "mixing.png", start=reporting.common_start_text(starts, short=True),
+                             title=f"{config.dataset}: {_mixing_chains(records):,} chains from "
+                                   f"{reporting.common_start_text(starts)} at each "
                                    "autoencoder's λ and collected state")
     samples_per_epoch = {s: int(r["samples_per_step"] * r["config"]["steps_per_epoch"]) for s, r in records.items()}
     plotting.plot_learning_curves(
