@@ -170,7 +170,7 @@ def plot_chain_progress(states: np.ndarray, steps: list[int], path, *, image_sha
     plt = _matplotlib()
     rows, columns = states.shape[0], states.shape[1]
     height, gap = image_shape[0], 2
-    fig, ax = plt.subplots(figsize=(columns * 0.8, rows * 0.8 + 0.4), dpi=80)
+    fig, ax = plt.subplots(figsize=(columns * 0.8, rows * 0.8 + 0.4 + 0.2 * title.count("\n")), dpi=80)
     ax.imshow(_mosaic(states.reshape(rows * columns, -1), rows, columns, image_shape, row_gap=gap, column_gap=gap),
               cmap="gray", vmin=0, vmax=1, interpolation="nearest")
     ax.set_xticks([])

@@ -70,7 +70,7 @@ def _plot_chain_progress(name: str, path: str, record: dict, out: Path, dataset:
     chains = reporting.reinjection_settings(sampled["config"])
     plotting.plot_chain_progress(
         progress, sampled["chain_progress_steps"], out / f"chains_{name}.png", image_shape=image_shape,
-        title=f"{dataset}: {name}: {progress.shape[1]} chains from {reporting.start_text(chains)}, λ={chains['lam']:g}, "
+        title=f"{dataset}: {name}: {progress.shape[1]} chains from {reporting.start_text(chains)}\nλ={chains['lam']:g}, "
               f"{chains['collect']} states (the samples collect t = {chains['burn_in'] + 1}..{chains['reinjections']})",
     )
 
