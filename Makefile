@@ -96,7 +96,7 @@ DATA_FLAGS := $(if $(DATA_DIR),--data_dir=$(DATA_DIR)) $(if $(TFDS_DATA_DIR),--t
 
 # The settings given on make's command line, repeated in each report's reproduce command (a seed's run adds SEED).
 REPRODUCED_VARIABLES = DATA_DIR TFDS_DATA_DIR RESNET_WEIGHTS IMAGE_SIZE SEED SMOKE CRITERION START FD_CURVES NUM_SAMPLES \
-  TRAIN_ARGS SEARCH_ARGS EVAL_ARGS BALANCED_EVAL_ARGS $(1)_DAE_NOISES
+  AUTOENCODERS TRAIN_ARGS SEARCH_ARGS EVAL_ARGS BALANCED_EVAL_ARGS $(1)_DAE_NOISES
 quoted = $(if $(findstring $(space),$(strip $(1))),'$(strip $(1))',$(1))
 reproduce_command = $(strip make $(1) $(foreach v,$(REPRODUCED_VARIABLES),$(if $(filter command line environment environment override,$(origin $(v))),$(v)=$(call quoted,$($(v))))))
 # The feature cache name aesampling.features.cache_path gives these settings.

@@ -237,6 +237,8 @@ def test_make_with_the_fd_criterion_evaluates_the_fd_choice_only():
     assert all(("--steps_per_epoch=20" in line) == ("_balanced" in line.split("--source=")[1].split()[0])
                for line in shorter.splitlines() if "scripts/evaluate.py" in line)
     assert '--reproduce_command="make digits CRITERION=fd BALANCED_EVAL_ARGS=--steps_per_epoch=20"' in shorter
+    fewer = make("-n", "digits", "CRITERION=fd", "RESULTS=/nonexistent", "AUTOENCODERS=shallow_ae deep_ae").stdout
+    assert '--reproduce_command="make digits CRITERION=fd AUTOENCODERS=\'shallow_ae deep_ae\'"' in fewer
     wrong = make("-n", "digits", "CRITERION=students", check=False)
     assert wrong.returncode != 0 and "CRITERION must be student or fd, got 'students'" in wrong.stderr
 
