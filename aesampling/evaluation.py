@@ -98,18 +98,12 @@ def real_data_source(x_train: np.ndarray, batch_size: int, *, seed: int) -> tupl
 def gaussian_source(input_dim: int, batch_size: int, *, seed: int,
                     moments: StartMoments | None = None) -> tuple[Source, int]:
     """Step k -> `batch_size` draws of N(0, I) in R^n, or of N(μ, diag σ²) given the data's `moments`."""
+    def draw(step):
+        return backend.standard_normal(seed, step, 0, (batch_size, input_dim))
+
     if moments is None:
-        def batch(params, step):
-            return backend.standard_normal(seed, step, 0, (batch_size, input_dim)), None
-
-        return Source(batch), batch_size
-
-    def moment_batch(params, step):
-        mean, std = params
-        return mean + std * backend.standard_normal(seed, step, 0, (batch_size, input_dim)), None
-
-    return Source(moment_batch, (ops.convert_to_tensor(moments.mean, "float32"),
-                                 ops.convert_to_tensor(moments.std, "float32"))), batch_size
+        return Source(lambda params, step: (draw(step), None)), batch_size
+    return Source(lambda params, step: (params[0] + params[1] * draw(step), None), moments.tensors()), batch_size
 
 
 def fresh_classifier(ground_truth: keras.Model, *, seed: int) -> keras.Model:

@@ -182,6 +182,10 @@ class StartMoments:
             raise UserInputError(f"starting moments need 2 or more rows of features, got shape {x.shape}")
         return cls(x.mean(axis=0).astype(np.float32), x.std(axis=0).astype(np.float32))
 
+    def tensors(self):
+        """(μ, σ) as float32 tensors, the arguments of a compiled function that draws at the moments."""
+        return ops.convert_to_tensor(self.mean, "float32"), ops.convert_to_tensor(self.std, "float32")
+
     def to_record(self) -> dict:
         """{"mean": [...], "std": [...]}: the 2·n numbers as JSON lists (float32 values, exact on reading back)."""
         return {"mean": [float(v) for v in self.mean], "std": [float(v) for v in self.std]}
@@ -247,8 +251,7 @@ class ReinjectionSampler:
             if shapes != {(self.input_dim,)}:
                 raise UserInputError(f"starting moments of shape {sorted(shapes)} for an autoencoder of n = "
                                      f"{self.input_dim}: they must be ({self.input_dim},)")
-            self._start_moments = (ops.convert_to_tensor(start.mean, "float32"),
-                                   ops.convert_to_tensor(start.std, "float32"))
+            self._start_moments = start.tensors()
         check_memory(config, self.input_dim)
         self._sqrt_lam = math.sqrt(config.lam)
         self.strategy = strategy

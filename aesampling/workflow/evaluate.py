@@ -23,15 +23,16 @@ from aesampling.workflow.records import fingerprint, run_record, split_sizes
 def _source(config: EvaluateConfig, inputs, moments):
     """(source, samples per step, first(n), sampler) of `config.source`; the bounds draw B·(R - b) examples per
     step like the AEs. first(n) gives the source's first n samples (those of steps 0, 1, ...); sampler is the
-    autoencoder's (None for the bounds), its chains starting at N(0, I) or at the data's `moments`."""
+    autoencoder's (None for the bounds), its chains starting at N(0, I) or at the data's `moments`, which are
+    also where moments_bound draws its noise."""
     batch = config.reinjection.samples_per_restart
     if config.source in evaluation.BOUNDS:
         if config.source == evaluation.UPPER_BOUND:
             source, per_step = evaluation.real_data_source(inputs.dataset.x_train, batch, seed=config.seed)
         else:
-            noise_moments = StartMoments.of(inputs.dataset.x_train) if config.source == evaluation.MOMENTS_BOUND else None
-            source, per_step = evaluation.gaussian_source(inputs.dataset.input_dim, batch, seed=config.seed,
-                                                          moments=noise_moments)
+            source, per_step = evaluation.gaussian_source(
+                inputs.dataset.input_dim, batch, seed=config.seed,
+                moments=moments if config.source == evaluation.MOMENTS_BOUND else None)
         first = lambda n: np.concatenate([source(k) for k in range(math.ceil(n / per_step))])[:n]  # noqa: E731
         return source, per_step, first, None
     sampler = balancing.make_sampler(inputs.autoencoder, config.reinjection, seed=config.seed,
@@ -72,7 +73,8 @@ def run_evaluate(config: EvaluateConfig) -> dict:
                   suffixes={"the learning curve": ".csv"})
     seed_everything(config.seed)
     inputs = load_curve_inputs(config.data, config.classifier, None if is_bound else config.autoencoder)
-    moments = start_moments(config.reinjection, inputs.dataset)
+    moments = (StartMoments.of(inputs.dataset.x_train) if config.source == evaluation.MOMENTS_BOUND
+               else start_moments(config.reinjection, inputs.dataset))
     source, per_step, first, sampler = _source(config, inputs, moments)
     dataset = inputs.dataset
 
