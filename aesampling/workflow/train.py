@@ -56,11 +56,13 @@ def run_train(config: TrainConfig) -> dict:
         result = training.fit_classifier(model, dataset, epochs=epochs, batch_size=batch_size, callbacks=backup)
     else:
         result = training.fit_autoencoder(model, dataset, epochs=epochs, batch_size=batch_size, callbacks=backup)
-    io.save_model(model, config.output)
-    resume.remove_training_backup(config.output)
     record = run_record(
         config, started, preset=dataclasses.asdict(preset), epochs_trained=epochs, resumed_from_epoch=resumed_from,
         parameters=int(model.count_params()), input_dim=dataset.input_dim, **split_sizes(dataset), **result,
     )
+    # The record first: the model is what make waits for, so a run killed between the two files trains again
+    # (from its backup) instead of leaving a model without its record.
     io.write_json(io.sidecar_path(config.output), record)
+    io.save_model(model, config.output)
+    resume.remove_training_backup(config.output)
     return record
