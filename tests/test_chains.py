@@ -1,6 +1,7 @@
 """Smoke runs of the MNIST and CIFAR chains: tiny epochs on mock data, ResNet50 with weights=None."""
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -79,11 +80,30 @@ def test_chain_under_tfds_mock_data(dataset, tmp_path, monkeypatch):
             ))
     # The report only reads: it loads no model.
     monkeypatch.setattr(io, "load_model", lambda path: pytest.fail(f"the report loaded {path}"))
-    result = workflow.run_report(workflow.ReportConfig(
-        dataset=dataset, curves=tuple(curves), samples=(str(tmp_path / "deep_dae.npz"),),
-        classifier_record=str(models / "classifier.json"), output_dir=str(tmp_path / "report"),
-        lambda_searches=(str(tmp_path / "lambda" / "deep_dae.json"),),
-    ))
+    def report(output_dir):
+        return workflow.run_report(workflow.ReportConfig(
+            dataset=dataset, curves=tuple(curves), samples=(str(tmp_path / "deep_dae.npz"),),
+            classifier_record=str(models / "classifier.json"), output_dir=str(output_dir),
+            lambda_searches=(str(tmp_path / "lambda" / "deep_dae.json"),),
+        ))
+
+    result = report(tmp_path / "report")
+    # Killed as it writes its last other file, the report leaves no table.md (make's target) behind: make redoes it.
+    class Killed(BaseException):
+        pass
+
+    write_json = io.write_json
+
+    def write_json_killed_at_config(path, payload):
+        if Path(path).name == "config.json":
+            raise Killed
+        write_json(path, payload)
+
+    monkeypatch.setattr(io, "write_json", write_json_killed_at_config)
+    with pytest.raises(Killed):
+        report(tmp_path / "killed")
+    assert (tmp_path / "killed" / "metrics.json").is_file() and not (tmp_path / "killed" / "table.md").exists()
+    monkeypatch.setattr(io, "write_json", write_json)
     tried = {(row["lam"], row["collect"]) for row in searched["grid"]}
     assert tried == {(0.01, "noisy"), (0.01, "clean"), (0.1, "noisy"), (0.1, "clean")}
     assert (searched["best"]["lam"], searched["best"]["collect"]) in tried

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from aesampling import backend, io, resume
+from aesampling.sampling import ReinjectionConfig
 from conftest import run_script, save_small_models, start_script
 
 
@@ -85,3 +86,50 @@ def test_a_checkpoint_from_other_settings_is_not_resumed(trained, tmp_path):
     run_script("evaluate", *base, "--epochs=3")
     run_script("evaluate", *base[:-1], f"--output={tmp_path / 'fresh.csv'}", "--epochs=3")
     assert (tmp_path / "c.csv").read_bytes() == (tmp_path / "fresh.csv").read_bytes()
+
+
+class Killed(BaseException):
+    """Stands for a SIGKILL at one exact point of a run: nothing after it happens."""
+
+
+def kill_when_called(*args, **kwargs):
+    raise Killed
+
+
+@pytest.mark.parametrize("stage", ["train", "sample", "label", "evaluate"])
+def test_a_run_killed_before_its_output_leaves_the_record_not_a_lone_output(stage, trained, tmp_path, monkeypatch):
+    """make waits for the model, the samples, the labelled samples or the curve; each stage writes its JSON record before that file, so a
+    kill between the two can only leave a record without the output (the stage runs again), never an output that
+    make counts as done without the record the report reads."""
+    import pandas as pd
+    from aesampling import npz, workflow
+
+    data_config = workflow.DataConfig(dataset="digits")
+    chains = ReinjectionConfig(lam=0.05, num_chains=4, reinjections=3, burn_in=1)
+    if stage == "train":
+        output = tmp_path / "ae.keras"
+        monkeypatch.setattr(io, "save_model", kill_when_called)
+        run = lambda: workflow.run_train(workflow.TrainConfig(data=data_config, model="shallow_ae",
+                                                              output=str(output), epochs=1))
+    elif stage == "sample":
+        output = tmp_path / "samples.npz"
+        monkeypatch.setattr(npz.NpzStreamWriter, "close", kill_when_called)
+        run = lambda: workflow.run_sample(workflow.SampleConfig(autoencoder=str(trained / "ae.keras"),
+                                                                output=str(output), num_samples=20, reinjection=chains))
+    elif stage == "label":
+        output = tmp_path / "labelled.npz"
+        np.savez(tmp_path / "samples.npz", x=np.zeros((20, 64), np.float32))
+        monkeypatch.setattr(npz.NpzStreamWriter, "close", kill_when_called)
+        run = lambda: workflow.run_label(workflow.LabelConfig(samples=str(tmp_path / "samples.npz"),
+                                                              classifier=str(trained / "classifier.keras"),
+                                                              output=str(output)))
+    else:
+        output = tmp_path / "curve.csv"
+        monkeypatch.setattr(pd.DataFrame, "to_csv", kill_when_called)
+        run = lambda: workflow.run_evaluate(workflow.EvaluateConfig(
+            data=data_config, source="lower_bound", classifier=str(trained / "classifier.keras"), output=str(output),
+            reinjection=chains, epochs=1, steps_per_epoch=2, quality_samples=0))
+    with pytest.raises(Killed):
+        run()
+    assert io.sidecar_path(output).is_file()
+    assert not output.exists()

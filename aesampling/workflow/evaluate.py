@@ -88,11 +88,6 @@ def run_evaluate(config: EvaluateConfig) -> dict:
         epochs=config.epochs, steps_per_epoch=config.steps_per_epoch, seed=config.seed,
         on_epoch=log, jit_compile=config.jit_compile, checkpoint=checkpoint,
     )
-    frame = pd.DataFrame([dataclasses.asdict(p) for p in curve])
-    frame.insert(0, "source", config.source)
-    with io.atomic_path(config.output) as tmp:
-        frame.to_csv(tmp, index=False)
-    checkpoint.remove()
     diagnosed = _diagnostics(config, inputs, first, moments)  # draws the first samples: the balanced share is measured
     record = run_record(
         config, started, samples_per_step=per_step, **diagnosed,
@@ -101,5 +96,12 @@ def run_evaluate(config: EvaluateConfig) -> dict:
         final_accuracy=curve[-1].accuracy, interrupted_runs_seconds=round(checkpoint.earlier_seconds, 3),
         **split_sizes(dataset),
     )
+    # The record first: the curve is what make waits for, so a run killed between the two files evaluates again
+    # (from its last epoch's checkpoint) instead of leaving a curve without its record.
     io.write_json(io.sidecar_path(config.output), record)
+    frame = pd.DataFrame([dataclasses.asdict(p) for p in curve])
+    frame.insert(0, "source", config.source)
+    with io.atomic_path(config.output) as tmp:
+        frame.to_csv(tmp, index=False)
+    checkpoint.remove()
     return record

@@ -39,10 +39,11 @@ def run_label(config: LabelConfig) -> dict:
                 raise UserInputError(f"{config.samples} holds NaN or inf samples (or the classifier outputs them)")
             writer.append(x=x, soft_labels=soft, labels=hard)
             counts += np.bincount(hard, minlength=num_classes)
-    samples_record = io.sidecar_path(config.samples)
-    record = run_record(
-        config, started, num_samples=int(num_rows), class_counts=counts.tolist(),
-        samples_record=io.read_json(samples_record) if samples_record.is_file() else None,
-    )
-    io.write_json(io.sidecar_path(config.output), record)
+        # The record before the writer closes, which is when the labelled samples appear (see run_sample).
+        samples_record = io.sidecar_path(config.samples)
+        record = run_record(
+            config, started, num_samples=int(num_rows), class_counts=counts.tolist(),
+            samples_record=io.read_json(samples_record) if samples_record.is_file() else None,
+        )
+        io.write_json(io.sidecar_path(config.output), record)
     return record

@@ -113,9 +113,9 @@ def run_report(config: ReportConfig) -> dict:
     timings = reporting.stage_timings(classifier_record, records, search_records, sample_records, feature_record)
     with io.atomic_path(out / "curves.csv") as tmp:
         curves.to_csv(tmp, index=False)
-    io.write_text(out / "table.md", reporting.markdown_table(
+    table_text = reporting.markdown_table(
         table, ground_truth, command_line(), config.reproduce_command, timings,
-        reporting.lambda_choices_table(search_records) + reporting.noise_table(search_records), quality))
+        reporting.lambda_choices_table(search_records) + reporting.noise_table(search_records), quality)
     io.write_json(out / "metrics.json", {
         "ground_truth_accuracy": ground_truth,
         "table": table.to_dict(orient="records"),
@@ -167,4 +167,6 @@ def run_report(config: ReportConfig) -> dict:
         "curves": records,
         "samples": sample_records,
     })
+    # table.md last: it is what make waits for, so a report killed before the end is redone in full.
+    io.write_text(out / "table.md", table_text)
     return {"table": table, "ground_truth_accuracy": ground_truth}

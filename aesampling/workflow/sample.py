@@ -83,8 +83,10 @@ def run_sample(config: SampleConfig) -> dict:
             if i == 0:
                 writer.put_whole(PREVIEW_CLEAN, reconstructions(autoencoder, chunk[:PREVIEW_SAMPLES]))
             writer.append(x=chunk)
-    record = run_record(config, started, input_dim=dim, chain_progress_steps=list(CHAIN_PROGRESS_STEPS),
-                        devices=strategy.num_replicas_in_sync if strategy is not None else 1,
-                        accepted_share=getattr(sampler, "accepted_share", None))
-    io.write_json(io.sidecar_path(config.output), record)
+        # The record before the writer closes, which is when the samples appear: a run killed between the two
+        # files leaves no samples without their record.
+        record = run_record(config, started, input_dim=dim, chain_progress_steps=list(CHAIN_PROGRESS_STEPS),
+                            devices=strategy.num_replicas_in_sync if strategy is not None else 1,
+                            accepted_share=getattr(sampler, "accepted_share", None))
+        io.write_json(io.sidecar_path(config.output), record)
     return record
