@@ -70,7 +70,8 @@ def prepare_training_backup(output: str | Path, settings: str) -> int:
         else:
             if recorded != settings:
                 raise UserInputError(
-                    f"{folder} holds an interrupted training with other settings; rerun with those settings "
+                    f"{folder} holds an interrupted training with other settings "
+                    f"({', '.join(settings_difference(recorded, settings))}); rerun with those settings "
                     f"to resume it (see {folder / BACKUP_SETTINGS}), or delete the folder")
     if folder.is_dir():
         weights, metadata = (folder / name for name in _STATE_FILES)
@@ -101,6 +102,38 @@ def backed_up_epoch(output: str | Path) -> int:
 
 def remove_training_backup(output: str | Path) -> None:
     shutil.rmtree(Path(f"{output}.backup"), ignore_errors=True)
+
+
+def settings_difference(saved: str, current: str, limit: int = 5) -> list[str]:
+    """The dotted names of the settings in which two JSON fingerprints differ (at most `limit`, then a count).
+
+    A name only one side has is one a newer or older version of the code added: it says so.
+    """
+    try:
+        saved, current = json.loads(saved), json.loads(current)
+    except ValueError:
+        return ["an unreadable record of them"]
+    differences = []
+
+    def walk(a, b, prefix):
+        if isinstance(a, dict) and isinstance(b, dict):
+            for key in sorted(set(a) | set(b)):
+                name = f"{prefix}.{key}" if prefix else str(key)
+                if key not in a:
+                    differences.append(f"{name} is new (another version of aesampling wrote the checkpoint)")
+                elif key not in b:
+                    differences.append(f"{name} is gone (another version of aesampling wrote the checkpoint)")
+                else:
+                    walk(a[key], b[key], name)
+        elif a != b and prefix.startswith("models."):
+            differences.append(f"{prefix[len('models.'):]} changed")  # [size, modification time]
+        elif a != b:
+            differences.append(f"{prefix}: {a!r} then, {b!r} now")
+
+    walk(saved, current, "")
+    if len(differences) > limit:
+        differences = differences[:limit] + [f"{len(differences) - limit} more"]
+    return differences or ["none named"]
 
 
 class CurveCheckpoint:
@@ -136,6 +169,10 @@ class CurveCheckpoint:
         try:
             with np.load(self.path, allow_pickle=False) as saved:
                 if str(saved["fingerprint"]) != self.fingerprint:
+                    from absl import logging
+
+                    logging.warning("%s was written with other settings (%s); the curve starts over", self.path,
+                                    ", ".join(settings_difference(str(saved["fingerprint"]), self.fingerprint)))
                     return None
                 values = [saved[f"v{i}"] for i in range(len(variables))]
                 points = [tuple(row) for row in saved["points"]]

@@ -72,10 +72,11 @@ def test_a_backup_from_other_settings_is_refused_and_the_same_settings_resume_it
     output = tmp_path / "ae.keras"
     flags = ["--dataset=digits", "--model=shallow_ae", "--epochs=30", "--batch_size=32", f"--output={output}"]
     interrupted_at = _kill_after_epochs(output, flags)
-    for other in ("--seed=1", "--epochs=31", "--model=deep_ae"):
+    for other, named in (("--seed=1", "config.seed: 0 then, 1 now"), ("--epochs=31", "config.epochs: 30 then, 31 now"),
+                         ("--model=deep_ae", "config.model: 'shallow_ae' then, 'deep_ae' now")):
         changed = [f for f in flags if f.split("=")[0] != other.split("=")[0]] + [other]
         result = run_script("train", *changed, check=False)
-        assert_one_line_error(result, "holds an interrupted training with other settings")
+        assert_one_line_error(result, f"holds an interrupted training with other settings ({named})")
     assert resume.backed_up_epoch(output) == interrupted_at  # the backup is kept as it was
     run_script("train", *flags)
     record = json.loads(output.with_suffix(".json").read_text())

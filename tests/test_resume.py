@@ -83,7 +83,8 @@ def test_a_checkpoint_from_other_settings_is_not_resumed(trained, tmp_path):
     run = start_script("evaluate", *base, "--epochs=200")
     wait_for(lambda: (tmp_path / "c.csv.partial.npz").exists(), run)
     run.kill()
-    run_script("evaluate", *base, "--epochs=3")
+    resumed = run_script("evaluate", *base, "--epochs=3")
+    assert "written with other settings (config.epochs: 200 then, 3 now); the curve starts over" in resumed.stderr
     run_script("evaluate", *base[:-1], f"--output={tmp_path / 'fresh.csv'}", "--epochs=3")
     assert (tmp_path / "c.csv").read_bytes() == (tmp_path / "fresh.csv").read_bytes()
 
@@ -133,3 +134,18 @@ def test_a_run_killed_before_its_output_leaves_the_record_not_a_lone_output(stag
         run()
     assert io.sidecar_path(output).is_file()
     assert not output.exists()
+
+
+def test_settings_difference_names_what_changed():
+    saved = json.dumps({"config": {"epochs": 200, "reinjection": {"lam": 0.1}}, "models": {"ae.keras": [10, 1]}})
+    current = json.dumps({"config": {"epochs": 3, "reinjection": {"lam": 0.1, "start": "normal"}},
+                          "models": {"ae.keras": [10, 2]}})
+    assert resume.settings_difference(saved, current) == [
+        "config.epochs: 200 then, 3 now",
+        "config.reinjection.start is new (another version of aesampling wrote the checkpoint)",
+        "ae.keras changed",
+    ]
+    assert resume.settings_difference(current, saved)[1].startswith("config.reinjection.start is gone")
+    many = json.dumps({"config": {str(i): i for i in range(8)}})
+    assert resume.settings_difference(many, json.dumps({"config": {}}), limit=2)[-1] == "6 more"
+    assert resume.settings_difference("not json", current) == ["an unreadable record of them"]
