@@ -19,6 +19,7 @@ import zipfile
 from pathlib import Path
 
 import numpy as np
+from absl import logging
 
 from aesampling import io
 from aesampling.errors import UserInputError
@@ -58,8 +59,6 @@ def prepare_training_backup(output: str | Path, settings: str) -> int:
     - A state damaged by a kill during its write: the previous epoch's copy (`.bkp`) replaces it, with a
       warning; when that is damaged too, the backup is removed and training starts over.
     """
-    from absl import logging
-
     folder = Path(f"{output}.backup")
     if folder.is_dir():
         try:
@@ -169,8 +168,6 @@ class CurveCheckpoint:
         try:
             with np.load(self.path, allow_pickle=False) as saved:
                 if str(saved["fingerprint"]) != self.fingerprint:
-                    from absl import logging
-
                     logging.warning("%s was written with other settings (%s); the curve starts over", self.path,
                                     ", ".join(settings_difference(str(saved["fingerprint"]), self.fingerprint)))
                     return None
@@ -178,8 +175,6 @@ class CurveCheckpoint:
                 points = [tuple(row) for row in saved["points"]]
                 earlier = float(saved["seconds"]) if "seconds" in saved.files else 0.0
         except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as e:
-            from absl import logging
-
             logging.warning("%s is damaged (%s); the curve starts over", self.path, e)
             self.remove()
             return None
