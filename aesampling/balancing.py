@@ -17,6 +17,16 @@ counter-based draw keyed by (seed, restart, P·R + t)) and burns in again
 before it may offer a state. The restart ends when every quota is filled,
 or after P·R steps (the patience P, 2 by default).
 
+A chain restarted from the start finds a rare class only as often as the
+start leads there. With refill "clone" (`ReinjectionConfig.refill`), a stuck
+chain first becomes a copy of a *donor*, a chain past its burn-in whose class
+still has room, and goes on from the donor's state with its own noise: once a
+chain reaches a rare class, the chains there can double every step, as in
+"go with the winners" population schemes. Each donor is copied at most once
+per step, and the stuck chains beyond the donors restart from the start. A
+clone's states are as correlated with its donor's as two successive states of
+one chain, which plain collection keeps anyway.
+
 The larger pool fills the rarer classes' quotas within one or two burn-ins,
 where chains restarted one at a time would each need a burn-in more: with
 the same number of chain steps, a pool of 4B over 2R steps fills more slots
@@ -44,7 +54,8 @@ from keras import ops
 from aesampling import backend, models
 from aesampling.errors import UserInputError
 from aesampling.labeling import check_classifier
-from aesampling.sampling import ReinjectionConfig, ReinjectionSampler, StartMoments, chain_noise, start_for
+from aesampling.sampling import (START_REFILL, ReinjectionConfig, ReinjectionSampler, StartMoments, chain_noise,
+                                 start_for)
 
 
 PATIENCE = 2
@@ -65,7 +76,10 @@ class BalancedReinjectionSampler(ReinjectionSampler):
 
     Args:
       autoencoder: the model r.
-      config: the chain settings (`config.balance` is implied).
+      config: the chain settings (`config.balance` is implied; `config.refill`
+        says how a stuck chain goes on: "start" restarts it from the start
+        distribution, the paper's heuristic; "clone" first copies a chain that
+        offers into a class with room, `_refill`).
       classifier: the ground-truth classifier C, with sigmoid (or softmax) outputs.
       seed, input_dim, jit_compile, start: as for ReinjectionSampler (one device only); a chain
         restarted from a full class starts again at the same distribution.
@@ -121,10 +135,10 @@ class BalancedReinjectionSampler(ReinjectionSampler):
             slot = ops.where(ops.sum(taken, axis=1) > 0, slot, slots)
             buffer = ops.scatter_update(buffer, ops.expand_dims(slot, -1), candidate)
             counts = counts + ops.sum(taken, axis=0)
-            stuck = ops.logical_and(age > cfg.burn_in, ops.take(counts >= quotas, labels))
-            fresh = self._starting_point(self._chain_noise(restart, self.steps + t))
-            x = ops.where(ops.expand_dims(stuck, -1), fresh, x)
-            age = ops.where(stuck, ops.zeros_like(age), age)
+            past_burn_in = age > cfg.burn_in
+            room = ops.take(counts < quotas, labels)
+            stuck = ops.logical_and(past_burn_in, ops.logical_not(room))
+            x, age = self._refill(restart, t, x, age, stuck, ops.logical_and(past_burn_in, room))
             return t + 1, x, age, counts, buffer
 
         start = (ops.convert_to_tensor(1, "int32"), self._starting_point(self._chain_noise(restart, 0)),
@@ -134,6 +148,36 @@ class BalancedReinjectionSampler(ReinjectionSampler):
         slot_class = ops.convert_to_tensor(np.repeat(np.arange(self.num_classes), self.quotas), "int32")
         filled = ops.arange(slots, dtype="int32") - ops.take(offsets, slot_class) < ops.take(counts, slot_class)
         return ops.concatenate([buffer[:slots], ops.expand_dims(ops.cast(filled, "float32"), -1)], axis=-1)
+
+    def _refill(self, restart, t, x, age, stuck, donors):
+        """The states and ages after the stuck chains restart: every one from the start, or a clone first.
+
+        With refill "clone", the k-th stuck chain (in pool order) copies the
+        state of the k-th donor, a chain past its burn-in whose class still
+        has room, while there are donors; each donor is copied at most once
+        per step, so a class's chains at most double per step. A clone offers
+        its next state that differs from its donor's: the next one when
+        collecting noisy states (they differ by the noise), the one after
+        when collecting clean ones (r of the same state would repeat the
+        donor's). The other stuck chains restart from the start.
+        """
+        fresh = self._starting_point(self._chain_noise(restart, self.steps + t))
+        restarted_x = ops.where(ops.expand_dims(stuck, -1), fresh, x)
+        restarted_age = ops.where(stuck, ops.zeros_like(age), age)
+        if self.config.refill == START_REFILL:
+            return restarted_x, restarted_age
+        donor_count = ops.sum(ops.cast(donors, "int32"))
+        donor_rank = _rank(donors)
+        donor_by_rank = ops.scatter_update(ops.zeros((self.chains + 1,), "int32"),
+                                           ops.expand_dims(ops.where(donors, donor_rank, self.chains), -1),
+                                           ops.arange(self.chains, dtype="int32"))
+        stuck_rank = _rank(stuck)
+        cloned = ops.logical_and(stuck, stuck_rank < donor_count)
+        parent = ops.take(donor_by_rank, ops.minimum(stuck_rank, self.chains))
+        clone_age = self.config.burn_in if self.config.collect == "noisy" else self.config.burn_in - 1
+        x = ops.where(ops.expand_dims(cloned, -1), ops.take(x, parent, axis=0), restarted_x)
+        age = ops.where(cloned, ops.full_like(age, clone_age), restarted_age)
+        return x, age
 
     def restart_batch(self, weights, restart):
         """(the K class slots of one restart, their weights): filled slots weigh K / filled, empty ones 0.
@@ -171,6 +215,12 @@ class BalancedReinjectionSampler(ReinjectionSampler):
     def _expected_yield(self) -> float:
         """Samples one restart is expected to yield: K times the share of slots filled so far."""
         return self.config.samples_per_restart * (self.accepted_share or 1.0)
+
+
+def _rank(mask):
+    """For each row, how many rows before it are True (its 0-based rank among the True rows when it is True)."""
+    as_int = ops.cast(mask, "int32")
+    return ops.cumsum(as_int) - as_int
 
 
 def make_sampler(autoencoder, config: ReinjectionConfig, *, seed: int, classifier=None,

@@ -42,6 +42,8 @@ from aesampling.errors import UserInputError
 COLLECT_MODES = ("noisy", "clean")
 NORMAL_START, MOMENTS_START = "normal", "moments"
 START_MODES = (NORMAL_START, MOMENTS_START)
+START_REFILL, CLONE_REFILL = "start", "clone"
+REFILL_MODES = (START_REFILL, CLONE_REFILL)
 MAX_SEED = 2**31 - 1
 
 
@@ -68,6 +70,10 @@ class ReinjectionConfig:
       start: where each restart starts: "normal", x_0 ~ N(0, I) as in the
         paper, or "moments", x_0 = μ + σ ⊙ z at the training data's
         per-feature moments (`StartMoments`, which the sampler then needs).
+      refill: how a chain stuck in a full class goes on under `balance`:
+        "start" restarts it at the start (the paper's heuristic), "clone"
+        first copies a chain that offers into a class with room
+        (`aesampling.balancing`).
     """
 
     lam: float
@@ -77,6 +83,7 @@ class ReinjectionConfig:
     collect: str = "noisy"
     balance: bool = False
     start: str = NORMAL_START
+    refill: str = START_REFILL
 
     def __post_init__(self):
         if not (isinstance(self.lam, (int, float)) and math.isfinite(self.lam) and self.lam >= 0):
@@ -96,6 +103,11 @@ class ReinjectionConfig:
             raise UserInputError(f"balance must be true or false, got {self.balance!r}")
         if self.start not in START_MODES:
             raise UserInputError(f"the chains' start must be one of {START_MODES}, got {self.start!r}")
+        if self.refill not in REFILL_MODES:
+            raise UserInputError(f"a stuck chain's refill must be one of {REFILL_MODES}, got {self.refill!r}")
+        if self.refill != START_REFILL and not self.balance:
+            raise UserInputError(f"refill {self.refill!r} applies to class-balanced collection only: "
+                                 "add --balance_classes")
 
     @property
     def collected_per_restart(self) -> int:

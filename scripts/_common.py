@@ -17,7 +17,7 @@ from absl import app, flags  # noqa: E402
 from aesampling import interruption, presets  # noqa: E402
 from aesampling.distribution import STRATEGIES  # noqa: E402
 from aesampling.errors import UserInputError  # noqa: E402
-from aesampling.sampling import COLLECT_MODES, START_MODES, ReinjectionConfig, resolve_chain_settings  # noqa: E402
+from aesampling.sampling import COLLECT_MODES, REFILL_MODES, START_MODES, ReinjectionConfig, resolve_chain_settings  # noqa: E402
 from aesampling.lambda_search import read_best  # noqa: E402
 from aesampling.workflow import DataConfig  # noqa: E402
 
@@ -78,11 +78,15 @@ def define_chain_flags() -> None:
     flags.DEFINE_enum("collect", None, list(COLLECT_MODES), "Collect noisy states x_t or clean r(x_{t-1}).")
     flags.DEFINE_boolean("balance_classes", None, "Collect equal per-class quotas of the ground-truth "
                          "classifier's hard labels, restarting chains stuck in a full class (needs --classifier).")
+    flags.DEFINE_enum("refill", None, list(REFILL_MODES), "With --balance_classes, how a chain stuck in a full class "
+                      "goes on: start, restarted at the start (the paper's heuristic, default), or clone, a copy of a "
+                      "chain that offers into a class with room while there are such chains, else restarted.")
     flags.DEFINE_boolean("jit_compile", False, "Compile the chains with XLA.")
 
 
 CHAIN_FLAGS = {"lam": "lam", "num_chains": "chains", "reinjections": "reinjections", "burn_in": "burn_in",
-               "collect": "collect", "balance": "balance_classes", "start": "start"}  # ReinjectionConfig field -> flag
+               "collect": "collect", "balance": "balance_classes", "start": "start",
+               "refill": "refill"}  # ReinjectionConfig field -> flag
 
 
 def chain_config(dataset: str | None, *, lam: float | None = None) -> ReinjectionConfig:

@@ -74,6 +74,33 @@ def test_a_class_no_chain_reaches_leaves_its_slots_empty(linear_autoencoder):
     np.testing.assert_allclose(weights, [2.0] * (len(weights) // 2) + [0.0] * (len(weights) // 2))
 
 
+@pytest.mark.parametrize("collect", ["noisy", "clean"])
+def test_cloning_stuck_chains_fills_more_of_a_rare_class_without_repeating_a_state(linear_autoencoder, collect):
+    """r(x) = x, λ = 0.01: chains drift slowly, and class 1 (x_0 > 2.5, 0.6% of the N(0, I) starts) is rare.
+    Stuck chains restarted from the start seldom land there; cloned onto a chain already there they fill more
+    of its slots. A clone offers only states that differ from its donor's: with clean collection, r of the copied
+    state would repeat the donor's next offer."""
+    autoencoder, classifier = linear_autoencoder(2, 1.0), threshold_classifier(2, 2.5)
+    filled = {}
+    for refill in ("start", "clone"):
+        config = ReinjectionConfig(lam=0.01, num_chains=20, reinjections=6, burn_in=2, collect=collect,
+                                   balance=True, refill=refill)
+        sampler = balancing.BalancedReinjectionSampler(autoencoder, config, classifier, seed=0)
+        samples = sampler.restarts(0, 5)
+        labels = Labeler(classifier)(samples)[1]
+        filled[refill] = int((labels == 1).sum())
+        assert (labels == 0).sum() == 5 * config.samples_per_restart // 2
+        assert len(np.unique(samples, axis=0)) == len(samples)
+    assert filled["clone"] >= 1.25 * filled["start"] > 0, filled
+
+
+def test_refill_is_checked_and_applies_to_balanced_collection_only():
+    with pytest.raises(UserInputError, match="refill must be one of"):
+        ReinjectionConfig(lam=0.1, balance=True, refill="copy")
+    with pytest.raises(UserInputError, match="class-balanced collection only: add --balance_classes"):
+        ReinjectionConfig(lam=0.1, refill="clone")
+
+
 def test_a_student_learns_from_the_balanced_source(digits, linear_autoencoder):
     ground_truth = keras.Sequential([keras.Input((64,)), keras.layers.Dense(10, activation="sigmoid")])
     config = ReinjectionConfig(lam=0.1, num_chains=10, reinjections=4, burn_in=1, balance=True)
@@ -104,5 +131,10 @@ def test_sample_script_collects_balanced_classes_and_records_the_fill(m, tmp_pat
               for name in ("plain", "balanced")}
     record = json.loads((tmp_path / "balanced.json").read_text())
     assert record["config"]["reinjection"]["balance"] and 0 < record["accepted_share"] <= 1
+    assert record["config"]["reinjection"]["refill"] == "start"
     assert counts["balanced"].sum() == 800
     assert counts["balanced"].max() - counts["balanced"].min() < counts["plain"].max() - counts["plain"].min()
+    run_script("sample", *flags, "--balance_classes", "--refill=clone", f"--classifier={m / 'classifier.keras'}",
+               f"--output={tmp_path / 'cloned.npz'}")
+    assert json.loads((tmp_path / "cloned.json").read_text())["config"]["reinjection"]["refill"] == "clone"
+    assert len(np.load(tmp_path / "cloned.npz")["x"]) == 800

@@ -90,6 +90,10 @@ def test_summary_table_orders_bounds_and_computes_ratios():
                "accepted_share": 0.5}
     table = reporting.summary_table(curves, {**{s: chains for s in curves["source"].unique()}, "deep_ae": moments}, 1.0)
     assert table.set_index("source").loc["deep_ae", "collect"] == "noisy, from moments, balanced (50.0% of slots filled)"
+    cloned = {**moments, "config": {"reinjection": {**moments["config"]["reinjection"], "refill": "clone"}}}
+    table = reporting.summary_table(curves, {**{s: chains for s in curves["source"].unique()}, "deep_ae": cloned}, 1.0)
+    assert table.set_index("source").loc["deep_ae", "collect"] == \
+        "noisy, from moments, balanced by cloning (50.0% of slots filled)"
     assert reporting.common_start_text([{"start": "moments"}] * 2) == "N(μ, σ²) at the data's moments"
     assert reporting.common_start_text([{"start": "moments"}], short=True) == "N(μ, σ²)"
     assert reporting.common_start_text([{}, {"start": "normal"}]) == "N(0, I)"
