@@ -15,7 +15,8 @@ has room, chains earlier in the pool first. A chain whose class is full is
 *stuck* there: it restarts at once from fresh N(0, I) noise (the
 counter-based draw keyed by (seed, restart, P·R + t)) and burns in again
 before it may offer a state. The restart ends when every quota is filled,
-or after P·R steps (the patience P, 2 by default).
+or after P·R steps (the patience P, `ReinjectionConfig.balance_patience`,
+2 by default).
 
 A chain restarted from the start finds a rare class only as often as the
 start leads there. With refill "clone" (`ReinjectionConfig.refill`), a stuck
@@ -58,7 +59,6 @@ from aesampling.sampling import (START_REFILL, ReinjectionConfig, ReinjectionSam
                                  start_for)
 
 
-PATIENCE = 2
 POOL = 8
 NEEDS_CLASSIFIER = ("class-balanced collection labels the chains' states with the ground-truth classifier: "
                     "give --classifier")
@@ -83,15 +83,14 @@ class BalancedReinjectionSampler(ReinjectionSampler):
       classifier: the ground-truth classifier C, with sigmoid (or softmax) outputs.
       seed, input_dim, jit_compile, start: as for ReinjectionSampler (one device only); a chain
         restarted from a full class starts again at the same distribution.
-      patience: P, the restart runs at most P·R steps to fill its quotas.
       pool: G, the restart runs G·B chains.
     """
 
     def __init__(self, autoencoder, config: ReinjectionConfig, classifier, *, seed: int,
-                 input_dim: int | None = None, jit_compile: bool = False, patience: int = PATIENCE,
+                 input_dim: int | None = None, jit_compile: bool = False,
                  pool: int = POOL, start: StartMoments | None = None):
         self.classifier = classifier
-        self.steps = patience * config.reinjections
+        self.steps = config.balance_patience * config.reinjections
         self.chains = pool * config.num_chains
         super().__init__(autoencoder, config, seed=seed, input_dim=input_dim, jit_compile=jit_compile, start=start)
         self.num_classes = check_classifier(classifier, self.input_dim)

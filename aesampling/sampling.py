@@ -44,6 +44,7 @@ NORMAL_START, MOMENTS_START = "normal", "moments"
 START_MODES = (NORMAL_START, MOMENTS_START)
 START_REFILL, CLONE_REFILL = "start", "clone"
 REFILL_MODES = (START_REFILL, CLONE_REFILL)
+BALANCE_PATIENCE = 2
 MAX_SEED = 2**31 - 1
 
 
@@ -74,6 +75,8 @@ class ReinjectionConfig:
         "start" restarts it at the start (the paper's heuristic), "clone"
         first copies a chain that offers into a class with room
         (`aesampling.balancing`).
+      balance_patience: P >= 1; under `balance` a restart runs at most P·R
+        steps to fill its quotas.
     """
 
     lam: float
@@ -84,6 +87,7 @@ class ReinjectionConfig:
     balance: bool = False
     start: str = NORMAL_START
     refill: str = START_REFILL
+    balance_patience: int = BALANCE_PATIENCE
 
     def __post_init__(self):
         if not (isinstance(self.lam, (int, float)) and math.isfinite(self.lam) and self.lam >= 0):
@@ -108,6 +112,15 @@ class ReinjectionConfig:
         if self.refill != START_REFILL and not self.balance:
             raise UserInputError(f"refill {self.refill!r} applies to class-balanced collection only: "
                                  "add --balance_classes")
+        if isinstance(self.balance_patience, bool) or not isinstance(self.balance_patience, (int, np.integer)) \
+                or self.balance_patience < 1:
+            raise UserInputError(f"the balance patience must be an integer >= 1, got {self.balance_patience!r}")
+        if self.balance_patience != BALANCE_PATIENCE and not self.balance:
+            raise UserInputError("a balance patience applies to class-balanced collection only: add --balance_classes")
+
+    def without_balance(self) -> "ReinjectionConfig":
+        """The same chains collecting every state: class balance off, and its settings at their defaults."""
+        return dataclasses.replace(self, balance=False, refill=START_REFILL, balance_patience=BALANCE_PATIENCE)
 
     @property
     def collected_per_restart(self) -> int:

@@ -81,12 +81,15 @@ def define_chain_flags() -> None:
     flags.DEFINE_enum("refill", None, list(REFILL_MODES), "With --balance_classes, how a chain stuck in a full class "
                       "goes on: start, restarted at the start (the paper's heuristic, default), or clone, a copy of a "
                       "chain that offers into a class with room while there are such chains, else restarted.")
+    flags.DEFINE_integer("balance_patience", None, "With --balance_classes, P: a restart runs at most P·R steps to "
+                         "fill its class quotas (default 2); a larger P fills rare classes' slots at up to P/2 "
+                         "times the cost.")
     flags.DEFINE_boolean("jit_compile", False, "Compile the chains with XLA.")
 
 
 CHAIN_FLAGS = {"lam": "lam", "num_chains": "chains", "reinjections": "reinjections", "burn_in": "burn_in",
                "collect": "collect", "balance": "balance_classes", "start": "start",
-               "refill": "refill"}  # ReinjectionConfig field -> flag
+               "refill": "refill", "balance_patience": "balance_patience"}  # ReinjectionConfig field -> flag
 
 
 def chain_config(dataset: str | None, *, lam: float | None = None) -> ReinjectionConfig:

@@ -1,5 +1,6 @@
 """Class-balanced collection (aesampling.balancing) on fake autoencoders and a threshold classifier."""
 
+import dataclasses
 import json
 
 import keras
@@ -51,13 +52,14 @@ def test_a_rare_class_gets_its_quota_in_every_restart(linear_autoencoder):
     hard = lambda x: Labeler(classifier)(x)[1]  # noqa: E731
     plain = ReinjectionSampler(autoencoder, CONFIG, seed=0).sample(2000)
     assert np.mean(hard(plain) == 1) < 0.25  # x_0 > 0.5 is rare at the chains' stationary spread (σ ≈ 0.58)
-    sampler = balancing.BalancedReinjectionSampler(autoencoder, CONFIG, classifier, seed=0, patience=8)
+    config = dataclasses.replace(CONFIG, balance_patience=8)
+    sampler = balancing.BalancedReinjectionSampler(autoencoder, config, classifier, seed=0)
     per_restart = CONFIG.samples_per_restart
     samples = sampler.restarts(0, 5)
     assert samples.shape == (5 * per_restart, 3) and sampler.accepted_share == 1.0
     for restart in samples.reshape(5, per_restart, 3):  # sorted by class within a restart: 40 of class 0, then 1
         assert hard(restart).tolist() == [0] * (per_restart // 2) + [1] * (per_restart // 2)
-    again = balancing.BalancedReinjectionSampler(autoencoder, CONFIG, classifier, seed=0, patience=8).sample(300)
+    again = balancing.BalancedReinjectionSampler(autoencoder, config, classifier, seed=0).sample(300)
     np.testing.assert_array_equal(again, samples[:300])
 
 
@@ -94,11 +96,29 @@ def test_cloning_stuck_chains_fills_more_of_a_rare_class_without_repeating_a_sta
     assert filled["clone"] >= 1.25 * filled["start"] > 0, filled
 
 
-def test_refill_is_checked_and_applies_to_balanced_collection_only():
+def test_refill_and_patience_are_checked_and_apply_to_balanced_collection_only():
     with pytest.raises(UserInputError, match="refill must be one of"):
         ReinjectionConfig(lam=0.1, balance=True, refill="copy")
-    with pytest.raises(UserInputError, match="class-balanced collection only: add --balance_classes"):
-        ReinjectionConfig(lam=0.1, refill="clone")
+    for bad in (0, 1.5, True):
+        with pytest.raises(UserInputError, match="patience must be an integer >= 1"):
+            ReinjectionConfig(lam=0.1, balance=True, balance_patience=bad)
+    for setting in ({"refill": "clone"}, {"balance_patience": 4}):
+        with pytest.raises(UserInputError, match="class-balanced collection only: add --balance_classes"):
+            ReinjectionConfig(lam=0.1, **setting)
+        assert ReinjectionConfig(lam=0.1, balance=True, **setting).without_balance() == ReinjectionConfig(lam=0.1)
+
+
+def test_more_patience_fills_more_of_a_rare_class(linear_autoencoder):
+    """The restart of test_cloning_... again: P·R steps bound it, so a larger P leaves fewer slots empty."""
+    autoencoder, classifier = linear_autoencoder(2, 1.0), threshold_classifier(2, 2.5)
+    shares = []
+    for patience in (1, 2, 4):
+        config = ReinjectionConfig(lam=0.01, num_chains=20, reinjections=6, burn_in=2, balance=True,
+                                   balance_patience=patience)
+        sampler = balancing.BalancedReinjectionSampler(autoencoder, config, classifier, seed=0)
+        sampler.restarts(0, 5)
+        shares.append(sampler.accepted_share)
+    assert shares[0] < shares[1] < shares[2], shares
 
 
 def test_a_student_learns_from_the_balanced_source(digits, linear_autoencoder):
@@ -134,7 +154,8 @@ def test_sample_script_collects_balanced_classes_and_records_the_fill(m, tmp_pat
     assert record["config"]["reinjection"]["refill"] == "start"
     assert counts["balanced"].sum() == 800
     assert counts["balanced"].max() - counts["balanced"].min() < counts["plain"].max() - counts["plain"].min()
-    run_script("sample", *flags, "--balance_classes", "--refill=clone", f"--classifier={m / 'classifier.keras'}",
-               f"--output={tmp_path / 'cloned.npz'}")
-    assert json.loads((tmp_path / "cloned.json").read_text())["config"]["reinjection"]["refill"] == "clone"
+    run_script("sample", *flags, "--balance_classes", "--refill=clone", "--balance_patience=3",
+               f"--classifier={m / 'classifier.keras'}", f"--output={tmp_path / 'cloned.npz'}")
+    cloned = json.loads((tmp_path / "cloned.json").read_text())["config"]["reinjection"]
+    assert (cloned["refill"], cloned["balance_patience"]) == ("clone", 3)
     assert len(np.load(tmp_path / "cloned.npz")["x"]) == 800

@@ -17,8 +17,7 @@ import numpy as np
 from aesampling import balancing, distribution, io, lambda_search, npz
 from aesampling.errors import UserInputError
 from aesampling.models import check_autoencoder
-from aesampling.sampling import (MOMENTS_START, START_REFILL, ReinjectionConfig, ReinjectionSampler, StartMoments,
-                                 start_for)
+from aesampling.sampling import MOMENTS_START, ReinjectionConfig, ReinjectionSampler, StartMoments, start_for
 from aesampling.workflow import outputs
 from aesampling.workflow.configs import SampleConfig
 from aesampling.workflow.records import run_record
@@ -42,9 +41,8 @@ def chain_progress(autoencoder, reinjection: ReinjectionConfig, *, seed: int = 0
     (N(0, I), or the data's `moments`) and run max(CHAIN_PROGRESS_STEPS)
     reinjections without restart.
     """
-    config = dataclasses.replace(reinjection, num_chains=CHAIN_PROGRESS_CHAINS,
-                                 reinjections=max(CHAIN_PROGRESS_STEPS), burn_in=0, balance=False,
-                                 refill=START_REFILL)
+    config = dataclasses.replace(reinjection.without_balance(), num_chains=CHAIN_PROGRESS_CHAINS,
+                                 reinjections=max(CHAIN_PROGRESS_STEPS), burn_in=0)
     states = ReinjectionSampler(autoencoder, config, seed=seed, start=start_for(config, moments)).restarts(0, 1)
     states = states.reshape(config.reinjections, config.num_chains, -1)
     return states[[t - 1 for t in CHAIN_PROGRESS_STEPS]]
