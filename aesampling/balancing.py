@@ -79,7 +79,8 @@ class BalancedReinjectionSampler(ReinjectionSampler):
       config: the chain settings (`config.balance` is implied; `config.refill`
         says how a stuck chain goes on: "start" restarts it from the start
         distribution, the paper's heuristic; "clone" first copies a chain that
-        offers into a class with room, `_refill`).
+        offers into a class with room, `_refill`; `config.balance_patience`
+        is P, the restart's length in units of R).
       classifier: the ground-truth classifier C, with sigmoid (or softmax) outputs.
       seed, input_dim, jit_compile, start: as for ReinjectionSampler (one device only); a chain
         restarted from a full class starts again at the same distribution.
