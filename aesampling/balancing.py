@@ -129,7 +129,7 @@ class BalancedReinjectionSampler(ReinjectionSampler):
             labels = ops.argmax(models.apply(self.classifier, classifier_weights, candidate), axis=-1)
             label_hot = ops.one_hot(labels, self.num_classes, dtype="int32")
             offered = label_hot * ops.expand_dims(ops.cast(age > cfg.burn_in, "int32"), -1)
-            earlier = ops.cumsum(offered, axis=0) - offered  # offers of the same class by chains before this one
+            earlier = _rank(offered)  # offers of the same class by chains before this one
             taken = offered * ops.cast(earlier < ops.expand_dims(quotas - counts, 0), "int32")
             slot = ops.sum(label_hot * (ops.expand_dims(offsets + counts, 0) + earlier), axis=1)
             slot = ops.where(ops.sum(taken, axis=1) > 0, slot, slots)
@@ -173,7 +173,7 @@ class BalancedReinjectionSampler(ReinjectionSampler):
                                            ops.arange(self.chains, dtype="int32"))
         stuck_rank = _rank(stuck)
         cloned = ops.logical_and(stuck, stuck_rank < donor_count)
-        parent = ops.take(donor_by_rank, ops.minimum(stuck_rank, self.chains))
+        parent = ops.take(donor_by_rank, stuck_rank)
         clone_age = self.config.burn_in if self.config.collect == "noisy" else self.config.burn_in - 1
         x = ops.where(ops.expand_dims(cloned, -1), ops.take(x, parent, axis=0), restarted_x)
         age = ops.where(cloned, ops.full_like(age, clone_age), restarted_age)
@@ -218,9 +218,10 @@ class BalancedReinjectionSampler(ReinjectionSampler):
 
 
 def _rank(mask):
-    """For each row, how many rows before it are True (its 0-based rank among the True rows when it is True)."""
+    """For each row, how many rows before it are True (its 0-based rank among the True rows when it is True),
+    column by column for a 2-D mask."""
     as_int = ops.cast(mask, "int32")
-    return ops.cumsum(as_int) - as_int
+    return ops.cumsum(as_int, axis=0) - as_int
 
 
 def make_sampler(autoencoder, config: ReinjectionConfig, *, seed: int, classifier=None,
