@@ -28,6 +28,14 @@ per step, and the stuck chains beyond the donors restart from the start. A
 clone's states are as correlated with its donor's as two successive states of
 one chain, which plain collection keeps anyway.
 
+Cloning needs one chain to reach a class first. Where the start never leads
+to a class, refill "class_moments" restarts the stuck chains beyond the donors
+at x_0 = μ_c + σ_c ⊙ z instead, μ_c and σ_c the per-feature moments of the
+training data's class c (`ClassMoments`, 2·C·n numbers). The restarting
+chains spread over the classes in proportion to their open slots q_c - n_c,
+and burn in again from there, so every sample is still a chain state
+after b reinjections.
+
 The larger pool fills the rarer classes' quotas within one or two burn-ins,
 where chains restarted one at a time would each need a burn-in more: with
 the same number of chain steps, a pool of 4B over 2R steps fills more slots
@@ -49,19 +57,45 @@ samples.
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 from keras import ops
 
 from aesampling import backend, models
 from aesampling.errors import UserInputError
 from aesampling.labeling import check_classifier
-from aesampling.sampling import (START_REFILL, ReinjectionConfig, ReinjectionSampler, StartMoments, chain_noise,
-                                 start_for)
+from aesampling.sampling import (CLASS_MOMENTS_REFILL, START_REFILL, ReinjectionConfig, ReinjectionSampler,
+                                 StartMoments, chain_noise, start_for)
 
 
 POOL = 8
 NEEDS_CLASSIFIER = ("class-balanced collection labels the chains' states with the ground-truth classifier: "
                     "give --classifier")
+
+
+@dataclasses.dataclass(frozen=True)
+class ClassMoments:
+    """μ_c and σ_c, the per-feature mean and standard deviation of each class c of the training data: two C x n
+    arrays, where refill "class_moments" restarts a stuck chain (x_0 = μ_c + σ_c ⊙ z)."""
+
+    mean: np.ndarray
+    std: np.ndarray
+
+    @classmethod
+    def of(cls, x, y, num_classes: int) -> "ClassMoments":
+        """The moments of the rows of x (n features) per label y in 0 .. num_classes - 1."""
+        x, y = np.asarray(x, np.float64), np.asarray(y)
+        if x.ndim != 2 or y.shape != (len(x),):
+            raise UserInputError(f"class moments need rows of features and one label per row, got shapes "
+                                 f"{x.shape} and {y.shape}")
+        rows = [x[y == c] for c in range(num_classes)]
+        short = [c for c, of_class in enumerate(rows) if len(of_class) < 2]
+        if short:
+            raise UserInputError(f"class moments need 2 or more training examples of every class; class(es) "
+                                 f"{short} have fewer")
+        return cls(np.stack([r.mean(axis=0) for r in rows]).astype(np.float32),
+                   np.stack([r.std(axis=0) for r in rows]).astype(np.float32))
 
 
 def class_quotas(samples_per_restart: int, num_classes: int) -> np.ndarray:
@@ -83,21 +117,39 @@ class BalancedReinjectionSampler(ReinjectionSampler):
         is P, the restart's length in units of R).
       classifier: the ground-truth classifier C, with sigmoid (or softmax) outputs.
       seed, input_dim, jit_compile, start: as for ReinjectionSampler (one device only); a chain
-        restarted from a full class starts again at the same distribution.
+        restarted from a full class starts again at the same distribution, unless
+      class_start: the training data's ClassMoments, exactly when `config.refill`
+        is "class_moments": stuck chains that clone no donor restart there.
       pool: G, the restart runs G·B chains.
     """
 
     def __init__(self, autoencoder, config: ReinjectionConfig, classifier, *, seed: int,
                  input_dim: int | None = None, jit_compile: bool = False,
-                 pool: int = POOL, start: StartMoments | None = None):
+                 pool: int = POOL, start: StartMoments | None = None, class_start: ClassMoments | None = None):
         self.classifier = classifier
         self.steps = config.balance_patience * config.reinjections
         self.chains = pool * config.num_chains
         super().__init__(autoencoder, config, seed=seed, input_dim=input_dim, jit_compile=jit_compile, start=start)
         self.num_classes = check_classifier(classifier, self.input_dim)
         self.quotas = class_quotas(config.samples_per_restart, self.num_classes)
+        self._class_moments = self._check_class_start(class_start)
         self.slots_seen = 0
         self.accepted = 0
+
+    def _check_class_start(self, class_start: ClassMoments | None):
+        """(μ_c, σ_c) as C x n tensors when the refill needs them, else None."""
+        wanted = self.config.refill == CLASS_MOMENTS_REFILL
+        if (class_start is not None) != wanted:
+            raise UserInputError(f"refill {self.config.refill!r} with class moments "
+                                 f"{'given' if class_start is not None else 'not given'}: class moments go with "
+                                 f"refill {CLASS_MOMENTS_REFILL!r}")
+        if class_start is None:
+            return None
+        expected = (self.num_classes, self.input_dim)
+        if np.shape(class_start.mean) != expected or np.shape(class_start.std) != expected:
+            raise UserInputError(f"class moments of shape {np.shape(class_start.mean)} for {self.num_classes} classes "
+                                 f"of n = {self.input_dim}: they must be {expected}")
+        return ops.convert_to_tensor(class_start.mean, "float32"), ops.convert_to_tensor(class_start.std, "float32")
 
     def _chain_noise(self, restart, step):
         return chain_noise(self.seed, restart, step, (self.chains, self.input_dim))
@@ -138,7 +190,7 @@ class BalancedReinjectionSampler(ReinjectionSampler):
             past_burn_in = age > cfg.burn_in
             room = ops.take(counts < quotas, labels)
             stuck = ops.logical_and(past_burn_in, ops.logical_not(room))
-            x, age = self._refill(restart, t, x, age, stuck, ops.logical_and(past_burn_in, room))
+            x, age = self._refill(restart, t, x, age, stuck, ops.logical_and(past_burn_in, room), quotas - counts)
             return t + 1, x, age, counts, buffer
 
         start = (ops.convert_to_tensor(1, "int32"), self._starting_point(self._chain_noise(restart, 0)),
@@ -149,7 +201,7 @@ class BalancedReinjectionSampler(ReinjectionSampler):
         filled = ops.arange(slots, dtype="int32") - ops.take(offsets, slot_class) < ops.take(counts, slot_class)
         return ops.concatenate([buffer[:slots], ops.expand_dims(ops.cast(filled, "float32"), -1)], axis=-1)
 
-    def _refill(self, restart, t, x, age, stuck, donors):
+    def _refill(self, restart, t, x, age, stuck, donors, open_slots):
         """The states and ages after the stuck chains restart: every one from the start, or a clone first.
 
         With refill "clone", the k-th stuck chain (in pool order) copies the
@@ -159,25 +211,50 @@ class BalancedReinjectionSampler(ReinjectionSampler):
         its next state that differs from its donor's: the next one when
         collecting noisy states (they differ by the noise), the one after
         when collecting clean ones (r of the same state would repeat the
-        donor's). The other stuck chains restart from the start.
+        donor's). The other stuck chains restart from the start, or with
+        "class_moments" at the moments of a class with room (`_class_start`;
+        `open_slots` is q_c - n_c per class).
         """
-        fresh = self._starting_point(self._chain_noise(restart, self.steps + t))
-        restarted_x = ops.where(ops.expand_dims(stuck, -1), fresh, x)
-        restarted_age = ops.where(stuck, ops.zeros_like(age), age)
-        if self.config.refill == START_REFILL:
-            return restarted_x, restarted_age
-        donor_count = ops.sum(ops.cast(donors, "int32"))
-        donor_rank = _rank(donors)
-        donor_by_rank = ops.scatter_update(ops.zeros((self.chains + 1,), "int32"),
-                                           ops.expand_dims(ops.where(donors, donor_rank, self.chains), -1),
-                                           ops.arange(self.chains, dtype="int32"))
-        stuck_rank = _rank(stuck)
-        cloned = ops.logical_and(stuck, stuck_rank < donor_count)
-        parent = ops.take(donor_by_rank, stuck_rank)
-        clone_age = self.config.burn_in if self.config.collect == "noisy" else self.config.burn_in - 1
-        x = ops.where(ops.expand_dims(cloned, -1), ops.take(x, parent, axis=0), restarted_x)
-        age = ops.where(cloned, ops.full_like(age, clone_age), restarted_age)
-        return x, age
+        cfg = self.config
+        z = self._chain_noise(restart, self.steps + t)
+        cloned = None
+        restarting = stuck
+        if cfg.refill != START_REFILL:
+            donor_count = ops.sum(ops.cast(donors, "int32"))
+            donor_rank = _rank(donors)
+            donor_by_rank = ops.scatter_update(ops.zeros((self.chains + 1,), "int32"),
+                                               ops.expand_dims(ops.where(donors, donor_rank, self.chains), -1),
+                                               ops.arange(self.chains, dtype="int32"))
+            stuck_rank = _rank(stuck)
+            cloned = ops.logical_and(stuck, stuck_rank < donor_count)
+            parent = ops.take(donor_by_rank, stuck_rank)
+            restarting = ops.logical_and(stuck, ops.logical_not(cloned))
+        fresh = (self._class_start(z, restarting, open_slots) if cfg.refill == CLASS_MOMENTS_REFILL
+                 else self._starting_point(z))
+        refilled_x = ops.where(ops.expand_dims(restarting, -1), fresh, x)
+        refilled_age = ops.where(restarting, ops.zeros_like(age), age)
+        if cloned is None:
+            return refilled_x, refilled_age
+        clone_age = cfg.burn_in if cfg.collect == "noisy" else cfg.burn_in - 1
+        refilled_x = ops.where(ops.expand_dims(cloned, -1), ops.take(x, parent, axis=0), refilled_x)
+        refilled_age = ops.where(cloned, ops.full_like(age, clone_age), refilled_age)
+        return refilled_x, refilled_age
+
+    def _class_start(self, z, restarting, open_slots):
+        """x_0 = μ_c + σ_c ⊙ z for the restarting chains, spread over the classes as their open slots are.
+
+        The k-th of m restarting chains (in pool order) takes the class c whose
+        open slots [s_c, s_c + q_c - n_c) on the line of all S open slots hold
+        the point (k + 1/2)·S/m.
+        """
+        rank = ops.cast(_rank(restarting), "float32")
+        count = ops.maximum(ops.sum(ops.cast(restarting, "float32")), 1.0)
+        point = (rank + 0.5) * ops.cast(ops.sum(open_slots), "float32") / count
+        ends = ops.cast(ops.cumsum(open_slots), "float32")
+        classes = ops.sum(ops.cast(ops.expand_dims(ends, 0) <= ops.expand_dims(point, -1), "int32"), axis=1)
+        classes = ops.minimum(classes, self.num_classes - 1)
+        mean, std = self._class_moments
+        return ops.take(mean, classes, axis=0) + ops.take(std, classes, axis=0) * z
 
     def restart_batch(self, weights, restart):
         """(the K class slots of one restart, their weights): filled slots weigh K / filled, empty ones 0.
@@ -225,9 +302,10 @@ def _rank(mask):
 
 
 def make_sampler(autoencoder, config: ReinjectionConfig, *, seed: int, classifier=None,
-                 jit_compile: bool = False, strategy=None, moments: StartMoments | None = None) -> ReinjectionSampler:
+                 jit_compile: bool = False, strategy=None, moments: StartMoments | None = None,
+                 class_moments: ClassMoments | None = None) -> ReinjectionSampler:
     """The sampler `config` asks for: class-balanced (`config.balance`, needs C) or plain, starting at N(0, I)
-    or, for config.start "moments", at the data's `moments`."""
+    or, for config.start "moments", at the data's `moments`; refill "class_moments" needs `class_moments`."""
     start = start_for(config, moments)
     if not config.balance:
         return ReinjectionSampler(autoencoder, config, seed=seed, jit_compile=jit_compile, strategy=strategy,
@@ -237,4 +315,4 @@ def make_sampler(autoencoder, config: ReinjectionConfig, *, seed: int, classifie
     if strategy is not None:
         raise UserInputError("class-balanced collection runs on one device: use --strategy=none")
     return BalancedReinjectionSampler(autoencoder, config, classifier, seed=seed, jit_compile=jit_compile,
-                                      start=start)
+                                      start=start, class_start=class_moments)

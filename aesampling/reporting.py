@@ -8,7 +8,7 @@ import pandas as pd
 
 from aesampling import evaluation, metrics
 from aesampling.errors import UserInputError
-from aesampling.sampling import CLONE_REFILL
+from aesampling.sampling import CLASS_MOMENTS_REFILL, CLONE_REFILL
 
 RELATIVE_TARGET = 0.97  # "samples needed to reach 97% of the ground-truth accuracy"
 LAST_EPOCHS = 5  # the final accuracy of one epoch moves by about 0.01; the mean over the last few is steadier
@@ -43,13 +43,14 @@ def common_start_text(chain_settings: list[dict], *, short: bool = False) -> str
 
 def _collect_text(chains: dict, record: dict) -> str:
     """The collected state, for chains from the data's moments that start, and for class-balanced chains the share
-    of the K slots per restart they filled (and "by cloning" for stuck chains refilled so)."""
+    of the K slots per restart they filled (and how stuck chains were refilled, unless from the start)."""
     text = chains["collect"] + (", from moments" if chains.get("start") == "moments" else "")
     if not chains.get("balance"):
         return text
     kept = record.get("accepted_share")
-    cloned = " by cloning" if chains.get("refill") == CLONE_REFILL else ""
-    return f"{text}, balanced{cloned}" + (f" ({kept:.1%} of slots filled)" if kept is not None else "")
+    refilled = {CLONE_REFILL: " by cloning", CLASS_MOMENTS_REFILL: " by cloning and class moments"}.get(
+        chains.get("refill"), "")
+    return f"{text}, balanced{refilled}" + (f" ({kept:.1%} of slots filled)" if kept is not None else "")
 
 
 def summary_table(curves: pd.DataFrame, records: dict[str, dict], ground_truth_accuracy: float) -> pd.DataFrame:

@@ -42,8 +42,8 @@ from aesampling.errors import UserInputError
 COLLECT_MODES = ("noisy", "clean")
 NORMAL_START, MOMENTS_START = "normal", "moments"
 START_MODES = (NORMAL_START, MOMENTS_START)
-START_REFILL, CLONE_REFILL = "start", "clone"
-REFILL_MODES = (START_REFILL, CLONE_REFILL)
+START_REFILL, CLONE_REFILL, CLASS_MOMENTS_REFILL = "start", "clone", "class_moments"
+REFILL_MODES = (START_REFILL, CLONE_REFILL, CLASS_MOMENTS_REFILL)
 BALANCE_PATIENCE = 2
 MAX_SEED = 2**31 - 1
 
@@ -73,8 +73,9 @@ class ReinjectionConfig:
         per-feature moments (`StartMoments`, which the sampler then needs).
       refill: how a chain stuck in a full class goes on under `balance`:
         "start" restarts it at the start (the paper's heuristic), "clone"
-        first copies a chain that offers into a class with room
-        (`aesampling.balancing`).
+        first copies a chain that offers into a class with room, and
+        "class_moments" clones too but restarts the other stuck chains at the
+        moments of the classes with room (`aesampling.balancing`).
       balance_patience: P >= 1; under `balance` a restart runs at most P·R
         steps to fill its quotas.
     """

@@ -28,6 +28,11 @@ TRACEBACK_ENV = "AESAMPLING_TRACEBACK"
 def define_data_flags() -> None:
     """--dataset and where its files come from."""
     flags.DEFINE_string("dataset", "digits", "Dataset: digits, mnist, fashion_mnist, cifar10 or cifar100.")
+    define_data_source_flags()
+
+
+def define_data_source_flags() -> None:
+    """Where the files of --dataset come from, and its validation split."""
     flags.DEFINE_string("data_dir", None, "Local folder with the dataset's standard files (IDX .gz files "
                         "for MNIST-like data, python batches for CIFAR). Default: tensorflow-datasets.")
     flags.DEFINE_string("tfds_data_dir", None, "tensorflow-datasets data folder (default: its own).")
@@ -79,8 +84,10 @@ def define_chain_flags() -> None:
     flags.DEFINE_boolean("balance_classes", None, "Collect equal per-class quotas of the ground-truth "
                          "classifier's hard labels, restarting chains stuck in a full class (needs --classifier).")
     flags.DEFINE_enum("refill", None, list(REFILL_MODES), "With --balance_classes, how a chain stuck in a full class "
-                      "goes on: start, restarted at the start (the paper's heuristic, default), or clone, a copy of a "
-                      "chain that offers into a class with room while there are such chains, else restarted.")
+                      "goes on: start, restarted at the start (the paper's heuristic, default); clone, a copy of a "
+                      "chain that offers into a class with room while there are such chains, else restarted; or "
+                      "class_moments, cloned likewise, else restarted at the training data's per-class mean and "
+                      "std, spread over the classes with room (needs the training data).")
     flags.DEFINE_integer("balance_patience", None, "With --balance_classes, P: a restart runs at most P·R steps to "
                          "fill its class quotas (default 2); a larger P fills rare classes' slots at up to P/2 "
                          "times the cost.")

@@ -96,6 +96,62 @@ def test_cloning_stuck_chains_fills_more_of_a_rare_class_without_repeating_a_sta
     assert filled["clone"] >= 1.25 * filled["start"] > 0, filled
 
 
+def test_class_moments_refill_fills_a_class_the_start_never_reaches(linear_autoencoder):
+    """r(x) = x, λ = 0.01, class 1 is x_0 > 5: no N(0, I) start gets there, so neither restarting nor cloning fills
+    its slots. Restarted at class 1's moments (μ_1 = 6, σ_1 = 0.1), the stuck chains burn in there and fill them
+    with chain states, not the moments' draws themselves."""
+    autoencoder, classifier = linear_autoencoder(2, 1.0), threshold_classifier(2, 5.0)
+    class_start = balancing.ClassMoments(np.array([[0.0, 0.0], [6.0, 6.0]], np.float32),
+                                         np.array([[1.0, 1.0], [0.1, 0.1]], np.float32))
+    shares = {}
+    for refill in ("start", "clone", "class_moments"):
+        config = ReinjectionConfig(lam=0.01, num_chains=20, reinjections=6, burn_in=2, balance=True, refill=refill)
+        sampler = balancing.BalancedReinjectionSampler(
+            autoencoder, config, classifier, seed=0, class_start=class_start if refill == "class_moments" else None)
+        samples = sampler.restarts(0, 3)
+        shares[refill] = sampler.accepted_share
+    assert shares == {"start": 0.5, "clone": 0.5, "class_moments": 1.0}
+    labels = Labeler(classifier)(samples)[1]
+    rare = samples[labels == 1]
+    assert len(rare) == 3 * config.samples_per_restart // 2 and np.all(np.abs(rare - 6.0) < 1.0)
+    np.testing.assert_array_equal(balancing.BalancedReinjectionSampler(
+        autoencoder, config, classifier, seed=0, class_start=class_start).restarts(0, 3), samples)
+
+
+def test_class_restarts_spread_over_the_classes_as_their_open_slots(linear_autoencoder):
+    """4 restarting chains and open slots (1, 3): one chain restarts at class 0's moments, three at class 1's."""
+    class_start = balancing.ClassMoments(np.array([[-1.0, -1.0], [1.0, 1.0]], np.float32),
+                                         np.ones((2, 2), np.float32))
+    config = ReinjectionConfig(lam=0.01, num_chains=1, reinjections=2, burn_in=0, balance=True,
+                               refill="class_moments")
+    sampler = balancing.BalancedReinjectionSampler(linear_autoencoder(2, 1.0), config, threshold_classifier(2, 0.0),
+                                                   seed=0, class_start=class_start)
+    restarting = keras.ops.convert_to_tensor([True, False, True, True, False, True, False, False])
+    x = sampler._class_start(keras.ops.zeros((8, 2)), restarting, keras.ops.convert_to_tensor([1, 3], "int32"))
+    x = keras.ops.convert_to_numpy(x)[np.array([0, 2, 3, 5])]
+    np.testing.assert_array_equal(x[:, 0], [-1.0, 1.0, 1.0, 1.0])
+
+
+def test_class_moments_are_per_class_and_go_with_their_refill(linear_autoencoder):
+    x = np.array([[0.0, 1.0], [2.0, 3.0], [10.0, 10.0], [12.0, 14.0]], np.float32)
+    moments = balancing.ClassMoments.of(x, np.array([0, 0, 1, 1]), 2)
+    np.testing.assert_allclose(moments.mean, [[1.0, 2.0], [11.0, 12.0]])
+    np.testing.assert_allclose(moments.std, [[1.0, 1.0], [1.0, 2.0]])
+    with pytest.raises(UserInputError, match=r"every class; class\(es\) \[2\] have fewer"):
+        balancing.ClassMoments.of(x, np.array([0, 0, 1, 1]), 3)
+    autoencoder, classifier = linear_autoencoder(2, 1.0), threshold_classifier(2, 0.0)
+    by_class = dataclasses.replace(CONFIG, refill="class_moments")
+    with pytest.raises(UserInputError, match="not given: class moments go with refill 'class_moments'"):
+        balancing.make_sampler(autoencoder, by_class, seed=0, classifier=classifier)
+    with pytest.raises(UserInputError, match="refill 'start' with class moments given"):
+        balancing.make_sampler(autoencoder, CONFIG, seed=0, classifier=classifier, class_moments=moments)
+    with pytest.raises(UserInputError, match=r"they must be \(2, 3\)"):
+        balancing.make_sampler(linear_autoencoder(3, 1.0), by_class, seed=0, classifier=threshold_classifier(3, 0.0),
+                               class_moments=moments)
+    sampler = balancing.make_sampler(autoencoder, by_class, seed=0, classifier=classifier, class_moments=moments)
+    assert len(sampler.sample(100)) == 100
+
+
 def test_refill_and_patience_are_checked_and_apply_to_balanced_collection_only():
     with pytest.raises(UserInputError, match="refill must be one of"):
         ReinjectionConfig(lam=0.1, balance=True, refill="copy")
@@ -159,3 +215,9 @@ def test_sample_script_collects_balanced_classes_and_records_the_fill(m, tmp_pat
     cloned = json.loads((tmp_path / "cloned.json").read_text())["config"]["reinjection"]
     assert (cloned["refill"], cloned["balance_patience"]) == ("clone", 3)
     assert len(np.load(tmp_path / "cloned.npz")["x"]) == 800
+    run_script("sample", *flags, "--balance_classes", "--refill=class_moments", "--dataset=digits",
+               f"--classifier={m / 'classifier.keras'}", f"--output={tmp_path / 'by_class.npz'}")
+    by_class = json.loads((tmp_path / "by_class.json").read_text())
+    assert by_class["config"]["reinjection"]["refill"] == "class_moments"
+    assert by_class["config"]["data"]["dataset"] == "digits" and 0 < by_class["accepted_share"] <= 1
+    assert len(np.load(tmp_path / "by_class.npz")["x"]) == 800

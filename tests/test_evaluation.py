@@ -94,6 +94,11 @@ def test_summary_table_orders_bounds_and_computes_ratios():
     table = reporting.summary_table(curves, {**{s: chains for s in curves["source"].unique()}, "deep_ae": cloned}, 1.0)
     assert table.set_index("source").loc["deep_ae", "collect"] == \
         "noisy, from moments, balanced by cloning (50.0% of slots filled)"
+    by_class = {**moments, "config": {"reinjection": {**moments["config"]["reinjection"], "refill": "class_moments"}}}
+    table = reporting.summary_table(curves, {**{s: chains for s in curves["source"].unique()}, "deep_ae": by_class},
+                                    1.0)
+    assert table.set_index("source").loc["deep_ae", "collect"] == \
+        "noisy, from moments, balanced by cloning and class moments (50.0% of slots filled)"
     assert reporting.common_start_text([{"start": "moments"}] * 2) == "N(μ, σ²) at the data's moments"
     assert reporting.common_start_text([{"start": "moments"}], short=True) == "N(μ, σ²)"
     assert reporting.common_start_text([{}, {"start": "normal"}]) == "N(0, I)"

@@ -294,6 +294,8 @@ def test_extract_features_script_on_local_cifar_batches(tmp_path):
     ("sample", ["--autoencoder=x.keras", "--lam=0.1", "--balance_classes", "--output=/tmp/s.npz"], "give --classifier"),
     ("sample", ["--autoencoder=x.keras", "--lam=0.1", "--refill=clone", "--output=/tmp/s.npz"],
      "refill 'clone' applies to class-balanced collection only"),
+    ("sample", ["--autoencoder=x.keras", "--lam=0.1", "--balance_classes", "--refill=class_moments",
+                "--classifier=c.keras", "--output=/tmp/s.npz"], "give --dataset (and --data_dir where its files are)"),
     ("sample", ["--autoencoder=x.keras", "--lam=0.1", "--balance_classes", "--balance_patience=0",
                 "--output=/tmp/s.npz"], "the balance patience must be an integer >= 1, got 0"),
     ("search_lambda", ["--autoencoder=x.keras", "--classifier=c.keras", "--burn_ins=2,many", "--output=/tmp/l.json"],

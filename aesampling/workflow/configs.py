@@ -12,7 +12,7 @@ import math
 
 from aesampling.errors import UserInputError
 from aesampling import balancing, lambda_search
-from aesampling.sampling import MOMENTS_START, ReinjectionConfig, check_seed
+from aesampling.sampling import CLASS_MOMENTS_REFILL, MOMENTS_START, ReinjectionConfig, check_seed
 
 
 def _is_integer(value) -> bool:
@@ -98,6 +98,8 @@ class SampleConfig:
     `reinjection.balance` asks for class-balanced collection. `chains_file`, a
     λ search result made with start "moments", holds the training data's
     moments; it is needed (and only read) when `reinjection.start` is "moments".
+    `data`, the training data, is needed (and only read) when stuck chains
+    restart at its class moments (`reinjection.refill` "class_moments").
     """
 
     autoencoder: str
@@ -110,6 +112,7 @@ class SampleConfig:
     strategy: str = "none"
     classifier: str | None = None
     chains_file: str | None = None
+    data: DataConfig | None = None
 
     def __post_init__(self):
         check_seed(self.seed)
@@ -121,6 +124,9 @@ class SampleConfig:
         if self.reinjection.start == MOMENTS_START and self.chains_file is None:
             raise UserInputError("chains that start at the data's moments read them from a search result: "
                                  "give --chains_file (a search made with --start=moments)")
+        if self.reinjection.refill == CLASS_MOMENTS_REFILL and self.data is None:
+            raise UserInputError(f"refill {CLASS_MOMENTS_REFILL!r} restarts stuck chains at the moments of the "
+                                 "training data's classes: give --dataset (and --data_dir where its files are)")
 
 
 @dataclasses.dataclass(frozen=True)

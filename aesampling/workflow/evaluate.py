@@ -16,7 +16,7 @@ from aesampling.reproducibility import seed_everything
 from aesampling.sampling import StartMoments
 from aesampling.workflow import outputs
 from aesampling.workflow.configs import EvaluateConfig
-from aesampling.workflow.inputs import load_curve_inputs, start_moments
+from aesampling.workflow.inputs import class_moments, load_curve_inputs, start_moments
 from aesampling.workflow.records import fingerprint, run_record, split_sizes
 
 
@@ -37,7 +37,7 @@ def _source(config: EvaluateConfig, inputs, moments):
         return source, per_step, first, None
     sampler = balancing.make_sampler(inputs.autoencoder, config.reinjection, seed=config.seed,
                                      classifier=inputs.classifier, jit_compile=config.jit_compile,
-                                     moments=moments)
+                                     moments=moments, class_moments=class_moments(config.reinjection, inputs.dataset))
     source, per_step = evaluation.autoencoder_source(sampler)
     return source, per_step, sampler.sample, sampler
 

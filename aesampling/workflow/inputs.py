@@ -7,10 +7,11 @@ import dataclasses
 import keras
 
 from aesampling import data, features, io
+from aesampling.balancing import ClassMoments
 from aesampling.errors import UserInputError
 from aesampling.labeling import check_classifier
 from aesampling.models import check_autoencoder
-from aesampling.sampling import MOMENTS_START, ReinjectionConfig, StartMoments
+from aesampling.sampling import CLASS_MOMENTS_REFILL, MOMENTS_START, ReinjectionConfig, StartMoments
 from aesampling.workflow.configs import DataConfig
 from aesampling.workflow.records import validation_fraction, warn_if_trained_elsewhere
 
@@ -34,6 +35,14 @@ def load_data(config: DataConfig) -> data.Dataset:
 def start_moments(reinjection: ReinjectionConfig, dataset: data.Dataset) -> StartMoments | None:
     """μ and σ of the training split's features when the chains start there (start "moments"), else None."""
     return StartMoments.of(dataset.x_train) if reinjection.start == MOMENTS_START else None
+
+
+def class_moments(reinjection: ReinjectionConfig, dataset: data.Dataset) -> ClassMoments | None:
+    """μ_c and σ_c of the training split's classes when stuck chains restart there (refill "class_moments"),
+    else None."""
+    if reinjection.refill != CLASS_MOMENTS_REFILL:
+        return None
+    return ClassMoments.of(dataset.x_train, dataset.y_train, dataset.num_classes)
 
 
 @dataclasses.dataclass(frozen=True)

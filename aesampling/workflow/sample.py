@@ -17,9 +17,10 @@ import numpy as np
 from aesampling import balancing, distribution, io, lambda_search, npz
 from aesampling.errors import UserInputError
 from aesampling.models import check_autoencoder
-from aesampling.sampling import MOMENTS_START, ReinjectionConfig, ReinjectionSampler, StartMoments, start_for
+from aesampling.sampling import CLASS_MOMENTS_REFILL, MOMENTS_START, ReinjectionConfig, ReinjectionSampler, StartMoments, start_for
 from aesampling.workflow import outputs
 from aesampling.workflow.configs import SampleConfig
+from aesampling.workflow.inputs import class_moments, load_data
 from aesampling.workflow.records import run_record
 
 CHAIN_PROGRESS_STEPS = (1, 2, 3, 5, 10, 20, 40, 60)
@@ -74,8 +75,12 @@ def run_sample(config: SampleConfig) -> dict:
     classifier = io.load_model(classifier_path) if classifier_path else None
     progress = chain_progress(autoencoder, config.reinjection, seed=config.seed, moments=moments)
     _check_finite(progress, config)
+    by_class = None
+    if config.reinjection.refill == CLASS_MOMENTS_REFILL:  # the only use of the training data here
+        by_class = class_moments(config.reinjection, load_data(config.data))
     sampler = balancing.make_sampler(autoencoder, config.reinjection, seed=config.seed, classifier=classifier,
-                                     jit_compile=config.jit_compile, strategy=strategy, moments=moments)
+                                     jit_compile=config.jit_compile, strategy=strategy, moments=moments,
+                                     class_moments=by_class)
     with npz.NpzStreamWriter(config.output, {"x": ((dim,), np.float32)}, config.num_samples,
                             whole={"chain_progress": progress}) as writer:
         for i, chunk in enumerate(sampler.iter_samples(config.num_samples, config.chunk_samples)):
