@@ -117,7 +117,7 @@ class BalancedReinjectionSampler(ReinjectionSampler):
         is P, the restart's length in units of R).
       classifier: the ground-truth classifier C, with sigmoid (or softmax) outputs.
       seed, input_dim, jit_compile, start: as for ReinjectionSampler (one device only); a chain
-        restarted from a full class starts again at the same distribution, unless
+        restarted from a full class starts again at the same distribution (or see class_start).
       class_start: the training data's ClassMoments, exactly when `config.refill`
         is "class_moments": stuck chains that clone no donor restart there.
       pool: G, the restart runs G·B chains.
