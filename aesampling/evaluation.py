@@ -39,7 +39,9 @@ from aesampling.sampling import ReinjectionSampler, StartMoments
 UPPER_BOUND = "upper_bound"
 LOWER_BOUND = "lower_bound"  # labelled N(0, I) noise: where the paper's chains start
 MOMENTS_BOUND = "moments_bound"  # labelled N(μ, diag σ²) noise: where chains that start at the data's moments start
-BOUNDS = (UPPER_BOUND, MOMENTS_BOUND, LOWER_BOUND)
+# labelled N(μ_c, diag σ_c²) noise, every class c alike: where refill "class_moments" restarts stuck chains
+CLASS_MOMENTS_BOUND = "class_moments_bound"
+BOUNDS = (UPPER_BOUND, CLASS_MOMENTS_BOUND, MOMENTS_BOUND, LOWER_BOUND)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -96,14 +98,20 @@ def real_data_source(x_train: np.ndarray, batch_size: int, *, seed: int) -> tupl
 
 
 def gaussian_source(input_dim: int, batch_size: int, *, seed: int,
-                    moments: StartMoments | None = None) -> tuple[Source, int]:
-    """Step k -> `batch_size` draws of N(0, I) in R^n, or of N(μ, diag σ²) given the data's `moments`."""
+                    moments: StartMoments | None = None, class_moments=None) -> tuple[Source, int]:
+    """Step k -> `batch_size` draws of N(0, I) in R^n, or of N(μ, diag σ²) given the data's `moments`, or given
+    its `class_moments` (balancing.ClassMoments) of N(μ_c, diag σ_c²) with c = i mod C for row i."""
     def draw(step):
         return backend.standard_normal(seed, step, 0, (batch_size, input_dim))
 
-    if moments is None:
+    if class_moments is not None:
+        classes = np.arange(batch_size) % len(class_moments.mean)
+        scale = tuple(ops.convert_to_tensor(a[classes], "float32") for a in (class_moments.mean, class_moments.std))
+    elif moments is not None:
+        scale = moments.tensors()
+    else:
         return Source(lambda params, step: (draw(step), None)), batch_size
-    return Source(lambda params, step: (params[0] + params[1] * draw(step), None), moments.tensors()), batch_size
+    return Source(lambda params, step: (params[0] + params[1] * draw(step), None), scale), batch_size
 
 
 def fresh_classifier(ground_truth: keras.Model, *, seed: int) -> keras.Model:

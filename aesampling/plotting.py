@@ -11,6 +11,8 @@ from aesampling import io
 _STYLES = {
     "upper_bound": {"color": "black", "linestyle": "--", "label": "upper bound (real data)"},
     "moments_bound": {"color": "grey", "linestyle": "-.", "label": "noise at the data's moments (N(μ, σ²))"},
+    "class_moments_bound": {"color": "silver", "linestyle": "-.",
+                            "label": "noise at each class's moments (N(μ_c, σ_c²))"},
     "lower_bound": {"color": "grey", "linestyle": ":", "label": "lower bound (N(0, I) noise)"},
 }
 

@@ -5,7 +5,9 @@
 
 --source is upper_bound (real training data), lower_bound (N(0, I) noise),
 moments_bound (N(μ, diag σ²) noise at the training data's per-feature moments,
-where chains with --start=moments begin) or an autoencoder preset name (then
+where chains with --start=moments begin), class_moments_bound (N(μ_c, diag σ_c²)
+noise at each class's moments in equal shares, where --refill=class_moments
+restarts stuck chains) or an autoencoder preset name (then
 --autoencoder is required). The CSV has
 source, epoch, samples_seen, accuracy (on the real test set), loss.
 """
@@ -15,7 +17,8 @@ from absl import flags
 
 from aesampling import evaluation, presets, workflow
 
-flags.DEFINE_string("source", None, "upper_bound, lower_bound, moments_bound, or the autoencoder's preset name.")
+flags.DEFINE_string("source", None, "upper_bound, lower_bound, moments_bound, class_moments_bound, or the "
+                    "autoencoder's preset name.")
 flags.DEFINE_string("autoencoder", None, "Saved autoencoder (.keras) for an autoencoder source.")
 flags.DEFINE_string("classifier", None, "Saved ground-truth classifier (.keras).")
 flags.DEFINE_string("output", None, "The CSV file to write.")

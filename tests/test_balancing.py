@@ -7,7 +7,7 @@ import keras
 import numpy as np
 import pytest
 
-from aesampling import backend, balancing, evaluation, io
+from aesampling import backend, balancing, evaluation, io, workflow
 from conftest import run_script
 from test_red_team import m  # noqa: F401 - the digits models fixture
 from aesampling.errors import UserInputError
@@ -221,3 +221,20 @@ def test_sample_script_collects_balanced_classes_and_records_the_fill(m, tmp_pat
     assert by_class["config"]["reinjection"]["refill"] == "class_moments"
     assert by_class["config"]["data"]["dataset"] == "digits" and 0 < by_class["accepted_share"] <= 1
     assert len(np.load(tmp_path / "by_class.npz")["x"]) == 800
+
+
+@pytest.mark.skipif(backend.is_jax(), reason="the workflow's wiring is backend-neutral: the TensorFlow leg covers it")
+def test_evaluate_refills_at_the_class_moments_and_draws_noise_there(m, tmp_path):
+    """evaluate reads the training data's class moments for refill "class_moments" and for class_moments_bound,
+    whose noise lies far closer to the data (FD in C's features) than N(0, I) noise."""
+    chains = ReinjectionConfig(lam=0.1, num_chains=10, reinjections=4, burn_in=1, balance=True,
+                               refill="class_moments")
+    records = {source: workflow.run_evaluate(workflow.EvaluateConfig(
+        data=workflow.DataConfig(dataset="digits"), source=source, classifier=str(m / "classifier.keras"),
+        output=str(tmp_path / f"{source}.csv"), reinjection=chains,
+        autoencoder=str(m / "ae.keras") if source == "ae" else None, epochs=1, steps_per_epoch=2,
+        quality_samples=300, mixing_chains=10,
+    )) for source in ("ae", "class_moments_bound", "lower_bound")}
+    assert records["ae"]["config"]["reinjection"]["refill"] == "class_moments"
+    assert 0 < records["ae"]["accepted_share"] <= 1
+    assert records["class_moments_bound"]["quality"]["fd"] < records["lower_bound"]["quality"]["fd"] / 10

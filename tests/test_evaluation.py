@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from aesampling import evaluation, metrics, reporting, training
+from aesampling import balancing, evaluation, metrics, reporting, training
 from aesampling.errors import UserInputError
 from aesampling.presets import ClassifierPreset
 from aesampling.reproducibility import seed_everything
@@ -62,6 +62,18 @@ def test_noise_at_the_moments_is_the_standard_noise_scaled_and_shifted():
     np.testing.assert_allclose(shifted(4), moments.mean + moments.std * z, rtol=1e-6)
     assert reporting.ordered_sources(["lower_bound", "deep_ae", "moments_bound", "upper_bound"]) == [
         "upper_bound", "deep_ae", "moments_bound", "lower_bound"]
+
+
+def test_noise_at_the_class_moments_takes_the_classes_in_turn():
+    by_class = balancing.ClassMoments(np.array([[1.0, 1.0], [-1.0, 5.0]], np.float32),
+                                      np.array([[0.0, 0.0], [2.0, 0.5]], np.float32))
+    z = evaluation.gaussian_source(2, 5, seed=2)[0](3)
+    noise, per_step = evaluation.gaussian_source(2, 5, seed=2, class_moments=by_class)
+    rows = np.array([0, 1, 0, 1, 0])
+    assert per_step == 5
+    np.testing.assert_allclose(noise(3), by_class.mean[rows] + by_class.std[rows] * z, rtol=1e-6)
+    assert reporting.ordered_sources(["lower_bound", "class_moments_bound", "deep_ae", "upper_bound"]) == [
+        "upper_bound", "deep_ae", "class_moments_bound", "lower_bound"]
 
 
 def test_samples_to_reach():

@@ -147,7 +147,8 @@ class EvaluateConfig:
     """One learning curve: a fresh classifier trained only on one source.
 
     `source` is "upper_bound", "lower_bound" (N(0, I) noise), "moments_bound"
-    (N(μ, diag σ²) noise at the training split's moments) or a name for the
+    (N(μ, diag σ²) noise at the training split's moments), "class_moments_bound"
+    (N(μ_c, diag σ_c²) noise, each class c alike) or a name for the
     autoencoder at `autoencoder`. The record also holds the quality of the source's first
     `quality_samples` samples against the validation images (0: none) and,
     for an autoencoder, its chains' mixing (aesampling.diagnostics). For the bounds, only the batch size B·(R - b) of `reinjection`

@@ -13,6 +13,7 @@ from absl import logging
 from aesampling import balancing, diagnostics, evaluation, io, metrics, resume
 from aesampling.errors import UserInputError
 from aesampling.reproducibility import seed_everything
+from aesampling.balancing import ClassMoments
 from aesampling.sampling import StartMoments
 from aesampling.workflow import outputs
 from aesampling.workflow.configs import EvaluateConfig
@@ -24,15 +25,19 @@ def _source(config: EvaluateConfig, inputs, moments):
     """(source, samples per step, first(n), sampler) of `config.source`; the bounds draw B·(R - b) examples per
     step like the AEs. first(n) gives the source's first n samples (those of steps 0, 1, ...); sampler is the
     autoencoder's (None for the bounds), its chains starting at N(0, I) or at the data's `moments`, which are
-    also where moments_bound draws its noise."""
+    also where moments_bound draws its noise (class_moments_bound: at each class's moments in turn)."""
     batch = config.reinjection.samples_per_restart
     if config.source in evaluation.BOUNDS:
         if config.source == evaluation.UPPER_BOUND:
             source, per_step = evaluation.real_data_source(inputs.dataset.x_train, batch, seed=config.seed)
         else:
+            by_class = None
+            if config.source == evaluation.CLASS_MOMENTS_BOUND:
+                dataset = inputs.dataset
+                by_class = ClassMoments.of(dataset.x_train, dataset.y_train, dataset.num_classes)
             source, per_step = evaluation.gaussian_source(
                 inputs.dataset.input_dim, batch, seed=config.seed,
-                moments=moments if config.source == evaluation.MOMENTS_BOUND else None)
+                moments=moments if config.source == evaluation.MOMENTS_BOUND else None, class_moments=by_class)
         first = lambda n: np.concatenate([source(k) for k in range(math.ceil(n / per_step))])[:n]  # noqa: E731
         return source, per_step, first, None
     sampler = balancing.make_sampler(inputs.autoencoder, config.reinjection, seed=config.seed,
