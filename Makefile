@@ -72,7 +72,10 @@ ifeq ($(filter normal moments,$(START)),)
 $(error START must be normal or moments, got '$(START)')
 endif
 START_FLAG := $(if $(filter moments,$(START)),--start=moments)
-NOISE_BOUNDS := $(if $(START_FLAG),moments_bound) lower_bound
+# Stuck chains refilled at each class's moments (--refill=class_moments in BALANCED_EVAL_ARGS): labelled noise drawn
+# there, each class alike (class_moments_bound), joins the bounds as the floor those chains start from.
+CLASS_BOUND := $(if $(findstring --refill=class_moments,$(BALANCED_EVAL_ARGS)),class_moments_bound)
+NOISE_BOUNDS := $(CLASS_BOUND) $(if $(START_FLAG),moments_bound) lower_bound
 FD_SOURCES := $(AUTOENCODERS:%=%_fd) $(AUTOENCODERS:%=%_fd_balanced)
 ifeq ($(CRITERION),fd)
 SOURCES := upper_bound $(FD_SOURCES) $(NOISE_BOUNDS)
@@ -185,7 +188,7 @@ $$($(1)_DIR)/samples/%.npz: $$($(1)_DIR)/models/%.keras $$($(1)_DIR)/lambda/%.js
 $$($(1)_DIR)/labelled/%.npz: $$($(1)_DIR)/samples/%.npz $$($(1)_DIR)/models/classifier.keras
 	$(PY) scripts/label.py --samples=$$< --classifier=$$($(1)_DIR)/models/classifier.keras --output=$$@
 
-$$($(1)_DIR)/curves/upper_bound.csv $$($(1)_DIR)/curves/moments_bound.csv $$($(1)_DIR)/curves/lower_bound.csv: $$($(1)_DIR)/curves/%.csv: $$($(1)_DIR)/models/classifier.keras $$($(1)_DIR)/settings/eval.txt
+$(foreach b,upper_bound class_moments_bound moments_bound lower_bound,$$($(1)_DIR)/curves/$(b).csv): $$($(1)_DIR)/curves/%.csv: $$($(1)_DIR)/models/classifier.keras $$($(1)_DIR)/settings/eval.txt
 	$(PY) scripts/evaluate.py $$($(1)_FLAGS) --source=$$* --classifier=$$< --seed=$(SEED) --output=$$@ $(EVAL_ARGS)
 
 $$($(1)_DIR)/curves/%.csv: $$($(1)_DIR)/models/%.keras $$($(1)_DIR)/models/classifier.keras $$($(1)_DIR)/lambda/%.json $$($(1)_DIR)/settings/eval.txt

@@ -237,6 +237,11 @@ def test_make_with_the_fd_criterion_evaluates_the_fd_choice_only():
     assert all(("--steps_per_epoch=20" in line) == ("_balanced" in line.split("--source=")[1].split()[0])
                for line in shorter.splitlines() if "scripts/evaluate.py" in line)
     assert '--reproduce_command="make digits CRITERION=fd BALANCED_EVAL_ARGS=--steps_per_epoch=20"' in shorter
+    by_class = make("-n", "digits", "CRITERION=fd", "RESULTS=/nonexistent",
+                    "BALANCED_EVAL_ARGS=--refill=class_moments").stdout
+    bound = [line for line in by_class.splitlines() if "--source=class_moments_bound" in line]
+    assert len(bound) == 1 and "--refill" not in bound[0]
+    assert "class_moments_bound" not in shorter
     fewer = make("-n", "digits", "CRITERION=fd", "RESULTS=/nonexistent", "AUTOENCODERS=shallow_ae deep_ae").stdout
     assert '--reproduce_command="make digits CRITERION=fd AUTOENCODERS=\'shallow_ae deep_ae\'"' in fewer
     wrong = make("-n", "digits", "CRITERION=students", check=False)
