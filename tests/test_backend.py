@@ -61,6 +61,18 @@ def test_the_run_record_names_the_backend():
     assert machine["backend_version"] and machine["keras"] == keras.__version__
 
 
+def test_the_run_record_names_the_code_s_commit(monkeypatch, tmp_path):
+    from aesampling.workflow import DataConfig, records
+
+    repo = Path(records.__file__).resolve().parents[2]
+    described = subprocess.run(["git", "describe", "--always", "--dirty"], cwd=repo, capture_output=True, text=True)
+    expected = described.stdout.strip() if described.returncode == 0 else None
+    assert records.code_version() == expected
+    assert records.run_record(DataConfig(dataset="digits"), 0.0)["code"] == expected
+    monkeypatch.setattr(records, "__file__", str(tmp_path / "site-packages" / "aesampling" / "workflow" / "records.py"))
+    assert records.code_version() is None  # an installed copy names no commit
+
+
 def test_no_tensorflow_import_on_jax():
     if not backend.is_jax():
         pytest.skip("checks the JAX leg")

@@ -7,6 +7,7 @@ import json
 import os
 import platform
 import shlex
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -44,10 +45,26 @@ def command_line() -> str:
     return shlex.join([os.path.basename(sys.executable), *sys.argv])
 
 
+def code_version() -> str | None:
+    """`git describe --always --dirty` of the checkout this package runs from (a commit, "-dirty" with uncommitted
+    changes to tracked files), or None for an installed copy, outside a git checkout or without git."""
+    root = Path(__file__).resolve().parents[2]
+    if not (root / "setup.py").is_file():  # an installed copy: a git checkout around it is not its source
+        return None
+    try:
+        described = subprocess.run(["git", "describe", "--always", "--dirty"], cwd=root, capture_output=True,
+                                   text=True, timeout=10, check=True)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return described.stdout.strip() or None
+
+
 def run_record(config, started: float, **extra) -> dict:
-    """The JSON record of one run: its command, full config, machine, wall time since `started`, and `extra`."""
+    """The JSON record of one run: its command, the code's commit, full config, machine, wall time since `started`,
+    and `extra`."""
     return {
         "command": command_line(),
+        "code": code_version(),
         "config": dataclasses.asdict(config),
         "machine": machine_description(),
         "wall_seconds": round(time.perf_counter() - started, 3),
