@@ -13,11 +13,10 @@ from absl import logging
 from aesampling import balancing, diagnostics, evaluation, io, metrics, resume
 from aesampling.errors import UserInputError
 from aesampling.reproducibility import seed_everything
-from aesampling.balancing import ClassMoments
 from aesampling.sampling import StartMoments
 from aesampling.workflow import outputs
 from aesampling.workflow.configs import EvaluateConfig
-from aesampling.workflow.inputs import class_moments, load_curve_inputs, start_moments
+from aesampling.workflow.inputs import class_moments, load_curve_inputs, start_moments, training_class_moments
 from aesampling.workflow.records import fingerprint, run_record, split_sizes
 
 
@@ -33,8 +32,7 @@ def _source(config: EvaluateConfig, inputs, moments):
         else:
             by_class = None
             if config.source == evaluation.CLASS_MOMENTS_BOUND:
-                dataset = inputs.dataset
-                by_class = ClassMoments.of(dataset.x_train, dataset.y_train, dataset.num_classes)
+                by_class = training_class_moments(inputs.dataset)
             source, per_step = evaluation.gaussian_source(
                 inputs.dataset.input_dim, batch, seed=config.seed,
                 moments=moments if config.source == evaluation.MOMENTS_BOUND else None, class_moments=by_class)

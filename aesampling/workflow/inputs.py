@@ -37,12 +37,16 @@ def start_moments(reinjection: ReinjectionConfig, dataset: data.Dataset) -> Star
     return StartMoments.of(dataset.x_train) if reinjection.start == MOMENTS_START else None
 
 
+def training_class_moments(dataset: data.Dataset) -> ClassMoments:
+    """μ_c and σ_c, c = 1..C: the per-feature mean and standard deviation of the training split's class c."""
+    return ClassMoments.of(dataset.x_train, dataset.y_train, dataset.num_classes)
+
+
 def class_moments(reinjection: ReinjectionConfig, dataset: data.Dataset) -> ClassMoments | None:
-    """μ_c and σ_c of the training split's classes when stuck chains restart there (refill "class_moments"),
-    else None."""
+    """The training split's class moments when stuck chains restart there (refill "class_moments"), else None."""
     if reinjection.refill != CLASS_MOMENTS_REFILL:
         return None
-    return ClassMoments.of(dataset.x_train, dataset.y_train, dataset.num_classes)
+    return training_class_moments(dataset)
 
 
 @dataclasses.dataclass(frozen=True)
