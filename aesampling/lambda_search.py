@@ -28,6 +28,14 @@ b doubled when it sits on the largest burn-in, each new value scored with
 the best setting's other coordinates. An axis given a single value is held
 fixed, and b is never widened downwards (a shorter burn-in than the
 smallest one tried changes little).
+
+A student search that also measures FD records the FD choice beside its
+own. Its rounds widen around the student's best only, so the lowest FD it
+has seen may sit on the edge of what it tried. Up to `fd_widenings` more
+rounds then widen each collected state's line (its settings of every λ)
+where that line's lowest FD sits on an edge, by the same rules. These
+settings are measured by FD alone (score None: no student is trained), so
+they cost seconds and leave the student's choice as it was.
 """
 
 from __future__ import annotations
@@ -47,8 +55,9 @@ CRITERIA = (STUDENT, FD)
 MIXING = "mixing"  # a burn-in read from each setting's mixing curve
 
 
-def check_grid(lambdas, collects, burn_ins, widenings: int) -> None:
-    """Raises UserInputError unless the grid has finite λ >= 0, known collect modes, integer b >= 0, widenings >= 0."""
+def check_grid(lambdas, collects, burn_ins, widenings: int, fd_widenings: int = 0) -> None:
+    """Raises UserInputError unless the grid has finite λ >= 0, known collect modes, integer b >= 0, and both
+    widenings and fd_widenings are integers >= 0."""
     if not lambdas or not collects or not burn_ins:
         raise UserInputError("the search needs at least one λ, one collect mode and one burn-in")
     if not all(isinstance(lam, (int, float)) and math.isfinite(lam) and lam >= 0 for lam in lambdas):
@@ -59,8 +68,9 @@ def check_grid(lambdas, collects, burn_ins, widenings: int) -> None:
     if not all(b == MIXING or (isinstance(b, int) and not isinstance(b, bool) and b >= 0) for b in burn_ins):
         raise UserInputError(f"every burn-in of the search must be an integer >= 0 or {MIXING!r}, "
                              f"got {list(burn_ins)}")
-    if isinstance(widenings, bool) or not isinstance(widenings, int) or widenings < 0:
-        raise UserInputError(f"widenings must be an integer >= 0, got {widenings!r}")
+    for name, rounds in (("widenings", widenings), ("fd_widenings", fd_widenings)):
+        if isinstance(rounds, bool) or not isinstance(rounds, int) or rounds < 0:
+            raise UserInputError(f"{name} must be an integer >= 0, got {rounds!r}")
 
 
 def search(
@@ -82,6 +92,7 @@ def search(
     fidelity=None,
     mixing_burn_in=None,
     moments: StartMoments | None = None,
+    fd_widenings: int = 0,
 ) -> list[dict]:
     """Scores every (λ, collect, burn-in) of the grid, then widens it at its edges; one row per setting.
 
@@ -100,8 +111,10 @@ def search(
     burn-in of a MIXING entry of `burn_ins` (diagnostics.mixing_burn_in);
     its rows say burn_in_from "mixing", the others "grid". Every chain starts
     as `base.start` says: at N(0, I), or at the data's `moments`.
+    `fd_widenings`: rounds of the FD choice's own widening after a STUDENT
+    search with `fidelity` (module docstring); its rows have score None.
     """
-    check_grid(lambdas, collects, burn_ins, widenings)
+    check_grid(lambdas, collects, burn_ins, widenings, fd_widenings)
     if criterion not in CRITERIA or (criterion == FD and fidelity is None):
         raise UserInputError(f"the criterion must be one of {CRITERIA} (fd needs a fidelity measure), got {criterion!r}")
     if x_val is None or len(x_val) == 0:
@@ -110,7 +123,7 @@ def search(
         raise UserInputError("a burn-in read from the mixing curve needs FD samples (--fd_samples > 0)")
     rows = []
 
-    def score(lam: float, collect: str, burn_in, widened: bool) -> None:
+    def score(lam: float, collect: str, burn_in, widened: bool, student: bool = criterion == STUDENT) -> None:
         burn_in_from = "grid"
         if burn_in == MIXING:
             burn_in, burn_in_from = mixing_burn_in(dataclasses.replace(base, lam=float(lam), collect=collect)), MIXING
@@ -126,7 +139,7 @@ def search(
         fd = measured.get("fd")
         diverged = fd is not None and not math.isfinite(fd)
         accuracies = None
-        if criterion == STUDENT:
+        if student:
             source, per_step = evaluation.autoencoder_source(sampler)
             try:
                 curve = evaluation.learning_curve(
@@ -150,18 +163,30 @@ def search(
             for collect in collects:
                 score(lam, collect, burn_in, widened=False)
     for _ in range(widenings):
-        best = best_setting(rows, criterion)
-        best_burn_in = MIXING if best.get("burn_in_from") == MIXING else best["burn_in"]
-        new_settings = [(lam, best["collect"], best_burn_in) for lam in _lambdas_beyond_edge(rows, best)]
-        new_settings += [(best["lam"], best["collect"], b) for b in _burn_ins_beyond_edge(rows, best)]
+        new_settings = _beyond_edges(rows, best_setting(rows, criterion))
         if not new_settings:
             break
         for setting in new_settings:
             score(*setting, widened=True)
+    for _ in range(fd_widenings if criterion == STUDENT and fidelity is not None else 0):
+        lines = [[row for row in rows if row["collect"] == collect] for collect in collects]
+        new_settings = [setting for line in lines if line for setting in _beyond_edges(line, best_setting(line, FD))]
+        if not new_settings:
+            break
+        for setting in new_settings:
+            score(*setting, widened=True, student=False)
     if all(row["diverged"] for row in rows):
         raise UserInputError("every setting of the λ search made the chains produce NaN or inf: "
                              "the autoencoder is unstable under reinjection; try smaller λ values")
     return rows
+
+
+def _beyond_edges(rows: list[dict], best: dict) -> list[tuple]:
+    """The (λ, collect, burn-in) settings one widening adds around `best`, the best of `rows`: λ beyond the edge
+    it sits on, then b beyond the largest burn-in, each with best's other coordinates."""
+    best_burn_in = MIXING if best.get("burn_in_from") == MIXING else best["burn_in"]
+    new_settings = [(lam, best["collect"], best_burn_in) for lam in _lambdas_beyond_edge(rows, best)]
+    return new_settings + [(best["lam"], best["collect"], b) for b in _burn_ins_beyond_edge(rows, best)]
 
 
 def _lambdas_beyond_edge(rows: list[dict], best: dict) -> list[float]:
@@ -192,10 +217,11 @@ def _burn_ins_beyond_edge(rows: list[dict], best: dict) -> list[int]:
 
 
 def best_setting(rows: list[dict], criterion: str = STUDENT) -> dict:
-    """The best row: the highest score (STUDENT) or the lowest finite fd (FD); ties go to the earlier row."""
+    """The best row: the highest score (STUDENT, of the rows a student scored) or the lowest finite fd (FD); ties
+    go to the earlier row."""
     if criterion == FD:
         return min(rows, key=lambda row: row["fd"] if row["fd"] is not None and math.isfinite(row["fd"]) else math.inf)
-    return max(rows, key=lambda row: row["score"])
+    return max((row for row in rows if row["score"] is not None), key=lambda row: row["score"])
 
 
 def criterion_value(record: dict) -> float:
@@ -203,7 +229,7 @@ def criterion_value(record: dict) -> float:
     rows = record["grid"]
     if record.get("criterion", STUDENT) == FD:
         return -float(best_setting(rows, FD)["fd"])
-    return max(float(row["score"]) for row in rows)
+    return max(float(row["score"]) for row in rows if row["score"] is not None)
 
 
 def best_candidate(best_scores: list[float]) -> int:

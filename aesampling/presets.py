@@ -86,8 +86,9 @@ class LambdaSearchSettings:
     collects: tuple[str, ...] = ("noisy", "clean")
     burn_ins: tuple[int | str, ...] = ("mixing",)  # each (λ, collect)'s burn-in read from its mixing curve
     widenings: int = 2  # rounds of widening the grid where its best setting sits on an edge
-    # The FD criterion trains no student, so it can afford more rounds: the Fashion-MNIST shallow AE's FD still
-    # fell at λ = 1.11 after 2 (2026-11-27).
+    # Rounds measured by FD alone, which trains no student, so they can afford more: the FD criterion's, and
+    # the student search's rounds for its FD choice. The Fashion-MNIST shallow AE's FD still fell at λ = 1.11
+    # after 2 (2026-11-27).
     fd_widenings: int = 4
     epochs: int = 5
     steps_per_epoch: int = 100

@@ -9,7 +9,9 @@ mean accuracy on the validation split (carved from the training data; the
 test set is never used) is written as "best", with the whole grid, to the
 JSON output. When the best setting sits on the grid's edge (largest or
 smallest λ, largest burn-in), the search tries one step beyond it, up to
---widenings times (aesampling.lambda_search). Pass that file to sample.py / evaluate.py with --chains_file.
+--widenings times (aesampling.lambda_search). With FD samples, the student
+search also records the lowest-FD setting; --fd_widenings more rounds look
+for it past the edges, by FD alone. Pass that file to sample.py / evaluate.py with --chains_file.
 With --start=moments every chain starts at the training split's per-feature
 mean and std, and the file stores those 2·n numbers for sample.py.
 """
@@ -30,6 +32,9 @@ flags.DEFINE_integer("epochs", None, "Epochs per trial (default: preset).")
 flags.DEFINE_integer("steps_per_epoch", None, "Learning steps per epoch (default: preset).")
 flags.DEFINE_integer("widenings", None, "Rounds of widening λ / burn-in past the grid's edge when the best "
                      "setting sits on it; 0 searches the grid alone (default: preset, 2; 4 under the fd criterion).")
+flags.DEFINE_integer("fd_widenings", None, "Student criterion: rounds of widening each collected state's λ where "
+                     "its lowest FD sits on an edge, measured by FD alone, for the FD choice the search records "
+                     "(default: preset, 4; 0 without FD samples or under the fd criterion).")
 flags.DEFINE_integer("seed", 0, "Random seed.")
 flags.DEFINE_enum("criterion", "student", ["student", "fd"], "Which setting is best: the student's mean validation "
                   "accuracy (student), or the lowest FD of the samples to the validation images (fd: no student is "
@@ -58,6 +63,14 @@ def _burn_ins(values):
         raise _common.UserInputError(f"--burn_ins must be integers or {lambda_search.MIXING}: {values}") from e
 
 
+def _fd_widenings(grid) -> int:
+    """--fd_widenings, else the preset's rounds where they apply (the student criterion with FD samples)."""
+    if FLAGS.fd_widenings is not None:
+        return FLAGS.fd_widenings
+    applies = FLAGS.criterion == lambda_search.STUDENT and FLAGS.fd_samples != 0
+    return grid.fd_widenings if applies else 0
+
+
 def main():
     grid = presets.experiment_presets(FLAGS.dataset).lambda_search
     record = workflow.run_lambda_search(workflow.LambdaSearchConfig(
@@ -71,6 +84,7 @@ def main():
         seed=FLAGS.seed,
         widenings=grid.widenings_for(FLAGS.criterion) if FLAGS.widenings is None else FLAGS.widenings,
         criterion=FLAGS.criterion, fd_samples=FLAGS.fd_samples, mixing_chains=FLAGS.mixing_chains,
+        fd_widenings=_fd_widenings(grid),
     ))
     best = record["best"]
     print(f"best: λ={best['lam']:g}, collect={best['collect']}, burn-in={best['burn_in']}, start={best['start']} "

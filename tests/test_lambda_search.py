@@ -130,6 +130,42 @@ def test_the_fd_criterion_picks_the_closest_samples_without_training_a_student(m
     assert all(r["score"] == 0.5 and r["fd"] is not None for r in both)
 
 
+def test_a_student_search_widens_each_collected_state_toward_its_lowest_fd_without_students(monkeypatch):
+    # Fashion-MNIST's shallow AE (2026-11-28): the student prefers noisy states at λ = 0.333, so its rounds widen
+    # the noisy line only, while the clean states' FD keeps falling up to λ = 1.11, past what the student tried.
+    students = []
+
+    def accuracy_of(lam, collect, b):
+        students.append((lam, collect))
+        return 1 - abs(np.log10(lam / 0.333)) + (collect == "noisy") * 0.1
+
+    _score_by_setting(monkeypatch, accuracy_of)
+
+    def fidelity(config):
+        if config.collect == "noisy":
+            return {"fd": 100 + 50 * abs(np.log10(config.lam / 0.333)), "class_tv": 0.3}
+        return {"fd": 50 + 10 * abs(np.log10(config.lam / 1.11)), "class_tv": 0.2}
+
+    rows = _search(burn_ins=(2,), widenings=2, fidelity=fidelity, fd_widenings=4)
+    student_rows = [r for r in rows if r["score"] is not None]
+    assert [(r["lam"], r["collect"]) for r in student_rows if r["widened"]] == [(0.333, "noisy"), (1.11, "noisy")]
+    # The FD rounds: the clean line's lowest FD sits on its edge three times; the noisy line's never does.
+    assert [(r["lam"], r["collect"], r["burn_in"], r["widened"]) for r in rows[len(student_rows):]] == [
+        (0.333, "clean", 2, True), (1.11, "clean", 2, True), (3.7, "clean", 2, True)]
+    assert all(r["score"] is None and r["final_accuracy"] is None for r in rows[len(student_rows):])
+    assert students == [(r["lam"], r["collect"]) for r in student_rows]  # no student for the FD rounds
+    best = lambda_search.best_setting(rows)
+    assert (best["lam"], best["collect"]) == (0.333, "noisy")  # the student's choice is as before
+    fd_best = lambda_search.best_setting(rows, lambda_search.FD)
+    assert (fd_best["lam"], fd_best["collect"]) == (1.11, "clean")
+    assert lambda_search.criterion_value({"criterion": "student", "grid": rows}) == best["score"]
+    # Without them, or without an FD measure, the search is the student's alone.
+    assert _search(burn_ins=(2,), widenings=2, fidelity=fidelity) == student_rows
+    assert len(_search(burn_ins=(2,), widenings=2, fd_widenings=4)) == len(student_rows)
+    with pytest.raises(UserInputError, match="fd_widenings must be an integer >= 0"):
+        _search(fd_widenings=-1)
+
+
 def test_a_mixing_burn_in_is_read_per_setting_and_never_widened(monkeypatch):
     # The mixing curve says b = 5 for noisy chains and b = 20 for clean ones; the score prefers long burn-ins, the
     # largest λ and noisy states, so λ is widened past 0.1 and b stays where the curve put it.

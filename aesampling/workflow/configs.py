@@ -184,7 +184,9 @@ class LambdaSearchConfig:
     (`fd_samples` of them; 0: none); a burn-in "mixing" is read from
     `mixing_chains` chains' FD against t; `criterion` picks the best setting: the
     student's mean validation accuracy ("student") or the lowest FD ("fd",
-    which trains no student).
+    which trains no student). A student search with FD samples then widens
+    each collected state's λ line where its lowest FD sits on an edge, up to
+    `fd_widenings` rounds, measured by FD alone (the FD choice it records).
     """
 
     data: DataConfig
@@ -202,11 +204,15 @@ class LambdaSearchConfig:
     criterion: str = lambda_search.STUDENT
     fd_samples: int = 5000
     mixing_chains: int = 1000
+    fd_widenings: int = 0
 
     def __post_init__(self):
         check_seed(self.seed)
         _at_least_one(epochs=self.epochs, steps_per_epoch=self.steps_per_epoch)
-        lambda_search.check_grid(self.lambdas, self.collects, self.burn_ins, self.widenings)
+        lambda_search.check_grid(self.lambdas, self.collects, self.burn_ins, self.widenings, self.fd_widenings)
+        if self.fd_widenings and (self.criterion == lambda_search.FD or self.fd_samples == 0):
+            raise UserInputError("FD widenings belong to the student criterion with FD samples "
+                                 "(the fd criterion widens by its widenings)")
         if self.criterion not in lambda_search.CRITERIA:
             raise UserInputError(f"the criterion must be one of {lambda_search.CRITERIA}, got {self.criterion!r}")
         if not _zero_or_at_least_two(self.fd_samples):

@@ -47,6 +47,7 @@ def run_lambda_search(config: LambdaSearchConfig) -> dict:
         lambdas=config.lambdas, collects=config.collects, burn_ins=config.burn_ins, epochs=config.epochs,
         steps_per_epoch=config.steps_per_epoch, seed=config.seed, widenings=config.widenings, on_result=_log,
         criterion=config.criterion, fidelity=fidelity, mixing_burn_in=mixing_burn_in, moments=moments,
+        fd_widenings=config.fd_widenings,
     )
     choices = {"best": lambda_search.best_setting(grid, config.criterion)}
     if config.criterion == lambda_search.STUDENT:
