@@ -19,7 +19,7 @@ from aesampling.distribution import STRATEGIES  # noqa: E402
 from aesampling.errors import UserInputError  # noqa: E402
 from aesampling.sampling import COLLECT_MODES, REFILL_MODES, START_MODES, ReinjectionConfig, resolve_chain_settings  # noqa: E402
 from aesampling.lambda_search import read_best  # noqa: E402
-from aesampling.workflow import DataConfig  # noqa: E402
+from aesampling.workflow import DataConfig, records  # noqa: E402
 
 FLAGS = flags.FLAGS
 TRACEBACK_ENV = "AESAMPLING_TRACEBACK"
@@ -152,6 +152,7 @@ def run(main) -> None:
             sys.exit(1)
         signal.signal(signal.SIGTERM, _terminated)
         sys.unraisablehook = _report_unraisable
+        records.code_version()  # the commit that runs now goes into the record, however long the run
         try:
             try:
                 main()

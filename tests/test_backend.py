@@ -67,10 +67,13 @@ def test_the_run_record_names_the_code_s_commit(monkeypatch, tmp_path):
     repo = Path(records.__file__).resolve().parents[2]
     described = subprocess.run(["git", "describe", "--always", "--dirty"], cwd=repo, capture_output=True, text=True)
     expected = described.stdout.strip() if described.returncode == 0 else None
-    assert records.code_version() == expected
-    assert records.run_record(DataConfig(dataset="digits"), 0.0)["code"] == expected
-    monkeypatch.setattr(records, "__file__", str(tmp_path / "site-packages" / "aesampling" / "workflow" / "records.py"))
-    assert records.code_version() is None  # an installed copy names no commit
+    assert records.checkout_version(repo) == expected
+    assert records.run_record(DataConfig(dataset="digits"), 0.0)["code"] == records.code_version()
+    assert records.checkout_version(tmp_path / "site-packages") is None  # an installed copy names no commit
+    # The first call pins the commit: a checkout that moves on during a long run does not rename its code.
+    pinned = records.code_version()
+    monkeypatch.setattr(records, "checkout_version", lambda root: "moved-on")
+    assert records.code_version() == pinned and records.run_record(DataConfig(dataset="digits"), 0.0)["code"] == pinned
 
 
 def test_no_tensorflow_import_on_jax():

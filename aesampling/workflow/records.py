@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import os
 import platform
@@ -45,10 +46,18 @@ def command_line() -> str:
     return shlex.join([os.path.basename(sys.executable), *sys.argv])
 
 
+@functools.cache
 def code_version() -> str | None:
-    """`git describe --always --dirty` of the checkout this package runs from (a commit, "-dirty" with uncommitted
+    """The commit of the checkout this package runs from (checkout_version), as it was at the first call.
+
+    The scripts call it as they start (scripts/_common.run), so a record written hours later names the code that
+    ran, even when the checkout has moved on meanwhile."""
+    return checkout_version(Path(__file__).resolve().parents[2])
+
+
+def checkout_version(root: Path) -> str | None:
+    """`git describe --always --dirty` of the package's checkout at `root` (a commit, "-dirty" with uncommitted
     changes to tracked files), or None for an installed copy, outside a git checkout or without git."""
-    root = Path(__file__).resolve().parents[2]
     if not (root / "setup.py").is_file():  # an installed copy: a git checkout around it is not its source
         return None
     try:
