@@ -113,7 +113,12 @@ def test_make_digits_smoke_writes_every_output(smoke_results):
     assert "| train deep_ae |" in table and "| train deep_ae_fd |" not in table  # trained once, evaluated twice
     assert "| source | FD | share | precision |" in table and (out / "mixing.png").is_file()
     search = pd.read_csv(out / "lambda_search.csv")
-    assert len(search) == len(SMOKE_AUTOENCODERS) * 2 and search.groupby("autoencoder")["chosen"].sum().eq(1).all()
+    scored = search[search["score"].notna()]
+    assert len(scored) == len(SMOKE_AUTOENCODERS) * 2 and search.groupby("autoencoder")["chosen"].sum().eq(1).all()
+    # The FD-only rounds: SMOKE's two λ put each autoencoder's lowest FD on an edge, so each goes one λ further.
+    fd_only = search[search["score"].isna()]
+    assert set(fd_only["autoencoder"]) == set(scored["autoencoder"]) and fd_only["widened"].all()
+    assert fd_only["fd"].notna().all() and not fd_only["chosen"].any()
     assert config["ground_truth_classifier"]["validation_examples"] == 135
     # Digits has one DAE noise candidate, Table I's own: chosen, copied and reported.
     choice = json.loads((out / "lambda" / "deep_dae.json").read_text())["noise_choice"]
