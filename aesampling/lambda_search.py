@@ -73,6 +73,12 @@ def check_grid(lambdas, collects, burn_ins, widenings: int, fd_widenings: int = 
             raise UserInputError(f"{name} must be an integer >= 0, got {rounds!r}")
 
 
+def fd_rounds_apply(criterion: str, measures_fd: bool) -> bool:
+    """Whether a search runs the FD-only rounds: under STUDENT, when it measures FD (the FD criterion's own
+    widenings already follow the lowest FD)."""
+    return criterion == STUDENT and measures_fd
+
+
 def search(
     autoencoder,
     ground_truth,
@@ -168,7 +174,7 @@ def search(
             break
         for setting in new_settings:
             score(*setting, widened=True)
-    for _ in range(fd_widenings if criterion == STUDENT and fidelity is not None else 0):
+    for _ in range(fd_widenings if fd_rounds_apply(criterion, fidelity is not None) else 0):
         lines = [[row for row in rows if row["collect"] == collect] for collect in collects]
         new_settings = [setting for line in lines if line for setting in _beyond_edges(line, best_setting(line, FD))]
         if not new_settings:

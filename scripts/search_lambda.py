@@ -67,8 +67,7 @@ def _fd_widenings(grid) -> int:
     """--fd_widenings, else the preset's rounds where they apply (the student criterion with FD samples)."""
     if FLAGS.fd_widenings is not None:
         return FLAGS.fd_widenings
-    applies = FLAGS.criterion == lambda_search.STUDENT and FLAGS.fd_samples != 0
-    return grid.fd_widenings if applies else 0
+    return grid.fd_widenings if lambda_search.fd_rounds_apply(FLAGS.criterion, FLAGS.fd_samples != 0) else 0
 
 
 def main():

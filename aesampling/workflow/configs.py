@@ -210,11 +210,11 @@ class LambdaSearchConfig:
         check_seed(self.seed)
         _at_least_one(epochs=self.epochs, steps_per_epoch=self.steps_per_epoch)
         lambda_search.check_grid(self.lambdas, self.collects, self.burn_ins, self.widenings, self.fd_widenings)
-        if self.fd_widenings and (self.criterion == lambda_search.FD or self.fd_samples == 0):
-            raise UserInputError("FD widenings belong to the student criterion with FD samples "
-                                 "(the fd criterion widens by its widenings)")
         if self.criterion not in lambda_search.CRITERIA:
             raise UserInputError(f"the criterion must be one of {lambda_search.CRITERIA}, got {self.criterion!r}")
+        if self.fd_widenings and not lambda_search.fd_rounds_apply(self.criterion, self.fd_samples != 0):
+            raise UserInputError("FD widenings belong to the student criterion with FD samples "
+                                 "(the fd criterion widens by its widenings)")
         if not _zero_or_at_least_two(self.fd_samples):
             raise UserInputError(f"FD samples must be 0 (no FD) or >= 2, got {self.fd_samples!r}")
         if self.criterion == lambda_search.FD and self.fd_samples == 0:
