@@ -118,7 +118,8 @@ install: $(STAMP)
 
 # The backend-sensitive tests run again on JAX, with tensorflow and tensorflow_datasets made unimportable
 # (tests/without_tensorflow), as on a GPU machine that has JAX and no TensorFlow.
-JAX_TESTS := tests/test_backend.py tests/test_sampling.py tests/test_balancing.py tests/test_evaluation.py tests/test_scripts.py tests/test_resume.py
+JAX_TESTS := tests/test_backend.py tests/test_sampling.py tests/test_balancing.py tests/test_evaluation.py \
+  tests/test_scripts.py tests/test_resume.py tests/test_stationarity.py
 
 # Two pytest workers (pytest-xdist), each test file on one of them: most tests wait on Python and process start-up,
 # not on both cores.

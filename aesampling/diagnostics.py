@@ -16,12 +16,16 @@ import numpy as np
 
 from aesampling import quality
 from aesampling.errors import UserInputError
-from aesampling.sampling import ReinjectionConfig, ReinjectionSampler, StartMoments, start_for
+from aesampling.sampling import (MOMENTS_START, NORMAL_START, ReinjectionConfig, ReinjectionSampler, StartMoments,
+                                 start_for)
 
 MIXING_STEPS = (1, 2, 3, 5, 10, 20, 40, 60)
 MIXING_CHAINS = 1000
 MIXING_TOLERANCE = 0.1  # the burn-in ends where the chains' FD has gone 90% of its way from worst to best
 QUALITY_SAMPLES = 10000
+STATIONARITY_STEPS = (1, 3, 10, 30, 100, 300, 1000)
+STATIONARITY_CHAINS = 2000
+COUPLED_RMS = 1e-3  # two copies of a chain closer than this (root mean square over the features) have met
 FIDELITY_SAMPLES = 5000
 
 
@@ -128,6 +132,85 @@ def mixing_burn_in(autoencoder, space: FeatureSpace, reference: Reference, *, se
             return 0
 
     return burn_in
+
+
+def states_at_step(autoencoder, reinjection: ReinjectionConfig, t: int, *, seed: int, chains: int,
+                   moments: StartMoments | None = None) -> np.ndarray:
+    """The state `reinjection` collects at step t (x_t, or r(x_{t-1}) for clean states) of `chains` chains from its
+    start, without restart: shape (chains, n). Chain i is the same chain whatever t (counter-based noise)."""
+    if t < 1:
+        raise UserInputError(f"reinjection steps t start at 1, got {t}")
+    config = dataclasses.replace(reinjection.without_balance(), num_chains=chains, reinjections=t, burn_in=t - 1)
+    return ReinjectionSampler(autoencoder, config, seed=seed, start=start_for(config, moments)).restarts(0, 1)
+
+
+def start_dependence(autoencoder, reinjection: ReinjectionConfig, space: FeatureSpace, reference: Reference, *,
+                     seed: int, moments: StartMoments, steps=STATIONARITY_STEPS,
+                     chains: int = STATIONARITY_CHAINS) -> dict:
+    """Do the chains forget where they started? The same chains run from N(0, I) and from the data's moments.
+
+    At each step t of `steps`, the states x_t of `chains` chains from each
+    start (λ and the collected state of `reinjection`, no restart, no class
+    balance) are measured against the validation images (FD, class TV and
+    hard-label histogram), and against each other. A chain that has reached
+    the stationary distribution of x <- r(x) + sqrt(λ)·ε no longer depends
+    on x_0, so the two starts' states become two samples of one distribution.
+    To tell "one distribution" from sampling noise, each start's chains are
+    split in halves A1, A2 (N(0, I)) and B1, B2 (moments):
+
+        between = ½ (D(A1, B2) + D(B1, A2)),   within = ½ (D(A1, A2) + D(B1, B2))
+
+    for D the class TV of the hard labels and the FD of the features: equal
+    sample sizes on both sides, so between ≈ within exactly when the starts
+    are forgotten, and between >> within while they are not.
+
+    Chain i gets the same noise ε_t from both starts (the counter-based draw
+    keyed by seed, restart and t), a synchronous coupling: where r contracts,
+    its two copies meet and go on as one chain. `coupled_share` is the share of
+    chains whose two copies are within COUPLED_RMS (root mean square over the
+    n features) at step t, `same_label_share` the share whose two copies have
+    the same hard label.
+    """
+    if chains < 4:
+        raise UserInputError(f"telling the starts apart needs 4 chains or more, got {chains}")
+    half, num_classes = chains // 2, reference.num_classes
+    per_start = {NORMAL_START: [], MOMENTS_START: []}
+    between = []
+    for t in sorted(set(int(t) for t in steps)):
+        measured, paired = {}, {}
+        for start, start_moments in ((NORMAL_START, None), (MOMENTS_START, moments)):
+            config = dataclasses.replace(reinjection, start=start)
+            x = states_at_step(autoencoder, config, t, seed=seed, chains=chains, moments=start_moments)
+            if not np.all(np.isfinite(x)):
+                raise UserInputError(f"the chains produce NaN or inf at λ={reinjection.lam} by step {t}: "
+                                     "no stationarity to measure")
+            features, labels = space(x)
+            measured[start] = (features[:half], labels[:half]), (features[half:2 * half], labels[half:2 * half])
+            paired[start] = x, labels
+            per_start[start].append({
+                "t": t, "fd": quality.frechet_distance(features, reference.features),
+                "class_tv": quality.class_total_variation(labels, reference.labels, num_classes),
+                "class_histogram": quality.class_histogram(labels, num_classes).round(4).tolist()})
+        (a1, a2), (b1, b2) = measured[NORMAL_START], measured[MOMENTS_START]
+
+        def tv(u, v):
+            return quality.class_total_variation(u[1], v[1], num_classes)
+
+        def fd(u, v):
+            return quality.frechet_distance(u[0], v[0])
+
+        between.append({"t": t, "class_tv_between": (tv(a1, b2) + tv(b1, a2)) / 2,
+                        "class_tv_within": (tv(a1, a2) + tv(b1, b2)) / 2,
+                        "fd_between": (fd(a1, b2) + fd(b1, a2)) / 2, "fd_within": (fd(a1, a2) + fd(b1, b2)) / 2,
+                        **_paired_chains(paired[NORMAL_START], paired[MOMENTS_START])})
+    return {"chains": chains, "lam": reinjection.lam, "collect": reinjection.collect, "starts": per_start,
+            "between_starts": between}
+
+
+def _paired_chains(a: tuple[np.ndarray, np.ndarray], b: tuple[np.ndarray, np.ndarray]) -> dict:
+    """Shares of chains whose copies from two starts, (states, labels) each, have met, and have one label."""
+    rms = np.sqrt(np.mean(np.square(a[0].astype(np.float64) - b[0]), axis=1))
+    return {"coupled_share": float(np.mean(rms <= COUPLED_RMS)), "same_label_share": float(np.mean(a[1] == b[1]))}
 
 
 def fidelity(space: FeatureSpace, reference: Reference, samples: int = FIDELITY_SAMPLES):

@@ -217,6 +217,44 @@ def plot_mixing(mixing: dict[str, list[dict]], bounds: dict[str, dict], path, *,
     _save(fig, path)
 
 
+def plot_stationarity(frame: pd.DataFrame, path, *, starts: dict[str, str], title: str) -> None:
+    """Chains from two starts against the reinjection step t (workflow.stationarity's table).
+
+    Panels: each start's FD to the validation images; its class TV to the
+    real class frequencies; the class TV between the two starts' states
+    beside the class TV within each start (its two halves), the sampling
+    noise a forgotten start leaves; the share of chains whose two copies
+    (one per start, the same noise) have the same label, and have met.
+    """
+    plt = _matplotlib()
+    fig, axes = plt.subplots(1, 4, figsize=(16, 3.8), dpi=100)
+    for ax, metric, label in ((axes[0], "fd", "FD to the validation images (log)"),
+                              (axes[1], "class_tv", "class TV to the real class frequencies")):
+        for start, name in starts.items():
+            ax.plot(frame["t"], frame[f"{metric}_{start}"], marker="o", markersize=3, label=f"from {name}")
+        ax.set_ylabel(label)
+    axes[0].set_yscale("log")
+    axes[0].yaxis.set_major_formatter(_plain_formatter())
+    axes[0].yaxis.set_minor_formatter(_null_formatter())
+    axes[2].plot(frame["t"], frame["class_tv_between"], marker="o", markersize=3, color="black",
+                 label="between the starts")
+    axes[2].plot(frame["t"], frame["class_tv_within"], marker="o", markersize=3, color="grey", linestyle=":",
+                 label="within a start (halves)")
+    axes[2].set_ylabel("class TV between sets of states")
+    axes[3].plot(frame["t"], frame["same_label_share"], marker="o", markersize=3, label="same label")
+    axes[3].plot(frame["t"], frame["coupled_share"], marker="o", markersize=3, label="met (one state)")
+    axes[3].set_ylim(-0.03, 1.03)
+    axes[3].set_ylabel("share of chains, copies from both starts")
+    for ax in axes:
+        ax.set_xscale("log")
+        ax.xaxis.set_major_formatter(_plain_formatter())
+        ax.set_xlabel("reinjection step t")
+        ax.grid(True, which="both", alpha=0.3)
+        ax.legend(fontsize=8)
+    fig.suptitle(title, fontsize=10)
+    _save(fig, path)
+
+
 def _search_series(row: dict) -> tuple[str, str]:
     """A λ search row's line: its collected state and its burn-in, or "b from mixing" when its chains chose it."""
     burn_in = "b from mixing" if row.get("burn_in_from") == "mixing" else f"b = {row['burn_in']}"

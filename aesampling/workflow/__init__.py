@@ -13,12 +13,13 @@ flags into these configs.
     run_label              samples.npz + classifier -> labelled .npz (Algorithm 2, label.py)
     run_evaluate           one source -> learning curve CSV     (Section IV-G, evaluate.py)
     run_report             curves + samples -> table, figures   (report.py)
+    run_stationarity       r, C -> do chains forget their start? (stationarity.py)
     run_seed_spread        reports of several seeds -> mean ± spread (seed_spread.py)
 """
 
 from aesampling.workflow.configs import (DataConfig, EvaluateConfig, ExtractConfig, LabelConfig,
                                          LambdaSearchConfig, NoiseChoiceConfig, ReportConfig, SampleConfig,
-                                         SeedSpreadConfig, TrainConfig)
+                                         SeedSpreadConfig, StationarityConfig, TrainConfig)
 from aesampling.workflow.evaluate import run_evaluate
 from aesampling.workflow.extract import run_extract_features
 from aesampling.workflow.inputs import load_data
@@ -29,11 +30,13 @@ from aesampling.workflow.report import run_report
 from aesampling.workflow.sample import run_sample
 from aesampling.workflow.search import run_lambda_search
 from aesampling.workflow.seed_spread import run_seed_spread
+from aesampling.workflow.stationarity import run_stationarity
 from aesampling.workflow.train import run_train
 
 __all__ = [
     "DataConfig", "EvaluateConfig", "ExtractConfig", "LabelConfig", "LambdaSearchConfig", "NoiseChoiceConfig",
-    "ReportConfig", "SampleConfig", "SeedSpreadConfig", "TrainConfig", "load_data", "machine_description",
+    "ReportConfig", "SampleConfig", "SeedSpreadConfig", "StationarityConfig", "TrainConfig", "load_data",
+    "machine_description",
     "run_choose_noise", "run_evaluate", "run_extract_features", "run_label", "run_lambda_search", "run_report",
-    "run_sample", "run_seed_spread", "run_train",
+    "run_sample", "run_seed_spread", "run_stationarity", "run_train",
 ]

@@ -11,7 +11,7 @@ import dataclasses
 import math
 
 from aesampling.errors import UserInputError
-from aesampling import balancing, lambda_search
+from aesampling import balancing, diagnostics, lambda_search
 from aesampling.sampling import CLASS_MOMENTS_REFILL, MOMENTS_START, ReinjectionConfig, check_seed
 
 
@@ -174,6 +174,32 @@ class EvaluateConfig:
         if not _zero_or_at_least_two(self.quality_samples):
             raise UserInputError(f"quality samples must be 0 (no quality metrics) or >= 2, got {self.quality_samples!r}")
         _at_least_one(mixing_chains=self.mixing_chains)
+
+
+@dataclasses.dataclass(frozen=True)
+class StationarityConfig:
+    """Long chains from N(0, I) and from the training data's moments, measured as they go (diagnostics.start_dependence).
+
+    The chains take λ and the collected state of `reinjection`, `chains` of
+    them per start, measured at the reinjection steps `steps`. `output` is
+    the CSV; the figure (.png) and the JSON record are written beside it.
+    """
+
+    data: DataConfig
+    autoencoder: str
+    classifier: str
+    output: str
+    reinjection: ReinjectionConfig
+    steps: tuple[int, ...] = diagnostics.STATIONARITY_STEPS
+    chains: int = diagnostics.STATIONARITY_CHAINS
+    seed: int = 0
+
+    def __post_init__(self):
+        check_seed(self.seed)
+        if not self.steps or not all(_is_integer(t) and t >= 1 for t in self.steps):
+            raise UserInputError(f"the reinjection steps must be integers >= 1, got {list(self.steps)}")
+        if not _is_integer(self.chains) or self.chains < 4:
+            raise UserInputError(f"the chains must be an integer >= 4 (two halves per start), got {self.chains!r}")
 
 
 @dataclasses.dataclass(frozen=True)
