@@ -43,6 +43,12 @@ def _null_formatter():
     return NullFormatter()
 
 
+def _log_locator(subs: tuple[float, ...]):
+    from matplotlib.ticker import LogLocator
+
+    return LogLocator(subs=subs)
+
+
 def _plain_formatter():
     from matplotlib.ticker import FuncFormatter
 
@@ -234,6 +240,7 @@ def plot_stationarity(frame: pd.DataFrame, path, *, starts: dict[str, str], titl
             ax.plot(frame["t"], frame[f"{metric}_{start}"], marker="o", markersize=3, label=f"from {name}")
         ax.set_ylabel(label)
     axes[0].set_yscale("log")
+    axes[0].yaxis.set_major_locator(_log_locator((1.0, 2.0, 5.0)))
     axes[0].yaxis.set_major_formatter(_plain_formatter())
     axes[0].yaxis.set_minor_formatter(_null_formatter())
     axes[2].plot(frame["t"], frame["class_tv_between"], marker="o", markersize=3, color="black",
