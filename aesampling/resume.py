@@ -3,6 +3,10 @@
 - Model training: Keras's BackupAndRestore callback keeps the weights, the
   optimizer state and the epoch in a backup folder beside the output; a
   rerun of the same command continues from the last completed epoch.
+  `training.SeedStateBackup` keeps there what BackupAndRestore leaves out: the
+  states of the noise layers' random-number generators (a DAE's corruption),
+  so a resumed training draws the noise an uninterrupted one would, and ends
+  as the same model.
 - Learning curves: `CurveCheckpoint` stores, after every epoch, the curve so
   far with every variable of the student classifier and its optimizer. The
   batch sources are indexed by step, so a resumed curve is bit-identical to

@@ -43,7 +43,8 @@ def run_train(config: TrainConfig) -> dict:
     dataset = load_data(config.data)
     if resumed_from:
         logging.info("resuming %s from epoch %d of an interrupted run", config.output, resumed_from)
-    backup = [resume.training_backup(config.output)]
+    backup = [training.EpochSeededShuffle(config.seed), training.SeedStateBackup(config.output, resumed_from),
+              resume.training_backup(config.output)]
     strategy = distribution.make_strategy(config.strategy)
     distribution.set_mixed_precision(config.mixed_precision)
     with distribution.scope(strategy):
