@@ -56,7 +56,7 @@ def main():
         data=_common.data_config(), autoencoder=FLAGS.autoencoder, classifier=FLAGS.classifier,
         output=FLAGS.output, reinjection=_common.chain_config(FLAGS.dataset),
         steps=_steps(FLAGS.steps), chains=FLAGS.stationarity_chains,
-        seed=FLAGS.seed,
+        seed=FLAGS.seed, chains_file=FLAGS.chains_file,
     ))
     last = record["between_starts"][-1]
     print(f"t = {last['t']}: class TV between the starts {last['class_tv_between']:.3f}, within a start "

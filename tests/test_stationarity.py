@@ -103,3 +103,15 @@ def test_stationarity_script_mistakes_give_one_line_errors(flags, message, tmp_p
     assert result.returncode == 1 and "Traceback" not in result.stderr
     assert result.stderr.strip().splitlines()[-1].startswith("error: ")
     assert message in result.stderr
+
+
+def test_stationarity_outputs_never_land_on_the_search_result(m, tmp_path):  # noqa: F811
+    # The record of out.csv is out.json: with --chains_file=out.json it would overwrite the search result.
+    search = tmp_path / "out.json"
+    search.write_text('{"best": {"lam": 0.05, "collect": "noisy", "burn_in": 1, "reinjections": 3}}')
+    before = search.read_bytes()
+    result = run_script("stationarity", "--dataset=digits", f"--autoencoder={m / 'ae.keras'}",
+                        f"--classifier={m / 'classifier.keras'}", f"--chains_file={search}",
+                        f"--output={tmp_path / 'out.csv'}", check=False)
+    assert result.returncode == 1 and "would overwrite the search result" in result.stderr
+    assert search.read_bytes() == before and not (tmp_path / "out.csv").exists()

@@ -183,6 +183,8 @@ class StationarityConfig:
     The chains take λ and the collected state of `reinjection`, `chains` of
     them per start, measured at the reinjection steps `steps`. `output` is
     the CSV; the figure (.png) and the JSON record are written beside it.
+    `chains_file`, the search result λ and the collected state were read
+    from (if any), is an input no output may land on.
     """
 
     data: DataConfig
@@ -193,6 +195,7 @@ class StationarityConfig:
     steps: tuple[int, ...] = diagnostics.STATIONARITY_STEPS
     chains: int = diagnostics.STATIONARITY_CHAINS
     seed: int = 0
+    chains_file: str | None = None
 
     def __post_init__(self):
         check_seed(self.seed)

@@ -42,7 +42,8 @@ def run_stationarity(config: StationarityConfig) -> dict:
     started = time.perf_counter()
     figure = io.sidecar_path(config.output, ".png")
     outputs.claim({**outputs.with_record("the stationarity table", config.output), "the figure": figure},
-                  {"the classifier": config.classifier, "the autoencoder": config.autoencoder},
+                  {"the classifier": config.classifier, "the autoencoder": config.autoencoder,
+                   "the search result": config.chains_file},
                   suffixes={"the stationarity table": ".csv"})
     inputs = load_curve_inputs(config.data, config.classifier, config.autoencoder)
     dataset = inputs.dataset
