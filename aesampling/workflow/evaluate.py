@@ -16,7 +16,8 @@ from aesampling.reproducibility import seed_everything
 from aesampling.sampling import StartMoments
 from aesampling.workflow import outputs
 from aesampling.workflow.configs import EvaluateConfig
-from aesampling.workflow.inputs import class_moments, load_curve_inputs, start_moments, training_class_moments
+from aesampling.workflow.inputs import (class_moments, load_curve_inputs, start_moments, training_class_moments,
+                                        validation_reference)
 from aesampling.workflow.records import fingerprint, run_record, split_sizes
 
 
@@ -51,8 +52,7 @@ def _diagnostics(config: EvaluateConfig, inputs, first, moments) -> dict:
     if config.quality_samples == 0 or dataset.x_val is None or len(dataset.x_val) < 2:
         return {"quality": None, "mixing": None}
     space = diagnostics.FeatureSpace(inputs.classifier)
-    reference = diagnostics.Reference.of(space, dataset.x_val, dataset.y_val, dataset.num_classes,
-                                         class_labels=np.concatenate([dataset.y_train, dataset.y_val]))
+    reference = validation_reference(space, dataset)
     result = {"quality": diagnostics.source_quality(first(config.quality_samples), space, reference), "mixing": None}
     if inputs.autoencoder is not None:
         result["mixing"] = diagnostics.mixing(inputs.autoencoder, config.reinjection, space, reference,

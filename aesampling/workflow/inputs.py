@@ -6,7 +6,9 @@ import dataclasses
 
 import keras
 
-from aesampling import data, features, io
+import numpy as np
+
+from aesampling import data, diagnostics, features, io
 from aesampling.balancing import ClassMoments
 from aesampling.errors import UserInputError
 from aesampling.labeling import check_classifier
@@ -30,6 +32,13 @@ def load_data(config: DataConfig) -> data.Dataset:
             batch_size=config.extraction_batch_size,
         )
     return data.split_validation(dataset, validation_fraction(config.dataset, config.validation_fraction))
+
+
+def validation_reference(space: diagnostics.FeatureSpace, dataset: data.Dataset) -> diagnostics.Reference:
+    """What samples are measured against: φ of the validation images, and the class frequencies of every real
+    label known (training and validation)."""
+    return diagnostics.Reference.of(space, dataset.x_val, dataset.y_val, dataset.num_classes,
+                                    class_labels=np.concatenate([dataset.y_train, dataset.y_val]))
 
 
 def start_moments(reinjection: ReinjectionConfig, dataset: data.Dataset) -> StartMoments | None:

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import time
 
-import numpy as np
 from absl import logging
 
 from aesampling import diagnostics, io, lambda_estimate, lambda_search
 from aesampling.reproducibility import seed_everything
 from aesampling.workflow import outputs
 from aesampling.workflow.configs import LambdaSearchConfig
-from aesampling.workflow.inputs import load_curve_inputs, start_moments
+from aesampling.workflow.inputs import load_curve_inputs, start_moments, validation_reference
 from aesampling.workflow.records import run_record, split_sizes
 
 
@@ -37,8 +36,7 @@ def run_lambda_search(config: LambdaSearchConfig) -> dict:
     if config.fd_samples:
         space = diagnostics.FeatureSpace(inputs.classifier)
         dataset = inputs.dataset
-        reference = diagnostics.Reference.of(space, dataset.x_val, dataset.y_val, dataset.num_classes,
-                                             class_labels=np.concatenate([dataset.y_train, dataset.y_val]))
+        reference = validation_reference(space, dataset)
         fidelity = diagnostics.fidelity(space, reference, config.fd_samples)
         mixing_burn_in = diagnostics.mixing_burn_in(inputs.autoencoder, space, reference, seed=config.seed,
                                                     chains=config.mixing_chains, moments=moments)

@@ -13,14 +13,13 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
 from aesampling import diagnostics, io, plotting
 from aesampling.sampling import MOMENTS_START, NORMAL_START, StartMoments
 from aesampling.workflow import outputs
 from aesampling.workflow.configs import StationarityConfig
-from aesampling.workflow.inputs import load_curve_inputs
+from aesampling.workflow.inputs import load_curve_inputs, validation_reference
 from aesampling.workflow.records import run_record
 
 STARTS = {NORMAL_START: "N(0, I)", MOMENTS_START: "the data's moments"}
@@ -48,8 +47,7 @@ def run_stationarity(config: StationarityConfig) -> dict:
     inputs = load_curve_inputs(config.data, config.classifier, config.autoencoder)
     dataset = inputs.dataset
     space = diagnostics.FeatureSpace(inputs.classifier)
-    reference = diagnostics.Reference.of(space, dataset.x_val, dataset.y_val, dataset.num_classes,
-                                         class_labels=np.concatenate([dataset.y_train, dataset.y_val]))
+    reference = validation_reference(space, dataset)
     result = diagnostics.start_dependence(inputs.autoencoder, config.reinjection, space, reference,
                                           seed=config.seed, moments=StartMoments.of(dataset.x_train),
                                           steps=config.steps, chains=config.chains)
