@@ -22,7 +22,10 @@ SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
-STAMP := $(VENV)/.installed
+# The package's extras installed into VENV: both backends, tfds and the test tools by default. A JAX-only
+# install without TensorFlow: make demo VENV=.venv-jax EXTRAS=jax (aesampling then runs on JAX by itself).
+EXTRAS ?= tensorflow,jax,tfds,test
+STAMP := $(VENV)/.installed-$(EXTRAS)
 
 # Runs write into RESULTS; the committed reports in REFERENCE stay as they are, and every report is
 # compared with its reference (comparison.md). `make publish_<dataset>` copies a run's reports there.
@@ -52,7 +55,7 @@ cifar10_DAE_NOISES ?= preset
 cifar100_DAE_NOISES ?= preset
 noise_flags = $(if $(filter sp%,$(1)), --salt_pepper_rate=$(1:sp%=%))$(if $(filter g%,$(1)), --gaussian_noise_std=$(1:g%=%))
 # Each autoencoder is evaluated at both choices of its λ search: the student's (<ae>) and the lowest FD's (<ae>_fd),
-# and at the FD choice again with class-balanced collection (<ae>_fd_balanced, aesampling/balancing.py).
+# and at the FD choice again with class-balanced collection (<ae>_fd_balanced, aesampling/sampling/class_balance.py).
 # FD_CURVES=0 evaluates the student's choice only. CRITERION=fd searches λ by FD alone: no student is trained in
 # the search (seconds per autoencoder instead of up to an hour on 2 CPU cores), so there is no student's choice and
 # only the FD choice's curves are evaluated.
@@ -102,7 +105,7 @@ REPRODUCED_VARIABLES = DATA_DIR TFDS_DATA_DIR RESNET_WEIGHTS IMAGE_SIZE SEED SMO
   AUTOENCODERS TRAIN_ARGS SEARCH_ARGS EVAL_ARGS BALANCED_EVAL_ARGS $(1)_DAE_NOISES
 quoted = $(if $(findstring $(space),$(strip $(1))),'$(strip $(1))',$(1))
 reproduce_command = $(strip make $(1) $(foreach v,$(REPRODUCED_VARIABLES),$(if $(filter command line environment environment override,$(origin $(v))),$(v)=$(call quoted,$($(v))))))
-# The feature cache name aesampling.features.cache_path gives these settings.
+# The feature cache name aesampling.data.resnet50.cache_path gives these settings.
 DATASETS := digits mnist fashion_mnist cifar10 cifar100
 WEIGHTS_TAG := $(if $(filter imagenet none,$(RESNET_WEIGHTS)),$(RESNET_WEIGHTS),$(basename $(notdir $(RESNET_WEIGHTS))))
 
@@ -111,7 +114,7 @@ WEIGHTS_TAG := $(if $(filter imagenet none,$(RESNET_WEIGHTS)),$(RESNET_WEIGHTS),
 $(STAMP): setup.py setup.cfg
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[test]'
+	$(PY) -m pip install --quiet -e '.[$(EXTRAS)]'
 	touch $@
 
 install: $(STAMP)

@@ -21,9 +21,10 @@ import keras
 import numpy as np
 from keras import ops
 
-from aesampling import backend, evaluation
-from aesampling.labeling import Labeler
-from aesampling.sampling import ReinjectionConfig, ReinjectionSampler
+from aesampling import backend
+from aesampling.evaluation import learning_curves
+from aesampling.sampling.teacher import Labeler
+from aesampling.sampling.reinjection import ReinjectionConfig, ReinjectionSampler
 
 
 def dense_flops(model: keras.Model) -> int:
@@ -161,7 +162,7 @@ def train_on_synthetic(autoencoder, classifier, chains: int, *, fused: bool, jit
                        steps: int = 20, min_seconds: float = 1.0) -> dict:
     """Learning steps per second of train-on-synthetic: sample one restart, label it, one Adam step.
 
-    fused: the `steps` steps run in one compiled call (evaluation.epoch_fn).
+    fused: the `steps` steps run in one compiled call (learning_curves.epoch_fn).
     Unfused: per step, three compiled calls with the batch copied to the
     host in between (sampler, labeller, training step), as a user would
     chain the pieces.
@@ -170,11 +171,11 @@ def train_on_synthetic(autoencoder, classifier, chains: int, *, fused: bool, jit
     sampler = ReinjectionSampler(autoencoder, config, seed=0, jit_compile=jit_compile)
     labeler = Labeler(classifier)
     student = keras.models.clone_model(classifier)
-    trainer = evaluation.student_trainer(student, keras.optimizers.Adam(1e-3))
+    trainer = learning_curves.student_trainer(student, keras.optimizers.Adam(1e-3))
     state = [trainer.initial_state()]
     if fused:
-        source, _ = evaluation.autoencoder_source(sampler)
-        run = evaluation.epoch_fn(source, labeler, trainer, steps, jit_compile=jit_compile)
+        source, _ = learning_curves.autoencoder_source(sampler)
+        run = learning_curves.epoch_fn(source, labeler, trainer, steps, jit_compile=jit_compile)
 
         def call():
             state[0], loss = run(state[0], 0)
@@ -209,11 +210,11 @@ def autoencoder_training(autoencoder, examples: int, *, batch_size: int = 128, e
 
 def feature_extraction(images: int, *, image_size: int = 224, batch_size: int = 32) -> dict:
     """ResNet50 (weights=None: same speed as ImageNet weights) on random 32x32 images resized to image_size."""
-    from aesampling import features
+    from aesampling.data import resnet50
 
     pixels = np.random.default_rng(0).integers(0, 256, (images, 32, 32, 3)).astype(np.uint8)
-    extractor = features.build_extractor(None, image_size)
-    run = lambda: features.extract_features(pixels, image_size=image_size, batch_size=batch_size,  # noqa: E731
+    extractor = resnet50.build_extractor(None, image_size)
+    run = lambda: resnet50.extract_features(pixels, image_size=image_size, batch_size=batch_size,  # noqa: E731
                                             extractor=extractor, verbose=False)
     seconds = best_seconds(run, min_seconds=0.0, repeats=2)
     return {"images": images, "image_size": image_size, "images_per_s": images / seconds,

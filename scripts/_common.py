@@ -14,12 +14,13 @@ _quiet.filter_backend_chatter()  # before the backend is imported: its C++ logs 
 
 from absl import app, flags  # noqa: E402
 
-from aesampling import interruption, presets  # noqa: E402
-from aesampling.distribution import STRATEGIES  # noqa: E402
+from aesampling.io import interruption  # noqa: E402
+from aesampling.models import presets
+from aesampling.sampling.devices import STRATEGIES  # noqa: E402
 from aesampling.errors import UserInputError  # noqa: E402
-from aesampling.sampling import COLLECT_MODES, REFILL_MODES, START_MODES, ReinjectionConfig, resolve_chain_settings  # noqa: E402
-from aesampling.lambda_search import read_best  # noqa: E402
-from aesampling.workflow import DataConfig, records  # noqa: E402
+from aesampling.sampling.reinjection import COLLECT_MODES, REFILL_MODES, START_MODES, ReinjectionConfig, resolve_chain_settings  # noqa: E402
+from aesampling.selection.lambda_search import read_best  # noqa: E402
+from aesampling.experiments import DataConfig, records  # noqa: E402
 
 FLAGS = flags.FLAGS
 TRACEBACK_ENV = "AESAMPLING_TRACEBACK"

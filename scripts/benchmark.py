@@ -29,9 +29,13 @@ from absl import flags, logging
 
 import keras
 
-from aesampling import backend, benchmark, io, presets, training
+from aesampling import backend
+from aesampling import benchmark
+from aesampling.io import storage
+from aesampling.models import presets
+from aesampling.models import fitting
 from aesampling.errors import UserInputError
-from aesampling.workflow import machine_description
+from aesampling.experiments import machine_description
 
 flags.DEFINE_string("output_dir", "results/benchmarks", "Folder for <kind>.md and <kind>.json.")
 flags.DEFINE_string("kind", None, "Name of the machine kind in the file names (default: derived from the hardware).")
@@ -102,7 +106,7 @@ def sample_peak_rss(autoencoder_path: str, num_samples: int, output: str, *, chu
 def save_temporary(model, folder: str, name: str) -> str:
     """Saves `model` as <folder>/<name>.keras for a script to load; returns the path."""
     path = os.path.join(folder, f"{name}.keras")
-    io.save_model(model, path)
+    storage.save_model(model, path)
     return path
 
 
@@ -119,7 +123,7 @@ def build_autoencoders(names, dtype: str) -> dict:
     mnist = presets.experiment_presets("mnist")
     keras.config.set_dtype_policy(DTYPE_POLICIES[dtype])
     try:
-        return {name: training.build_autoencoder_from_preset(mnist.autoencoders[name], 784, seed=0, name=name)
+        return {name: fitting.build_autoencoder_from_preset(mnist.autoencoders[name], 784, seed=0, name=name)
                 for name in names}
     finally:
         keras.config.set_dtype_policy("float32")
@@ -140,7 +144,7 @@ def main():
     if not names or unknown:
         raise UserInputError(f"--models must name MNIST autoencoder presets {sorted(mnist.autoencoders)}, got {names}")
     autoencoders = {dtype: build_autoencoders(names, dtype) for dtype in dtypes}
-    classifier = training.build_classifier_from_preset(mnist.classifier, 784, 10)
+    classifier = fitting.build_classifier_from_preset(mnist.classifier, 784, 10)
     seconds = FLAGS.min_seconds
     xla_choices = (True,) if on_jax else (False, True)  # jax.jit always compiles with XLA
     results = {"machine": machine, "command": shlex.join(["python", *sys.argv]),
@@ -208,8 +212,8 @@ def main():
     results["summary"] = benchmark.summarize(results)
     kind = FLAGS.kind or machine_kind(machine)
     out = Path(FLAGS.output_dir)
-    io.write_json(out / f"{kind}.json", results)
-    io.write_text(out / f"{kind}.md", _bench_markdown.render_markdown(results, kind))
+    storage.write_json(out / f"{kind}.json", results)
+    storage.write_text(out / f"{kind}.md", _bench_markdown.render_markdown(results, kind))
     print(_bench_markdown.render_markdown(results, kind))
 
 

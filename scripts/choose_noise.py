@@ -15,7 +15,7 @@ evaluate.py take as --chains_file. The first candidate wins a tie.
 import _common
 from absl import flags
 
-from aesampling import workflow
+from aesampling import experiments
 
 flags.DEFINE_list("searches", None, "λ search results (search_lambda.py), one per candidate DAE.")
 flags.DEFINE_string("model_output", None, "Where to copy the chosen autoencoder (.keras).")
@@ -29,7 +29,7 @@ def _noise(candidate: dict) -> str:
 
 
 def main():
-    record = workflow.run_choose_noise(workflow.NoiseChoiceConfig(
+    record = experiments.run_choose_noise(experiments.NoiseChoiceConfig(
         searches=tuple(FLAGS.searches), model_output=FLAGS.model_output, search_output=FLAGS.search_output,
     ))
     choice = record["noise_choice"]

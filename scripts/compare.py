@@ -15,7 +15,8 @@ from pathlib import Path
 import _common
 from absl import flags
 
-from aesampling import io, reporting
+from aesampling.io import storage
+from aesampling.reporting import tables
 
 flags.DEFINE_string("reference", None, "The reference report's metrics.json (committed results).")
 flags.DEFINE_string("run", None, "This run's metrics.json.")
@@ -28,14 +29,14 @@ def main():
     if Path(FLAGS.output).resolve() in (Path(FLAGS.reference).resolve(), Path(FLAGS.run).resolve()):
         raise _common.UserInputError(f"--output={FLAGS.output} would overwrite an input")
     command = shlex.join([os.path.basename(sys.executable), *sys.argv])
-    run = io.read_json(FLAGS.run)
+    run = storage.read_json(FLAGS.run)
     if Path(FLAGS.reference).is_file():
-        reference = io.read_json(FLAGS.reference)
-        page = reporting.comparison_markdown(reporting.compare_with_reference(reference, run), reference, run,
+        reference = storage.read_json(FLAGS.reference)
+        page = tables.comparison_markdown(tables.compare_with_reference(reference, run), reference, run,
                                              reference_path=FLAGS.reference, run_path=FLAGS.run, command=command)
     else:
         page = f"Made by `{command}`.\n\nNo reference {FLAGS.reference} to compare {FLAGS.run} with.\n"
-    io.write_text(FLAGS.output, page)
+    storage.write_text(FLAGS.output, page)
     print(page)
 
 

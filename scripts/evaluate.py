@@ -15,7 +15,9 @@ source, epoch, samples_seen, accuracy (on the real test set), loss.
 import _common
 from absl import flags
 
-from aesampling import evaluation, presets, workflow
+from aesampling.evaluation import learning_curves
+from aesampling.models import presets
+from aesampling import experiments
 
 flags.DEFINE_string("source", None, "upper_bound, lower_bound, moments_bound, class_moments_bound, or the "
                     "autoencoder's preset name.")
@@ -38,8 +40,8 @@ FLAGS = flags.FLAGS
 def main():
     schedule = presets.experiment_presets(FLAGS.dataset).evaluation
     # The bounds bypass the autoencoder: λ is unused, only the batch size B·(R - b) matters.
-    is_bound = FLAGS.source in evaluation.BOUNDS
-    record = workflow.run_evaluate(workflow.EvaluateConfig(
+    is_bound = FLAGS.source in learning_curves.BOUNDS
+    record = experiments.run_evaluate(experiments.EvaluateConfig(
         data=_common.data_config(), source=FLAGS.source, classifier=FLAGS.classifier,
         output=FLAGS.output, autoencoder=FLAGS.autoencoder,
         reinjection=_common.chain_config(FLAGS.dataset, lam=0.0 if is_bound else None),

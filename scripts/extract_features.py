@@ -10,7 +10,7 @@ much weaker run).
 import _common
 from absl import flags
 
-from aesampling import workflow
+from aesampling import experiments
 
 _common.define_data_flags()
 flags.mark_flag_as_required("cache_dir")
@@ -18,7 +18,7 @@ FLAGS = flags.FLAGS
 
 
 def main():
-    path = workflow.run_extract_features(workflow.ExtractConfig(data=_common.data_config()))
+    path = experiments.run_extract_features(experiments.ExtractConfig(data=_common.data_config()))
     print(f"features cached in {path}")
 
 

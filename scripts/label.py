@@ -8,7 +8,7 @@ The output holds x, soft_labels = C(x) and labels = argmax C(x).
 import _common
 from absl import flags
 
-from aesampling import workflow
+from aesampling import experiments
 
 flags.DEFINE_string("samples", None, "An .npz with array x (from sample.py).")
 flags.DEFINE_string("classifier", None, "Saved ground-truth classifier (.keras).")
@@ -19,7 +19,7 @@ FLAGS = flags.FLAGS
 
 
 def main():
-    record = workflow.run_label(workflow.LabelConfig(
+    record = experiments.run_label(experiments.LabelConfig(
         samples=FLAGS.samples, classifier=FLAGS.classifier, output=FLAGS.output, chunk_rows=FLAGS.chunk_rows,
     ))
     print(f"{record['num_samples']} samples labelled, class counts {record['class_counts']} -> {FLAGS.output}")

@@ -5,9 +5,9 @@
 
 A block sits between `<!-- results:<folder> -->` and `<!-- /results -->`
 and is made from `<folder>/metrics.json` and `<folder>/config.json`
-(reporting.readme_results; a seed spread's by seed_spread.readme_block). The block between `<!-- table_one -->` and
+(scripts/_readme_tables.py). The block between `<!-- table_one -->` and
 `<!-- /table_one -->` sets the paper's Table I beside the committed reports
-results/<dataset>/ (aesampling.table_one). Text outside the blocks is left
+results/<dataset>/ (also scripts/_readme_tables.py). Text outside the blocks is left
 as written.
 """
 
@@ -15,9 +15,10 @@ import re
 from pathlib import Path
 
 import _common
+import _readme_tables
 from absl import flags
 
-from aesampling import io, reporting, seed_spread, table_one
+from aesampling.io import storage
 
 flags.DEFINE_string("readme", "README.md", "The README to fill in.")
 flags.DEFINE_boolean("check", False, "Only check that every block matches its report.")
@@ -36,7 +37,7 @@ def _report(root: Path, folder: str) -> tuple[dict, dict] | None:
         return None
     if not all(present):
         raise _common.UserInputError(f"{root / folder} holds only one of metrics.json and config.json")
-    return io.read_json(paths[0]), io.read_json(paths[1])
+    return storage.read_json(paths[0]), storage.read_json(paths[1])
 
 
 def filled(text: str, root: Path) -> str:
@@ -46,15 +47,15 @@ def filled(text: str, root: Path) -> str:
         for name in ("metrics.json", "config.json"):
             if not (root / folder / name).is_file():
                 raise _common.UserInputError(f"README block results:{folder}: {root / folder / name} not found")
-        metrics, config = io.read_json(root / folder / "metrics.json"), io.read_json(root / folder / "config.json")
-        render = seed_spread.readme_block if "seed_spread" in config else reporting.readme_results
+        metrics, config = storage.read_json(root / folder / "metrics.json"), storage.read_json(root / folder / "config.json")
+        render = _readme_tables.seed_spread_block if "seed_spread" in config else _readme_tables.report_block
         body = render(metrics, config, folder)
         return f"<!-- results:{folder} -->\n{body}\n<!-- /results -->"
 
     def paper_table(match: re.Match) -> str:
-        folders = {dataset: f"{REPORTS}/{dataset}" for dataset in table_one.PAPER}
+        folders = {dataset: f"{REPORTS}/{dataset}" for dataset in _readme_tables.PAPER}
         reports = {dataset: _report(root, folder) for dataset, folder in folders.items()}
-        return f"<!-- table_one -->\n{table_one.comparison(reports, folders)}\n<!-- /table_one -->"
+        return f"<!-- table_one -->\n{_readme_tables.paper_comparison(reports, folders)}\n<!-- /table_one -->"
 
     return TABLE_ONE.sub(paper_table, BLOCK.sub(block, text))
 
@@ -72,7 +73,7 @@ def main():
         print(f"{path}: {len(blocks)} results blocks match their reports ({', '.join(blocks)})")
         return
     if new != text:
-        io.write_text(path, new)
+        storage.write_text(path, new)
     print(f"{path}: {len(blocks)} results blocks written ({', '.join(blocks)})")
 
 

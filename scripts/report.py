@@ -10,7 +10,7 @@ samples_<autoencoder>.png, lambda_search.csv and config.json.
 import _common
 from absl import flags
 
-from aesampling import workflow
+from aesampling import experiments
 
 flags.DEFINE_string("dataset", "digits", "Dataset name (for titles and image shapes).")
 flags.DEFINE_list("curves", None, "Learning-curve CSV files from evaluate.py.")
@@ -24,7 +24,7 @@ FLAGS = flags.FLAGS
 
 
 def main():
-    result = workflow.run_report(workflow.ReportConfig(
+    result = experiments.run_report(experiments.ReportConfig(
         dataset=FLAGS.dataset, curves=tuple(FLAGS.curves), samples=tuple(FLAGS.samples),
         classifier_record=FLAGS.classifier_record, output_dir=FLAGS.output_dir,
         reproduce_command=FLAGS.reproduce_command, lambda_searches=tuple(FLAGS.lambda_searches),

@@ -4,7 +4,7 @@
 
 The .npz holds x (N_s x n, float32); it is streamed to disk in chunks. With
 --balance_classes --classifier=classifier.keras the chains collect equal
-per-class quotas of the classifier's hard labels (aesampling.balancing). Chains
+per-class quotas of the classifier's hard labels (aesampling.sampling.class_balance). Chains
 that start at the data's moments (--start=moments, or a --chains_file searched
 so) take those moments from --chains_file. Stuck chains refilled at the
 training data's class moments (--refill=class_moments) read that data: give
@@ -14,7 +14,7 @@ training data's class moments (--refill=class_moments) read that data: give
 import _common
 from absl import flags
 
-from aesampling import workflow
+from aesampling import experiments
 
 flags.DEFINE_string("autoencoder", None, "Saved autoencoder (.keras) mapping R^n to R^n.")
 flags.DEFINE_string("output", None, "The .npz file to write.")
@@ -32,7 +32,7 @@ FLAGS = flags.FLAGS
 
 
 def main():
-    record = workflow.run_sample(workflow.SampleConfig(
+    record = experiments.run_sample(experiments.SampleConfig(
         autoencoder=FLAGS.autoencoder, output=FLAGS.output, num_samples=FLAGS.num_samples,
         reinjection=_common.chain_config(FLAGS.dataset), seed=FLAGS.seed,
         chunk_samples=FLAGS.chunk_samples, jit_compile=FLAGS.jit_compile, strategy=FLAGS.strategy,

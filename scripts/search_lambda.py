@@ -9,7 +9,7 @@ mean accuracy on the validation split (carved from the training data; the
 test set is never used) is written as "best", with the whole grid, to the
 JSON output. When the best setting sits on the grid's edge (largest or
 smallest λ, largest burn-in), the search tries one step beyond it, up to
---widenings times (aesampling.lambda_search). With FD samples, the student
+--widenings times (aesampling.selection.lambda_search). With FD samples, the student
 search also records the lowest-FD setting; --fd_widenings more rounds look
 for it past the edges, by FD alone. Pass that file to sample.py / evaluate.py with --chains_file.
 With --start=moments every chain starts at the training split's per-feature
@@ -19,7 +19,9 @@ mean and std, and the file stores those 2·n numbers for sample.py.
 import _common
 from absl import flags
 
-from aesampling import lambda_search, presets, workflow
+from aesampling.selection import lambda_search
+from aesampling.models import presets
+from aesampling import experiments
 
 flags.DEFINE_string("autoencoder", None, "Saved autoencoder (.keras).")
 flags.DEFINE_string("classifier", None, "Saved ground-truth classifier (.keras).")
@@ -72,7 +74,7 @@ def _fd_widenings(grid) -> int:
 
 def main():
     grid = presets.experiment_presets(FLAGS.dataset).lambda_search
-    record = workflow.run_lambda_search(workflow.LambdaSearchConfig(
+    record = experiments.run_lambda_search(experiments.LambdaSearchConfig(
         data=_common.data_config(), autoencoder=FLAGS.autoencoder, classifier=FLAGS.classifier,
         output=FLAGS.output, reinjection=_common.chain_config(FLAGS.dataset),
         lambdas=_floats(FLAGS.lambdas) if FLAGS.lambdas else grid.lambdas,

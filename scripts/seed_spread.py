@@ -12,7 +12,7 @@ makes the runs and calls it.
 import _common
 from absl import flags
 
-from aesampling import workflow
+from aesampling import experiments
 
 flags.DEFINE_list("runs", None, "Report folders, one per seed.")
 flags.DEFINE_string("output_dir", None, "Folder to write the seed spread into.")
@@ -22,7 +22,7 @@ FLAGS = flags.FLAGS
 
 
 def main():
-    result = workflow.run_seed_spread(workflow.SeedSpreadConfig(
+    result = experiments.run_seed_spread(experiments.SeedSpreadConfig(
         runs=tuple(FLAGS.runs), output_dir=FLAGS.output_dir, reproduce_command=FLAGS.reproduce_command))
     print(f"{result['dataset']}: seeds {', '.join(map(str, result['seeds']))} -> {FLAGS.output_dir}")
 

@@ -16,7 +16,8 @@ class histograms) are written beside it.
 import _common
 from absl import flags
 
-from aesampling import diagnostics, workflow
+from aesampling.quality import diagnostics
+from aesampling import experiments
 
 flags.DEFINE_string("autoencoder", None, "Saved autoencoder (.keras).")
 flags.DEFINE_string("classifier", None, "Saved ground-truth classifier (.keras).")
@@ -52,7 +53,7 @@ def _refuse_chain_shape_flags() -> None:
 
 def main():
     _refuse_chain_shape_flags()
-    record = workflow.run_stationarity(workflow.StationarityConfig(
+    record = experiments.run_stationarity(experiments.StationarityConfig(
         data=_common.data_config(), autoencoder=FLAGS.autoencoder, classifier=FLAGS.classifier,
         output=FLAGS.output, reinjection=_common.chain_config(FLAGS.dataset),
         steps=_steps(FLAGS.steps), chains=FLAGS.stationarity_chains,

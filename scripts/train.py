@@ -8,7 +8,7 @@ Writes the .keras model and a .json record (config, metrics, timings) beside it.
 import _common
 from absl import flags
 
-from aesampling import workflow
+from aesampling import experiments
 
 flags.DEFINE_string("model", None, "Preset: classifier, shallow_ae, deep_ae, shallow_dae or deep_dae.")
 flags.DEFINE_string("output", None, "Path of the .keras file to write.")
@@ -25,7 +25,7 @@ FLAGS = flags.FLAGS
 
 
 def main():
-    record = workflow.run_train(workflow.TrainConfig(
+    record = experiments.run_train(experiments.TrainConfig(
         data=_common.data_config(), model=FLAGS.model, output=FLAGS.output, seed=FLAGS.seed,
         epochs=FLAGS.epochs, batch_size=FLAGS.batch_size, strategy=FLAGS.strategy,
         mixed_precision=FLAGS.mixed_precision, gaussian_noise_std=FLAGS.gaussian_noise_std,

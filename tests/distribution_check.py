@@ -15,28 +15,29 @@ tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfigur
 
 import numpy as np  # noqa: E402
 
-from aesampling import io, workflow  # noqa: E402
-from aesampling.sampling import ReinjectionConfig, ReinjectionSampler  # noqa: E402
+from aesampling.io import storage  # noqa: E402
+from aesampling import experiments
+from aesampling.sampling.reinjection import ReinjectionConfig, ReinjectionSampler  # noqa: E402
 
 out = Path(sys.argv[1])
-data = workflow.DataConfig(dataset="digits")
+data = experiments.DataConfig(dataset="digits")
 summary = {"logical_cpus": len(tf.config.list_logical_devices("CPU"))}
 
-record = workflow.run_train(workflow.TrainConfig(data=data, model="shallow_ae", output=str(out / "ae.keras"),
+record = experiments.run_train(experiments.TrainConfig(data=data, model="shallow_ae", output=str(out / "ae.keras"),
                                                  epochs=2, strategy="mirrored"))
 summary["mirrored_train_loss"] = record["history"]["loss"][-1]
 chains = ReinjectionConfig(lam=0.05, num_chains=10, reinjections=4, burn_in=1)
 for strategy in ("mirrored", "none"):
-    record = workflow.run_sample(workflow.SampleConfig(autoencoder=str(out / "ae.keras"), num_samples=500,
+    record = experiments.run_sample(experiments.SampleConfig(autoencoder=str(out / "ae.keras"), num_samples=500,
                                                        output=str(out / f"{strategy}.npz"), reinjection=chains,
                                                        strategy=strategy))
     summary[f"{strategy}_devices"] = record["devices"]
 a, b = np.load(out / "mirrored.npz")["x"], np.load(out / "none.npz")["x"]
 summary["max_difference_mirrored_vs_one_device"] = float(np.abs(a - b).max())
 
-workflow.run_train(workflow.TrainConfig(data=data, model="deep_dae", output=str(out / "mixed.keras"), epochs=1,
+experiments.run_train(experiments.TrainConfig(data=data, model="deep_dae", output=str(out / "mixed.keras"), epochs=1,
                                         mixed_precision=True))
-mixed = io.load_model(out / "mixed.keras")
+mixed = storage.load_model(out / "mixed.keras")
 summary["hidden_compute_dtype"] = mixed.get_layer("hidden_1").compute_dtype
 summary["output_compute_dtype"] = mixed.get_layer("reconstruction").compute_dtype
 samples = ReinjectionSampler(mixed, chains, seed=0).sample(100)

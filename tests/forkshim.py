@@ -79,7 +79,7 @@ def _run_child(conn) -> None:
 def server(address: str) -> None:
     """Imports the heavy modules once, then forks a child per client request."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    import aesampling.workflow  # noqa: F401
+    import aesampling.experiments  # noqa: F401
     import keras  # noqa: F401
     from aesampling import backend
 

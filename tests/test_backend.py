@@ -15,11 +15,14 @@ import keras
 import numpy as np
 import pytest
 
-from aesampling import backend, data, distribution, evaluation, io
+from aesampling import backend
+from aesampling.data import datasets
+from aesampling.sampling import devices
+from aesampling.evaluation import learning_curves
+from aesampling.io import storage
 from aesampling.errors import DataUnavailableError, UserInputError
-from aesampling.sampling import ReinjectionConfig, ReinjectionSampler
-
-REPO = Path(__file__).resolve().parents[1]
+from aesampling.sampling.reinjection import ReinjectionConfig, ReinjectionSampler
+from support import REPO
 
 # Samples 0, 5 and 7 of the fixed model below (B = 2, R = 4, b = 1, λ = 0.1, seed 7). The TensorFlow
 # values are those of the package before it had a JAX path: TensorFlow results did not change.
@@ -49,12 +52,12 @@ def test_pinned_sample_values_of_a_fixed_model():
     config = ReinjectionConfig(lam=0.1, num_chains=2, reinjections=4, burn_in=1)
     samples = ReinjectionSampler(fixed_autoencoder(), config, seed=7).sample(8)
     np.testing.assert_allclose(samples[[0, 5, 7]], PINNED_SAMPLES[backend.name()], rtol=1e-5, atol=1e-6)
-    source, _ = evaluation.real_data_source(np.arange(20, dtype=np.float32).reshape(10, 2), 4, seed=3)
+    source, _ = learning_curves.real_data_source(np.arange(20, dtype=np.float32).reshape(10, 2), 4, seed=3)
     np.testing.assert_array_equal(source(2)[:, 0], PINNED_REAL_ROWS[backend.name()])
 
 
 def test_the_run_record_names_the_backend():
-    from aesampling.workflow import machine_description
+    from aesampling.experiments import machine_description
 
     machine = machine_description()
     assert machine["backend"] == os.environ.get("KERAS_BACKEND", "tensorflow")
@@ -62,7 +65,7 @@ def test_the_run_record_names_the_backend():
 
 
 def test_the_run_record_names_the_code_s_commit(monkeypatch, tmp_path):
-    from aesampling.workflow import DataConfig, records
+    from aesampling.experiments import DataConfig, records
 
     repo = Path(records.__file__).resolve().parents[2]
     described = subprocess.run(["git", "describe", "--always", "--dirty"], cwd=repo, capture_output=True, text=True)
@@ -86,32 +89,32 @@ def test_tfds_on_jax_points_to_data_dir(tmp_path):
     if not backend.is_jax():
         pytest.skip("tfds is the download path on TensorFlow (test_data.py)")
     with pytest.raises(DataUnavailableError, match="--data_dir"):
-        data.load_dataset("mnist", tfds_data_dir=str(tmp_path))
+        datasets.load_dataset("mnist", tfds_data_dir=str(tmp_path))
 
 
 def test_mirrored_strategy_needs_tensorflow():
     if not backend.is_jax():
         pytest.skip("mirrored runs on TensorFlow (tests/distribution_check.py)")
     with pytest.raises(UserInputError, match="TensorFlow backend"):
-        distribution.make_strategy("mirrored")
+        devices.make_strategy("mirrored")
 
 
 LOAD_AND_PREDICT = """
 import sys
 import numpy as np
-from aesampling import io
-model = io.load_model(sys.argv[1])
+from aesampling.io import storage
+model = storage.load_model(sys.argv[1])
 x = np.linspace(0, 1, 2 * model.inputs[0].shape[1], dtype=np.float32).reshape(2, -1)
 np.save(sys.argv[2], np.asarray(model.predict(x, verbose=0)))
 """
 
 
 def test_a_model_saved_on_one_backend_loads_on_the_other(tmp_path):
-    from aesampling import models
+    from aesampling.models import builders
 
-    model = models.build_autoencoder(6, [4], "tanh", salt_pepper_rate=0.2, gaussian_noise_std=0.1, seed=1)
+    model = builders.build_autoencoder(6, [4], "tanh", salt_pepper_rate=0.2, gaussian_noise_std=0.1, seed=1)
     path = tmp_path / "dae.keras"
-    io.save_model(model, path)
+    storage.save_model(model, path)
     x = np.linspace(0, 1, 12, dtype=np.float32).reshape(2, 6)
     other = "tensorflow" if backend.is_jax() else "jax"
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}  # the other backend's libraries importable

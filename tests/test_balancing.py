@@ -1,4 +1,4 @@
-"""Class-balanced collection (aesampling.balancing) on fake autoencoders and a threshold classifier."""
+"""Class-balanced collection (aesampling.sampling.class_balance) on fake autoencoders and a threshold classifier."""
 
 import dataclasses
 import json
@@ -7,12 +7,15 @@ import keras
 import numpy as np
 import pytest
 
-from aesampling import backend, balancing, evaluation, io, workflow
-from conftest import run_script
-from test_red_team import m  # noqa: F401 - the digits models fixture
+from aesampling import backend
+from aesampling.sampling import class_balance
+from aesampling.evaluation import learning_curves
+from aesampling.io import storage
+from aesampling import experiments
+from support import run_script
 from aesampling.errors import UserInputError
-from aesampling.labeling import Labeler
-from aesampling.sampling import ReinjectionConfig, ReinjectionSampler, StartMoments
+from aesampling.sampling.teacher import Labeler
+from aesampling.sampling.reinjection import ReinjectionConfig, ReinjectionSampler, StartMoments
 
 
 def threshold_classifier(dim: int, threshold: float):
@@ -35,7 +38,7 @@ def test_restarted_chains_start_at_the_moments_too(linear_autoencoder):
     empty; a stuck chain restarted from N(0, I) instead would fill them (x_0 < 0.5 in 69% of draws)."""
     start = StartMoments(np.full(3, 5.0, np.float32), np.full(3, 0.1, np.float32))
     config = ReinjectionConfig(lam=0.0, num_chains=20, reinjections=6, burn_in=2, balance=True, start="moments")
-    sampler = balancing.BalancedReinjectionSampler(linear_autoencoder(3, 1.0), config, threshold_classifier(3, 0.5),
+    sampler = class_balance.BalancedReinjectionSampler(linear_autoencoder(3, 1.0), config, threshold_classifier(3, 0.5),
                                                    seed=0, start=start)
     samples = sampler.sample(200)
     assert len(samples) > 0 and np.all(np.abs(samples - 5.0) < 1.0)
@@ -43,8 +46,8 @@ def test_restarted_chains_start_at_the_moments_too(linear_autoencoder):
 
 
 def test_quotas_split_each_restart_evenly():
-    assert balancing.class_quotas(10, 3).tolist() == [4, 3, 3]
-    assert balancing.class_quotas(400, 10).tolist() == [40] * 10
+    assert class_balance.class_quotas(10, 3).tolist() == [4, 3, 3]
+    assert class_balance.class_quotas(400, 10).tolist() == [40] * 10
 
 
 def test_a_rare_class_gets_its_quota_in_every_restart(linear_autoencoder):
@@ -53,24 +56,24 @@ def test_a_rare_class_gets_its_quota_in_every_restart(linear_autoencoder):
     plain = ReinjectionSampler(autoencoder, CONFIG, seed=0).sample(2000)
     assert np.mean(hard(plain) == 1) < 0.25  # x_0 > 0.5 is rare at the chains' stationary spread (σ ≈ 0.58)
     config = dataclasses.replace(CONFIG, balance_patience=8)
-    sampler = balancing.BalancedReinjectionSampler(autoencoder, config, classifier, seed=0)
+    sampler = class_balance.BalancedReinjectionSampler(autoencoder, config, classifier, seed=0)
     per_restart = CONFIG.samples_per_restart
     samples = sampler.restarts(0, 5)
     assert samples.shape == (5 * per_restart, 3) and sampler.accepted_share == 1.0
     for restart in samples.reshape(5, per_restart, 3):  # sorted by class within a restart: 40 of class 0, then 1
         assert hard(restart).tolist() == [0] * (per_restart // 2) + [1] * (per_restart // 2)
-    again = balancing.BalancedReinjectionSampler(autoencoder, config, classifier, seed=0).sample(300)
+    again = class_balance.BalancedReinjectionSampler(autoencoder, config, classifier, seed=0).sample(300)
     np.testing.assert_array_equal(again, samples[:300])
 
 
 def test_a_class_no_chain_reaches_leaves_its_slots_empty(linear_autoencoder):
     # r(x) = 0·x - 1: every state is -1 + sqrt(λ)·ε, never above 5, so class 1 stays empty whatever the restarts.
-    sampler = balancing.BalancedReinjectionSampler(linear_autoencoder(2, 0.0, -1.0), CONFIG,
+    sampler = class_balance.BalancedReinjectionSampler(linear_autoencoder(2, 0.0, -1.0), CONFIG,
                                                    threshold_classifier(2, 5.0), seed=1)
     samples = sampler.sample(250)
     assert samples.shape == (250, 2) and (samples[:, 0] < 5).all()
     assert sampler.accepted_share == 0.5  # each restart filled class 0's half of its K slots
-    x, weights = evaluation.autoencoder_source(sampler)[0].batch(sampler.weights(), 0)
+    x, weights = learning_curves.autoencoder_source(sampler)[0].batch(sampler.weights(), 0)
     weights = keras.ops.convert_to_numpy(weights)
     assert weights.shape == (CONFIG.samples_per_restart,)
     np.testing.assert_allclose(weights, [2.0] * (len(weights) // 2) + [0.0] * (len(weights) // 2))
@@ -87,7 +90,7 @@ def test_cloning_stuck_chains_fills_more_of_a_rare_class_without_repeating_a_sta
     for refill in ("start", "clone"):
         config = ReinjectionConfig(lam=0.01, num_chains=20, reinjections=6, burn_in=2, collect=collect,
                                    balance=True, refill=refill)
-        sampler = balancing.BalancedReinjectionSampler(autoencoder, config, classifier, seed=0)
+        sampler = class_balance.BalancedReinjectionSampler(autoencoder, config, classifier, seed=0)
         samples = sampler.restarts(0, 5)
         labels = Labeler(classifier)(samples)[1]
         filled[refill] = int((labels == 1).sum())
@@ -101,12 +104,12 @@ def test_class_moments_refill_fills_a_class_the_start_never_reaches(linear_autoe
     its slots. Restarted at class 1's moments (μ_1 = 6, σ_1 = 0.1), the stuck chains burn in there and fill them
     with chain states, not the moments' draws themselves."""
     autoencoder, classifier = linear_autoencoder(2, 1.0), threshold_classifier(2, 5.0)
-    class_start = balancing.ClassMoments(np.array([[0.0, 0.0], [6.0, 6.0]], np.float32),
+    class_start = class_balance.ClassMoments(np.array([[0.0, 0.0], [6.0, 6.0]], np.float32),
                                          np.array([[1.0, 1.0], [0.1, 0.1]], np.float32))
     shares = {}
     for refill in ("start", "clone", "class_moments"):
         config = ReinjectionConfig(lam=0.01, num_chains=20, reinjections=6, burn_in=2, balance=True, refill=refill)
-        sampler = balancing.BalancedReinjectionSampler(
+        sampler = class_balance.BalancedReinjectionSampler(
             autoencoder, config, classifier, seed=0, class_start=class_start if refill == "class_moments" else None)
         samples = sampler.restarts(0, 3)
         shares[refill] = sampler.accepted_share
@@ -114,17 +117,17 @@ def test_class_moments_refill_fills_a_class_the_start_never_reaches(linear_autoe
     labels = Labeler(classifier)(samples)[1]
     rare = samples[labels == 1]
     assert len(rare) == 3 * config.samples_per_restart // 2 and np.all(np.abs(rare - 6.0) < 1.0)
-    np.testing.assert_array_equal(balancing.BalancedReinjectionSampler(
+    np.testing.assert_array_equal(class_balance.BalancedReinjectionSampler(
         autoencoder, config, classifier, seed=0, class_start=class_start).restarts(0, 3), samples)
 
 
 def test_class_restarts_spread_over_the_classes_as_their_open_slots(linear_autoencoder):
     """4 restarting chains and open slots (1, 3): one chain restarts at class 0's moments, three at class 1's."""
-    class_start = balancing.ClassMoments(np.array([[-1.0, -1.0], [1.0, 1.0]], np.float32),
+    class_start = class_balance.ClassMoments(np.array([[-1.0, -1.0], [1.0, 1.0]], np.float32),
                                          np.ones((2, 2), np.float32))
     config = ReinjectionConfig(lam=0.01, num_chains=1, reinjections=2, burn_in=0, balance=True,
                                refill="class_moments")
-    sampler = balancing.BalancedReinjectionSampler(linear_autoencoder(2, 1.0), config, threshold_classifier(2, 0.0),
+    sampler = class_balance.BalancedReinjectionSampler(linear_autoencoder(2, 1.0), config, threshold_classifier(2, 0.0),
                                                    seed=0, class_start=class_start)
     restarting = keras.ops.convert_to_tensor([True, False, True, True, False, True, False, False])
     x = sampler._class_start(keras.ops.zeros((8, 2)), restarting, keras.ops.convert_to_tensor([1, 3], "int32"))
@@ -134,21 +137,21 @@ def test_class_restarts_spread_over_the_classes_as_their_open_slots(linear_autoe
 
 def test_class_moments_are_per_class_and_go_with_their_refill(linear_autoencoder):
     x = np.array([[0.0, 1.0], [2.0, 3.0], [10.0, 10.0], [12.0, 14.0]], np.float32)
-    moments = balancing.ClassMoments.of(x, np.array([0, 0, 1, 1]), 2)
+    moments = class_balance.ClassMoments.of(x, np.array([0, 0, 1, 1]), 2)
     np.testing.assert_allclose(moments.mean, [[1.0, 2.0], [11.0, 12.0]])
     np.testing.assert_allclose(moments.std, [[1.0, 1.0], [1.0, 2.0]])
     with pytest.raises(UserInputError, match=r"every class; class\(es\) \[2\] have fewer"):
-        balancing.ClassMoments.of(x, np.array([0, 0, 1, 1]), 3)
+        class_balance.ClassMoments.of(x, np.array([0, 0, 1, 1]), 3)
     autoencoder, classifier = linear_autoencoder(2, 1.0), threshold_classifier(2, 0.0)
     by_class = dataclasses.replace(CONFIG, refill="class_moments")
     with pytest.raises(UserInputError, match="not given: class moments go with refill 'class_moments'"):
-        balancing.make_sampler(autoencoder, by_class, seed=0, classifier=classifier)
+        class_balance.make_sampler(autoencoder, by_class, seed=0, classifier=classifier)
     with pytest.raises(UserInputError, match="refill 'start' with class moments given"):
-        balancing.make_sampler(autoencoder, CONFIG, seed=0, classifier=classifier, class_moments=moments)
+        class_balance.make_sampler(autoencoder, CONFIG, seed=0, classifier=classifier, class_moments=moments)
     with pytest.raises(UserInputError, match=r"they must be \(2, 3\)"):
-        balancing.make_sampler(linear_autoencoder(3, 1.0), by_class, seed=0, classifier=threshold_classifier(3, 0.0),
+        class_balance.make_sampler(linear_autoencoder(3, 1.0), by_class, seed=0, classifier=threshold_classifier(3, 0.0),
                                class_moments=moments)
-    sampler = balancing.make_sampler(autoencoder, by_class, seed=0, classifier=classifier, class_moments=moments)
+    sampler = class_balance.make_sampler(autoencoder, by_class, seed=0, classifier=classifier, class_moments=moments)
     assert len(sampler.sample(100)) == 100
 
 
@@ -171,7 +174,7 @@ def test_more_patience_fills_more_of_a_rare_class(linear_autoencoder):
     for patience in (1, 2, 4):
         config = ReinjectionConfig(lam=0.01, num_chains=20, reinjections=6, burn_in=2, balance=True,
                                    balance_patience=patience)
-        sampler = balancing.BalancedReinjectionSampler(autoencoder, config, classifier, seed=0)
+        sampler = class_balance.BalancedReinjectionSampler(autoencoder, config, classifier, seed=0)
         sampler.restarts(0, 5)
         shares.append(sampler.accepted_share)
     assert shares[0] < shares[1] < shares[2], shares
@@ -180,29 +183,29 @@ def test_more_patience_fills_more_of_a_rare_class(linear_autoencoder):
 def test_a_student_learns_from_the_balanced_source(digits, linear_autoencoder):
     ground_truth = keras.Sequential([keras.Input((64,)), keras.layers.Dense(10, activation="sigmoid")])
     config = ReinjectionConfig(lam=0.1, num_chains=10, reinjections=4, burn_in=1, balance=True)
-    sampler = balancing.make_sampler(linear_autoencoder(64, 0.5), config, seed=0, classifier=ground_truth)
-    source, per_step = evaluation.autoencoder_source(sampler)
-    curve = evaluation.learning_curve(source, per_step, ground_truth, digits.x_test, digits.y_test,
+    sampler = class_balance.make_sampler(linear_autoencoder(64, 0.5), config, seed=0, classifier=ground_truth)
+    source, per_step = learning_curves.autoencoder_source(sampler)
+    curve = learning_curves.learning_curve(source, per_step, ground_truth, digits.x_test, digits.y_test,
                                       epochs=1, steps_per_epoch=3, seed=0)
     assert len(curve) == 2 and np.isfinite(curve[-1].loss)
 
 
 def test_balance_needs_the_classifier_and_one_device(linear_autoencoder):
     with pytest.raises(UserInputError, match="give --classifier"):
-        balancing.make_sampler(linear_autoencoder(2, 0.5), CONFIG, seed=0)
+        class_balance.make_sampler(linear_autoencoder(2, 0.5), CONFIG, seed=0)
     with pytest.raises(UserInputError, match="balance must be true or false"):
         ReinjectionConfig(lam=0.1, balance="yes")
-    assert type(balancing.make_sampler(linear_autoencoder(2, 0.5), ReinjectionConfig(lam=0.1), seed=0)) \
+    assert type(class_balance.make_sampler(linear_autoencoder(2, 0.5), ReinjectionConfig(lam=0.1), seed=0)) \
         is ReinjectionSampler
 
 
 @pytest.mark.skipif(backend.is_jax(), reason="the script's wiring is backend-neutral: the TensorFlow leg covers it")
-def test_sample_script_collects_balanced_classes_and_records_the_fill(m, tmp_path):
-    flags = [f"--autoencoder={m / 'ae.keras'}", "--lam=0.1", "--num_samples=800"]
+def test_sample_script_collects_balanced_classes_and_records_the_fill(digits_models, tmp_path):
+    flags = [f"--autoencoder={digits_models / 'ae.keras'}", "--lam=0.1", "--num_samples=800"]
     run_script("sample", *flags, f"--output={tmp_path / 'plain.npz'}")
-    run_script("sample", *flags, "--balance_classes", f"--classifier={m / 'classifier.keras'}",
+    run_script("sample", *flags, "--balance_classes", f"--classifier={digits_models / 'classifier.keras'}",
                f"--output={tmp_path / 'balanced.npz'}")
-    labeler = Labeler(io.load_model(m / "classifier.keras"))
+    labeler = Labeler(storage.load_model(digits_models / "classifier.keras"))
     counts = {name: np.bincount(labeler(np.load(tmp_path / f"{name}.npz")["x"])[1], minlength=10)
               for name in ("plain", "balanced")}
     record = json.loads((tmp_path / "balanced.json").read_text())
@@ -211,12 +214,12 @@ def test_sample_script_collects_balanced_classes_and_records_the_fill(m, tmp_pat
     assert counts["balanced"].sum() == 800
     assert counts["balanced"].max() - counts["balanced"].min() < counts["plain"].max() - counts["plain"].min()
     run_script("sample", *flags, "--balance_classes", "--refill=clone", "--balance_patience=3",
-               f"--classifier={m / 'classifier.keras'}", f"--output={tmp_path / 'cloned.npz'}")
+               f"--classifier={digits_models / 'classifier.keras'}", f"--output={tmp_path / 'cloned.npz'}")
     cloned = json.loads((tmp_path / "cloned.json").read_text())["config"]["reinjection"]
     assert (cloned["refill"], cloned["balance_patience"]) == ("clone", 3)
     assert len(np.load(tmp_path / "cloned.npz")["x"]) == 800
     run_script("sample", *flags, "--balance_classes", "--refill=class_moments", "--dataset=digits",
-               f"--classifier={m / 'classifier.keras'}", f"--output={tmp_path / 'by_class.npz'}")
+               f"--classifier={digits_models / 'classifier.keras'}", f"--output={tmp_path / 'by_class.npz'}")
     by_class = json.loads((tmp_path / "by_class.json").read_text())
     assert by_class["config"]["reinjection"]["refill"] == "class_moments"
     assert by_class["config"]["data"]["dataset"] == "digits" and 0 < by_class["accepted_share"] <= 1
@@ -224,15 +227,16 @@ def test_sample_script_collects_balanced_classes_and_records_the_fill(m, tmp_pat
 
 
 @pytest.mark.skipif(backend.is_jax(), reason="the workflow's wiring is backend-neutral: the TensorFlow leg covers it")
-def test_evaluate_refills_at_the_class_moments_and_draws_noise_there(m, tmp_path):
+def test_evaluate_refills_at_the_class_moments_and_draws_noise_there(digits_models, tmp_path):
     """evaluate reads the training data's class moments for refill "class_moments" and for class_moments_bound,
     whose noise lies far closer to the data (FD in C's features) than N(0, I) noise."""
     chains = ReinjectionConfig(lam=0.1, num_chains=10, reinjections=4, burn_in=1, balance=True,
                                refill="class_moments")
-    records = {source: workflow.run_evaluate(workflow.EvaluateConfig(
-        data=workflow.DataConfig(dataset="digits"), source=source, classifier=str(m / "classifier.keras"),
+    records = {source: experiments.run_evaluate(experiments.EvaluateConfig(
+        data=experiments.DataConfig(dataset="digits"), source=source,
+        classifier=str(digits_models / "classifier.keras"),
         output=str(tmp_path / f"{source}.csv"), reinjection=chains,
-        autoencoder=str(m / "ae.keras") if source == "ae" else None, epochs=1, steps_per_epoch=2,
+        autoencoder=str(digits_models / "ae.keras") if source == "ae" else None, epochs=1, steps_per_epoch=2,
         quality_samples=300, mixing_chains=10,
     )) for source in ("ae", "class_moments_bound", "lower_bound")}
     assert records["ae"]["config"]["reinjection"]["refill"] == "class_moments"

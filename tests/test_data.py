@@ -1,35 +1,15 @@
 """Loaders: embedded digits, local IDX and CIFAR files, tfds under mock_data, scaling."""
 
 import gzip
-import os
 import pickle
-import struct
 
 import numpy as np
 import pytest
 
-from aesampling import data, readers
+from aesampling.data import datasets
+from aesampling.data import readers
 from aesampling.errors import DataUnavailableError, UserInputError
-
-
-def idx_bytes(array: np.ndarray, magic_type: int = 0x08) -> bytes:
-    header = bytes([0, 0, magic_type, array.ndim]) + struct.pack(f">{array.ndim}I", *array.shape)
-    return header + array.astype(np.uint8).tobytes()
-
-
-def write_idx_folder(folder, n_train=5, n_test=3, side=28, label_count=None):
-    rng = np.random.default_rng(0)
-    arrays = {
-        "train-images-idx3-ubyte": rng.integers(0, 256, (n_train, side, side)),
-        "train-labels-idx1-ubyte": rng.integers(0, 10, label_count or n_train),
-        "t10k-images-idx3-ubyte": rng.integers(0, 256, (n_test, side, side)),
-        "t10k-labels-idx1-ubyte": rng.integers(0, 10, n_test),
-    }
-    folder.mkdir(parents=True, exist_ok=True)
-    for stem, array in arrays.items():
-        with gzip.open(folder / f"{stem}.gz", "wb") as f:
-            f.write(idx_bytes(array))
-    return arrays
+from support import MaliciousPickle, idx_bytes, write_cifar10_folder, write_idx_folder
 
 
 def test_digits_are_scaled_to_unit_interval(digits):
@@ -42,7 +22,7 @@ def test_digits_are_scaled_to_unit_interval(digits):
 
 def test_local_idx_files_load_and_scale(tmp_path):
     arrays = write_idx_folder(tmp_path)
-    dataset = data.load_dataset("fashion_mnist", data_dir=str(tmp_path))
+    dataset = datasets.load_dataset("fashion_mnist", data_dir=str(tmp_path))
     assert dataset.x_train.shape == (5, 784) and dataset.x_test.shape == (3, 784)
     np.testing.assert_allclose(
         dataset.x_train, arrays["train-images-idx3-ubyte"].reshape(5, -1) / 255.0, rtol=1e-6)
@@ -54,7 +34,7 @@ def test_uncompressed_idx_files_are_accepted(tmp_path):
     for gz in tmp_path.glob("*.gz"):
         (tmp_path / gz.stem).write_bytes(gzip.decompress(gz.read_bytes()))
         gz.unlink()
-    assert data.load_dataset("mnist", data_dir=str(tmp_path)).x_train.shape == (5, 784)
+    assert datasets.load_dataset("mnist", data_dir=str(tmp_path)).x_train.shape == (5, 784)
 
 
 def test_idx_bad_magic_and_truncation(tmp_path):
@@ -70,58 +50,41 @@ def test_idx_bad_magic_and_truncation(tmp_path):
 
 def test_idx_folder_problems_are_named(tmp_path):
     with pytest.raises(UserInputError, match="does not exist"):
-        data.load_dataset("mnist", data_dir=str(tmp_path / "nowhere"))
+        datasets.load_dataset("mnist", data_dir=str(tmp_path / "nowhere"))
     (tmp_path / "empty").mkdir()
     with pytest.raises(UserInputError, match="is empty"):
-        data.load_dataset("mnist", data_dir=str(tmp_path / "empty"))
+        datasets.load_dataset("mnist", data_dir=str(tmp_path / "empty"))
     (tmp_path / "wrong").mkdir()
     (tmp_path / "wrong" / "readme.txt").write_text("hello")
     with pytest.raises(UserInputError, match="lacks train-images-idx3-ubyte.gz"):
-        data.load_dataset("mnist", data_dir=str(tmp_path / "wrong"))
+        datasets.load_dataset("mnist", data_dir=str(tmp_path / "wrong"))
     write_idx_folder(tmp_path / "mismatch", label_count=4)
     with pytest.raises(UserInputError, match="5 train images but 4 train labels"):
-        data.load_dataset("mnist", data_dir=str(tmp_path / "mismatch"))
+        datasets.load_dataset("mnist", data_dir=str(tmp_path / "mismatch"))
     write_idx_folder(tmp_path / "small", side=14)
     with pytest.raises(UserInputError, match="expected \\(28, 28, 1\\)"):
-        data.load_dataset("mnist", data_dir=str(tmp_path / "small"))
+        datasets.load_dataset("mnist", data_dir=str(tmp_path / "small"))
 
 
 def test_unknown_dataset():
     with pytest.raises(UserInputError, match="unknown dataset 'svhn'"):
-        data.load_dataset("svhn")
-
-
-def write_cifar10_folder(folder, per_batch=2):
-    rng = np.random.default_rng(0)
-    root = folder / "cifar-10-batches-py"
-    root.mkdir(parents=True)
-    for name in [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]:
-        batch = {b"data": rng.integers(0, 256, (per_batch, 3072)).astype(np.uint8),
-                 b"labels": list(rng.integers(0, 10, per_batch))}
-        with open(root / name, "wb") as f:
-            pickle.dump(batch, f, protocol=2)
-    return root
+        datasets.load_dataset("svhn")
 
 
 def test_local_cifar_python_batches(tmp_path):
     write_cifar10_folder(tmp_path)
-    images = data.load_images("cifar10", data_dir=str(tmp_path))
+    images = datasets.load_images("cifar10", data_dir=str(tmp_path))
     assert images.x_train.shape == (10, 32, 32, 3) and images.x_test.shape == (2, 32, 32, 3)
     # Channel-first rows become H x W x C: the first 1024 values are the red plane.
     raw = readers.read_cifar_batch(tmp_path / "cifar-10-batches-py" / "test_batch")["data"]
     np.testing.assert_array_equal(images.x_test[0, :, :, 0].ravel(), raw[0, :1024])
-    assert data.load_dataset("cifar10", data_dir=str(tmp_path)).x_train.shape == (10, 3072)
-
-
-class _Exploit:
-    def __reduce__(self):
-        return (os.system, ("echo owned",))
+    assert datasets.load_dataset("cifar10", data_dir=str(tmp_path)).x_train.shape == (10, 3072)
 
 
 def test_a_malicious_cifar_pickle_is_refused(tmp_path):
     path = tmp_path / "data_batch_1"
     with open(path, "wb") as f:
-        pickle.dump({b"data": _Exploit()}, f)
+        pickle.dump({b"data": MaliciousPickle()}, f)
     with pytest.raises(UserInputError, match="refused to load"):
         readers.read_cifar_batch(path)
 
@@ -129,7 +92,7 @@ def test_a_malicious_cifar_pickle_is_refused(tmp_path):
 def test_min_max_scale_per_feature_with_constant_features_and_clipping():
     train = np.array([[0.0, 5.0, 2.0], [10.0, 5.0, 4.0]], np.float32)
     test = np.array([[5.0, 5.0, 6.0]], np.float32)
-    scaled_train, scaled_test = data.min_max_scale(train, test)
+    scaled_train, scaled_test = datasets.min_max_scale(train, test)
     np.testing.assert_allclose(scaled_train, [[0, 0, 0], [1, 0, 1]])
     np.testing.assert_allclose(scaled_test, [[0.5, 0, 1]])
 
@@ -137,7 +100,7 @@ def test_min_max_scale_per_feature_with_constant_features_and_clipping():
 def test_nan_in_features_is_refused():
     bad = np.array([[0.0, np.nan]], np.float32)
     with pytest.raises(UserInputError, match="NaN or inf"):
-        data.dataset_from_arrays("cifar10", bad, [0], bad, [0], 10)
+        datasets.dataset_from_arrays("cifar10", bad, [0], bad, [0], 10)
 
 
 @pytest.mark.parametrize("name, shape", [("mnist", (6, 784)), ("fashion_mnist", (6, 784)), ("cifar10", (6, 3072))])
@@ -146,7 +109,7 @@ def test_tfds_path_under_mock_data(monkeypatch, tmp_path, name, shape):
 
     monkeypatch.setattr(readers, "download_possible", lambda host, timeout_s=5.0: True)
     with tfds.testing.mock_data(num_examples=6):
-        dataset = data.load_dataset(name, tfds_data_dir=str(tmp_path))
+        dataset = datasets.load_dataset(name, tfds_data_dir=str(tmp_path))
     assert dataset.x_train.shape == shape and dataset.x_test.shape == shape
     assert 0.0 <= dataset.x_train.min() and dataset.x_train.max() <= 1.0
 
@@ -154,17 +117,17 @@ def test_tfds_path_under_mock_data(monkeypatch, tmp_path, name, shape):
 def test_offline_tfds_fails_fast_with_a_data_dir_hint(monkeypatch, tmp_path):
     monkeypatch.setattr(readers, "download_possible", lambda host, timeout_s=5.0: False)
     with pytest.raises(DataUnavailableError, match="--data_dir"):
-        data.load_dataset("mnist", tfds_data_dir=str(tmp_path))
+        datasets.load_dataset("mnist", tfds_data_dir=str(tmp_path))
 
 
 def test_validation_split_is_disjoint_fixed_and_optional(digits):
-    split = data.split_validation(digits, 0.1)
+    split = datasets.split_validation(digits, 0.1)
     assert len(split.x_val) == 135 and len(split.x_train) == 1347 - 135
     assert split.x_test is digits.x_test
     rows = {row.tobytes() for row in digits.x_train}  # the 1,347 digits images are all distinct
     val, train = {r.tobytes() for r in split.x_val}, {r.tobytes() for r in split.x_train}
     assert val | train == rows and not val & train
-    np.testing.assert_array_equal(data.split_validation(digits, 0.1).x_val, split.x_val)
-    assert data.split_validation(digits, 0.0) is digits
+    np.testing.assert_array_equal(datasets.split_validation(digits, 0.1).x_val, split.x_val)
+    assert datasets.split_validation(digits, 0.0) is digits
     with pytest.raises(UserInputError, match="validation fraction"):
-        data.split_validation(digits, 1.0)
+        datasets.split_validation(digits, 1.0)

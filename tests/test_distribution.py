@@ -5,7 +5,7 @@ import os
 import subprocess
 import sys
 
-from conftest import REPO
+from support import REPO
 
 
 def test_mirrored_strategy_and_mixed_precision(tmp_path):

@@ -4,25 +4,29 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from aesampling import balancing, evaluation, metrics, reporting, training
+from aesampling.sampling import class_balance
+from aesampling.evaluation import learning_curves
+from aesampling.evaluation import curve_metrics
+from aesampling.reporting import tables
+from aesampling.models import fitting
 from aesampling.errors import UserInputError
-from aesampling.presets import ClassifierPreset
+from aesampling.models.presets import ClassifierPreset
 from aesampling.reproducibility import seed_everything
-from aesampling.sampling import ReinjectionConfig, ReinjectionSampler, StartMoments
+from aesampling.sampling.reinjection import ReinjectionConfig, ReinjectionSampler, StartMoments
 
 
 @pytest.fixture(scope="module")
 def ground_truth(digits):
     seed_everything(0)  # the same ground truth in every run (its soft labels feed the curves below)
-    model = training.build_classifier_from_preset(ClassifierPreset((32,), "relu", epochs=30, batch_size=64), 64, 10)
-    result = training.fit_classifier(model, digits, epochs=30, batch_size=64, verbose=0)
+    model = fitting.build_classifier_from_preset(ClassifierPreset((32,), "relu", epochs=30, batch_size=64), 64, 10)
+    result = fitting.fit_classifier(model, digits, epochs=30, batch_size=64, verbose=0)
     assert result["test_accuracy"] > 0.9
     return model
 
 
 def test_training_on_real_digits_beats_chance_within_a_few_hundred_steps(digits, ground_truth):
-    source, per_step = evaluation.real_data_source(digits.x_train, 64, seed=0)
-    curve = evaluation.learning_curve(
+    source, per_step = learning_curves.real_data_source(digits.x_train, 64, seed=0)
+    curve = learning_curves.learning_curve(
         source, per_step, ground_truth, digits.x_test, digits.y_test,
         epochs=3, steps_per_epoch=100, seed=1,
     )
@@ -33,8 +37,8 @@ def test_training_on_real_digits_beats_chance_within_a_few_hundred_steps(digits,
 
 
 def test_learning_curves_are_reproducible(digits, ground_truth):
-    source, per_step = evaluation.gaussian_source(64, 32, seed=3)
-    run = lambda: [p.accuracy for p in evaluation.learning_curve(  # noqa: E731
+    source, per_step = learning_curves.gaussian_source(64, 32, seed=3)
+    run = lambda: [p.accuracy for p in learning_curves.learning_curve(  # noqa: E731
         source, per_step, ground_truth, digits.x_test, digits.y_test, epochs=2, steps_per_epoch=20, seed=4)]
     assert run() == run()
 
@@ -42,43 +46,43 @@ def test_learning_curves_are_reproducible(digits, ground_truth):
 def test_sources_yield_batches_of_the_declared_size(digits, linear_autoencoder):
     sampler = ReinjectionSampler(linear_autoencoder(64, 0.5), ReinjectionConfig(lam=0.1, num_chains=5), seed=0)
     for source, size in [
-        evaluation.autoencoder_source(sampler),
-        evaluation.real_data_source(digits.x_train, 40, seed=0),
-        evaluation.gaussian_source(64, 40, seed=0),
+        learning_curves.autoencoder_source(sampler),
+        learning_curves.real_data_source(digits.x_train, 40, seed=0),
+        learning_curves.gaussian_source(64, 40, seed=0),
     ]:
         first, second = source(0), source(1)
         assert first.shape == (size, 64)
         assert not np.allclose(first, second)
-    real, _ = evaluation.real_data_source(digits.x_train, 40, seed=0)
+    real, _ = learning_curves.real_data_source(digits.x_train, 40, seed=0)
     rows = real(7)
     assert all((digits.x_train == row).all(axis=1).any() for row in rows)
 
 
 def test_noise_at_the_moments_is_the_standard_noise_scaled_and_shifted():
     moments = StartMoments(np.array([1.0, 2.0, 3.0], np.float32), np.array([0.0, 1.0, 2.0], np.float32))
-    z = evaluation.gaussian_source(3, 5, seed=2)[0](4)
-    shifted, per_step = evaluation.gaussian_source(3, 5, seed=2, moments=moments)
+    z = learning_curves.gaussian_source(3, 5, seed=2)[0](4)
+    shifted, per_step = learning_curves.gaussian_source(3, 5, seed=2, moments=moments)
     assert per_step == 5
     np.testing.assert_allclose(shifted(4), moments.mean + moments.std * z, rtol=1e-6)
-    assert reporting.ordered_sources(["lower_bound", "deep_ae", "moments_bound", "upper_bound"]) == [
+    assert tables.ordered_sources(["lower_bound", "deep_ae", "moments_bound", "upper_bound"]) == [
         "upper_bound", "deep_ae", "moments_bound", "lower_bound"]
 
 
 def test_noise_at_the_class_moments_takes_the_classes_in_turn():
-    by_class = balancing.ClassMoments(np.array([[1.0, 1.0], [-1.0, 5.0]], np.float32),
+    by_class = class_balance.ClassMoments(np.array([[1.0, 1.0], [-1.0, 5.0]], np.float32),
                                       np.array([[0.0, 0.0], [2.0, 0.5]], np.float32))
-    z = evaluation.gaussian_source(2, 5, seed=2)[0](3)
-    noise, per_step = evaluation.gaussian_source(2, 5, seed=2, class_moments=by_class)
+    z = learning_curves.gaussian_source(2, 5, seed=2)[0](3)
+    noise, per_step = learning_curves.gaussian_source(2, 5, seed=2, class_moments=by_class)
     rows = np.array([0, 1, 0, 1, 0])
     assert per_step == 5
     np.testing.assert_allclose(noise(3), by_class.mean[rows] + by_class.std[rows] * z, rtol=1e-6)
-    assert reporting.ordered_sources(["lower_bound", "class_moments_bound", "deep_ae", "upper_bound"]) == [
+    assert tables.ordered_sources(["lower_bound", "class_moments_bound", "deep_ae", "upper_bound"]) == [
         "upper_bound", "deep_ae", "class_moments_bound", "lower_bound"]
 
 
 def test_samples_to_reach():
-    assert metrics.samples_to_reach([0, 10, 20, 30], [0.1, 0.5, 0.96, 0.97], 0.95) == 20
-    assert metrics.samples_to_reach([0, 10], [0.1, 0.5], 0.95) is None
+    assert curve_metrics.samples_to_reach([0, 10, 20, 30], [0.1, 0.5, 0.96, 0.97], 0.95) == 20
+    assert curve_metrics.samples_to_reach([0, 10], [0.1, 0.5], 0.95) is None
 
 
 def test_summary_table_orders_bounds_and_computes_ratios():
@@ -89,7 +93,7 @@ def test_summary_table_orders_bounds_and_computes_ratios():
         "accuracy": [0.1, 0.5, 0.6, 0.1, 0.9, 0.95, 0.1, 0.97, 0.99],
     })
     chains = {"config": {"chains": {"lam": 0.05, "collect": "noisy", "reinjections": 10, "burn_in": 2}}}
-    table = reporting.summary_table(curves, {s: chains for s in curves["source"].unique()}, 1.0)
+    table = tables.summary_table(curves, {s: chains for s in curves["source"].unique()}, 1.0)
     assert list(table["source"]) == ["upper_bound", "deep_ae", "lower_bound"]
     row = table.set_index("source").loc["deep_ae"]
     assert row["final_accuracy"] == 0.95 and row["lam"] == 0.05 and row["relative_to_ground_truth"] == 0.95
@@ -100,27 +104,27 @@ def test_summary_table_orders_bounds_and_computes_ratios():
     # Chains from the data's moments say so beside their collected state, and in the figures' titles.
     moments = {"config": {"reinjection": {**chains["config"]["chains"], "start": "moments", "balance": True}},
                "accepted_share": 0.5}
-    table = reporting.summary_table(curves, {**{s: chains for s in curves["source"].unique()}, "deep_ae": moments}, 1.0)
+    table = tables.summary_table(curves, {**{s: chains for s in curves["source"].unique()}, "deep_ae": moments}, 1.0)
     assert table.set_index("source").loc["deep_ae", "collect"] == "noisy, from moments, balanced (50.0% of slots filled)"
     cloned = {**moments, "config": {"reinjection": {**moments["config"]["reinjection"], "refill": "clone"}}}
-    table = reporting.summary_table(curves, {**{s: chains for s in curves["source"].unique()}, "deep_ae": cloned}, 1.0)
+    table = tables.summary_table(curves, {**{s: chains for s in curves["source"].unique()}, "deep_ae": cloned}, 1.0)
     assert table.set_index("source").loc["deep_ae", "collect"] == \
         "noisy, from moments, balanced by cloning (50.0% of slots filled)"
     by_class = {**moments, "config": {"reinjection": {**moments["config"]["reinjection"], "refill": "class_moments"}}}
-    table = reporting.summary_table(curves, {**{s: chains for s in curves["source"].unique()}, "deep_ae": by_class},
+    table = tables.summary_table(curves, {**{s: chains for s in curves["source"].unique()}, "deep_ae": by_class},
                                     1.0)
     assert table.set_index("source").loc["deep_ae", "collect"] == \
         "noisy, from moments, balanced by cloning and class moments (50.0% of slots filled)"
-    assert reporting.common_start_text([{"start": "moments"}] * 2) == "N(μ, σ²) at the data's moments"
-    assert reporting.common_start_text([{"start": "moments"}], short=True) == "N(μ, σ²)"
-    assert reporting.common_start_text([{}, {"start": "normal"}]) == "N(0, I)"
-    assert reporting.common_start_text([{}, {"start": "moments"}]) == "their start"
+    assert tables.common_start_text([{"start": "moments"}] * 2) == "N(μ, σ²) at the data's moments"
+    assert tables.common_start_text([{"start": "moments"}], short=True) == "N(μ, σ²)"
+    assert tables.common_start_text([{}, {"start": "normal"}]) == "N(0, I)"
+    assert tables.common_start_text([{}, {"start": "moments"}]) == "their start"
 
 
 def test_stage_timings_count_the_interrupted_runs_of_a_resumed_curve():
     classifier = {"wall_seconds": 10.0}
     curves = {"upper_bound": {"wall_seconds": 5.0}, "deep_ae": {"wall_seconds": 7.0, "interrupted_runs_seconds": 70.0}}
-    timings = reporting.stage_timings(classifier, curves, {}, {}).set_index("stage")["seconds"]
+    timings = tables.stage_timings(classifier, curves, {}, {}).set_index("stage")["seconds"]
     assert timings["evaluate deep_ae"] == 77.0 and timings["evaluate upper_bound"] == 5.0
     assert timings["train classifier"] == 10.0
 
@@ -140,19 +144,19 @@ def test_a_dae_chosen_among_noise_candidates_reports_every_candidate():
                                                    "wall_seconds": 0.5}},
     }
     curves = {"shallow_dae": {"wall_seconds": 7.0, "autoencoder_record": {"wall_seconds": 10.0}}}
-    timings = reporting.stage_timings({"wall_seconds": 1.0}, curves, searches, {}).set_index("stage")["seconds"]
+    timings = tables.stage_timings({"wall_seconds": 1.0}, curves, searches, {}).set_index("stage")["seconds"]
     assert "train shallow_dae" not in timings and "λ search shallow_dae" not in timings  # counted per candidate
     assert timings["train shallow_dae (s&p 0.5, σ 0.5)"] == 50.0 and timings["train shallow_dae (s&p 0.1, σ 0.5)"] == 10.0
     assert timings["λ search shallow_dae (s&p 0.5, σ 0.5)"] == 5.0 and timings["choose noise shallow_dae"] == 0.5
     assert timings["λ search shallow_ae"] == 3.0
 
-    lines = reporting.noise_table(searches)
+    lines = tables.noise_table(searches)
     assert lines[4] == "| shallow_dae | s&p 0.5, σ 0.5 | 0.4300 | 0.01, noisy, 10 (2) |  |"
     assert lines[5] == "| shallow_dae | s&p 0.1, σ 0.5 | 0.6500 | 0.1, noisy, 10 (2) | yes |"
-    searched = reporting.search_table(searches)
+    searched = tables.search_table(searches)
     assert list(searched["autoencoder"]) == ["shallow_ae", "shallow_dae (s&p 0.5, σ 0.5)", "shallow_dae (s&p 0.1, σ 0.5)"]
     assert list(searched["chosen"]) == [True, False, True]
-    assert reporting.noise_table({"shallow_ae": searches["shallow_ae"]}) == []
+    assert tables.noise_table({"shallow_ae": searches["shallow_ae"]}) == []
 
 
 def test_a_run_compared_with_its_reference():
@@ -163,14 +167,14 @@ def test_a_run_compared_with_its_reference():
 
     reference = record({"upper_bound": 0.88, "deep_ae": 0.80, "lower_bound": 0.60})
     run = record({"lower_bound": 0.62, "deep_ae": 0.85, "shallow_ae": 0.70, "upper_bound": 0.88})
-    comparison = reporting.compare_with_reference(reference, run)
+    comparison = tables.compare_with_reference(reference, run)
     assert list(comparison["source"]) == ["upper_bound", "deep_ae", "shallow_ae", "lower_bound"]
     rows = comparison.set_index("source")
     assert rows.loc["deep_ae", "difference_final_accuracy"] == pytest.approx(0.05)
     assert rows.loc["lower_bound", "difference_last_epochs_mean_accuracy"] == pytest.approx(0.02)
     assert np.isnan(rows.loc["shallow_ae", "reference_final_accuracy"])  # a source the reference lacks
-    page = reporting.comparison_markdown(comparison, reference, run, reference_path="r.json", run_path="x.json",
+    page = tables.comparison_markdown(comparison, reference, run, reference_path="r.json", run_path="x.json",
                                          command="python scripts/compare.py")
     assert "| deep_ae | 0.8000 | 0.8500 | +0.0500 |" in page and "| shallow_ae | - | 0.7000 | - |" in page
     with pytest.raises(UserInputError, match="metrics.json"):
-        reporting.compare_with_reference({"rows": []}, run)
+        tables.compare_with_reference({"rows": []}, run)

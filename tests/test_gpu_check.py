@@ -6,7 +6,7 @@ import subprocess
 
 import pytest
 
-from conftest import REPO
+from support import REPO
 
 
 def gpu_check(tmp_path, *args, make_version=None):

@@ -3,7 +3,8 @@
 import numpy as np
 import pytest
 
-from aesampling import io, npz
+from aesampling.io import storage
+from aesampling.io import npz
 from aesampling.errors import UserInputError
 
 
@@ -35,7 +36,7 @@ def test_incomplete_or_failed_writes_leave_nothing(tmp_path):
             writer.append(x=np.zeros((3, 2)))
             raise RuntimeError("interrupted")
     with pytest.raises(RuntimeError):
-        with io.atomic_path(tmp_path / "table.md") as tmp:
+        with storage.atomic_path(tmp_path / "table.md") as tmp:
             tmp.write_text("half")
             raise RuntimeError("interrupted")
     assert list(tmp_path.iterdir()) == []
@@ -43,10 +44,10 @@ def test_incomplete_or_failed_writes_leave_nothing(tmp_path):
 
 def test_existing_output_survives_a_failed_rewrite(tmp_path):
     path = tmp_path / "config.json"
-    io.write_json(path, {"a": 1})
+    storage.write_json(path, {"a": 1})
     with pytest.raises(TypeError):
-        io.write_json(path, {"a": object()})
-    assert io.read_json(path) == {"a": 1}
+        storage.write_json(path, {"a": object()})
+    assert storage.read_json(path) == {"a": 1}
 
 
 def test_bad_files_are_user_errors(tmp_path):
@@ -54,7 +55,7 @@ def test_bad_files_are_user_errors(tmp_path):
     with pytest.raises(UserInputError, match="cannot read"):
         npz.load_npz(tmp_path / "junk.npz")
     with pytest.raises(UserInputError, match="not found"):
-        io.load_model(tmp_path / "missing.keras")
+        storage.load_model(tmp_path / "missing.keras")
     (tmp_path / "junk.keras").write_text("not a model")
     with pytest.raises(UserInputError, match="not a Keras"):
-        io.load_model(tmp_path / "junk.keras")
+        storage.load_model(tmp_path / "junk.keras")

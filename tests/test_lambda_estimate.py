@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from aesampling import lambda_estimate
+from aesampling.selection import lambda_estimate
 
 
 @pytest.mark.parametrize("noise_std", [0.05, 0.2])

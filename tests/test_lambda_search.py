@@ -5,17 +5,20 @@ import json
 import numpy as np
 import pytest
 
-from aesampling import data, lambda_search, models, training
+from aesampling.data import datasets
+from aesampling.selection import lambda_search
+from aesampling.models import builders
+from aesampling.models import fitting
 from aesampling.errors import UserInputError
-from aesampling.presets import ClassifierPreset
-from aesampling.sampling import ReinjectionConfig
+from aesampling.models.presets import ClassifierPreset
+from aesampling.sampling.reinjection import ReinjectionConfig
 
 
 def test_search_scores_every_pair_on_the_validation_split(digits):
-    split = data.split_validation(digits, 0.2)
-    classifier = training.build_classifier_from_preset(ClassifierPreset((32,), "relu", 10, 64), 64, 10)
-    training.fit_classifier(classifier, split, epochs=10, batch_size=64, verbose=0)
-    autoencoder = models.build_autoencoder(64, [16], "tanh")
+    split = datasets.split_validation(digits, 0.2)
+    classifier = fitting.build_classifier_from_preset(ClassifierPreset((32,), "relu", 10, 64), 64, 10)
+    fitting.fit_classifier(classifier, split, epochs=10, batch_size=64, verbose=0)
+    autoencoder = builders.build_autoencoder(64, [16], "tanh")
     autoencoder.fit(split.x_train, split.x_train, epochs=5, batch_size=64, verbose=0)
     seen = []
     rows = lambda_search.search(
@@ -65,13 +68,13 @@ def test_read_best(tmp_path):
 def _score_by_setting(monkeypatch, accuracy_of):
     """Makes every trial's validation accuracy accuracy_of(λ, collect, b), without training anything."""
     monkeypatch.setattr(lambda_search, "ReinjectionSampler", lambda autoencoder, config, seed, start: config)
-    monkeypatch.setattr(lambda_search.evaluation, "autoencoder_source", lambda config: (config, 1))
+    monkeypatch.setattr(lambda_search.learning_curves, "autoencoder_source", lambda config: (config, 1))
 
     def curve(config, per_step, ground_truth, x_val, y_val, *, epochs, steps_per_epoch, seed):
         accuracy = accuracy_of(config.lam, config.collect, config.burn_in)
-        return [lambda_search.evaluation.CurvePoint(e, e, accuracy, 0.0) for e in range(epochs + 1)]
+        return [lambda_search.learning_curves.CurvePoint(e, e, accuracy, 0.0) for e in range(epochs + 1)]
 
-    monkeypatch.setattr(lambda_search.evaluation, "learning_curve", curve)
+    monkeypatch.setattr(lambda_search.learning_curves, "learning_curve", curve)
 
 
 def _search(**kwargs):
@@ -186,7 +189,7 @@ def test_a_mixing_burn_in_is_read_per_setting_and_never_widened(monkeypatch):
 
 
 def test_the_mixing_curve_burn_in_ends_where_fd_has_come_most_of_its_way():
-    from aesampling.diagnostics import burn_in_from_mixing
+    from aesampling.quality.diagnostics import burn_in_from_mixing
 
     steps = [{"t": 1, "fd": 100.0}, {"t": 2, "fd": 50.0}, {"t": 5, "fd": 18.0}, {"t": 10, "fd": 10.0},
              {"t": 20, "fd": 11.0}]

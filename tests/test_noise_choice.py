@@ -4,23 +4,23 @@ import json
 
 import pytest
 
-from aesampling import io, workflow
+from aesampling.io import storage
+from aesampling import experiments
 from aesampling.errors import UserInputError
-from conftest import run_script
-from test_errors import assert_no_outputs, assert_one_line_error
+from support import assert_no_outputs, assert_one_line_error, run_script
 
 
 def _candidate(folder, tag, *, salt_pepper_rate, scores, dataset="fashion_mnist"):
     """A candidate DAE (its bytes stand in for a model), its training record and its λ search result."""
     model = folder / f"deep_dae_{tag}.keras"
     model.write_bytes(f"model {tag}".encode())
-    io.write_json(io.sidecar_path(model), {
+    storage.write_json(storage.sidecar_path(model), {
         "wall_seconds": 100.0, "preset": {"gaussian_noise_std": 0.5, "salt_pepper_rate": salt_pepper_rate}})
     grid = [{"lam": lam, "collect": "noisy", "burn_in": 2, "reinjections": 10, "score": score}
             for lam, score in zip((0.01, 0.1), scores)]
     best = max(grid, key=lambda row: row["score"])
     search = folder / f"deep_dae_{tag}.search.json"
-    io.write_json(search, {"best": {k: best[k] for k in ("lam", "collect", "burn_in", "reinjections")},
+    storage.write_json(search, {"best": {k: best[k] for k in ("lam", "collect", "burn_in", "reinjections")},
                            "grid": grid, "wall_seconds": 50.0,
                            "config": {"autoencoder": str(model), "data": {"dataset": dataset}}})
     return str(search)
@@ -29,12 +29,12 @@ def _candidate(folder, tag, *, salt_pepper_rate, scores, dataset="fashion_mnist"
 def test_the_candidate_with_the_best_validation_score_is_copied_with_every_candidate_recorded(tmp_path):
     searches = (_candidate(tmp_path, "preset", salt_pepper_rate=0.5, scores=(0.40, 0.43)),
                 _candidate(tmp_path, "sp0.1", salt_pepper_rate=0.1, scores=(0.65, 0.61)))
-    record = workflow.run_choose_noise(workflow.NoiseChoiceConfig(
+    record = experiments.run_choose_noise(experiments.NoiseChoiceConfig(
         searches=searches, model_output=str(tmp_path / "models" / "deep_dae.keras"),
         search_output=str(tmp_path / "lambda" / "deep_dae.json")))
     assert (tmp_path / "models" / "deep_dae.keras").read_bytes() == b"model sp0.1"
-    assert io.read_json(tmp_path / "models" / "deep_dae.json")["preset"]["salt_pepper_rate"] == 0.1
-    written = io.read_json(tmp_path / "lambda" / "deep_dae.json")
+    assert storage.read_json(tmp_path / "models" / "deep_dae.json")["preset"]["salt_pepper_rate"] == 0.1
+    written = storage.read_json(tmp_path / "lambda" / "deep_dae.json")
     assert written == json.loads(json.dumps(record))
     assert written["best"] == {"lam": 0.01, "collect": "noisy", "burn_in": 2, "reinjections": 10}
     choice = written["noise_choice"]
@@ -43,14 +43,14 @@ def test_the_candidate_with_the_best_validation_score_is_copied_with_every_candi
     assert choice["candidates"][0]["train_seconds"] == 100.0 and choice["candidates"][0]["search_seconds"] == 50.0
     # The search result may not overwrite the chosen model's training record.
     with pytest.raises(UserInputError, match="the record of the chosen model and the chosen search result would both be written"):
-        workflow.run_choose_noise(workflow.NoiseChoiceConfig(
+        experiments.run_choose_noise(experiments.NoiseChoiceConfig(
             searches=searches, model_output=str(tmp_path / "x.keras"), search_output=str(tmp_path / "x.json")))
 
 
 def test_a_tie_keeps_the_first_candidate(tmp_path):
     searches = (_candidate(tmp_path, "preset", salt_pepper_rate=0.5, scores=(0.5, 0.6)),
                 _candidate(tmp_path, "sp0.1", salt_pepper_rate=0.1, scores=(0.6, 0.2)))
-    workflow.run_choose_noise(workflow.NoiseChoiceConfig(
+    experiments.run_choose_noise(experiments.NoiseChoiceConfig(
         searches=searches, model_output=str(tmp_path / "chosen.keras"), search_output=str(tmp_path / "search.json")))
     assert (tmp_path / "chosen.keras").read_bytes() == b"model preset"
 
@@ -59,7 +59,7 @@ def test_candidates_from_other_datasets_are_refused(tmp_path):
     searches = (_candidate(tmp_path, "preset", salt_pepper_rate=0.5, scores=(0.5, 0.6)),
                 _candidate(tmp_path, "sp0.1", salt_pepper_rate=0.1, scores=(0.6, 0.2), dataset="mnist"))
     with pytest.raises(UserInputError, match="different datasets"):
-        workflow.run_choose_noise(workflow.NoiseChoiceConfig(
+        experiments.run_choose_noise(experiments.NoiseChoiceConfig(
             searches=searches, model_output=str(tmp_path / "m.keras"), search_output=str(tmp_path / "s.json")))
     assert_no_outputs(tmp_path, "m.keras", "s.json")
 

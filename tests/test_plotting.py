@@ -2,7 +2,8 @@
 
 from PIL import Image
 
-from aesampling import plotting, reporting
+from aesampling.reporting import plots
+from aesampling.reporting import tables
 
 
 def test_the_lambda_figure_draws_only_the_measured_panels(tmp_path):
@@ -12,7 +13,7 @@ def test_the_lambda_figure_draws_only_the_measured_panels(tmp_path):
     both = [{**row, "score": 0.5} for row in fd_only]
     widths = {}
     for name, grid in (("fd_only", fd_only), ("both", both)):
-        plotting.plot_lambda_search(grid, {"fd": fd_only[1]}, tmp_path / f"{name}.png", title=name)
+        plots.plot_lambda_search(grid, {"fd": fd_only[1]}, tmp_path / f"{name}.png", title=name)
         widths[name] = Image.open(tmp_path / f"{name}.png").size[0]
     assert widths == {"fd_only": 1000, "both": 1500}  # 5 inches per panel at 100 dpi
 
@@ -20,4 +21,4 @@ def test_the_lambda_figure_draws_only_the_measured_panels(tmp_path):
 def test_a_balanced_source_mixing_like_its_plain_one_is_drawn_once():
     steps = [{"t": 1, "fd": 10.0, "class_tv": 0.5}]
     mixing = {"deep_ae_fd": steps, "deep_ae_fd_balanced": list(steps), "shallow_ae_fd_balanced": steps}
-    assert list(reporting.distinct_mixing(mixing)) == ["deep_ae_fd", "shallow_ae_fd_balanced"]
+    assert list(tables.distinct_mixing(mixing)) == ["deep_ae_fd", "shallow_ae_fd_balanced"]

@@ -4,7 +4,11 @@ import keras
 import numpy as np
 import pytest
 
-from aesampling import data, io, models, presets, training
+from aesampling.data import datasets
+from aesampling.io import storage
+from aesampling.models import builders
+from aesampling.models import presets
+from aesampling.models import fitting
 from aesampling.errors import UserInputError
 
 
@@ -18,19 +22,19 @@ def test_every_preset_builds_with_table_one_shapes(dataset, input_dim):
     experiment = presets.experiment_presets(dataset)
     assert set(experiment.autoencoders) == {"shallow_ae", "deep_ae", "shallow_dae", "deep_dae"}
     for name, preset in experiment.autoencoders.items():
-        model = training.build_autoencoder_from_preset(preset, input_dim, seed=0, name=name)
+        model = fitting.build_autoencoder_from_preset(preset, input_dim, seed=0, name=name)
         assert tuple(model.inputs[0].shape) == (None, input_dim)
         assert tuple(model.outputs[0].shape) == (None, input_dim)
         assert model.count_params() == dense_params([input_dim, *preset.hidden_units, input_dim])
         assert preset.denoising == name.endswith("_dae")
     num_classes = 100 if dataset == "cifar100" else 10
-    classifier = training.build_classifier_from_preset(experiment.classifier, input_dim, num_classes)
+    classifier = fitting.build_classifier_from_preset(experiment.classifier, input_dim, num_classes)
     assert classifier.count_params() == dense_params([input_dim, *experiment.classifier.hidden_units, num_classes])
-    assert models.output_activation(classifier) == "sigmoid"
+    assert builders.output_activation(classifier) == "sigmoid"
 
 
 def test_presets_cover_exactly_the_registered_datasets():
-    assert set(presets.PRESETS) == set(data.DATASETS)
+    assert set(presets.PRESETS) == set(datasets.DATASETS)
     with pytest.raises(UserInputError, match="unknown dataset 'svhn'; choose one of"):
         presets.experiment_presets("svhn")
 
@@ -47,8 +51,8 @@ def test_mnist_presets_match_table_one():
     assert presets.experiment_presets("cifar100").classifier.hidden_units == (1000,)
     assert presets.experiment_presets("cifar10").autoencoders["deep_dae"].gaussian_noise_std == 0.05
     # 784-600-400-100-400-600-784: weights and biases counted by hand.
-    assert training.build_autoencoder_from_preset(deep, 784, seed=0, name="d").count_params() == 1_503_684
-    assert training.build_autoencoder_from_preset(shallow, 784, seed=0, name="s").count_params() == 784 * 32 + 32 + 32 * 784 + 784
+    assert fitting.build_autoencoder_from_preset(deep, 784, seed=0, name="d").count_params() == 1_503_684
+    assert fitting.build_autoencoder_from_preset(shallow, 784, seed=0, name="s").count_params() == 784 * 32 + 32 + 32 * 784 + 784
 
 
 def test_the_fd_criterion_widens_the_lambda_grid_further():
@@ -62,11 +66,11 @@ def test_unknown_names_are_clear_errors():
     with pytest.raises(UserInputError, match="unknown dataset 'svhn'"):
         presets.experiment_presets("svhn")
     with pytest.raises(UserInputError, match="hidden_units"):
-        models.build_autoencoder(10, [], "relu")
+        builders.build_autoencoder(10, [], "relu")
 
 
 def test_salt_and_pepper_only_in_training():
-    layer = models.SaltAndPepper(0.3, seed=1)
+    layer = builders.SaltAndPepper(0.3, seed=1)
     x = np.full((200, 50), 0.25, np.float32)
     assert np.array_equal(np.asarray(layer(x, training=False)), x)
     noisy = np.asarray(layer(x, training=True))
@@ -76,7 +80,7 @@ def test_salt_and_pepper_only_in_training():
 
 
 def test_denoising_autoencoder_is_deterministic_at_inference_and_noisy_in_training():
-    model = models.build_autoencoder(20, [8], "tanh", gaussian_noise_std=0.5, salt_pepper_rate=0.5, seed=3)
+    model = builders.build_autoencoder(20, [8], "tanh", gaussian_noise_std=0.5, salt_pepper_rate=0.5, seed=3)
     names = [layer.name for layer in model.layers]
     assert names.index("salt_and_pepper") < names.index("hidden_0_preactivation") < names.index(
         "preactivation_noise") < names.index("hidden_0")
@@ -86,14 +90,14 @@ def test_denoising_autoencoder_is_deterministic_at_inference_and_noisy_in_traini
 
 
 def test_denoising_autoencoder_survives_a_keras_round_trip(tmp_path):
-    model = models.build_autoencoder(12, [6], "tanh", gaussian_noise_std=0.5, salt_pepper_rate=0.25, seed=3)
+    model = builders.build_autoencoder(12, [6], "tanh", gaussian_noise_std=0.5, salt_pepper_rate=0.25, seed=3)
     path = tmp_path / "dae.keras"
-    io.save_model(model, path)
-    loaded = io.load_model(path)
+    storage.save_model(model, path)
+    loaded = storage.load_model(path)
     x = np.random.default_rng(1).random((5, 12)).astype(np.float32)
     np.testing.assert_array_equal(loaded(x, training=False), model(x, training=False))
     layer = loaded.get_layer("salt_and_pepper")
-    assert isinstance(layer, models.SaltAndPepper) and layer.rate == 0.25
+    assert isinstance(layer, builders.SaltAndPepper) and layer.rate == 0.25
     assert loaded.get_layer("preactivation_noise").stddev == 0.5
     assert not np.allclose(loaded(x, training=True), loaded(x, training=False))
 
@@ -104,29 +108,29 @@ def test_a_model_with_code_is_refused_in_safe_mode(tmp_path):
     path = tmp_path / "lambda.keras"
     model.save(path)
     with pytest.raises(UserInputError, match="cannot load model"):
-        io.load_model(path)
+        storage.load_model(path)
 
 
 def test_autoencoder_shape_check(linear_autoencoder):
-    assert models.check_autoencoder(linear_autoencoder(7, 1.0)) == 7
+    assert builders.check_autoencoder(linear_autoencoder(7, 1.0)) == 7
     inputs = keras.Input((7,))
     squeeze = keras.Model(inputs, keras.layers.Dense(3)(inputs))
     with pytest.raises(UserInputError, match="maps 7 -> 3"):
-        models.check_autoencoder(squeeze)
+        builders.check_autoencoder(squeeze)
 
 
 def test_train_overrides_the_dae_noise_levels(tmp_path):
-    from aesampling import workflow
+    from aesampling import experiments
 
-    data = workflow.DataConfig(dataset="digits")
+    data = experiments.DataConfig(dataset="digits")
     output = tmp_path / "dae.keras"
-    record = workflow.run_train(workflow.TrainConfig(data=data, model="shallow_dae", output=str(output), epochs=1,
+    record = experiments.run_train(experiments.TrainConfig(data=data, model="shallow_dae", output=str(output), epochs=1,
                                                      gaussian_noise_std=0.2, salt_pepper_rate=0.1))
     assert (record["preset"]["gaussian_noise_std"], record["preset"]["salt_pepper_rate"]) == (0.2, 0.1)
-    loaded = io.load_model(output)
-    rates = [layer.rate for layer in loaded.layers if isinstance(layer, models.SaltAndPepper)]
+    loaded = storage.load_model(output)
+    rates = [layer.rate for layer in loaded.layers if isinstance(layer, builders.SaltAndPepper)]
     assert rates == [0.1]
     with pytest.raises(UserInputError, match="denoising presets only"):
-        workflow.run_train(workflow.TrainConfig(data=data, model="shallow_ae", output=str(output), salt_pepper_rate=0.1))
+        experiments.run_train(experiments.TrainConfig(data=data, model="shallow_ae", output=str(output), salt_pepper_rate=0.1))
     with pytest.raises(UserInputError, match="salt-and-pepper rate must be in"):
-        workflow.run_train(workflow.TrainConfig(data=data, model="deep_dae", output=str(output), salt_pepper_rate=1.5))
+        experiments.run_train(experiments.TrainConfig(data=data, model="deep_dae", output=str(output), salt_pepper_rate=1.5))

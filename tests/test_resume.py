@@ -1,25 +1,15 @@
 """Interrupted runs: processes really killed (SIGKILL), then the same command run again."""
 
 import json
-import time
 
 import numpy as np
 import pytest
 
-from aesampling import backend, io, resume
-from aesampling.sampling import ReinjectionConfig
-from conftest import run_script, save_small_models, start_script
-
-
-def wait_for(condition, run, timeout=300.0):
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if run.client.poll() is not None:
-            raise AssertionError(f"{run.name} ended before it could be interrupted:\n{run.wait().stderr}")
-        if time.monotonic() > deadline:
-            run.kill()
-            raise AssertionError("timed out waiting for the run to make progress")
-        time.sleep(0.05)
+from aesampling import backend
+from aesampling.io import storage
+from aesampling.io import resume
+from aesampling.sampling.reinjection import ReinjectionConfig
+from support import run_script, save_small_models, start_script, wait_for
 
 
 def test_killed_training_resumes_from_the_last_completed_epoch(tmp_path):
@@ -41,7 +31,7 @@ def test_killed_training_resumes_from_the_last_completed_epoch(tmp_path):
     assert len(record["history"]["loss"]) == 40 - record["resumed_from_epoch"]
     assert not (tmp_path / "deep_dae.keras.backup").exists()
     # The same model as a training that was never interrupted, to the last bit.
-    for resumed, uninterrupted in zip(io.load_model(output).weights, io.load_model(reference).weights):
+    for resumed, uninterrupted in zip(storage.load_model(output).weights, storage.load_model(reference).weights):
         np.testing.assert_array_equal(np.asarray(resumed), np.asarray(uninterrupted))
 
 
@@ -108,36 +98,37 @@ def test_a_run_killed_before_its_output_leaves_the_record_not_a_lone_output(stag
     kill between the two can only leave a record without the output (the stage runs again), never an output that
     make counts as done without the record the report reads."""
     import pandas as pd
-    from aesampling import npz, workflow
+    from aesampling.io import npz
+    from aesampling import experiments
 
-    data_config = workflow.DataConfig(dataset="digits")
+    data_config = experiments.DataConfig(dataset="digits")
     chains = ReinjectionConfig(lam=0.05, num_chains=4, reinjections=3, burn_in=1)
     if stage == "train":
         output = tmp_path / "ae.keras"
-        monkeypatch.setattr(io, "save_model", kill_when_called)
-        run = lambda: workflow.run_train(workflow.TrainConfig(data=data_config, model="shallow_ae",
+        monkeypatch.setattr(storage, "save_model", kill_when_called)
+        run = lambda: experiments.run_train(experiments.TrainConfig(data=data_config, model="shallow_ae",
                                                               output=str(output), epochs=1))
     elif stage == "sample":
         output = tmp_path / "samples.npz"
         monkeypatch.setattr(npz.NpzStreamWriter, "close", kill_when_called)
-        run = lambda: workflow.run_sample(workflow.SampleConfig(autoencoder=str(trained / "ae.keras"),
+        run = lambda: experiments.run_sample(experiments.SampleConfig(autoencoder=str(trained / "ae.keras"),
                                                                 output=str(output), num_samples=20, reinjection=chains))
     elif stage == "label":
         output = tmp_path / "labelled.npz"
         np.savez(tmp_path / "samples.npz", x=np.zeros((20, 64), np.float32))
         monkeypatch.setattr(npz.NpzStreamWriter, "close", kill_when_called)
-        run = lambda: workflow.run_label(workflow.LabelConfig(samples=str(tmp_path / "samples.npz"),
+        run = lambda: experiments.run_label(experiments.LabelConfig(samples=str(tmp_path / "samples.npz"),
                                                               classifier=str(trained / "classifier.keras"),
                                                               output=str(output)))
     else:
         output = tmp_path / "curve.csv"
         monkeypatch.setattr(pd.DataFrame, "to_csv", kill_when_called)
-        run = lambda: workflow.run_evaluate(workflow.EvaluateConfig(
+        run = lambda: experiments.run_evaluate(experiments.EvaluateConfig(
             data=data_config, source="lower_bound", classifier=str(trained / "classifier.keras"), output=str(output),
             reinjection=chains, epochs=1, steps_per_epoch=2, quality_samples=0))
     with pytest.raises(Killed):
         run()
-    assert io.sidecar_path(output).is_file()
+    assert storage.sidecar_path(output).is_file()
     assert not output.exists()
 
 

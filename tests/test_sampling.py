@@ -9,7 +9,7 @@ import pytest
 from keras import ops
 
 from aesampling.errors import UserInputError
-from aesampling.sampling import ReinjectionConfig, ReinjectionSampler, StartMoments, chain_noise, start_for
+from aesampling.sampling.reinjection import ReinjectionConfig, ReinjectionSampler, StartMoments, chain_noise, start_for
 
 
 def expected_chains(seed, restarts, chains, dim, reinjections, burn_in, lam, scale, collect):
@@ -147,9 +147,9 @@ def test_seed_out_of_range(linear_autoencoder, seed):
 
 
 def test_works_with_a_trained_keras_autoencoder(digits):
-    from aesampling import models
+    from aesampling.models import builders
 
-    model = models.build_autoencoder(digits.input_dim, [8], "tanh")
+    model = builders.build_autoencoder(digits.input_dim, [8], "tanh")
     model.fit(digits.x_train, digits.x_train, epochs=1, batch_size=256, verbose=0)
     samples = ReinjectionSampler(model, ReinjectionConfig(lam=0.05, collect="clean"), seed=0).sample(1000)
     assert samples.shape == (1000, 64) and samples.dtype == np.float32
@@ -157,7 +157,7 @@ def test_works_with_a_trained_keras_autoencoder(digits):
 
 
 def test_chain_settings_resolve_flag_then_search_result_then_preset():
-    from aesampling.sampling import resolve_chain_settings
+    from aesampling.sampling.reinjection import resolve_chain_settings
 
     preset = ReinjectionConfig(lam=0.05, num_chains=50, reinjections=10, burn_in=2, collect="noisy")
     chosen = {"lam": 0.3, "collect": "clean", "burn_in": 30, "reinjections": 38}

@@ -12,14 +12,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from conftest import FAST_PYTHON, REPO, run_script
-from test_data import write_cifar10_folder
+from support import DEEP_AUTOENCODERS, DEEP_SOURCES, FAST_PYTHON, REPO, make, run_script, write_cifar10_folder
 
 AUTOENCODERS = ["shallow_ae", "deep_ae", "shallow_dae", "deep_dae"]
-# The JAX leg and the CIFAR-10 smoke run make the deep AE and DAE only (AUTOENCODERS=...): the shallow ones run the
-# same code, which the TensorFlow digits run covers, and make test stays within 10 minutes.
-DEEP_AUTOENCODERS = ["deep_ae", "deep_dae"]
-DEEP_SOURCES = ["upper_bound", *DEEP_AUTOENCODERS, "lower_bound"]  # FD_CURVES=0
 SOURCES = ["upper_bound", *AUTOENCODERS, *(f"{ae}_fd" for ae in AUTOENCODERS),
            *(f"{ae}_fd_balanced" for ae in AUTOENCODERS), "lower_bound"]
 # The JAX leg skips the <ae>_fd curves: they run the same backend code as the <ae> ones, which the TensorFlow
@@ -27,14 +22,6 @@ SOURCES = ["upper_bound", *AUTOENCODERS, *(f"{ae}_fd" for ae in AUTOENCODERS),
 ON_JAX = os.environ.get("KERAS_BACKEND") == "jax"
 SMOKE_SOURCES = DEEP_SOURCES if ON_JAX else SOURCES
 SMOKE_AUTOENCODERS = DEEP_AUTOENCODERS if ON_JAX else AUTOENCODERS
-
-
-def make(*args, check=True):
-    result = subprocess.run(["make", "--no-print-directory", *args], cwd=REPO, capture_output=True,
-                            text=True, timeout=900)
-    if check and result.returncode != 0:
-        raise AssertionError(f"make {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}")
-    return result
 
 
 @pytest.fixture(scope="module")

@@ -1,12 +1,13 @@
 """The seed spread: per-seed values, mean ± spread, deep against shallow seed by seed, and the script's errors."""
 
 import json
+import sys
 
 import numpy as np
 import pytest
 
-from aesampling import seed_spread
-from conftest import run_script
+from aesampling.reporting import seed_summary
+from support import SCRIPTS, run_script
 
 
 def _metrics(ground_truth, accuracies, fd_shares, class_tvs=None, lam=0.1):
@@ -29,8 +30,8 @@ SEED_1 = _metrics(0.80, {"upper_bound": 0.80, "shallow_ae": 0.78, "deep_ae": 0.7
 
 
 def test_summary_gives_mean_sample_std_and_range():
-    frame = seed_spread.per_seed({0: SEED_0, 1: SEED_1})
-    summary = seed_spread.summary(frame).set_index(["source", "metric"])
+    frame = seed_summary.per_seed({0: SEED_0, 1: SEED_1})
+    summary = seed_summary.summary(frame).set_index(["source", "metric"])
     row = summary.loc[("deep_ae", "final_accuracy")]
     assert row["seeds"] == 2 and row["mean"] == pytest.approx(0.815)
     assert row["std"] == pytest.approx(np.std([0.87, 0.76], ddof=1))
@@ -39,16 +40,16 @@ def test_summary_gives_mean_sample_std_and_range():
     assert summary.loc[("deep_ae", "lam")]["max"] == 0.333
     # The bounds have no λ; the ground truth leads and the lower bound closes the order.
     assert ("upper_bound", "lam") not in summary.index
-    assert seed_spread.source_order(frame) == ["ground_truth", "upper_bound", "shallow_ae", "deep_ae", "lower_bound"]
+    assert seed_summary.source_order(frame) == ["ground_truth", "upper_bound", "shallow_ae", "deep_ae", "lower_bound"]
 
 
 def test_one_seed_has_no_spread():
-    summary = seed_spread.summary(seed_spread.per_seed({3: SEED_0})).set_index(["source", "metric"])
+    summary = seed_summary.summary(seed_summary.per_seed({3: SEED_0})).set_index(["source", "metric"])
     assert summary.loc[("deep_ae", "fd")]["seeds"] == 1 and np.isnan(summary.loc[("deep_ae", "fd")]["std"])
 
 
 def test_deep_against_shallow_counts_the_seeds_where_deep_is_better():
-    differences = seed_spread.paired_differences(seed_spread.per_seed({0: SEED_0, 1: SEED_1}))
+    differences = seed_summary.paired_differences(seed_summary.per_seed({0: SEED_0, 1: SEED_1}))
     by_metric = differences.set_index("metric")
     accuracy = by_metric.loc["relative_to_ground_truth"]
     assert (accuracy["first"], accuracy["second"], accuracy["seeds"]) == ("deep_ae", "shallow_ae", 2)
@@ -60,8 +61,8 @@ def test_deep_against_shallow_counts_the_seeds_where_deep_is_better():
 
 
 def test_markdown_shows_every_source_with_its_spread():
-    frame = seed_spread.per_seed({0: SEED_0, 1: SEED_1})
-    page = seed_spread.markdown(frame, dataset="toy", command="python x.py", reproduce="make toy_seeds")
+    frame = seed_summary.per_seed({0: SEED_0, 1: SEED_1})
+    page = seed_summary.markdown(frame, dataset="toy", command="python x.py", reproduce="make toy_seeds")
     assert "over seeds 0, 1" in page and "Reproduce with: `make toy_seeds`" in page
     deep = next(line for line in page.splitlines() if line.startswith("| deep_ae | 0.1 / 0.333 |"))
     assert "0.8150 ± 0.0778 [0.7600, 0.8700]" in deep
@@ -87,7 +88,10 @@ def test_script_writes_the_spread_of_its_runs(tmp_path):
     config = json.loads((out / "config.json").read_text())
     assert config["runs"]["1"]["folder"] == runs[1]
     # The README's block, as scripts/readme_results.py renders a committed seed spread.
-    block = seed_spread.readme_block(metrics, config, "results/toy_seeds")
+    sys.path.insert(0, str(SCRIPTS))
+    import _readme_tables
+
+    block = _readme_tables.seed_spread_block(metrics, config, "results/toy_seeds")
     assert "Made by `make x`" in block and "seeds 0, 1" in block
     assert "| deep_ae | 0.958 ± 0.012 | 4.5% ± 0.7% | 0.200 ± 0.141 |" in block
 

@@ -5,14 +5,14 @@ import json
 import numpy as np
 from keras import ops
 
-from aesampling import io, workflow
-from aesampling.sampling import StartMoments, chain_noise
-from conftest import run_script
-from test_red_team import m  # noqa: F401 - the digits models fixture
+from aesampling.io import storage
+from aesampling import experiments
+from aesampling.sampling.reinjection import StartMoments, chain_noise
+from support import run_script
 
 
-def test_a_moments_search_carries_its_start_to_sample_and_evaluate(m, tmp_path):  # noqa: F811
-    models = {"autoencoder": m / "ae.keras", "classifier": m / "classifier.keras"}
+def test_a_moments_search_carries_its_start_to_sample_and_evaluate(digits_models, tmp_path):
+    models = {"autoencoder": digits_models / "ae.keras", "classifier": digits_models / "classifier.keras"}
     model_flags = [f"--{name}={path}" for name, path in models.items()]
     search = tmp_path / "search.json"
     run_script("search_lambda", "--dataset=digits", *model_flags, "--start=moments", "--criterion=fd",
@@ -21,14 +21,14 @@ def test_a_moments_search_carries_its_start_to_sample_and_evaluate(m, tmp_path):
     record = json.loads(search.read_text())
     assert record["best"]["start"] == record["best_fd"]["start"] == "moments"
     # The search stores μ and σ of the training split, the only numbers of the data it keeps.
-    x_train = workflow.inputs.load_data(workflow.DataConfig(dataset="digits")).x_train
+    x_train = experiments.inputs.load_data(experiments.DataConfig(dataset="digits")).x_train
     moments = StartMoments.from_record(record["start_moments"], str(search))
     np.testing.assert_allclose(moments.mean, x_train.mean(axis=0), rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(moments.std, x_train.std(axis=0), rtol=1e-5, atol=1e-6)
 
     # sample.py takes the start and the moments from the search result alone. Clean states: the first state
     # of a chain is r(x_0), x_0 = μ + σ ⊙ z; --start=normal overrides the file and starts at z.
-    autoencoder = io.load_model(models["autoencoder"])
+    autoencoder = storage.load_model(models["autoencoder"])
     z = ops.convert_to_numpy(chain_noise(3, 0, 0, (10, 64)))
     for start, x_0 in (([], moments.mean + moments.std * z), (["--start=normal"], z)):
         out = tmp_path / f"samples{len(start)}.npz"

@@ -7,11 +7,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from aesampling import diagnostics
+from aesampling.quality import diagnostics
 from aesampling.errors import UserInputError
-from aesampling.sampling import ReinjectionConfig, ReinjectionSampler, StartMoments
-from conftest import run_script
-from test_red_team import m  # noqa: F401 - the digits models fixture
+from aesampling.sampling.reinjection import ReinjectionConfig, ReinjectionSampler, StartMoments
+from support import run_script
 
 DIM, CLASSES = 6, 3
 
@@ -68,16 +67,16 @@ def test_an_identity_autoencoder_never_forgets_its_start(linear_autoencoder, spa
     assert last["coupled_share"] == 0.0 and last["same_label_share"] < 0.9
     far = space[0](FAR_AWAY.mean + FAR_AWAY.std * np.random.default_rng(2).normal(size=(400, DIM)))[0]
     assert result["starts"]["moments"][1]["fd"] == pytest.approx(
-        diagnostics.quality.frechet_distance(far, space[1].features), rel=0.2)
+        diagnostics.measures.frechet_distance(far, space[1].features), rel=0.2)
     with pytest.raises(UserInputError, match="4 chains or more"):
         diagnostics.start_dependence(linear_autoencoder(DIM, 1.0), ReinjectionConfig(lam=0.0), *space, seed=0,
                                      moments=FAR_AWAY, steps=(1,), chains=3)
 
 
-def test_stationarity_script_writes_table_figure_and_record(m, tmp_path):  # noqa: F811
+def test_stationarity_script_writes_table_figure_and_record(digits_models, tmp_path):
     out = tmp_path / "stationarity.csv"
-    result = run_script("stationarity", "--dataset=digits", f"--autoencoder={m / 'ae.keras'}",
-                        f"--classifier={m / 'classifier.keras'}", "--lam=0.05", "--steps=1,4",
+    result = run_script("stationarity", "--dataset=digits", f"--autoencoder={digits_models / 'ae.keras'}",
+                        f"--classifier={digits_models / 'classifier.keras'}", "--lam=0.05", "--steps=1,4",
                         "--stationarity_chains=40", f"--output={out}")
     assert "class TV between the starts" in result.stdout
     frame = pd.read_csv(out)
@@ -105,13 +104,13 @@ def test_stationarity_script_mistakes_give_one_line_errors(flags, message, tmp_p
     assert message in result.stderr
 
 
-def test_stationarity_outputs_never_land_on_the_search_result(m, tmp_path):  # noqa: F811
+def test_stationarity_outputs_never_land_on_the_search_result(digits_models, tmp_path):
     # The record of out.csv is out.json: with --chains_file=out.json it would overwrite the search result.
     search = tmp_path / "out.json"
     search.write_text('{"best": {"lam": 0.05, "collect": "noisy", "burn_in": 1, "reinjections": 3}}')
     before = search.read_bytes()
-    result = run_script("stationarity", "--dataset=digits", f"--autoencoder={m / 'ae.keras'}",
-                        f"--classifier={m / 'classifier.keras'}", f"--chains_file={search}",
+    result = run_script("stationarity", "--dataset=digits", f"--autoencoder={digits_models / 'ae.keras'}",
+                        f"--classifier={digits_models / 'classifier.keras'}", f"--chains_file={search}",
                         f"--output={tmp_path / 'out.csv'}", check=False)
     assert result.returncode == 1 and "would overwrite the search result" in result.stderr
     assert search.read_bytes() == before and not (tmp_path / "out.csv").exists()

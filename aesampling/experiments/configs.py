@@ -1,0 +1,318 @@
+"""The configs of the workflow's stages: one immutable dataclass per `run_*` entry point.
+
+A config is where a value enters the library from a script or a user's code,
+so each config checks its own values once, in `__post_init__`; the stages
+trust them afterwards.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+
+from aesampling.errors import UserInputError
+from aesampling.sampling import class_balance
+from aesampling.quality import diagnostics
+from aesampling.selection import lambda_search
+from aesampling.sampling.reinjection import CLASS_MOMENTS_REFILL, MOMENTS_START, ReinjectionConfig, check_seed
+
+
+def _is_integer(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _zero_or_at_least_two(value) -> bool:
+    """A sample count for a metric: 0 (skip it) or enough rows for a covariance."""
+    return _is_integer(value) and (value == 0 or value >= 2)
+
+
+def _at_least_one(**values) -> None:
+    for name, value in values.items():
+        if not _is_integer(value) or value < 1:
+            raise UserInputError(f"{name} must be an integer >= 1, got {value!r}")
+
+
+def _non_negative(name: str, values) -> None:
+    for value in values:
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
+            raise UserInputError(f"every {name} must be a finite number >= 0, got {list(values)}")
+
+
+@dataclasses.dataclass(frozen=True)
+class DataConfig:
+    """Where a dataset comes from.
+
+    Attributes:
+      dataset: a name in data.DATASETS.
+      data_dir: local folder with the standard files; None uses tfds.
+      tfds_data_dir: tfds's own data folder (None: its default).
+      cache_dir: ResNet50 feature cache (datasets that use features).
+      resnet_weights: "imagenet", "none" or a weights file path.
+      image_size: side images are resized to before ResNet50.
+      extraction_batch_size: images per ResNet50 batch.
+      validation_fraction: share of the training data held out for choosing
+        λ (None: the dataset preset's, 0.1).
+    """
+
+    dataset: str
+    data_dir: str | None = None
+    tfds_data_dir: str | None = None
+    cache_dir: str | None = None
+    resnet_weights: str | None = "imagenet"
+    image_size: int = 224
+    extraction_batch_size: int = 128
+    validation_fraction: float | None = None
+
+    def __post_init__(self):
+        _at_least_one(extraction_batch_size=self.extraction_batch_size)
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainConfig:
+    """Train one preset (an autoencoder or 'classifier') and save it as .keras."""
+
+    data: DataConfig
+    model: str
+    output: str
+    seed: int = 0
+    epochs: int | None = None
+    batch_size: int | None = None
+    strategy: str = "none"
+    mixed_precision: bool = False
+    gaussian_noise_std: float | None = None
+    salt_pepper_rate: float | None = None
+
+    def __post_init__(self):
+        check_seed(self.seed)
+        _at_least_one(**{k: v for k, v in (("epochs", self.epochs), ("batch size", self.batch_size)) if v is not None})
+        for name in ("gaussian_noise_std", "salt_pepper_rate"):
+            if (value := getattr(self, name)) is not None:
+                _non_negative(name, [value])
+        if self.salt_pepper_rate is not None and self.salt_pepper_rate > 1:
+            raise UserInputError(f"the salt-and-pepper rate must be in [0, 1], got {self.salt_pepper_rate}")
+
+
+@dataclasses.dataclass(frozen=True)
+class SampleConfig:
+    """Draw `num_samples` synthetic samples from a saved autoencoder into an .npz.
+
+    `classifier`, the ground-truth classifier, is needed (and only read) when
+    `reinjection.balance` asks for class-balanced collection. `chains_file`, a
+    λ search result made with start "moments", holds the training data's
+    moments; it is needed (and only read) when `reinjection.start` is "moments".
+    `data`, the training data, is needed (and only read) when stuck chains
+    restart at its class moments (`reinjection.refill` "class_moments").
+    """
+
+    autoencoder: str
+    output: str
+    num_samples: int
+    reinjection: ReinjectionConfig
+    seed: int = 0
+    chunk_samples: int = 16384
+    jit_compile: bool = False
+    strategy: str = "none"
+    classifier: str | None = None
+    chains_file: str | None = None
+    data: DataConfig | None = None
+
+    def __post_init__(self):
+        check_seed(self.seed)
+        if not _is_integer(self.num_samples) or self.num_samples < 0:
+            raise UserInputError(f"the number of samples must be an integer >= 0, got {self.num_samples!r}")
+        _at_least_one(chunk_samples=self.chunk_samples)
+        if self.reinjection.balance and self.classifier is None:
+            raise UserInputError(class_balance.NEEDS_CLASSIFIER)
+        if self.reinjection.start == MOMENTS_START and self.chains_file is None:
+            raise UserInputError("chains that start at the data's moments read them from a search result: "
+                                 "give --chains_file (a search made with --start=moments)")
+        if self.reinjection.refill == CLASS_MOMENTS_REFILL and self.data is None:
+            raise UserInputError(f"refill {CLASS_MOMENTS_REFILL!r} restarts stuck chains at the moments of the "
+                                 "training data's classes: give --dataset (and --data_dir where its files are)")
+
+
+@dataclasses.dataclass(frozen=True)
+class LabelConfig:
+    """Add the ground-truth classifier's soft and hard labels to a samples file."""
+
+    samples: str
+    classifier: str
+    output: str
+    chunk_rows: int = 16384
+
+    def __post_init__(self):
+        _at_least_one(chunk_rows=self.chunk_rows)
+
+
+@dataclasses.dataclass(frozen=True)
+class EvaluateConfig:
+    """One learning curve: a fresh classifier trained only on one source.
+
+    `source` is "upper_bound", "lower_bound" (N(0, I) noise), "moments_bound"
+    (N(μ, diag σ²) noise at the training split's moments), "class_moments_bound"
+    (N(μ_c, diag σ_c²) noise, each class c alike) or a name for the
+    autoencoder at `autoencoder`. The record also holds the quality of the source's first
+    `quality_samples` samples against the validation images (0: none) and,
+    for an autoencoder, its chains' mixing (aesampling.quality.diagnostics). For the bounds, only the batch size B·(R - b) of `reinjection`
+    is used, so every source sees the same number of samples per step.
+    """
+
+    data: DataConfig
+    source: str
+    classifier: str
+    output: str
+    reinjection: ReinjectionConfig
+    autoencoder: str | None = None
+    epochs: int = 50
+    steps_per_epoch: int = 100
+    seed: int = 0
+    jit_compile: bool = False
+    quality_samples: int = 10000
+    mixing_chains: int = 1000
+
+    def __post_init__(self):
+        check_seed(self.seed)
+        _at_least_one(epochs=self.epochs, steps_per_epoch=self.steps_per_epoch)
+        if not _zero_or_at_least_two(self.quality_samples):
+            raise UserInputError(f"quality samples must be 0 (no quality metrics) or >= 2, got {self.quality_samples!r}")
+        _at_least_one(mixing_chains=self.mixing_chains)
+
+
+@dataclasses.dataclass(frozen=True)
+class StationarityConfig:
+    """Long chains from N(0, I) and from the training data's moments, measured as they go (diagnostics.start_dependence).
+
+    The chains take λ and the collected state of `reinjection`, `chains` of
+    them per start, measured at the reinjection steps `steps`. `output` is
+    the CSV; the figure (.png) and the JSON record are written beside it.
+    `chains_file`, the search result λ and the collected state were read
+    from (if any), is an input no output may land on.
+    """
+
+    data: DataConfig
+    autoencoder: str
+    classifier: str
+    output: str
+    reinjection: ReinjectionConfig
+    steps: tuple[int, ...] = diagnostics.STATIONARITY_STEPS
+    chains: int = diagnostics.STATIONARITY_CHAINS
+    seed: int = 0
+    chains_file: str | None = None
+
+    def __post_init__(self):
+        check_seed(self.seed)
+        if not self.steps or not all(_is_integer(t) and t >= 1 for t in self.steps):
+            raise UserInputError(f"the reinjection steps must be integers >= 1, got {list(self.steps)}")
+        if not _is_integer(self.chains) or self.chains < 4:
+            raise UserInputError(f"the chains must be an integer >= 4 (two halves per start), got {self.chains!r}")
+
+
+@dataclasses.dataclass(frozen=True)
+class LambdaSearchConfig:
+    """Choose λ, the collected state and the burn-in of one autoencoder on the validation split.
+
+    Every setting's samples get their FD to the validation images
+    (`fd_samples` of them; 0: none); a burn-in "mixing" is read from
+    `mixing_chains` chains' FD against t; `criterion` picks the best setting: the
+    student's mean validation accuracy ("student") or the lowest FD ("fd",
+    which trains no student). A student search with FD samples then widens
+    each collected state's λ line where its lowest FD sits on an edge, up to
+    `fd_widenings` rounds, measured by FD alone (the FD choice it records).
+    """
+
+    data: DataConfig
+    autoencoder: str
+    classifier: str
+    output: str
+    reinjection: ReinjectionConfig
+    lambdas: tuple[float, ...]
+    collects: tuple[str, ...]
+    burn_ins: tuple[int | str, ...]
+    epochs: int
+    steps_per_epoch: int
+    seed: int = 0
+    widenings: int = 0
+    criterion: str = lambda_search.STUDENT
+    fd_samples: int = 5000
+    mixing_chains: int = 1000
+    fd_widenings: int = 0
+
+    def __post_init__(self):
+        check_seed(self.seed)
+        _at_least_one(epochs=self.epochs, steps_per_epoch=self.steps_per_epoch)
+        lambda_search.check_grid(self.lambdas, self.collects, self.burn_ins, self.widenings, self.fd_widenings)
+        if self.criterion not in lambda_search.CRITERIA:
+            raise UserInputError(f"the criterion must be one of {lambda_search.CRITERIA}, got {self.criterion!r}")
+        if self.fd_widenings and not lambda_search.fd_rounds_apply(self.criterion, self.fd_samples != 0):
+            raise UserInputError("FD widenings belong to the student criterion with FD samples "
+                                 "(the fd criterion widens by its widenings)")
+        if not _zero_or_at_least_two(self.fd_samples):
+            raise UserInputError(f"FD samples must be 0 (no FD) or >= 2, got {self.fd_samples!r}")
+        if self.criterion == lambda_search.FD and self.fd_samples == 0:
+            raise UserInputError("the FD criterion needs FD samples (> 0)")
+        if lambda_search.MIXING in self.burn_ins and self.fd_samples == 0:
+            raise UserInputError("a burn-in read from the mixing curve needs FD samples (> 0)")
+        _at_least_one(mixing_chains=self.mixing_chains)
+
+
+@dataclasses.dataclass(frozen=True)
+class NoiseChoiceConfig:
+    """Choose a DAE's noise levels: of its candidates, the one whose λ search scored best on validation.
+
+    Attributes:
+      searches: λ search results (run_lambda_search), one per candidate DAE, each
+        naming its autoencoder; the first is preferred on a tie.
+      model_output: where the chosen autoencoder (and its training record) is copied.
+      search_output: where the chosen search result is copied, with the choice added.
+    """
+
+    searches: tuple[str, ...]
+    model_output: str
+    search_output: str
+
+    def __post_init__(self):
+        if not self.searches:
+            raise UserInputError("choosing a DAE's noise needs at least one candidate search result")
+
+
+@dataclasses.dataclass(frozen=True)
+class ReportConfig:
+    """Merge learning curves and samples into the table and figures of one dataset."""
+
+    dataset: str
+    curves: tuple[str, ...]
+    samples: tuple[str, ...]
+    classifier_record: str
+    output_dir: str
+    reproduce_command: str | None = None
+    lambda_searches: tuple[str, ...] = ()
+
+    def __post_init__(self):
+        if not self.curves:
+            raise UserInputError("the report needs at least one learning-curve CSV")
+
+
+@dataclasses.dataclass(frozen=True)
+class ExtractConfig:
+    """Extract and cache ResNet50 features of a CIFAR dataset."""
+
+    data: DataConfig
+
+
+@dataclasses.dataclass(frozen=True)
+class SeedSpreadConfig:
+    """Summarise one dataset's protocol run with several seeds as mean ± spread per source.
+
+    Attributes:
+      runs: report folders (report.py's output_dir), one per seed, each with metrics.json and config.json.
+      output_dir: where table.md, metrics.json, config.json and seeds.png go.
+      reproduce_command: the command that reproduces every run, quoted in the table.
+    """
+
+    runs: tuple[str, ...]
+    output_dir: str
+    reproduce_command: str | None = None
+
+    def __post_init__(self):
+        if len(self.runs) < 2:
+            raise UserInputError(f"a seed spread needs the reports of two seeds or more, got {len(self.runs)}")

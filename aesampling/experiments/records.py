@@ -1,0 +1,128 @@
+"""What every run writes next to its outputs: config, command, machine and timings, and how it reads them back."""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import json
+import os
+import platform
+import shlex
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from absl import logging
+
+from aesampling import backend
+from aesampling.data import datasets
+from aesampling.io import storage
+from aesampling.models import presets
+from aesampling.errors import UserInputError
+
+
+def _cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def machine_description() -> dict:
+    """The machine a run used: platform, CPU model and count, accelerators, Keras backend and versions."""
+    return {
+        "platform": platform.platform(),
+        "processor": _cpu_model(),
+        "cpu_count": os.cpu_count(),
+        "gpus": backend.accelerators(),
+        "python": platform.python_version(),
+        **backend.describe(),
+    }
+
+
+def command_line() -> str:
+    """The command that started this process, as a shell would take it."""
+    return shlex.join([os.path.basename(sys.executable), *sys.argv])
+
+
+@functools.cache
+def code_version() -> str | None:
+    """The commit of the checkout this package runs from (checkout_version), as it was at the first call.
+
+    The scripts call it as they start (scripts/_common.run), so a record written hours later names the code that
+    ran, even when the checkout has moved on meanwhile."""
+    return checkout_version(Path(__file__).resolve().parents[2])
+
+
+def checkout_version(root: Path) -> str | None:
+    """`git describe --always --dirty` of the package's checkout at `root` (a commit, "-dirty" with uncommitted
+    changes to tracked files), or None for an installed copy, outside a git checkout or without git."""
+    if not (root / "setup.py").is_file():  # an installed copy: a git checkout around it is not its source
+        return None
+    try:
+        described = subprocess.run(["git", "describe", "--always", "--dirty"], cwd=root, capture_output=True,
+                                   text=True, timeout=10, check=True)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return described.stdout.strip() or None
+
+
+def run_record(config, started: float, **extra) -> dict:
+    """The JSON record of one run: its command, the code's commit, full config, machine, wall time since `started`,
+    and `extra`."""
+    return {
+        "command": command_line(),
+        "code": code_version(),
+        "config": dataclasses.asdict(config),
+        "machine": machine_description(),
+        "wall_seconds": round(time.perf_counter() - started, 3),
+        **extra,
+    }
+
+
+def split_sizes(dataset: datasets.Dataset) -> dict:
+    """Example counts of the training, validation and test splits, for a record."""
+    return {
+        "train_examples": len(dataset.x_train),
+        "validation_examples": 0 if dataset.x_val is None else len(dataset.x_val),
+        "test_examples": len(dataset.x_test),
+    }
+
+
+def fingerprint(config, *model_paths: str | None) -> str:
+    """The settings and input models of a run: a checkpoint from other ones is not resumed."""
+    models = {}
+    for path in model_paths:
+        if path and Path(path).is_file():
+            stat = Path(path).stat()
+            models[path] = [stat.st_size, stat.st_mtime_ns]
+    return json.dumps({"config": dataclasses.asdict(config), "models": models}, sort_keys=True)
+
+
+def validation_fraction(dataset: str, fraction: float | None) -> float:
+    """The validation share a run uses: `fraction`, or the dataset preset's when None."""
+    return presets.experiment_presets(dataset).validation_fraction if fraction is None else fraction
+
+
+def warn_if_trained_elsewhere(model_path: str | None, data_config) -> None:
+    """Warns when a model's training record names another dataset or validation split than this run."""
+    record_path = storage.sidecar_path(model_path) if model_path else None
+    if record_path is None or not record_path.is_file():
+        return
+    try:
+        trained_on = storage.read_json(record_path)["config"]["data"]
+    except (UserInputError, KeyError, TypeError):
+        return
+    if trained_on.get("dataset") != data_config.dataset:
+        logging.warning("%s was trained on %s but this run uses %s", model_path, trained_on.get("dataset"),
+                        data_config.dataset)
+        return
+    then = validation_fraction(data_config.dataset, trained_on.get("validation_fraction"))
+    now = validation_fraction(data_config.dataset, data_config.validation_fraction)
+    if then != now:
+        logging.warning("%s was trained with validation fraction %g but this run uses %g: the splits differ",
+                        model_path, then, now)

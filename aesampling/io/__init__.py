@@ -1,0 +1,1 @@
+"""Files: atomic writes and JSON records, .npz without pickles, resumable runs, and stops asked for by signals."""

@@ -1,0 +1,1 @@
+"""How close samples are to the data in C's feature space (FD, precision/recall/density/coverage, class TV), and how the chains mix."""

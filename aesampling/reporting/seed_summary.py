@@ -1,0 +1,155 @@
+"""Seed spread: one protocol repeated with several seeds, each source's numbers as mean ± spread.
+
+Each seed's run trains its own classifier C and autoencoders r, searches λ
+and evaluates every source (the Makefile's `<dataset>_seeds` target); this
+module reads only their reports' metrics.json. A difference between two
+sources (the deep AE against the shallow AE) is beyond seed noise when it
+has the same sign in every seed: `paired_differences` counts those seeds.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from aesampling.reporting import tables
+from aesampling.errors import UserInputError
+
+GROUND_TRUTH = "ground_truth"
+ACCURACY_METRICS = ("final_accuracy", "last_epochs_mean_accuracy", "relative_to_ground_truth")
+QUALITY_METRICS = ("fd", "fd_share_of_noise", "precision", "recall", "density", "coverage", "class_tv")
+SMALLER_IS_BETTER = frozenset({"fd", "fd_share_of_noise", "class_tv"})
+# The deep and the shallow autoencoder of each kind, compared seed by seed at each λ choice.
+DEEP_AND_SHALLOW = (("deep_ae", "shallow_ae"), ("deep_dae", "shallow_dae"))
+COMPARED_METRICS = ("relative_to_ground_truth", "fd_share_of_noise", "class_tv")
+_VARIANTS = ("", "_fd", "_fd_balanced")  # the student's λ choice, the lowest FD's, and the latter class-balanced
+
+
+def _number(value) -> float | None:
+    if value is None or isinstance(value, bool):
+        return None
+    try:
+        value = float(value)
+    except (TypeError, ValueError):
+        return None
+    return value if np.isfinite(value) else None
+
+
+def per_seed(metrics_by_seed: dict[int, dict]) -> pd.DataFrame:
+    """Rows (seed, source, metric, value) from each seed's metrics.json.
+
+    The metrics: each source's accuracies (ACCURACY_METRICS) and chosen λ ("lam") from the summary table, its
+    sample quality (QUALITY_METRICS), and the ground truth's test accuracy as source "ground_truth". Missing and
+    non-finite values are left out.
+    """
+    rows = []
+    for seed, metrics in metrics_by_seed.items():
+        rows.append((seed, GROUND_TRUTH, "final_accuracy", _number(metrics["ground_truth_accuracy"])))
+        for row in metrics.get("table") or []:
+            rows += [(seed, row["source"], name, _number(row.get(name))) for name in (*ACCURACY_METRICS, "lam")]
+        for row in metrics.get("quality") or []:
+            rows += [(seed, row["source"], name, _number(row.get(name))) for name in QUALITY_METRICS]
+    frame = pd.DataFrame(rows, columns=["seed", "source", "metric", "value"])
+    return frame.dropna(subset=["value"]).reset_index(drop=True)
+
+
+def source_order(frame: pd.DataFrame) -> list[str]:
+    """The ground truth, then the sources in report order (upper bound first, lower bound last)."""
+    sources = [s for s in dict.fromkeys(frame["source"]) if s != GROUND_TRUTH]
+    return [*([GROUND_TRUTH] if GROUND_TRUTH in set(frame["source"]) else []), *tables.ordered_sources(sources)]
+
+
+def summary(frame: pd.DataFrame) -> pd.DataFrame:
+    """Per (source, metric): the number of seeds, mean, sample standard deviation (NaN for one seed), min, max."""
+    grouped = frame.groupby(["source", "metric"], sort=False)["value"]
+    table = grouped.agg(seeds="count", mean="mean", std=lambda v: v.std(ddof=1), min="min", max="max")
+    table = table.reset_index()
+    rank = {s: i for i, s in enumerate(source_order(frame))}
+    return table.sort_values("source", key=lambda c: c.map(rank), kind="stable").reset_index(drop=True)
+
+
+def paired_differences(frame: pd.DataFrame, pairs=DEEP_AND_SHALLOW, metrics=COMPARED_METRICS) -> pd.DataFrame:
+    """Each pair's difference first − second, seed by seed, at every λ choice both sources were evaluated at.
+
+    Returns rows (first, second, metric, seeds, mean_difference, first_better): `seeds` counts the seeds in which
+    both have the metric, `first_better` those in which the first source is strictly better (larger, or smaller
+    for SMALLER_IS_BETTER metrics).
+    """
+    values = frame.pivot_table(index="seed", columns=["source", "metric"], values="value", aggfunc="first")
+    rows = []
+    for first_base, second_base in pairs:
+        for variant in _VARIANTS:
+            first, second = first_base + variant, second_base + variant
+            for metric in metrics:
+                if (first, metric) not in values.columns or (second, metric) not in values.columns:
+                    continue
+                both = values[[(first, metric), (second, metric)]].dropna()
+                if both.empty:
+                    continue
+                difference = both[(first, metric)] - both[(second, metric)]
+                better = difference < 0 if metric in SMALLER_IS_BETTER else difference > 0
+                rows.append({"first": first, "second": second, "metric": metric, "seeds": len(both),
+                             "mean_difference": float(difference.mean()), "first_better": int(better.sum())})
+    return pd.DataFrame(rows, columns=["first", "second", "metric", "seeds", "mean_difference", "first_better"])
+
+
+def format_cell(stats: dict | None, fmt: str, with_range: bool = True) -> str:
+    """'mean ± std [min, max]' of one summary row (without the range: 'mean ± std'), or '-'; one seed gives its
+    value alone."""
+    if stats is None:
+        return "-"
+    if stats["seeds"] == 1:
+        return format(stats["mean"], fmt)
+    cell = f"{stats['mean']:{fmt}} ± {stats['std']:{fmt}}"
+    return cell + (f" [{stats['min']:{fmt}}, {stats['max']:{fmt}}]" if with_range else "")
+
+
+_ACCURACY_COLUMNS = (("final accuracy", "final_accuracy", ".4f"),
+                     (f"mean of last {tables.LAST_EPOCHS} epochs", "last_epochs_mean_accuracy", ".4f"),
+                     ("relative to ground truth", "relative_to_ground_truth", ".3f"))
+_QUALITY_COLUMNS = (("FD share of the noise's", "fd_share_of_noise", ".1%"), ("FD", "fd", ".4g"),
+                    ("precision", "precision", ".3f"), ("recall", "recall", ".3f"), ("density", "density", ".3f"),
+                    ("coverage", "coverage", ".3f"), ("class TV", "class_tv", ".3f"))
+_METRIC_NAMES = {"relative_to_ground_truth": "accuracy relative to ground truth",
+                 "fd_share_of_noise": "FD share of the noise's", "class_tv": "class TV"}
+
+
+def markdown(frame: pd.DataFrame, *, dataset: str, command: str, reproduce: str | None) -> str:
+    """table.md of a seed spread: accuracies, sample quality and the deep-against-shallow differences."""
+    stats = {(row.source, row.metric): row._asdict() for row in summary(frame).itertuples(index=False)}
+    seeds = sorted(frame["seed"].unique())
+    sources = source_order(frame)
+    lambdas = frame[frame["metric"] == "lam"].sort_values("seed")
+    lines = [f"Seed spread of {dataset} over seeds {', '.join(str(s) for s in seeds)}: one whole run per seed "
+             "(its own ground-truth classifier, autoencoders, λ searches and curves). "
+             "Cells: mean ± standard deviation over the seeds [min, max].", "",
+             "| source | λ per seed | " + " | ".join(c[0] for c in _ACCURACY_COLUMNS) + " |",
+             "|---|---|" + "---|" * len(_ACCURACY_COLUMNS)]
+    for source in sources:
+        if not any((source, c[1]) in stats for c in _ACCURACY_COLUMNS):
+            continue
+        chosen = " / ".join(f"{v:g}" for v in lambdas[lambdas["source"] == source]["value"]) or "-"
+        lines.append(f"| {source} | {chosen} | "
+                     + " | ".join(format_cell(stats.get((source, c[1])), c[2]) for c in _ACCURACY_COLUMNS) + " |")
+    quality_sources = [s for s in sources if any((s, c[1]) in stats for c in _QUALITY_COLUMNS)]
+    if quality_sources:
+        lines += ["", "Sample quality of each source against the validation images (as in each run's table.md):", "",
+                  "| source | " + " | ".join(c[0] for c in _QUALITY_COLUMNS) + " |",
+                  "|---|" + "---|" * len(_QUALITY_COLUMNS)]
+        lines += [f"| {s} | " + " | ".join(format_cell(stats.get((s, c[1])), c[2]) for c in _QUALITY_COLUMNS) + " |"
+                  for s in quality_sources]
+    differences = paired_differences(frame)
+    if not differences.empty:
+        lines += ["", "Deep against shallow, seed by seed: the mean over the seeds of deep − shallow, and in how many "
+                  "seeds the deep autoencoder is better (higher accuracy; lower FD share and class TV). A claim "
+                  "holds beyond seed noise when it holds in every seed.", "",
+                  "| deep | shallow | metric | mean of deep − shallow | deep better in |", "|---|---|---|---|---|"]
+        for row in differences.itertuples(index=False):
+            fmt = ".1%" if row.metric == "fd_share_of_noise" else ".4f"
+            lines.append(f"| {row.first} | {row.second} | {_METRIC_NAMES.get(row.metric, row.metric)} | "
+                         f"{row.mean_difference:+{fmt}} | {row.first_better} of {row.seeds} seeds |")
+    lines += [""]
+    if reproduce:
+        lines.append(f"Reproduce with: `{reproduce}`")
+    lines += [f"Made by: `{command}`", ""]
+    return "\n".join(lines)

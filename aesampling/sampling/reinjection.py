@@ -1,0 +1,376 @@
+"""Reinjection sampling (Algorithm 1 with the restart heuristic of Section IV-A).
+
+Given an autoencoder r: R^n -> R^n, B chains run in parallel:
+
+    x_0 ~ N(0, I)
+    x_t = r(x_{t-1}) + sqrt(λ)·ε_t,     ε_t ~ N(0, I),   t = 1 .. R
+
+Each run of R reinjections from fresh noise is a *restart*. The first b
+states of a restart (the burn-in) are discarded; the remaining R - b are
+collected, either the noisy state x_t (Algorithm 2 as written) or the clean
+reconstruction r(x_{t-1}). One restart therefore yields B·(R - b) samples,
+ordered step-major: all B chains at t = b+1, then at t = b+2, and so on.
+
+Our reading of the heuristic (the paper's supplementary algorithm is not
+public): chains are stopped after R reinjections and restarted from new
+N(0, I) noise, which counters slow mixing between modes; "gathering after
+the second jump" is the burn-in b. Every knob is a parameter.
+
+Randomness is counter based: the noise of (restart, t) is drawn from a
+stateless generator keyed by (seed, restart, t), t = 0 being the starting
+point (`backend.standard_normal`). Samples therefore depend only on the
+seed, the settings and the Keras backend, never on how many are drawn per
+call, and restart k can be recomputed alone (see `chain_noise`).
+
+The loop is written once in `keras.ops` and compiled whole by the backend
+(`tf.function` or `jax.jit`); the autoencoder is called through
+`stateless_call` with its weights as arguments of the compiled function.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from typing import Iterator
+
+import numpy as np
+from keras import ops
+
+from aesampling import backend
+from aesampling.models import builders
+from aesampling.errors import UserInputError
+
+COLLECT_MODES = ("noisy", "clean")
+NORMAL_START, MOMENTS_START = "normal", "moments"
+START_MODES = (NORMAL_START, MOMENTS_START)
+START_REFILL, CLONE_REFILL, CLASS_MOMENTS_REFILL = "start", "clone", "class_moments"
+REFILL_MODES = (START_REFILL, CLONE_REFILL, CLASS_MOMENTS_REFILL)
+BALANCE_PATIENCE = 2
+MAX_SEED = 2**31 - 1
+
+
+def check_seed(seed: int) -> int:
+    """Returns `seed` when it is an integer in [0, 2^31 - 1]."""
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or not 0 <= seed <= MAX_SEED:
+        raise UserInputError(f"seed must be an integer in [0, {MAX_SEED}], got {seed!r}")
+    return int(seed)
+
+
+@dataclasses.dataclass(frozen=True)
+class ReinjectionConfig:
+    """Settings of the reinjection chains.
+
+    Attributes:
+      lam: λ >= 0, the variance of the reinjected noise.
+      num_chains: B >= 1, chains run in parallel.
+      reinjections: R >= 1, reinjections per restart.
+      burn_in: b with 0 <= b < R, states per restart not collected.
+      collect: "noisy" (x_t) or "clean" (r(x_{t-1})).
+      balance: collect equal per-class quotas of the ground-truth classifier's
+        hard labels, restarting chains stuck in a full class
+        (`aesampling.sampling.class_balance`); needs that classifier.
+      start: where each restart starts: "normal", x_0 ~ N(0, I) as in the
+        paper, or "moments", x_0 = μ + σ ⊙ z at the training data's
+        per-feature moments (`StartMoments`, which the sampler then needs).
+      refill: how a chain stuck in a full class goes on under `balance`:
+        "start" restarts it at the start (the paper's heuristic), "clone"
+        first copies a chain that offers into a class with room, and
+        "class_moments" clones too but restarts the other stuck chains at the
+        moments of the classes with room (`aesampling.sampling.class_balance`).
+      balance_patience: P >= 1; under `balance` a restart runs at most P·R
+        steps to fill its quotas.
+    """
+
+    lam: float
+    num_chains: int = 50
+    reinjections: int = 10
+    burn_in: int = 2
+    collect: str = "noisy"
+    balance: bool = False
+    start: str = NORMAL_START
+    refill: str = START_REFILL
+    balance_patience: int = BALANCE_PATIENCE
+
+    def __post_init__(self):
+        if not (isinstance(self.lam, (int, float)) and math.isfinite(self.lam) and self.lam >= 0):
+            raise UserInputError(f"lambda must be a finite number >= 0, got {self.lam}")
+        if self.num_chains < 1:
+            raise UserInputError(f"the number of chains must be at least 1, got {self.num_chains}")
+        if self.reinjections < 1:
+            raise UserInputError(f"the number of reinjections must be at least 1, got {self.reinjections}")
+        if not 0 <= self.burn_in < self.reinjections:
+            raise UserInputError(
+                f"burn-in must lie in [0, reinjections): got burn_in={self.burn_in}, "
+                f"reinjections={self.reinjections}"
+            )
+        if self.collect not in COLLECT_MODES:
+            raise UserInputError(f"collect must be one of {COLLECT_MODES}, got {self.collect!r}")
+        if not isinstance(self.balance, (bool, np.bool_)):
+            raise UserInputError(f"balance must be true or false, got {self.balance!r}")
+        if self.start not in START_MODES:
+            raise UserInputError(f"the chains' start must be one of {START_MODES}, got {self.start!r}")
+        if self.refill not in REFILL_MODES:
+            raise UserInputError(f"a stuck chain's refill must be one of {REFILL_MODES}, got {self.refill!r}")
+        if self.refill != START_REFILL and not self.balance:
+            raise UserInputError(f"refill {self.refill!r} applies to class-balanced collection only: "
+                                 "add --balance_classes")
+        if isinstance(self.balance_patience, bool) or not isinstance(self.balance_patience, (int, np.integer)) \
+                or self.balance_patience < 1:
+            raise UserInputError(f"the balance patience must be an integer >= 1, got {self.balance_patience!r}")
+        if self.balance_patience != BALANCE_PATIENCE and not self.balance:
+            raise UserInputError("a balance patience applies to class-balanced collection only: add --balance_classes")
+
+    def without_balance(self) -> "ReinjectionConfig":
+        """The same chains collecting every state: class balance off, and its settings at their defaults."""
+        return dataclasses.replace(self, balance=False, refill=START_REFILL, balance_patience=BALANCE_PATIENCE)
+
+    @property
+    def collected_per_restart(self) -> int:
+        """R - b: states collected per chain and restart."""
+        return self.reinjections - self.burn_in
+
+    @property
+    def samples_per_restart(self) -> int:
+        """B·(R - b): samples one restart yields."""
+        return self.num_chains * self.collected_per_restart
+
+
+def resolve_chain_settings(defaults: ReinjectionConfig, *, chosen: dict | None = None,
+                           **given) -> ReinjectionConfig:
+    """The chain settings of a run, each field from the first of: `given`, `chosen`, `defaults`.
+
+    This is the one place that decides their precedence:
+    - `given`: values set explicitly (the scripts' flags --lam, --chains,
+      --reinjections, --burn_in, --collect, --start); None means unset;
+    - `chosen`: a λ search's best setting (`lambda_search.read_best`:
+      λ, collect, burn_in, reinjections, start), e.g. from --chains_file;
+    - `defaults`: the dataset's presets (`presets.ExperimentPresets.sampler`).
+    """
+    fields = {f.name for f in dataclasses.fields(ReinjectionConfig)}
+    unknown = sorted(set(given) - fields)
+    if unknown:
+        raise ValueError(f"unknown chain settings {unknown}; known: {sorted(fields)}")
+    layers = (given, chosen or {}, dataclasses.asdict(defaults))
+    return ReinjectionConfig(**{name: next(layer[name] for layer in layers if layer.get(name) is not None)
+                                for name in fields})
+
+
+def chain_noise(seed, restart, step, shape):
+    """N(0, I) draws of reinjection `step` in `restart`: x_0 for step 0, ε_step otherwise."""
+    return backend.standard_normal(seed, restart, step, shape)
+
+
+def available_memory_bytes() -> int | None:
+    """MemAvailable of /proc/meminfo (Linux), or None where it cannot be read."""
+    try:
+        for line in open("/proc/meminfo"):
+            if line.startswith("MemAvailable:"):
+                return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
+
+
+def check_memory(config: ReinjectionConfig, input_dim: int) -> None:
+    """Raises UserInputError when one restart's states cannot fit in the memory available.
+
+    One restart holds B·(R - b) collected states of n float32 values, plus
+    the chain state and the noise (2·B·n more); a chunk of samples holds at
+    least one restart. A chain count far beyond memory thus fails at once,
+    not after minutes of allocation.
+    """
+    needed = 4 * config.num_chains * input_dim * (config.collected_per_restart + 2)
+    available = available_memory_bytes()
+    if available is not None and needed > available:
+        raise UserInputError(
+            f"B = {config.num_chains:,} chains of n = {input_dim} need {needed / 2**30:,.1f} GiB per restart "
+            f"but {available / 2**30:,.1f} GiB of memory is available: use fewer chains")
+
+
+@dataclasses.dataclass(frozen=True)
+class StartMoments:
+    """Chains that start at x_0 = μ + σ ⊙ z, z ~ N(0, I), instead of at z itself.
+
+    μ and σ are the per-feature mean and standard deviation of the training
+    data: 2·n numbers. The paper starts from N(0, I) "because it is a good
+    prior when no information is available" (Section IV-B); on [0, 1] pixels
+    that start lies far from the data, and deep ReLU autoencoders map it onto a
+    few attractors. z is the same counter-based draw as the N(0, I) start's.
+    """
+
+    mean: np.ndarray
+    std: np.ndarray
+
+    @classmethod
+    def of(cls, x) -> "StartMoments":
+        """μ and σ of the rows of x (n features)."""
+        x = np.asarray(x, np.float64)
+        if x.ndim != 2 or len(x) < 2:
+            raise UserInputError(f"starting moments need 2 or more rows of features, got shape {x.shape}")
+        return cls(x.mean(axis=0).astype(np.float32), x.std(axis=0).astype(np.float32))
+
+    def tensors(self):
+        """(μ, σ) as float32 tensors, the arguments of a compiled function that draws at the moments."""
+        return ops.convert_to_tensor(self.mean, "float32"), ops.convert_to_tensor(self.std, "float32")
+
+    def to_record(self) -> dict:
+        """{"mean": [...], "std": [...]}: the 2·n numbers as JSON lists (float32 values, exact on reading back)."""
+        return {"mean": [float(v) for v in self.mean], "std": [float(v) for v in self.std]}
+
+    @classmethod
+    def from_record(cls, record, where: str) -> "StartMoments":
+        """The moments `to_record` wrote; `where` names their file in the error for anything else."""
+        try:
+            mean, std = (np.asarray(record[key], np.float32) for key in ("mean", "std"))
+        except (KeyError, TypeError, ValueError) as e:
+            raise UserInputError(f"{where} holds no starting moments (lists 'mean' and 'std')") from e
+        if mean.ndim != 1 or mean.shape != std.shape or not (np.all(np.isfinite(mean)) and np.all(std >= 0)):
+            raise UserInputError(f"{where}: the starting moments must be two equally long lists, finite, std >= 0")
+        return cls(mean, std)
+
+
+def start_for(config: ReinjectionConfig, moments: StartMoments | None) -> StartMoments | None:
+    """A sampler's `start` argument under `config`: the data's moments for config.start "moments", else None."""
+    if config.start != MOMENTS_START:
+        return None
+    if moments is None:
+        raise UserInputError("chains that start at the data's moments (start 'moments') need those moments")
+    return moments
+
+
+class ReinjectionSampler:
+    """Draws synthetic samples from an autoencoder by reinjection.
+
+    Works with any Keras model (or callable) mapping (batch, n) -> (batch, n),
+    including one trained elsewhere, on either Keras backend. The chain loop
+    is one compiled function. The state x, the noise and the outputs are
+    float32 whatever the model's compute dtype (e.g. under mixed precision).
+
+    Args:
+      autoencoder: the model r.
+      config: the chain settings.
+      seed: integer seed in [0, 2^31 - 1]; same seed, same samples.
+      input_dim: n; read from the model when it has a defined input shape.
+      jit_compile: compile the loop with XLA (always so on JAX).
+      strategy: TensorFlow only: a tf.distribute strategy whose replicas each
+        run an equal share of the B chains (the model must have been built or
+        loaded in its scope); None runs everything on the default device.
+        The samples are the same either way: the noise of every chain is
+        drawn as on one device and each replica keeps its rows.
+      start: the data's StartMoments, exactly when config.start is "moments"
+        (`start_for`); None starts the chains at N(0, I), as the paper does.
+    """
+
+    def __init__(self, autoencoder, config: ReinjectionConfig, *, seed: int, input_dim: int | None = None,
+                 jit_compile: bool = False, strategy=None, start: StartMoments | None = None):
+        self.autoencoder = autoencoder
+        self.config = config
+        self.seed = check_seed(seed)
+        if input_dim is None:
+            input_dim = builders.check_autoencoder(autoencoder)
+        self.input_dim = int(input_dim)
+        self._start_moments = None  # (μ, σ) as tensors, or None for the N(0, I) start
+        if (start is not None) != (config.start == MOMENTS_START):
+            raise UserInputError(f"the chain settings start at {config.start!r} but starting moments were "
+                                 f"{'given' if start is not None else 'not given'}: moments go with start 'moments'")
+        if start is not None:
+            shapes = {np.shape(start.mean), np.shape(start.std)}
+            if shapes != {(self.input_dim,)}:
+                raise UserInputError(f"starting moments of shape {sorted(shapes)} for an autoencoder of n = "
+                                     f"{self.input_dim}: they must be ({self.input_dim},)")
+            self._start_moments = start.tensors()
+        check_memory(config, self.input_dim)
+        self._sqrt_lam = math.sqrt(config.lam)
+        self.strategy = strategy
+        if strategy is None:
+            self._restarts = backend.compile(self._restarts_impl, jit_compile=jit_compile, static_argnames=("count",))
+        else:
+            from aesampling.sampling import devices
+
+            self._restarts = devices.sharded_restarts(strategy, self._restart_block, self.weights,
+                                                          config.num_chains)
+
+    def weights(self):
+        """The autoencoder's current weights, the first argument of the traceable methods."""
+        return builders.frozen_weights(self.autoencoder)
+
+    def _noise(self, restart, t, rows):
+        noise = chain_noise(self.seed, restart, t, (self.config.num_chains, self.input_dim))
+        return noise if rows is None else noise[rows[0]:rows[0] + rows[1]]
+
+    def _starting_point(self, noise):
+        """x_0 from its N(0, I) draw z: z itself, or μ + σ ⊙ z (`StartMoments`)."""
+        if self._start_moments is None:
+            return noise
+        mean, std = self._start_moments
+        return mean + std * noise
+
+    def _restart_block(self, weights, restart, rows=None):
+        """Collected states of one restart, shape (R - b, chains, n); `rows` = (first chain, count) or all."""
+        cfg = self.config
+
+        def reinject(t, x):
+            return builders.apply(self.autoencoder, weights, x) + self._sqrt_lam * self._noise(restart, t, rows)
+
+        x = ops.fori_loop(1, cfg.burn_in + 1, reinject, self._starting_point(self._noise(restart, 0, rows)))
+
+        def collect(x, t):
+            clean = builders.apply(self.autoencoder, weights, x)
+            x = clean + self._sqrt_lam * self._noise(restart, t, rows)
+            return x, (x if cfg.collect == "noisy" else clean)
+
+        return backend.scan(collect, x, cfg.burn_in + 1, cfg.collected_per_restart)[1]
+
+    def restart_states(self, weights, restart):
+        """The B·(R - b) collected states of one restart, shape (B·(R - b), n).
+
+        Traceable: the train-on-synthetic loop calls it inside its compiled epoch.
+        """
+        return ops.reshape(self._restart_block(weights, restart), (self.config.samples_per_restart, self.input_dim))
+
+    def restart_batch(self, weights, restart):
+        """(the samples of one restart, None): a learning step's batch, every sample weighing the same.
+
+        Traceable; see `balancing.BalancedReinjectionSampler.restart_batch` for weighted batches.
+        """
+        return self.restart_states(weights, restart), None
+
+    def _restarts_impl(self, weights, first, count):
+        def next_restart(carry, restart):
+            return carry, self.restart_states(weights, restart)
+
+        return ops.reshape(backend.scan(next_restart, first, first, count)[1], (-1, self.input_dim))
+
+    def restarts(self, first: int, count: int) -> np.ndarray:
+        """Samples of restarts first .. first + count - 1, one compiled call."""
+        out = self._restarts(self.weights(), ops.convert_to_tensor(first, "int32"), int(count))
+        return ops.convert_to_numpy(out)
+
+    def iter_samples(self, num_samples: int, chunk_samples: int = 16384) -> Iterator[np.ndarray]:
+        """Yields the first `num_samples` samples in chunks of about `chunk_samples` rows.
+
+        Memory stays bounded by the chunk size whatever `num_samples` is.
+        """
+        if num_samples < 0:
+            raise UserInputError(f"the number of samples must be >= 0, got {num_samples}")
+        restarts_per_chunk = max(1, chunk_samples // self.config.samples_per_restart)
+        remaining, restart = int(num_samples), 0
+        while remaining > 0:
+            count = min(restarts_per_chunk, max(1, math.ceil(remaining / max(self._expected_yield(), 1.0))))
+            chunk = self.restarts(restart, count)[:remaining]
+            if len(chunk) == 0:
+                raise UserInputError(f"restarts {restart}..{restart + count - 1} of the chains yielded no sample")
+            restart += count
+            remaining -= len(chunk)
+            yield chunk
+
+    def _expected_yield(self) -> float:
+        """Samples one restart is expected to yield: all its B·(R - b) collected states."""
+        return float(self.config.samples_per_restart)
+
+    def sample(self, num_samples: int) -> np.ndarray:
+        """The first `num_samples` samples as one (num_samples, n) float32 array."""
+        chunks = list(self.iter_samples(num_samples))
+        if not chunks:
+            return np.zeros((0, self.input_dim), np.float32)
+        return np.concatenate(chunks)

@@ -1,0 +1,152 @@
+"""The README's generated blocks: the paper's Table I beside our reports, and one block per committed report.
+
+Only scripts/readme_results.py uses these; the library's reports (aesampling.reporting) know nothing of the README.
+
+PAPER holds the "acc" column of Table I (Solinas et al., 2020): the test
+accuracy of the ground-truth classifier and of the classifiers trained on
+each generator, as the paper prints them. Our side comes from the committed
+reports (results/<dataset>/metrics.json and config.json).
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from aesampling.errors import UserInputError
+from aesampling.reporting import seed_summary, tables
+
+GROUND_TRUTH = "ground_truth"
+SOURCES = (GROUND_TRUTH, "lower_bound", "deep_ae", "shallow_ae", "deep_dae", "shallow_dae")
+SOURCE_NAMES = {GROUND_TRUTH: "ground-truth classifier", "lower_bound": "lower bound (noise)", "deep_ae": "deep AE",
+                "shallow_ae": "shallow AE", "deep_dae": "deep DAE", "shallow_dae": "shallow DAE"}
+
+PAPER = {
+    "mnist": {GROUND_TRUTH: 0.98, "lower_bound": 0.925, "deep_ae": 0.978, "shallow_ae": 0.975, "deep_dae": 0.978,
+              "shallow_dae": 0.965},
+    "fashion_mnist": {},
+    "cifar10": {GROUND_TRUTH: 0.92, "lower_bound": 0.892, "deep_ae": 0.915, "shallow_ae": 0.906, "deep_dae": 0.915,
+                "shallow_dae": 0.911},
+    "cifar100": {GROUND_TRUTH: 0.75, "lower_bound": 0.643, "deep_ae": 0.749, "shallow_ae": 0.731, "deep_dae": 0.749,
+                 "shallow_dae": 0.730},
+}
+DATASET_NAMES = {"mnist": "MNIST", "fashion_mnist": "Fashion-MNIST", "cifar10": "CIFAR-10", "cifar100": "CIFAR-100"}
+
+
+def _with_ratio(accuracy: float | None, ground_truth: float | None, source: str, digits: int) -> str:
+    if accuracy is None:
+        return "-"
+    if source == GROUND_TRUTH or not ground_truth:
+        return f"{accuracy:.{digits}f}"
+    return f"{accuracy:.{digits}f} ({accuracy / ground_truth:.3f})"
+
+
+def _ours(metrics: dict) -> dict[str, float]:
+    """Final test accuracy per source of one report, with the ground truth's under GROUND_TRUTH."""
+    try:
+        accuracies = {row["source"]: float(row["final_accuracy"]) for row in metrics["table"]}
+        accuracies[GROUND_TRUTH] = float(metrics["ground_truth_accuracy"])
+    except (KeyError, TypeError, ValueError) as e:
+        raise UserInputError(f"not a report's metrics.json ({e})") from e
+    return accuracies
+
+
+def paper_comparison(reports: dict[str, tuple[dict, dict] | None], folder_of: dict[str, str]) -> str:
+    """The Markdown table: per dataset and source, the paper's accuracy and ours (ratio to the ground truth).
+
+    Args:
+      reports: per dataset of PAPER, the (metrics.json, config.json) of its committed report, or None.
+      folder_of: per dataset, the report folder named in the "made by" column.
+    """
+    lines = ["| dataset | source | paper: accuracy (/ ground truth) | ours: final accuracy (/ ground truth) "
+             "| made by |", "|---|---|---|---|---|"]
+    for dataset, paper in PAPER.items():
+        report = reports.get(dataset)
+        ours = _ours(report[0]) if report else {}
+        if report:
+            command = report[1]["report"]["config"]["reproduce_command"] or report[1]["report"]["command"]
+            made_by = (f"`{command}`, {machine_and_backend(report[1]['ground_truth_classifier']['machine'])}"
+                       f" ([report]({folder_of[dataset]}/table.md))")
+        else:
+            made_by = f"no committed report: `make {dataset}`"
+        for source in SOURCES:
+            if source not in paper and source not in ours:
+                continue
+            lines.append(f"| {DATASET_NAMES[dataset]} | {SOURCE_NAMES[source]} | "
+                         f"{_with_ratio(paper.get(source), paper.get(GROUND_TRUTH), source, 3)} | "
+                         f"{_with_ratio(ours.get(source), ours.get(GROUND_TRUTH), source, 4)} | {made_by} |")
+            made_by = "same"
+    return "\n".join(lines)
+
+
+def machine_and_backend(machine: dict) -> str:
+    """"AMD EPYC, 2 CPUs, no GPU, tensorflow 2.21.0" from a run record's machine (older records: no backend key)."""
+    if machine.get("backend"):
+        backend = f"{machine['backend']} {machine.get('backend_version', '')}".strip()
+    else:
+        backend = f"tensorflow {machine.get('tensorflow', '?')}"
+    return f"{tables.describe_machine({'machine': {k: v for k, v in machine.items() if k != 'backend'}})}, {backend}"
+
+
+def report_block(metrics: dict, config: dict, folder: str) -> str:
+    """The README's block for one committed report: its table, the command and the machine behind it.
+
+    `metrics` and `config` are the report's metrics.json and config.json;
+    `folder` is where they lie, linked from the block.
+    """
+    try:
+        command = config["report"]["config"]["reproduce_command"] or config["report"]["command"]
+        machine = config["ground_truth_classifier"]["machine"]
+        ground_truth = float(metrics["ground_truth_accuracy"])
+        rows = metrics["table"]
+    except (KeyError, TypeError, ValueError) as e:
+        raise UserInputError(f"{folder} does not hold a report's metrics.json and config.json ({e})") from e
+    quality = {row["source"]: row for row in metrics.get("quality") or []}
+    lines = [
+        f"Made by `{command}` on {machine_and_backend(machine)}; report: [`{folder}/`]({folder}/table.md). "
+        f"Ground-truth classifier: {ground_truth:.4f}."
+        + (" FD: the samples' Fréchet distance to the validation images, as a share of N(0, I) noise's; class TV: "
+           "to the real class frequencies (training and validation labels; `table.md` has all the quality metrics)." if quality else ""),
+        "",
+        f"| source | λ, collected state, R (b) | final accuracy | mean of last {tables.LAST_EPOCHS} epochs | "
+        "final / ground truth |" + (" FD share | class TV |" if quality else ""),
+        "|---|---|---|---|---|" + ("---|---|" if quality else ""),
+    ]
+    for row in rows:
+        chain = "-"
+        if row.get("lam") is not None and not pd.isna(row["lam"]):
+            chain = f"{row['lam']:g}, {row['collect']}, {int(row['reinjections'])} ({int(row['burn_in'])})"
+        line = (f"| {row['source']} | {chain} | {row['final_accuracy']:.4f} | "
+                f"{row['last_epochs_mean_accuracy']:.4f} | {row['relative_to_ground_truth']:.3f} |")
+        if quality:
+            q = quality.get(row["source"], {})
+            share = q.get("fd_share_of_noise")
+            line += (f" {share:.1%} |" if share is not None else " - |")
+            line += (f" {q['class_tv']:.3f} |" if "class_tv" in q else " - |")
+        lines.append(line)
+    return "\n".join(lines)
+
+
+def seed_spread_block(metrics: dict, config: dict, folder: str) -> str:
+    """The README's block for a committed seed spread: per source, the accuracy relative to the ground truth, the
+    FD share and the class TV as mean ± standard deviation over the seeds."""
+    try:
+        stats = {(row["source"], row["metric"]): row for row in metrics["summary"]}
+        seeds = metrics["seeds"]
+        command = config["seed_spread"]["config"]["reproduce_command"] or config["seed_spread"]["command"]
+        machine = (next(iter(config["runs"].values()))["ground_truth_classifier"].get("machine")
+                   or config["seed_spread"]["machine"])
+    except (KeyError, TypeError, StopIteration) as e:
+        raise UserInputError(f"{folder} does not hold a seed spread's metrics.json and config.json ({e})") from e
+    sources = tables.ordered_sources(list(dict.fromkeys(s for s, _ in stats if s != GROUND_TRUTH)))
+    lines = [f"Made by `{command}` on {machine_and_backend(machine)}; seeds {', '.join(map(str, seeds))}; "
+             f"report: [`{folder}/`]({folder}/table.md). Cells: mean ± standard deviation over the seeds.", "",
+             "| source | final / ground truth | FD share | class TV |", "|---|---|---|---|"]
+    if (GROUND_TRUTH, "final_accuracy") in stats:
+        lines.append(f"| ground truth (accuracy) | {seed_summary.format_cell(stats[(GROUND_TRUTH, 'final_accuracy')], '.4f', False)} | "
+                     "- | - |")
+    for source in sources:
+        lines.append(f"| {source} | " + " | ".join(
+            seed_summary.format_cell(stats.get((source, metric)), fmt, False)
+            for metric, fmt in (("relative_to_ground_truth", ".3f"), ("fd_share_of_noise", ".1%"),
+                                ("class_tv", ".3f"))) + " |")
+    return "\n".join(lines)
