@@ -10,7 +10,7 @@ pairs (x, y) alone is compared with one trained on the real data (Section IV).
 The public API, for use from Python or a notebook:
 
     Sampling (Algorithm 1)        ReinjectionConfig, ReinjectionSampler, StartMoments,
-                                  BalancedReinjectionSampler, ClassMoments, make_sampler
+                                  Balance, BalancedReinjectionSampler, ClassMoments, make_sampler
     Labels (Algorithm 2)          Labeler
     Choosing λ                    search_lambda (validation split: student or FD criterion),
                                   estimate_lambda (Eq. 5, from r alone)
@@ -28,24 +28,32 @@ labels), `selection` (λ), `quality` (sample quality and mixing), `data`
 `reporting` (tables and figures), `io` (files and resumption); `backend` holds
 everything that differs between Keras backends.
 
-The Keras backend is Keras's own choice (KERAS_BACKEND, or ~/.keras/keras.json).
-When neither names one and TensorFlow is not installed but JAX is (an
-installation with `pip install aesampling[jax]`), JAX is used.
+The Keras backend is Keras's own choice (KERAS_BACKEND, else ~/.keras/keras.json,
+else TensorFlow). Where KERAS_BACKEND is unset and the backend Keras would
+take is TensorFlow but only JAX is installed (`pip install aesampling[jax]`),
+JAX is used.
 """
 
 import importlib.util as _importlib_util
+import json as _json
 import os as _os
 import sys as _sys
 
 
 def _choose_backend() -> None:
-    """JAX when nothing names a backend and only JAX is installed (Keras would otherwise fail on TensorFlow)."""
+    """JAX when nothing but Keras's default or ~/.keras/keras.json names the backend and the named one is not
+    installed while JAX is (Keras would otherwise fail on importing TensorFlow)."""
     if "KERAS_BACKEND" in _os.environ or "keras" in _sys.modules:
         return
     keras_home = _os.environ.get("KERAS_HOME", _os.path.join(_os.path.expanduser("~"), ".keras"))
-    if _os.path.isfile(_os.path.join(keras_home, "keras.json")):
-        return
-    if _importlib_util.find_spec("tensorflow") is None and _importlib_util.find_spec("jax") is not None:
+    configured = "tensorflow"
+    try:
+        with open(_os.path.join(keras_home, "keras.json")) as file:
+            configured = _json.load(file).get("backend", configured)
+    except (OSError, ValueError, AttributeError):
+        pass
+    if configured in ("tensorflow", "jax") and _importlib_util.find_spec(configured) is None \
+            and _importlib_util.find_spec("jax") is not None:
         _os.environ["KERAS_BACKEND"] = "jax"
 
 
@@ -60,7 +68,7 @@ from aesampling.quality.diagnostics import FeatureSpace, Reference  # noqa: E402
 from aesampling.quality.measures import (class_total_variation, frechet_distance,  # noqa: E402
                                          precision_recall_density_coverage, sample_quality)
 from aesampling.sampling.class_balance import BalancedReinjectionSampler, ClassMoments, make_sampler  # noqa: E402
-from aesampling.sampling.reinjection import ReinjectionConfig, ReinjectionSampler, StartMoments  # noqa: E402
+from aesampling.sampling.reinjection import Balance, ReinjectionConfig, ReinjectionSampler, StartMoments  # noqa: E402
 from aesampling.sampling.teacher import Labeler  # noqa: E402
 from aesampling.selection.lambda_estimate import estimate_lambda  # noqa: E402
 from aesampling.selection.lambda_search import search as search_lambda  # noqa: E402
@@ -68,7 +76,7 @@ from aesampling.selection.lambda_search import search as search_lambda  # noqa: 
 __version__ = "0.1.0"
 
 __all__ = [
-    "BalancedReinjectionSampler", "ClassMoments", "DATASETS", "DataUnavailableError", "Dataset", "FeatureSpace",
+    "Balance", "BalancedReinjectionSampler", "ClassMoments", "DATASETS", "DataUnavailableError", "Dataset", "FeatureSpace",
     "Labeler", "Reference", "ReinjectionConfig", "ReinjectionSampler", "StartMoments", "UserInputError",
     "class_total_variation", "estimate_lambda", "experiment_presets", "experiments", "frechet_distance",
     "load_dataset", "load_model", "make_sampler", "precision_recall_density_coverage", "sample_quality",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 import signal
 import sys
 
@@ -15,10 +16,11 @@ _quiet.filter_backend_chatter()  # before the backend is imported: its C++ logs 
 from absl import app, flags  # noqa: E402
 
 from aesampling.io import interruption  # noqa: E402
-from aesampling.models import presets
+from aesampling.models import presets  # noqa: E402
 from aesampling.sampling.devices import STRATEGIES  # noqa: E402
 from aesampling.errors import UserInputError  # noqa: E402
-from aesampling.sampling.reinjection import COLLECT_MODES, REFILL_MODES, START_MODES, ReinjectionConfig, resolve_chain_settings  # noqa: E402
+from aesampling.sampling.reinjection import (COLLECT_MODES, REFILL_MODES, START_MODES, Balance,  # noqa: E402
+                                             ReinjectionConfig, resolve_chain_settings)
 from aesampling.selection.lambda_search import read_best  # noqa: E402
 from aesampling.experiments import DataConfig, records  # noqa: E402
 
@@ -76,12 +78,23 @@ def define_chain_flags() -> None:
     """All reinjection chain settings: B, R, b, λ, the collected state, the start, class balance, XLA."""
     define_chain_shape_flags()
     define_start_flag()
+    define_lambda_flags()
+    define_balance_flags()
+    flags.DEFINE_boolean("jit_compile", False, "Compile the chains with XLA.")
+
+
+def define_lambda_flags() -> None:
+    """λ and the collected state, given or read from a λ search's result."""
     flags.DEFINE_float("lam", None, "λ, variance of the reinjected noise (default: --chains_file, else the preset's).")
     flags.DEFINE_string("chains_file", None, "A search result (search_lambda.py): its best λ, collect, R and "
                         "burn-in are the defaults.")
     flags.DEFINE_enum("chains_choice", "best", ["best", "student", "fd"], "Which choice of --chains_file to take: "
                       "its criterion's (best), the student's or the lowest FD's.")
     flags.DEFINE_enum("collect", None, list(COLLECT_MODES), "Collect noisy states x_t or clean r(x_{t-1}).")
+
+
+def define_balance_flags() -> None:
+    """Class-balanced collection and how its stuck chains are refilled."""
     flags.DEFINE_boolean("balance_classes", None, "Collect equal per-class quotas of the ground-truth "
                          "classifier's hard labels, restarting chains stuck in a full class (needs --classifier).")
     flags.DEFINE_enum("refill", None, list(REFILL_MODES), "With --balance_classes, how a chain stuck in a full class "
@@ -92,12 +105,42 @@ def define_chain_flags() -> None:
     flags.DEFINE_integer("balance_patience", None, "With --balance_classes, P: a restart runs at most P·R steps to "
                          "fill its class quotas (default 2); a larger P fills rare classes' slots at up to P/2 "
                          "times the cost.")
-    flags.DEFINE_boolean("jit_compile", False, "Compile the chains with XLA.")
 
 
 CHAIN_FLAGS = {"lam": "lam", "num_chains": "chains", "reinjections": "reinjections", "burn_in": "burn_in",
-               "collect": "collect", "balance": "balance_classes", "start": "start",
-               "refill": "refill", "balance_patience": "balance_patience"}  # ReinjectionConfig field -> flag
+               "collect": "collect", "start": "start"}  # ReinjectionConfig field -> flag
+BALANCE_FLAGS = {"refill": "refill", "patience": "balance_patience"}  # Balance field -> flag
+# Library errors name a config's fields in backticks (`num_chains`); a script's user reads them as its flags.
+FIELD_FLAGS = {**CHAIN_FLAGS, **BALANCE_FLAGS, "balance": "balance_classes", "balance_patience": "balance_patience"}
+
+
+MAKE_VARIABLES = {"data_dir": "DATA_DIR", "resnet_weights": "RESNET_WEIGHTS"}  # flags the Makefile sets so
+
+
+def as_flags(message: str) -> str:
+    """`message` with every backticked field that is one of this script's flags written as that flag (with the
+    Makefile's variable where it has one)."""
+    def flag(match: re.Match) -> str:
+        name = FIELD_FLAGS.get(match[1], match[1])
+        if name not in FLAGS:
+            return match[0]
+        return f"--{name}" + (f" (make: {MAKE_VARIABLES[name]}=...)" if name in MAKE_VARIABLES else "")
+
+    return re.sub(r"`(\w+)`", flag, message)
+
+
+def _balance_from_flags() -> Balance | None:
+    """The flags' class balance: a Balance under --balance_classes; its own flags need that flag."""
+    if "balance_classes" not in FLAGS:
+        return None
+    given = {field: FLAGS[flag].value for field, flag in BALANCE_FLAGS.items() if FLAGS[flag].value is not None}
+    if not FLAGS.balance_classes:
+        if given:
+            raise UserInputError(f"{', '.join('--' + BALANCE_FLAGS[f] for f in given)} "
+                                 f"appl{'y' if len(given) > 1 else 'ies'} to class-balanced collection only: "
+                                 "add --balance_classes")
+        return None
+    return Balance(**given)
 
 
 def chain_config(dataset: str | None, *, lam: float | None = None) -> ReinjectionConfig:
@@ -107,6 +150,7 @@ def chain_config(dataset: str | None, *, lam: float | None = None) -> Reinjectio
     pass 0). Without a dataset, λ must come from --lam or --chains_file.
     """
     given = {field: FLAGS[flag].value for field, flag in CHAIN_FLAGS.items() if flag in FLAGS}
+    given["balance"] = _balance_from_flags()
     chosen = None
     if "chains_file" in FLAGS and FLAGS.chains_file:
         chosen = read_best(FLAGS.chains_file, FLAGS.chains_choice)
@@ -123,7 +167,7 @@ flags.DEFINE_boolean("verbose", False, "Show the Python traceback of an unexpect
 
 
 def _terminated(signum, frame) -> None:
-    """SIGTERM unwinds like an exception, so the outputs' temporary files are removed on the way out."""
+    """SIGTERM and SIGINT unwind like an exception, so the outputs' temporary files are removed on the way out."""
     interruption.request(signum)
 
 
@@ -151,7 +195,8 @@ def run(main) -> None:
             print(f"error: unexpected arguments: {' '.join(argv[1:])} (flags are written --name=value)",
                   file=sys.stderr)
             sys.exit(1)
-        signal.signal(signal.SIGTERM, _terminated)
+        for stop in (signal.SIGTERM, signal.SIGINT):  # a scheduler's stop and Ctrl-C end a run alike
+            signal.signal(stop, _terminated)
         sys.unraisablehook = _report_unraisable
         records.code_version()  # the commit that runs now goes into the record, however long the run
         try:
@@ -162,7 +207,7 @@ def run(main) -> None:
                     raise interruption.Interrupted(interruption.requested()) from e
                 raise
         except UserInputError as e:
-            print(f"error: {e}", file=sys.stderr)
+            print(f"error: {as_flags(str(e))}", file=sys.stderr)
             sys.exit(1)
         except OSError as e:  # disk full, file too large, permissions: the environment, not a bug
             where = f" ({e.filename})" if e.filename else ""

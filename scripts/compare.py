@@ -18,10 +18,9 @@ from absl import flags
 from aesampling.io import storage
 from aesampling.reporting import tables
 
-flags.DEFINE_string("reference", None, "The reference report's metrics.json (committed results).")
-flags.DEFINE_string("run", None, "This run's metrics.json.")
-flags.DEFINE_string("output", None, "Where to write the comparison (.md).")
-flags.mark_flags_as_required(["reference", "run", "output"])
+flags.DEFINE_string("reference", None, "The reference report's metrics.json (committed results).", required=True)
+flags.DEFINE_string("run", None, "This run's metrics.json.", required=True)
+flags.DEFINE_string("output", None, "Where to write the comparison (.md).", required=True)
 FLAGS = flags.FLAGS
 
 

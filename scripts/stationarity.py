@@ -28,7 +28,7 @@ flags.DEFINE_integer("stationarity_chains", diagnostics.STATIONARITY_CHAINS, "Ch
 flags.DEFINE_integer("seed", 0, "Random seed.")
 flags.mark_flags_as_required(["autoencoder", "classifier", "output"])
 _common.define_data_flags()
-_common.define_chain_flags()
+_common.define_lambda_flags()  # the chains' shape (both starts, no restart, no balance) is this script's own
 FLAGS = flags.FLAGS
 
 
@@ -39,20 +39,7 @@ def _steps(values) -> tuple[int, ...]:
         raise _common.UserInputError(f"--steps must be integers: {values}") from e
 
 
-NOT_HERE = ("chains", "reinjections", "burn_in", "start", "balance_classes", "refill", "balance_patience")
-
-
-def _refuse_chain_shape_flags() -> None:
-    """The chains here run from both starts, unbalanced, for --steps: the flags that shape them elsewhere do not
-    apply, and are refused rather than ignored."""
-    given = [f"--{name}" for name in NOT_HERE if FLAGS[name].value is not None]
-    if given:
-        raise _common.UserInputError(f"not for this script: {', '.join(given)} (its chains run from both starts, "
-                                     "unbalanced, to each of --steps; their number is --stationarity_chains)")
-
-
 def main():
-    _refuse_chain_shape_flags()
     record = experiments.run_stationarity(experiments.StationarityConfig(
         data=_common.data_config(), autoencoder=FLAGS.autoencoder, classifier=FLAGS.classifier,
         output=FLAGS.output, reinjection=_common.chain_config(FLAGS.dataset),

@@ -88,7 +88,7 @@ def test_no_tensorflow_import_on_jax():
 def test_tfds_on_jax_points_to_data_dir(tmp_path):
     if not backend.is_jax():
         pytest.skip("tfds is the download path on TensorFlow (test_data.py)")
-    with pytest.raises(DataUnavailableError, match="--data_dir"):
+    with pytest.raises(DataUnavailableError, match="on JAX, give a local folder with its files as `data_dir`"):
         datasets.load_dataset("mnist", tfds_data_dir=str(tmp_path))
 
 

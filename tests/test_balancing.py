@@ -15,7 +15,8 @@ from aesampling import experiments
 from support import run_script
 from aesampling.errors import UserInputError
 from aesampling.sampling.teacher import Labeler
-from aesampling.sampling.reinjection import ReinjectionConfig, ReinjectionSampler, StartMoments
+from aesampling.sampling import refills
+from aesampling.sampling.reinjection import Balance, ReinjectionConfig, ReinjectionSampler, StartMoments
 
 
 def threshold_classifier(dim: int, threshold: float):
@@ -30,14 +31,14 @@ def threshold_classifier(dim: int, threshold: float):
     return model
 
 
-CONFIG = ReinjectionConfig(lam=0.25, num_chains=20, reinjections=6, burn_in=2, balance=True)
+CONFIG = ReinjectionConfig(lam=0.25, num_chains=20, reinjections=6, burn_in=2, balance=Balance())
 
 
 def test_restarted_chains_start_at_the_moments_too(linear_autoencoder):
     """r(x) = x, λ = 0: a chain keeps its start. Starts at μ = 5 are all class 1, so class 0's slots stay
     empty; a stuck chain restarted from N(0, I) instead would fill them (x_0 < 0.5 in 69% of draws)."""
     start = StartMoments(np.full(3, 5.0, np.float32), np.full(3, 0.1, np.float32))
-    config = ReinjectionConfig(lam=0.0, num_chains=20, reinjections=6, burn_in=2, balance=True, start="moments")
+    config = ReinjectionConfig(lam=0.0, num_chains=20, reinjections=6, burn_in=2, balance=Balance(), start="moments")
     sampler = class_balance.BalancedReinjectionSampler(linear_autoencoder(3, 1.0), config, threshold_classifier(3, 0.5),
                                                    seed=0, start=start)
     samples = sampler.sample(200)
@@ -55,7 +56,7 @@ def test_a_rare_class_gets_its_quota_in_every_restart(linear_autoencoder):
     hard = lambda x: Labeler(classifier)(x)[1]  # noqa: E731
     plain = ReinjectionSampler(autoencoder, CONFIG, seed=0).sample(2000)
     assert np.mean(hard(plain) == 1) < 0.25  # x_0 > 0.5 is rare at the chains' stationary spread (σ ≈ 0.58)
-    config = dataclasses.replace(CONFIG, balance_patience=8)
+    config = dataclasses.replace(CONFIG, balance=Balance(patience=8))
     sampler = class_balance.BalancedReinjectionSampler(autoencoder, config, classifier, seed=0)
     per_restart = CONFIG.samples_per_restart
     samples = sampler.restarts(0, 5)
@@ -89,7 +90,7 @@ def test_cloning_stuck_chains_fills_more_of_a_rare_class_without_repeating_a_sta
     filled = {}
     for refill in ("start", "clone"):
         config = ReinjectionConfig(lam=0.01, num_chains=20, reinjections=6, burn_in=2, collect=collect,
-                                   balance=True, refill=refill)
+                                   balance=Balance(refill=refill))
         sampler = class_balance.BalancedReinjectionSampler(autoencoder, config, classifier, seed=0)
         samples = sampler.restarts(0, 5)
         labels = Labeler(classifier)(samples)[1]
@@ -108,7 +109,7 @@ def test_class_moments_refill_fills_a_class_the_start_never_reaches(linear_autoe
                                          np.array([[1.0, 1.0], [0.1, 0.1]], np.float32))
     shares = {}
     for refill in ("start", "clone", "class_moments"):
-        config = ReinjectionConfig(lam=0.01, num_chains=20, reinjections=6, burn_in=2, balance=True, refill=refill)
+        config = ReinjectionConfig(lam=0.01, num_chains=20, reinjections=6, burn_in=2, balance=Balance(refill=refill))
         sampler = class_balance.BalancedReinjectionSampler(
             autoencoder, config, classifier, seed=0, class_start=class_start if refill == "class_moments" else None)
         samples = sampler.restarts(0, 3)
@@ -125,12 +126,9 @@ def test_class_restarts_spread_over_the_classes_as_their_open_slots(linear_autoe
     """4 restarting chains and open slots (1, 3): one chain restarts at class 0's moments, three at class 1's."""
     class_start = class_balance.ClassMoments(np.array([[-1.0, -1.0], [1.0, 1.0]], np.float32),
                                          np.ones((2, 2), np.float32))
-    config = ReinjectionConfig(lam=0.01, num_chains=1, reinjections=2, burn_in=0, balance=True,
-                               refill="class_moments")
-    sampler = class_balance.BalancedReinjectionSampler(linear_autoencoder(2, 1.0), config, threshold_classifier(2, 0.0),
-                                                   seed=0, class_start=class_start)
     restarting = keras.ops.convert_to_tensor([True, False, True, True, False, True, False, False])
-    x = sampler._class_start(keras.ops.zeros((8, 2)), restarting, keras.ops.convert_to_tensor([1, 3], "int32"))
+    x = refills.class_moments_start(keras.ops.zeros((8, 2)), restarting, keras.ops.convert_to_tensor([1, 3], "int32"),
+                                    *(keras.ops.convert_to_tensor(m) for m in (class_start.mean, class_start.std)))
     x = keras.ops.convert_to_numpy(x)[np.array([0, 2, 3, 5])]
     np.testing.assert_array_equal(x[:, 0], [-1.0, 1.0, 1.0, 1.0])
 
@@ -143,7 +141,7 @@ def test_class_moments_are_per_class_and_go_with_their_refill(linear_autoencoder
     with pytest.raises(UserInputError, match=r"every class; class\(es\) \[2\] have fewer"):
         class_balance.ClassMoments.of(x, np.array([0, 0, 1, 1]), 3)
     autoencoder, classifier = linear_autoencoder(2, 1.0), threshold_classifier(2, 0.0)
-    by_class = dataclasses.replace(CONFIG, refill="class_moments")
+    by_class = dataclasses.replace(CONFIG, balance=Balance(refill="class_moments"))
     with pytest.raises(UserInputError, match="not given: class moments go with refill 'class_moments'"):
         class_balance.make_sampler(autoencoder, by_class, seed=0, classifier=classifier)
     with pytest.raises(UserInputError, match="refill 'start' with class moments given"):
@@ -155,16 +153,16 @@ def test_class_moments_are_per_class_and_go_with_their_refill(linear_autoencoder
     assert len(sampler.sample(100)) == 100
 
 
-def test_refill_and_patience_are_checked_and_apply_to_balanced_collection_only():
-    with pytest.raises(UserInputError, match="refill must be one of"):
-        ReinjectionConfig(lam=0.1, balance=True, refill="copy")
+def test_refill_and_patience_are_checked_and_live_only_under_balance():
+    with pytest.raises(UserInputError, match="`refill` must be one of"):
+        Balance(refill="copy")
     for bad in (0, 1.5, True):
-        with pytest.raises(UserInputError, match="patience must be an integer >= 1"):
-            ReinjectionConfig(lam=0.1, balance=True, balance_patience=bad)
-    for setting in ({"refill": "clone"}, {"balance_patience": 4}):
-        with pytest.raises(UserInputError, match="class-balanced collection only: add --balance_classes"):
-            ReinjectionConfig(lam=0.1, **setting)
-        assert ReinjectionConfig(lam=0.1, balance=True, **setting).without_balance() == ReinjectionConfig(lam=0.1)
+        with pytest.raises(UserInputError, match="`patience` \\(P\\) must be an integer >= 1"):
+            Balance(patience=bad)
+    for balance in (Balance(refill="clone"), Balance(patience=4)):
+        config = ReinjectionConfig(lam=0.1, balance=balance)
+        assert config.without_balance() == ReinjectionConfig(lam=0.1) and config.without_balance().refill is None
+    assert ReinjectionConfig(lam=0.1, balance=Balance(refill="clone")).refill == "clone"
 
 
 def test_more_patience_fills_more_of_a_rare_class(linear_autoencoder):
@@ -172,8 +170,8 @@ def test_more_patience_fills_more_of_a_rare_class(linear_autoencoder):
     autoencoder, classifier = linear_autoencoder(2, 1.0), threshold_classifier(2, 2.5)
     shares = []
     for patience in (1, 2, 4):
-        config = ReinjectionConfig(lam=0.01, num_chains=20, reinjections=6, burn_in=2, balance=True,
-                                   balance_patience=patience)
+        config = ReinjectionConfig(lam=0.01, num_chains=20, reinjections=6, burn_in=2,
+                                   balance=Balance(patience=patience))
         sampler = class_balance.BalancedReinjectionSampler(autoencoder, config, classifier, seed=0)
         sampler.restarts(0, 5)
         shares.append(sampler.accepted_share)
@@ -182,7 +180,7 @@ def test_more_patience_fills_more_of_a_rare_class(linear_autoencoder):
 
 def test_a_student_learns_from_the_balanced_source(digits, linear_autoencoder):
     ground_truth = keras.Sequential([keras.Input((64,)), keras.layers.Dense(10, activation="sigmoid")])
-    config = ReinjectionConfig(lam=0.1, num_chains=10, reinjections=4, burn_in=1, balance=True)
+    config = ReinjectionConfig(lam=0.1, num_chains=10, reinjections=4, burn_in=1, balance=Balance())
     sampler = class_balance.make_sampler(linear_autoencoder(64, 0.5), config, seed=0, classifier=ground_truth)
     source, per_step = learning_curves.autoencoder_source(sampler)
     curve = learning_curves.learning_curve(source, per_step, ground_truth, digits.x_test, digits.y_test,
@@ -191,10 +189,10 @@ def test_a_student_learns_from_the_balanced_source(digits, linear_autoencoder):
 
 
 def test_balance_needs_the_classifier_and_one_device(linear_autoencoder):
-    with pytest.raises(UserInputError, match="give --classifier"):
+    with pytest.raises(UserInputError, match="give `classifier`"):
         class_balance.make_sampler(linear_autoencoder(2, 0.5), CONFIG, seed=0)
-    with pytest.raises(UserInputError, match="balance must be true or false"):
-        ReinjectionConfig(lam=0.1, balance="yes")
+    with pytest.raises(UserInputError, match="`balance` must be None or a Balance"):
+        ReinjectionConfig(lam=0.1, balance=True)
     assert type(class_balance.make_sampler(linear_autoencoder(2, 0.5), ReinjectionConfig(lam=0.1), seed=0)) \
         is ReinjectionSampler
 
@@ -210,18 +208,18 @@ def test_sample_script_collects_balanced_classes_and_records_the_fill(digits_mod
               for name in ("plain", "balanced")}
     record = json.loads((tmp_path / "balanced.json").read_text())
     assert record["config"]["reinjection"]["balance"] and 0 < record["accepted_share"] <= 1
-    assert record["config"]["reinjection"]["refill"] == "start"
+    assert record["config"]["reinjection"]["balance"]["refill"] == "start"
     assert counts["balanced"].sum() == 800
     assert counts["balanced"].max() - counts["balanced"].min() < counts["plain"].max() - counts["plain"].min()
     run_script("sample", *flags, "--balance_classes", "--refill=clone", "--balance_patience=3",
                f"--classifier={digits_models / 'classifier.keras'}", f"--output={tmp_path / 'cloned.npz'}")
-    cloned = json.loads((tmp_path / "cloned.json").read_text())["config"]["reinjection"]
-    assert (cloned["refill"], cloned["balance_patience"]) == ("clone", 3)
+    cloned = json.loads((tmp_path / "cloned.json").read_text())["config"]["reinjection"]["balance"]
+    assert cloned == {"refill": "clone", "patience": 3}
     assert len(np.load(tmp_path / "cloned.npz")["x"]) == 800
     run_script("sample", *flags, "--balance_classes", "--refill=class_moments", "--dataset=digits",
                f"--classifier={digits_models / 'classifier.keras'}", f"--output={tmp_path / 'by_class.npz'}")
     by_class = json.loads((tmp_path / "by_class.json").read_text())
-    assert by_class["config"]["reinjection"]["refill"] == "class_moments"
+    assert by_class["config"]["reinjection"]["balance"]["refill"] == "class_moments"
     assert by_class["config"]["data"]["dataset"] == "digits" and 0 < by_class["accepted_share"] <= 1
     assert len(np.load(tmp_path / "by_class.npz")["x"]) == 800
 
@@ -230,8 +228,8 @@ def test_sample_script_collects_balanced_classes_and_records_the_fill(digits_mod
 def test_evaluate_refills_at_the_class_moments_and_draws_noise_there(digits_models, tmp_path):
     """evaluate reads the training data's class moments for refill "class_moments" and for class_moments_bound,
     whose noise lies far closer to the data (FD in C's features) than N(0, I) noise."""
-    chains = ReinjectionConfig(lam=0.1, num_chains=10, reinjections=4, burn_in=1, balance=True,
-                               refill="class_moments")
+    chains = ReinjectionConfig(lam=0.1, num_chains=10, reinjections=4, burn_in=1,
+                               balance=Balance(refill="class_moments"))
     records = {source: experiments.run_evaluate(experiments.EvaluateConfig(
         data=experiments.DataConfig(dataset="digits"), source=source,
         classifier=str(digits_models / "classifier.keras"),
@@ -239,6 +237,6 @@ def test_evaluate_refills_at_the_class_moments_and_draws_noise_there(digits_mode
         autoencoder=str(digits_models / "ae.keras") if source == "ae" else None, epochs=1, steps_per_epoch=2,
         quality_samples=300, mixing_chains=10,
     )) for source in ("ae", "class_moments_bound", "lower_bound")}
-    assert records["ae"]["config"]["reinjection"]["refill"] == "class_moments"
+    assert records["ae"]["config"]["reinjection"]["balance"]["refill"] == "class_moments"
     assert 0 < records["ae"]["accepted_share"] <= 1
     assert records["class_moments_bound"]["quality"]["fd"] < records["lower_bound"]["quality"]["fd"] / 10

@@ -116,7 +116,7 @@ def test_tfds_path_under_mock_data(monkeypatch, tmp_path, name, shape):
 
 def test_offline_tfds_fails_fast_with_a_data_dir_hint(monkeypatch, tmp_path):
     monkeypatch.setattr(readers, "download_possible", lambda host, timeout_s=5.0: False)
-    with pytest.raises(DataUnavailableError, match="--data_dir"):
+    with pytest.raises(DataUnavailableError, match="as `data_dir`"):
         datasets.load_dataset("mnist", tfds_data_dir=str(tmp_path))
 
 

@@ -110,6 +110,12 @@ def test_summary_table_orders_bounds_and_computes_ratios():
     table = tables.summary_table(curves, {**{s: chains for s in curves["source"].unique()}, "deep_ae": cloned}, 1.0)
     assert table.set_index("source").loc["deep_ae", "collect"] == \
         "noisy, from moments, balanced by cloning (50.0% of slots filled)"
+    # Records since the balance became its own settings: {"balance": {"refill": ..., "patience": ...}}.
+    nested = {**moments, "config": {"reinjection": {**moments["config"]["reinjection"],
+                                                    "balance": {"refill": "class_moments", "patience": 2}}}}
+    table = tables.summary_table(curves, {**{s: chains for s in curves["source"].unique()}, "deep_ae": nested}, 1.0)
+    assert table.set_index("source").loc["deep_ae", "collect"] == \
+        "noisy, from moments, balanced by cloning and class moments (50.0% of slots filled)"
     by_class = {**moments, "config": {"reinjection": {**moments["config"]["reinjection"], "refill": "class_moments"}}}
     table = tables.summary_table(curves, {**{s: chains for s in curves["source"].unique()}, "deep_ae": by_class},
                                     1.0)

@@ -59,3 +59,36 @@ def test_bad_files_are_user_errors(tmp_path):
     (tmp_path / "junk.keras").write_text("not a model")
     with pytest.raises(UserInputError, match="not a Keras"):
         storage.load_model(tmp_path / "junk.keras")
+
+
+@pytest.mark.parametrize("writer", ["atomic_path", "npz_stream"])
+def test_a_stop_just_after_the_temporary_is_created_leaves_nothing(tmp_path, monkeypatch, writer):
+    """SIGTERM delivered the moment mkstemp returns (the scripts' handler raises at once) is held back until the
+    temporary is guarded by its cleanup, then raised: no temporary is left behind."""
+    import os
+    import signal
+    import tempfile
+
+    from aesampling.io import interruption, npz
+
+    monkeypatch.setattr(interruption, "_requested_signal", None)
+    previous = signal.signal(signal.SIGTERM, lambda signum, frame: interruption.request(signum))
+    real_mkstemp = tempfile.mkstemp
+
+    def mkstemp_then_stop(*args, **kwargs):
+        created = real_mkstemp(*args, **kwargs)
+        os.kill(os.getpid(), signal.SIGTERM)
+        return created
+
+    monkeypatch.setattr(tempfile, "mkstemp", mkstemp_then_stop)
+    try:
+        with pytest.raises(interruption.Interrupted):
+            if writer == "atomic_path":
+                with storage.atomic_path(tmp_path / "out.json") as tmp:
+                    tmp.write_text("{}")
+            else:
+                with npz.NpzStreamWriter(tmp_path / "s.npz", {"x": ((2,), np.float32)}, 2) as stream:
+                    stream.append(x=np.zeros((2, 2), np.float32))
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    assert list(tmp_path.iterdir()) == []

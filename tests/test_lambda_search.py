@@ -57,7 +57,7 @@ def test_read_best(tmp_path):
                                    "start_moments": {"mean": [0.5, 0.25], "std": [0.1, 0.0]}}))
     assert lambda_search.read_best(str(moments))["start"] == "moments"
     np.testing.assert_array_equal(lambda_search.read_start_moments(str(moments)).mean, [0.5, 0.25])
-    with pytest.raises(UserInputError, match="holds no starting moments: .* --start=moments"):
+    with pytest.raises(UserInputError, match="holds no starting moments: .* made with `start` moments"):
         lambda_search.read_start_moments(str(good))
     bad = tmp_path / "bad.json"
     bad.write_text(json.dumps({"grid": []}))
@@ -164,8 +164,9 @@ def test_a_student_search_widens_each_collected_state_toward_its_lowest_fd_witho
     assert lambda_search.criterion_value({"criterion": "student", "grid": rows}) == best["score"]
     # Without them, or without an FD measure, the search is the student's alone.
     assert _search(burn_ins=(2,), widenings=2, fidelity=fidelity) == student_rows
-    assert len(_search(burn_ins=(2,), widenings=2, fd_widenings=4)) == len(student_rows)
-    with pytest.raises(UserInputError, match="fd_widenings must be an integer >= 0"):
+    with pytest.raises(UserInputError, match="`fd_widenings` belong to the student criterion with FD measured"):
+        _search(burn_ins=(2,), widenings=2, fd_widenings=4)
+    with pytest.raises(UserInputError, match="`fd_widenings` must be an integer >= 0"):
         _search(fd_widenings=-1)
 
 
@@ -184,7 +185,7 @@ def test_a_mixing_burn_in_is_read_per_setting_and_never_widened(monkeypatch):
         (lam, c, 5 if c == "noisy" else 20, "mixing") for lam in (0.01, 0.03, 0.1) for c in ("noisy", "clean")
     ] + [(0.333, "noisy", 5, "mixing")]
     assert asked[-1] == (0.333, "noisy") and len(asked) == 7
-    with pytest.raises(UserInputError, match="needs FD samples"):
+    with pytest.raises(UserInputError, match="mixing curve measures FD: it needs FD samples"):
         _search(burn_ins=(lambda_search.MIXING,))
 
 

@@ -116,3 +116,27 @@ def test_no_flat_module_is_left_beside_the_subpackages():
     """The package's top level holds only subpackages and the few modules every layer uses."""
     top = sorted(p.stem for p in PACKAGE.glob("*.py") if p.stem != "__init__")
     assert top == ["backend", "benchmark", "errors", "reproducibility"]
+
+
+def test_jax_is_chosen_where_tensorflow_is_not_installed(tmp_path):
+    """KERAS_BACKEND unset, keras.json naming TensorFlow (Keras writes it so on its first import), TensorFlow not
+    installed (find_spec finds none), JAX installed: aesampling sets KERAS_BACKEND=jax before Keras is imported."""
+    import json
+    import subprocess
+    import sys
+
+    (tmp_path / "keras.json").write_text(json.dumps({"backend": "tensorflow"}))
+    program = ("import importlib.util as u\n"
+               "real = u.find_spec\n"
+               "u.find_spec = lambda name, *a: None if name == 'tensorflow' else real(name, *a)\n"
+               "import aesampling, keras\n"
+               "print(keras.backend.backend())\n")
+    env = {k: v for k, v in os.environ.items() if k != "KERAS_BACKEND"}
+    env.update(KERAS_HOME=str(tmp_path), PYTHONPATH=f"{REPO / 'tests' / 'without_tensorflow'}:{REPO}")
+    result = subprocess.run([sys.executable, "-c", program], env=env, capture_output=True, text=True, timeout=300)
+    assert result.stdout.split()[-1:] == ["jax"], result.stderr[-2000:]
+    # Where TensorFlow is installed, Keras's own choice stands.
+    env["PYTHONPATH"] = str(REPO)
+    result = subprocess.run([sys.executable, "-c", "import aesampling, keras; print(keras.backend.backend())"],
+                            env=env, capture_output=True, text=True, timeout=300)
+    assert result.stdout.split()[-1:] == ["tensorflow"], result.stderr[-2000:]

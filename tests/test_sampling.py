@@ -79,7 +79,7 @@ def test_bad_starting_moments_are_refused(linear_autoencoder):
     with pytest.raises(UserInputError, match="start at 'normal' but starting moments were given"):
         ReinjectionSampler(linear_autoencoder(3, 1.0), dataclasses.replace(config, start="normal"), seed=0,
                            start=StartMoments.of(np.ones((5, 3))))
-    with pytest.raises(UserInputError, match="start must be one of"):
+    with pytest.raises(UserInputError, match="`start` must be one of"):
         ReinjectionConfig(lam=0.1, start="data")
 
 
@@ -127,12 +127,12 @@ def test_sample_counts_not_multiple_of_a_restart(linear_autoencoder):
 
 
 @pytest.mark.parametrize("kwargs, message", [
-    ({"lam": -0.1}, "lambda"),
-    ({"lam": float("nan")}, "lambda"),
+    ({"lam": -0.1}, "`lam`"),
+    ({"lam": float("nan")}, "`lam`"),
     ({"lam": 0.1, "num_chains": 0}, "chains"),
     ({"lam": 0.1, "reinjections": 0}, "reinjections"),
-    ({"lam": 0.1, "reinjections": 4, "burn_in": 4}, "burn-in"),
-    ({"lam": 0.1, "burn_in": -1}, "burn-in"),
+    ({"lam": 0.1, "reinjections": 4, "burn_in": 4}, "`burn_in`"),
+    ({"lam": 0.1, "burn_in": -1}, "`burn_in`"),
     ({"lam": 0.1, "collect": "both"}, "collect"),
 ])
 def test_bad_chain_settings_are_refused(kwargs, message):
@@ -166,7 +166,7 @@ def test_chain_settings_resolve_flag_then_search_result_then_preset():
         lam=0.3, num_chains=50, reinjections=38, burn_in=30, collect="clean")
     assert resolve_chain_settings(preset, chosen=chosen, lam=0.01, num_chains=7, burn_in=31) == ReinjectionConfig(
         lam=0.01, num_chains=7, reinjections=38, burn_in=31, collect="clean")
-    with pytest.raises(UserInputError, match="burn-in"):  # b = 30 from the search with the preset's R = 10
+    with pytest.raises(UserInputError, match="`burn_in`"):  # b = 30 from the search with the preset's R = 10
         resolve_chain_settings(preset, chosen={"burn_in": 30})
     with pytest.raises(ValueError, match="unknown chain settings"):
         resolve_chain_settings(preset, chains=3)

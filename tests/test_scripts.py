@@ -93,7 +93,7 @@ def test_make_digits_smoke_writes_every_output(smoke_results):
         # The FD choice again with class-balanced collection: same chains, the share of slots filled recorded.
         balanced = config["curves"]["deep_ae_fd_balanced"]
         assert balanced["config"]["reinjection"] == {**config["curves"]["deep_ae_fd"]["config"]["reinjection"],
-                                                     "balance": True}
+                                                     "balance": {"refill": "start", "patience": 2}}
         assert 0 < balanced["accepted_share"] <= 1 and config["curves"]["deep_ae_fd"]["accepted_share"] is None
         assert "balanced (" in table
     assert (out / "lambda_deep_ae.png").is_file()
@@ -287,20 +287,20 @@ def test_extract_features_script_on_local_cifar_batches(tmp_path):
     ("train", ["--model=huge_ae", "--output=/tmp/x.keras"], "unknown autoencoder preset 'huge_ae'"),
     ("sample", ["--autoencoder=/nonexistent.keras", "--lam=0.1", "--output=/tmp/s.npz"], "model file not found"),
     ("sample", ["--autoencoder=/nonexistent.keras", "--output=/tmp/s.npz"], "give --lam"),
-    ("sample", ["--autoencoder=x.keras", "--lam=-1", "--output=/tmp/s.npz"], "lambda must be"),
+    ("sample", ["--autoencoder=x.keras", "--lam=-1", "--output=/tmp/s.npz"], "--lam (λ) must be"),
     ("sample", ["--autoencoder=x.keras", "--lam=0.1", "--balance_classes", "--output=/tmp/s.npz"], "give --classifier"),
     ("sample", ["--autoencoder=x.keras", "--lam=0.1", "--refill=clone", "--output=/tmp/s.npz"],
-     "refill 'clone' applies to class-balanced collection only"),
+     "--refill applies to class-balanced collection only: add --balance_classes"),
     ("sample", ["--autoencoder=x.keras", "--lam=0.1", "--balance_classes", "--refill=class_moments",
-                "--classifier=c.keras", "--output=/tmp/s.npz"], "give --dataset (and --data_dir where its files are)"),
+                "--classifier=c.keras", "--output=/tmp/s.npz"], "give --dataset, and --data_dir (make: DATA_DIR=...) where its files are"),
     ("sample", ["--autoencoder=x.keras", "--lam=0.1", "--balance_classes", "--balance_patience=0",
-                "--output=/tmp/s.npz"], "the balance patience must be an integer >= 1, got 0"),
+                "--output=/tmp/s.npz"], "--balance_patience (P) must be an integer >= 1, got 0"),
     ("search_lambda", ["--autoencoder=x.keras", "--classifier=c.keras", "--burn_ins=2,many", "--output=/tmp/l.json"],
      "--burn_ins must be integers or mixing"),
     ("search_lambda", ["--autoencoder=x.keras", "--classifier=c.keras", "--criterion=fd", "--fd_widenings=2",
-                       "--output=/tmp/l.json"], "FD widenings belong to the student criterion with FD samples"),
+                       "--output=/tmp/l.json"], "--fd_widenings belong to the student criterion with FD measured"),
     ("search_lambda", ["--autoencoder=x.keras", "--classifier=c.keras", "--fd_widenings=-1", "--output=/tmp/l.json"],
-     "fd_widenings must be an integer >= 0, got -1"),
+     "--fd_widenings must be an integer >= 0, got -1"),
     ("benchmark", ["--models=huge_ae", "--output_dir=/tmp/bench"], "--models must name"),
     ("train", ["--model=shallow_ae", "--salt_pepper_rate=0.1", "--output=/tmp/x.keras"], "denoising presets only"),
     ("train", ["--model=deep_dae", "--salt_pepper_rate=1.5", "--output=/tmp/x.keras"], "rate must be in [0, 1]"),

@@ -150,10 +150,10 @@ def test_bad_sample_files(files, tmp_path, samples, message):
 
 
 @pytest.mark.parametrize("flags, message", [
-    (["--lam=-0.5"], "lambda must be a finite number >= 0"),
-    (["--lam=0.1", "--chains=0"], "chains must be at least 1"),
-    (["--lam=0.1", "--reinjections=0"], "reinjections must be at least 1"),
-    (["--lam=0.1", "--reinjections=5", "--burn_in=5"], "burn-in must lie in [0, reinjections)"),
+    (["--lam=-0.5"], "--lam (λ) must be a finite number >= 0"),
+    (["--lam=0.1", "--chains=0"], "--chains (B) must be an integer >= 1"),
+    (["--lam=0.1", "--reinjections=0"], "--reinjections (R) must be an integer >= 1"),
+    (["--lam=0.1", "--reinjections=5", "--burn_in=5"], "--burn_in (b) must lie in [0, R), R = 5: got 5"),
     (["--lam=0.1", "--num_samples=-5"], "number of samples must be an integer >= 0"),
     (["--lam=0.1", "--seed=-1"], "seed must be an integer in [0, 2147483647]"),
     (["--lam=0.1", "--seed=4294967296"], "seed must be an integer"),

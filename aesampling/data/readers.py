@@ -243,7 +243,7 @@ def _offline_message(spec: DatasetSpec) -> str:
     )
     return (
         f"cannot download {spec.name} (no connection to {spec.download_host}); "
-        f"pass a local folder holding {files} with --data_dir (make: DATA_DIR=...)"
+        f"give a local folder holding {files} as `data_dir`"
     )
 
 
@@ -252,8 +252,8 @@ def _load_tfds_images(spec: DatasetSpec, tfds_data_dir: str | None) -> Images:
 
     if backend.is_jax():
         raise DataUnavailableError(
-            f"{spec.name} comes from tensorflow-datasets only on the TensorFlow backend; under "
-            f"KERAS_BACKEND=jax pass a local folder with --data_dir (make: DATA_DIR=...)"
+            f"{spec.name} comes from tensorflow-datasets only on the TensorFlow backend; on JAX, give a local "
+            f"folder with its files as `data_dir`"
         )
     import tensorflow_datasets as tfds
 

@@ -56,7 +56,7 @@ def build_extractor(weights: str | None, image_size: int):
             raise DataUnavailableError(
                 "cannot download the ResNet50 ImageNet weights; download "
                 "resnet50_weights_tf_dim_ordering_tf_kernels_notop.h5 elsewhere and "
-                "pass its path with --resnet_weights (make: RESNET_WEIGHTS=...)"
+                "give its path as `resnet_weights`"
             ) from e
         raise UserInputError(f"cannot build ResNet50 with weights {weights}: {e}") from e
 

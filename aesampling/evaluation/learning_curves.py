@@ -36,7 +36,7 @@ from aesampling.errors import UserInputError
 from aesampling.sampling.teacher import Labeler
 from aesampling.evaluation.curve_metrics import accuracy_fn
 from aesampling.io.resume import CurveCheckpoint
-from aesampling.sampling.reinjection import ReinjectionSampler, StartMoments
+from aesampling.sampling.reinjection import Sampler, StartMoments
 
 UPPER_BOUND = "upper_bound"
 LOWER_BOUND = "lower_bound"  # labelled N(0, I) noise: where the paper's chains start
@@ -83,7 +83,7 @@ class DivergedError(UserInputError):
     """The student's loss became NaN or inf: its source produced non-finite samples."""
 
 
-def autoencoder_source(sampler: ReinjectionSampler) -> tuple[Source, int]:
+def autoencoder_source(sampler: Sampler) -> tuple[Source, int]:
     """Step k -> the samples of restart k of the reinjection chains (weighted when class-balanced)."""
     return Source(sampler.restart_batch, sampler.weights()), sampler.config.samples_per_restart
 

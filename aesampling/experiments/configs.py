@@ -21,15 +21,22 @@ def _is_integer(value) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
-def _zero_or_at_least_two(value) -> bool:
-    """A sample count for a metric: 0 (skip it) or enough rows for a covariance."""
-    return _is_integer(value) and (value == 0 or value >= 2)
+def _zero_or_at_least_two(name: str, value, zero_means: str) -> None:
+    """A count of samples to measure on: 0 (`zero_means`) or at least 2 (a covariance needs two)."""
+    if not _is_integer(value) or not (value == 0 or value >= 2):
+        raise UserInputError(f"`{name}` must be 0 ({zero_means}) or >= 2, got {value!r}")
+
+
+def _student_schedule(seed, epochs, steps_per_epoch) -> None:
+    """The seed and schedule of a student trained on samples: epochs and steps per epoch >= 1."""
+    check_seed(seed)
+    _at_least_one(epochs=epochs, steps_per_epoch=steps_per_epoch)
 
 
 def _at_least_one(**values) -> None:
     for name, value in values.items():
         if not _is_integer(value) or value < 1:
-            raise UserInputError(f"{name} must be an integer >= 1, got {value!r}")
+            raise UserInputError(f"`{name}` must be an integer >= 1, got {value!r}")
 
 
 def _non_negative(name: str, values) -> None:
@@ -68,6 +75,13 @@ class DataConfig:
 
 
 @dataclasses.dataclass(frozen=True)
+class ExtractConfig:
+    """Extract and cache ResNet50 features of a CIFAR dataset."""
+
+    data: DataConfig
+
+
+@dataclasses.dataclass(frozen=True)
 class TrainConfig:
     """Train one preset (an autoencoder or 'classifier') and save it as .keras."""
 
@@ -84,7 +98,7 @@ class TrainConfig:
 
     def __post_init__(self):
         check_seed(self.seed)
-        _at_least_one(**{k: v for k, v in (("epochs", self.epochs), ("batch size", self.batch_size)) if v is not None})
+        _at_least_one(**{k: v for k, v in (("epochs", self.epochs), ("batch_size", self.batch_size)) if v is not None})
         for name in ("gaussian_noise_std", "salt_pepper_rate"):
             if (value := getattr(self, name)) is not None:
                 _non_negative(name, [value])
@@ -121,19 +135,22 @@ class SampleConfig:
         if not _is_integer(self.num_samples) or self.num_samples < 0:
             raise UserInputError(f"the number of samples must be an integer >= 0, got {self.num_samples!r}")
         _at_least_one(chunk_samples=self.chunk_samples)
-        if self.reinjection.balance and self.classifier is None:
+        if self.reinjection.balance is not None and self.classifier is None:
             raise UserInputError(class_balance.NEEDS_CLASSIFIER)
         if self.reinjection.start == MOMENTS_START and self.chains_file is None:
             raise UserInputError("chains that start at the data's moments read them from a search result: "
-                                 "give --chains_file (a search made with --start=moments)")
+                                 "give `chains_file` (a search made with `start` moments)")
         if self.reinjection.refill == CLASS_MOMENTS_REFILL and self.data is None:
             raise UserInputError(f"refill {CLASS_MOMENTS_REFILL!r} restarts stuck chains at the moments of the "
-                                 "training data's classes: give --dataset (and --data_dir where its files are)")
+                                 "training data's classes: give `dataset`, and `data_dir` where its files are")
 
 
 @dataclasses.dataclass(frozen=True)
 class LabelConfig:
-    """Add the ground-truth classifier's soft and hard labels to a samples file."""
+    """Add the ground-truth classifier's soft and hard labels y = C(x) to a samples file (Algorithm 2).
+
+    `chunk_rows` rows are labelled at a time, so a file of any length fits in memory.
+    """
 
     samples: str
     classifier: str
@@ -171,10 +188,8 @@ class EvaluateConfig:
     mixing_chains: int = 1000
 
     def __post_init__(self):
-        check_seed(self.seed)
-        _at_least_one(epochs=self.epochs, steps_per_epoch=self.steps_per_epoch)
-        if not _zero_or_at_least_two(self.quality_samples):
-            raise UserInputError(f"quality samples must be 0 (no quality metrics) or >= 2, got {self.quality_samples!r}")
+        _student_schedule(self.seed, self.epochs, self.steps_per_epoch)
+        _zero_or_at_least_two("quality_samples", self.quality_samples, "no quality metrics")
         _at_least_one(mixing_chains=self.mixing_chains)
 
 
@@ -238,20 +253,10 @@ class LambdaSearchConfig:
     fd_widenings: int = 0
 
     def __post_init__(self):
-        check_seed(self.seed)
-        _at_least_one(epochs=self.epochs, steps_per_epoch=self.steps_per_epoch)
-        lambda_search.check_grid(self.lambdas, self.collects, self.burn_ins, self.widenings, self.fd_widenings)
-        if self.criterion not in lambda_search.CRITERIA:
-            raise UserInputError(f"the criterion must be one of {lambda_search.CRITERIA}, got {self.criterion!r}")
-        if self.fd_widenings and not lambda_search.fd_rounds_apply(self.criterion, self.fd_samples != 0):
-            raise UserInputError("FD widenings belong to the student criterion with FD samples "
-                                 "(the fd criterion widens by its widenings)")
-        if not _zero_or_at_least_two(self.fd_samples):
-            raise UserInputError(f"FD samples must be 0 (no FD) or >= 2, got {self.fd_samples!r}")
-        if self.criterion == lambda_search.FD and self.fd_samples == 0:
-            raise UserInputError("the FD criterion needs FD samples (> 0)")
-        if lambda_search.MIXING in self.burn_ins and self.fd_samples == 0:
-            raise UserInputError("a burn-in read from the mixing curve needs FD samples (> 0)")
+        _student_schedule(self.seed, self.epochs, self.steps_per_epoch)
+        _zero_or_at_least_two("fd_samples", self.fd_samples, "no FD")
+        lambda_search.check_settings(self.lambdas, self.collects, self.burn_ins, self.widenings, self.fd_widenings,
+                                     self.criterion, measures_fd=self.fd_samples != 0)
         _at_least_one(mixing_chains=self.mixing_chains)
 
 
@@ -290,13 +295,6 @@ class ReportConfig:
     def __post_init__(self):
         if not self.curves:
             raise UserInputError("the report needs at least one learning-curve CSV")
-
-
-@dataclasses.dataclass(frozen=True)
-class ExtractConfig:
-    """Extract and cache ResNet50 features of a CIFAR dataset."""
-
-    data: DataConfig
 
 
 @dataclasses.dataclass(frozen=True)

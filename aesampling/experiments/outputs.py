@@ -32,7 +32,7 @@ def _check_writable(folder: Path) -> None:
         os.close(fd)
         os.unlink(probe)
     except OSError as e:
-        raise UserInputError(f"cannot write to {folder}: {e.strerror or e}") from e
+        raise storage.not_writable(folder, e) from e
 
 
 def claim(outputs: dict[str, str | Path], inputs: dict[str, str | Path | None] = (), *,

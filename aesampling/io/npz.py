@@ -16,7 +16,7 @@ import numpy as np
 
 from aesampling.io import interruption
 from aesampling.errors import UserInputError
-from aesampling.io.storage import atomic_path
+from aesampling.io.storage import atomic_path, existing_file
 
 
 class NpzStreamWriter:
@@ -41,21 +41,38 @@ class NpzStreamWriter:
         self._num_rows = int(num_rows)
         self._specs = {k: (tuple(shape), np.dtype(dtype)) for k, (shape, dtype) in arrays.items()}
         self._written = dict.fromkeys(arrays, 0)
-        self._atomic = atomic_path(self._path)
-        self._tmp = self._atomic.__enter__()
         self._parts = {}
         self._files = {}
-        for key, (shape, dtype) in self._specs.items():
-            part = self._tmp.with_name(f"{self._tmp.name}.{key}.npy")
-            handle = open(part, "wb")
-            header = {
-                "descr": np.lib.format.dtype_to_descr(dtype),
-                "fortran_order": False,
-                "shape": (self._num_rows, *shape),
-            }
-            np.lib.format.write_array_header_2_0(handle, header)
-            self._parts[key], self._files[key] = part, handle
         self._closed = False
+        self._atomic = atomic_path(self._path)
+        self._tmp = None
+        interruption.hold()  # no stop between creating the files and the writer's cleanup guarding them
+        try:
+            self._tmp = self._atomic.__enter__()
+            for key, (shape, dtype) in self._specs.items():
+                part = self._tmp.with_name(f"{self._tmp.name}.{key}.npy")
+                handle = open(part, "wb")
+                self._parts[key], self._files[key] = part, handle
+                header = {
+                    "descr": np.lib.format.dtype_to_descr(dtype),
+                    "fortran_order": False,
+                    "shape": (self._num_rows, *shape),
+                }
+                np.lib.format.write_array_header_2_0(handle, header)
+        except BaseException as e:
+            self._closed = True
+            try:
+                self._cleanup()
+                if self._tmp is not None:
+                    self._atomic.__exit__(type(e), e, e.__traceback__)
+            finally:
+                interruption.release()
+            raise
+        try:
+            interruption.release()  # a stop asked for meanwhile is raised here
+        except BaseException:
+            self.abort()
+            raise
 
     def put_whole(self, key: str, array: np.ndarray) -> None:
         """Adds a small array, stored as it is beside the streamed ones."""
@@ -137,14 +154,12 @@ def load_npz(path: str | os.PathLike, required: tuple[str, ...] = ()) -> dict[st
     Raises UserInputError when the file is missing, unreadable, or lacks one
     of the `required` arrays.
     """
-    path = Path(path)
-    if not path.is_file():
-        raise UserInputError(f"file not found: {path}")
+    path = existing_file(path)
     try:
         with np.load(path, allow_pickle=False) as archive:
             arrays = {k: archive[k] for k in archive.files}
     except (OSError, ValueError, zipfile.BadZipFile, EOFError) as e:
-        raise UserInputError(f"cannot read {path} as .npz: {e}") from e
+        raise _unreadable(path, e) from e
     missing = [k for k in required if k not in arrays]
     if missing:
         raise UserInputError(f"{path} lacks the arrays {missing}; it has {sorted(arrays)}")
@@ -155,16 +170,14 @@ def load_npz(path: str | os.PathLike, required: tuple[str, ...] = ()) -> dict[st
 
 def iter_npz_rows(path: str | os.PathLike, key: str, chunk_rows: int) -> Iterator[np.ndarray]:
     """Yields one array of an uncompressed .npz in chunks of rows, without loading it whole."""
-    path = Path(path)
-    if not path.is_file():
-        raise UserInputError(f"file not found: {path}")
+    path = existing_file(path)
     try:
         archive = zipfile.ZipFile(path)
     except zipfile.BadZipFile as e:
         raise UserInputError(f"{path} is not an .npz file") from e
     with archive:
         if f"{key}.npy" not in archive.namelist():
-            raise UserInputError(f"{path} has no array {key!r}")
+            raise _no_array(path, key)
         with archive.open(f"{key}.npy") as stream:
             shape, fortran, dtype = _read_npy_header(stream)
             _check_plain(path, key, dtype)
@@ -183,18 +196,24 @@ def iter_npz_rows(path: str | os.PathLike, key: str, chunk_rows: int) -> Iterato
 
 def npz_array_shape(path: str | os.PathLike, key: str) -> tuple[tuple[int, ...], np.dtype]:
     """Shape and dtype of one array in an .npz, read from its header only."""
-    path = Path(path)
-    if not path.is_file():
-        raise UserInputError(f"file not found: {path}")
+    path = existing_file(path)
     try:
         with zipfile.ZipFile(path) as archive, archive.open(f"{key}.npy") as stream:
             shape, _, dtype = _read_npy_header(stream)
     except KeyError as e:
-        raise UserInputError(f"{path} has no array {key!r}") from e
+        raise _no_array(path, key) from e
     except (zipfile.BadZipFile, ValueError) as e:
-        raise UserInputError(f"cannot read {path} as .npz: {e}") from e
+        raise _unreadable(path, e) from e
     _check_plain(path, key, dtype)
     return tuple(shape), dtype
+
+
+def _unreadable(path: Path, error: Exception) -> UserInputError:
+    return UserInputError(f"cannot read {path} as .npz: {error}")
+
+
+def _no_array(path: Path, key: str) -> UserInputError:
+    return UserInputError(f"{path} has no array {key!r}")
 
 
 def _check_plain(path, key: str, dtype: np.dtype) -> None:
@@ -206,11 +225,9 @@ def _check_plain(path, key: str, dtype: np.dtype) -> None:
 
 def load_npz_array(path: str | os.PathLike, key: str) -> np.ndarray | None:
     """One array of an .npz (read alone, allow_pickle=False), or None when the file has no array `key`."""
-    path = Path(path)
-    if not path.is_file():
-        raise UserInputError(f"file not found: {path}")
+    path = existing_file(path)
     try:
         with np.load(path, allow_pickle=False) as archive:
             return archive[key] if key in archive.files else None
     except (OSError, ValueError, zipfile.BadZipFile, EOFError) as e:
-        raise UserInputError(f"cannot read {path} as .npz: {e}") from e
+        raise _unreadable(path, e) from e

@@ -41,12 +41,16 @@ _STATE_FILES = ("latest.weights.h5", "training_metadata.json")  # BackupAndResto
 
 
 def _state_readable(weights: Path, metadata: Path) -> bool:
-    """True when the epoch record parses and the weights file is a complete HDF5 file."""
+    """True when the epoch record parses, the weights file is a complete HDF5 file, and the record was written
+    after the weights: BackupAndRestore writes the weights, then the record, so a kill between the two leaves
+    the next epoch's weights beside the last epoch's record (which a resume would pair, silently)."""
     import h5py
 
     try:
         epoch = json.loads(metadata.read_text())["epoch"]
         if not isinstance(epoch, int) or epoch < 0:
+            return False
+        if metadata.stat().st_mtime_ns < weights.stat().st_mtime_ns:
             return False
         with h5py.File(weights, "r"):
             return True
@@ -60,8 +64,9 @@ def prepare_training_backup(output: str | Path, settings: str) -> int:
     - No backup: a fresh folder records `settings` (the run's config), and training starts at epoch 0.
     - A backup made with other settings: UserInputError (a resume would mix two configurations).
     - A backup without a settings record (older, or killed before writing it): removed with a warning.
-    - A state damaged by a kill during its write: the previous epoch's copy (`.bkp`) replaces it, with a
-      warning; when that is damaged too, the backup is removed and training starts over.
+    - A state damaged by a kill during its write (a file cut short, or the weights written without their
+      epoch's record): the previous epoch's copy (`.bkp`) replaces it, with a warning; when that is damaged
+      too, the backup is removed and training starts over.
     """
     folder = Path(f"{output}.backup")
     if folder.is_dir():

@@ -18,6 +18,7 @@ from typing import Any, Iterator
 import numpy as np
 
 from aesampling.errors import UserInputError
+from aesampling.io import interruption
 
 
 def _current_umask() -> int:
@@ -63,18 +64,25 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     """
     path = Path(path)
     folder = path.parent if str(path.parent) else Path(".")
+    interruption.hold()  # no stop between creating the temporary and guarding it
     try:
         folder.mkdir(parents=True, exist_ok=True)
         remove_stale_temporaries(path)
         fd, tmp_name = tempfile.mkstemp(
             dir=folder, prefix=f".{path.stem}.{os.getpid()}.", suffix=f".tmp{path.suffix}"
         )
-    except OSError as e:
-        raise UserInputError(f"cannot write to {folder}: {e.strerror or e}") from e
-    os.close(fd)
+    except BaseException as e:  # nothing was created: the hold ends here
+        interruption.release()
+        if isinstance(e, OSError):
+            raise not_writable(folder, e) from e
+        raise
     tmp = Path(tmp_name)
-    os.chmod(tmp, 0o666 & ~_current_umask())  # mkstemp makes 0600; outputs get the usual mode
     try:
+        try:
+            os.close(fd)
+        finally:
+            interruption.release()  # a stop asked for meanwhile is raised here, where the temporary is removed
+        os.chmod(tmp, 0o666 & ~_current_umask())  # mkstemp makes 0600; outputs get the usual mode
         yield tmp
         os.replace(tmp, path)
     finally:
@@ -105,13 +113,26 @@ def write_json(path: str | os.PathLike, payload: Any) -> None:
     write_text(path, json.dumps(payload, indent=2, sort_keys=True, default=_json_default) + "\n")
 
 
-def read_json(path: str | os.PathLike) -> Any:
-    """Reads a JSON file, with a clear error when it is missing or broken."""
+def existing_file(path: str | os.PathLike) -> Path:
+    """`path` as a Path, when it names a file; the one "file not found" error otherwise."""
     path = Path(path)
     if not path.is_file():
         raise UserInputError(f"file not found: {path}")
+    return path
+
+
+def not_writable(folder: str | os.PathLike, error: OSError) -> UserInputError:
+    """The one error for a folder an output cannot be written to."""
+    return UserInputError(f"cannot write to {folder}: {error.strerror or error}")
+
+
+def read_json(path: str | os.PathLike) -> Any:
+    """Reads a JSON file, with a clear error when it is missing, not text, or broken."""
+    path = existing_file(path)
     try:
-        return json.loads(path.read_text())
+        return json.loads(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError as e:
+        raise UserInputError(f"{path} is not valid JSON: not UTF-8 text (byte {e.start})") from e
     except json.JSONDecodeError as e:
         raise UserInputError(f"{path} is not valid JSON: {e}") from e
 

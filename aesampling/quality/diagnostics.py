@@ -16,7 +16,7 @@ import numpy as np
 
 from aesampling.quality import measures
 from aesampling.errors import UserInputError
-from aesampling.sampling.reinjection import (MOMENTS_START, NORMAL_START, ReinjectionConfig, ReinjectionSampler, StartMoments,
+from aesampling.sampling.reinjection import (MOMENTS_START, NORMAL_START, ReinjectionConfig, ReinjectionSampler, Sampler, StartMoments,
                                  start_for)
 
 MIXING_STEPS = (1, 2, 3, 5, 10, 20, 40, 60)
@@ -219,7 +219,7 @@ def fidelity(space: FeatureSpace, reference: Reference, samples: int = FIDELITY_
     The λ search's FD criterion: sampling and C's features only, no student.
     Chains that blow up give FD inf and class TV None.
     """
-    def measure(sampler: ReinjectionSampler) -> dict:
+    def measure(sampler: Sampler) -> dict:
         per_restart = sampler.config.samples_per_restart
         x = sampler.restarts(0, -(-samples // per_restart))[:samples]
         if not np.all(np.isfinite(x)):

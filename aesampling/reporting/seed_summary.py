@@ -13,7 +13,6 @@ import numpy as np
 import pandas as pd
 
 from aesampling.reporting import tables
-from aesampling.errors import UserInputError
 
 GROUND_TRUTH = "ground_truth"
 ACCURACY_METRICS = ("final_accuracy", "last_epochs_mean_accuracy", "relative_to_ground_truth")

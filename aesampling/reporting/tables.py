@@ -46,11 +46,12 @@ def _collect_text(chains: dict, record: dict) -> str:
     """The collected state, for chains from the data's moments that start, and for class-balanced chains the share
     of the K slots per restart they filled (and how stuck chains were refilled, unless from the start)."""
     text = chains["collect"] + (", from moments" if chains.get("start") == "moments" else "")
-    if not chains.get("balance"):
+    balance = chains.get("balance")
+    if not balance:
         return text
     kept = record.get("accepted_share")
     refilled = {CLONE_REFILL: " by cloning", CLASS_MOMENTS_REFILL: " by cloning and class moments"}.get(
-        chains.get("refill"), "")
+        balance.get("refill") if isinstance(balance, dict) else chains.get("refill"), "")
     return f"{text}, balanced{refilled}" + (f" ({kept:.1%} of slots filled)" if kept is not None else "")
 
 

@@ -15,11 +15,10 @@ has room, chains earlier in the pool first. A chain whose class is full is
 *stuck* there: it restarts at once from fresh N(0, I) noise (the
 counter-based draw keyed by (seed, restart, P·R + t)) and burns in again
 before it may offer a state. The restart ends when every quota is filled,
-or after P·R steps (the patience P, `ReinjectionConfig.balance_patience`,
-2 by default).
+or after P·R steps (the patience P, `Balance.patience`, 2 by default).
 
 A chain restarted from the start finds a rare class only as often as the
-start leads there. With refill "clone" (`ReinjectionConfig.refill`), a stuck
+start leads there. With refill "clone" (`Balance.refill`, `refills`), a stuck
 chain first becomes a copy of a *donor*, a chain past its burn-in whose class
 still has room, and goes on from the donor's state with its own noise: once a
 chain reaches a rare class, the chains there can double every step, as in
@@ -63,16 +62,16 @@ import numpy as np
 from keras import ops
 
 from aesampling import backend
-from aesampling.models import builders
 from aesampling.errors import UserInputError
+from aesampling.models import builders
+from aesampling.sampling import refills
+from aesampling.sampling.reinjection import (CLASS_MOMENTS_REFILL, Chains, ReinjectionConfig, ReinjectionSampler,
+                                             StartMoments, check_memory, concatenated, start_for, stream_samples)
 from aesampling.sampling.teacher import check_classifier
-from aesampling.sampling.reinjection import (CLASS_MOMENTS_REFILL, START_REFILL, ReinjectionConfig, ReinjectionSampler,
-                                 StartMoments, chain_noise, start_for)
-
 
 POOL = 8
 NEEDS_CLASSIFIER = ("class-balanced collection labels the chains' states with the ground-truth classifier: "
-                    "give --classifier")
+                    "give `classifier`")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -106,42 +105,93 @@ def class_quotas(samples_per_restart: int, num_classes: int) -> np.ndarray:
     return quotas
 
 
-class BalancedReinjectionSampler(ReinjectionSampler):
+class QuotaSlots:
+    """K = B·(R - b) sample slots of one restart, q_c of them for class c at [o_c, o_c + q_c),
+    o_c = q_0 + .. + q_{c-1}; chains offer states into them, earlier chains of the pool first. Traceable."""
+
+    def __init__(self, samples_per_restart: int, num_classes: int):
+        self.size = samples_per_restart
+        self.num_classes = num_classes
+        self.quotas_array = class_quotas(samples_per_restart, num_classes)
+        self.slot_class = np.repeat(np.arange(num_classes), self.quotas_array)
+
+    def tensors(self):
+        """(q_c, o_c) as int32 tensors, built where the compiled restart uses them."""
+        return (ops.convert_to_tensor(self.quotas_array, "int32"),
+                ops.convert_to_tensor(np.cumsum(self.quotas_array) - self.quotas_array, "int32"))
+
+    def empty(self, input_dim: int):
+        """(counts n_c = 0, a buffer of K + 1 rows: row K takes the states nobody keeps)."""
+        return ops.zeros((self.num_classes,), "int32"), ops.zeros((self.size + 1, input_dim), "float32")
+
+    def offer(self, buffer, counts, candidate, labels, eligible, quotas, offsets):
+        """Each eligible chain offers `candidate` into its class `labels`; taken while the class has room.
+
+        Returns the new (buffer, counts)."""
+        label_hot = ops.one_hot(labels, self.num_classes, dtype="int32")
+        offered = label_hot * ops.expand_dims(ops.cast(eligible, "int32"), -1)
+        earlier = refills.rank(offered)  # offers of the same class by chains before this one
+        taken = offered * ops.cast(earlier < ops.expand_dims(quotas - counts, 0), "int32")
+        slot = ops.sum(label_hot * (ops.expand_dims(offsets + counts, 0) + earlier), axis=1)
+        slot = ops.where(ops.sum(taken, axis=1) > 0, slot, self.size)
+        buffer = ops.scatter_update(buffer, ops.expand_dims(slot, -1), candidate)
+        return buffer, counts + ops.sum(taken, axis=0)
+
+    def filled(self, buffer, counts, offsets):
+        """The K slots, shape (K, n + 1): the states, then 1 where the slot was filled."""
+        slot_class = ops.convert_to_tensor(self.slot_class, "int32")
+        filled = ops.arange(self.size, dtype="int32") - ops.take(offsets, slot_class) < ops.take(counts, slot_class)
+        return ops.concatenate([buffer[:self.size], ops.expand_dims(ops.cast(filled, "float32"), -1)], axis=-1)
+
+
+class BalancedReinjectionSampler:
     """Reinjection chains whose collected states fill equal per-class quotas of C's hard labels.
+
+    Composed of the shared state update (`reinjection.Chains`, run on a pool of
+    G·B chains), the class slots (`QuotaSlots`) and the refill of
+    `config.balance.refill` (`refills.refill_for`), chosen once here.
 
     Args:
       autoencoder: the model r.
-      config: the chain settings (`config.balance` is implied; `config.refill`
-        says how a stuck chain goes on: "start" restarts it from the start
-        distribution, the paper's heuristic; "clone" first copies a chain that
-        offers into a class with room, `_refill`; `config.balance_patience`
-        is P, the restart's length in units of R).
+      config: the chain settings; `config.balance` (a `Balance`) must be set.
       classifier: the ground-truth classifier C, with sigmoid (or softmax) outputs.
       seed, input_dim, jit_compile, start: as for ReinjectionSampler (one device only); a chain
         restarted from a full class starts again at the same distribution (or see class_start).
-      class_start: the training data's ClassMoments, exactly when `config.refill`
-        is "class_moments": stuck chains that clone no donor restart there.
+      class_start: the training data's ClassMoments, exactly when the refill is
+        "class_moments": stuck chains that clone no donor restart there.
       pool: G, the restart runs G·B chains.
     """
 
     def __init__(self, autoencoder, config: ReinjectionConfig, classifier, *, seed: int,
                  input_dim: int | None = None, jit_compile: bool = False,
                  pool: int = POOL, start: StartMoments | None = None, class_start: ClassMoments | None = None):
+        if config.balance is None:
+            raise UserInputError("a class-balanced sampler needs chain settings with a `balance`")
+        self.chains = Chains(autoencoder, config, seed=seed, input_dim=input_dim, start=start)
+        self.autoencoder = autoencoder
         self.classifier = classifier
-        self.steps = config.balance_patience * config.reinjections
-        self.chains = pool * config.num_chains
-        super().__init__(autoencoder, config, seed=seed, input_dim=input_dim, jit_compile=jit_compile, start=start)
+        self.config = config
+        self.seed = self.chains.seed
+        self.input_dim = self.chains.input_dim
+        self.pool_size = pool * config.num_chains
+        self.steps = config.balance.patience * config.reinjections
+        check_memory(config, self.input_dim)
         self.num_classes = check_classifier(classifier, self.input_dim)
-        self.quotas = class_quotas(config.samples_per_restart, self.num_classes)
-        self._class_moments = self._check_class_start(class_start)
+        self.slots = QuotaSlots(config.samples_per_restart, self.num_classes)
+        self.quotas = self.slots.quotas_array
+        self._refill = refills.refill_for(
+            config.balance.refill, starting_point=self.chains.starting_point,
+            clone_age=config.burn_in if config.collect == "noisy" else config.burn_in - 1,
+            class_moments=self._class_moments(class_start))
+        self._restarts = backend.compile(self._restarts_impl, jit_compile=jit_compile, static_argnames=("count",))
         self.slots_seen = 0
         self.accepted = 0
 
-    def _check_class_start(self, class_start: ClassMoments | None):
+    def _class_moments(self, class_start: ClassMoments | None):
         """(μ_c, σ_c) as C x n tensors when the refill needs them, else None."""
-        wanted = self.config.refill == CLASS_MOMENTS_REFILL
-        if (class_start is not None) != wanted:
-            raise UserInputError(f"refill {self.config.refill!r} with class moments "
+        refill = self.config.balance.refill
+        if (class_start is not None) != (refill == CLASS_MOMENTS_REFILL):
+            raise UserInputError(f"refill {refill!r} with class moments "
                                  f"{'given' if class_start is not None else 'not given'}: class moments go with "
                                  f"refill {CLASS_MOMENTS_REFILL!r}")
         if class_start is None:
@@ -152,110 +202,43 @@ class BalancedReinjectionSampler(ReinjectionSampler):
                                  f"of n = {self.input_dim}: they must be {expected}")
         return ops.convert_to_tensor(class_start.mean, "float32"), ops.convert_to_tensor(class_start.std, "float32")
 
-    def _chain_noise(self, restart, step):
-        return chain_noise(self.seed, restart, step, (self.chains, self.input_dim))
-
     def weights(self):
         """(r's weights, C's weights), the first argument of the traceable methods."""
         return builders.frozen_weights(self.autoencoder), builders.frozen_weights(self.classifier)
 
-    def _restart_block(self, weights, restart, rows=None):
-        """One restart's K class slots, shape (K, n + 1): the states, then 1 where the slot was filled.
+    def _restart_block(self, weights, restart):
+        """One restart's K class slots, shape (K, n + 1) (`QuotaSlots.filled`).
 
-        Slots [o_c, o_c + q_c) hold class c (o_c = q_0 + .. + q_{c-1}); the
-        loop ends when every slot is filled or after P·R steps.
+        The loop ends when every slot is filled or after P·R steps. Step t
+        draws ε_t for the pool, and the refill's fresh starts from the draw
+        keyed P·R + t.
         """
         cfg = self.config
         autoencoder_weights, classifier_weights = weights
-        quotas = ops.convert_to_tensor(self.quotas, "int32")
-        offsets = ops.convert_to_tensor(np.cumsum(self.quotas) - self.quotas, "int32")
-        slots = cfg.samples_per_restart  # K; row K of the buffer takes the states nobody keeps
+        quotas, offsets = self.slots.tensors()
 
         def unfinished(t, x, age, counts, buffer):
             return ops.logical_and(t <= self.steps, ops.any(counts < quotas))
 
         def step(t, x, age, counts, buffer):
-            clean = builders.apply(self.autoencoder, autoencoder_weights, x)
-            x = clean + self._sqrt_lam * self._chain_noise(restart, t)
+            clean, x = self.chains.reinject(autoencoder_weights, x, self.chains.noise(restart, t, self.pool_size))
             candidate = x if cfg.collect == "noisy" else clean
             age = age + 1
             labels = ops.argmax(builders.apply(self.classifier, classifier_weights, candidate), axis=-1)
-            label_hot = ops.one_hot(labels, self.num_classes, dtype="int32")
-            offered = label_hot * ops.expand_dims(ops.cast(age > cfg.burn_in, "int32"), -1)
-            earlier = _rank(offered)  # offers of the same class by chains before this one
-            taken = offered * ops.cast(earlier < ops.expand_dims(quotas - counts, 0), "int32")
-            slot = ops.sum(label_hot * (ops.expand_dims(offsets + counts, 0) + earlier), axis=1)
-            slot = ops.where(ops.sum(taken, axis=1) > 0, slot, slots)
-            buffer = ops.scatter_update(buffer, ops.expand_dims(slot, -1), candidate)
-            counts = counts + ops.sum(taken, axis=0)
             past_burn_in = age > cfg.burn_in
+            buffer, counts = self.slots.offer(buffer, counts, candidate, labels, past_burn_in, quotas, offsets)
             room = ops.take(counts < quotas, labels)
             stuck = ops.logical_and(past_burn_in, ops.logical_not(room))
-            x, age = self._refill(restart, t, x, age, stuck, ops.logical_and(past_burn_in, room), quotas - counts)
+            x, age = self._refill(x, age, stuck, ops.logical_and(past_burn_in, room), quotas - counts,
+                                  self.chains.noise(restart, self.steps + t, self.pool_size))
             return t + 1, x, age, counts, buffer
 
-        start = (ops.convert_to_tensor(1, "int32"), self._starting_point(self._chain_noise(restart, 0)),
-                 ops.zeros((self.chains,), "int32"), ops.zeros((self.num_classes,), "int32"),
-                 ops.zeros((slots + 1, self.input_dim), "float32"))
+        counts, buffer = self.slots.empty(self.input_dim)
+        start = (ops.convert_to_tensor(1, "int32"),
+                 self.chains.starting_point(self.chains.noise(restart, 0, self.pool_size)),
+                 ops.zeros((self.pool_size,), "int32"), counts, buffer)
         _, _, _, counts, buffer = ops.while_loop(unfinished, step, start)
-        slot_class = ops.convert_to_tensor(np.repeat(np.arange(self.num_classes), self.quotas), "int32")
-        filled = ops.arange(slots, dtype="int32") - ops.take(offsets, slot_class) < ops.take(counts, slot_class)
-        return ops.concatenate([buffer[:slots], ops.expand_dims(ops.cast(filled, "float32"), -1)], axis=-1)
-
-    def _refill(self, restart, t, x, age, stuck, donors, open_slots):
-        """The states and ages after the stuck chains restart: every one from the start, or a clone first.
-
-        With refill "clone", the k-th stuck chain (in pool order) copies the
-        state of the k-th donor, a chain past its burn-in whose class still
-        has room, while there are donors; each donor is copied at most once
-        per step, so a class's chains at most double per step. A clone offers
-        its next state that differs from its donor's: the next one when
-        collecting noisy states (they differ by the noise), the one after
-        when collecting clean ones (r of the same state would repeat the
-        donor's). The other stuck chains restart from the start, or with
-        "class_moments" at the moments of a class with room (`_class_start`;
-        `open_slots` is q_c - n_c per class).
-        """
-        cfg = self.config
-        z = self._chain_noise(restart, self.steps + t)
-        cloned = None
-        restarting = stuck
-        if cfg.refill != START_REFILL:
-            donor_count = ops.sum(ops.cast(donors, "int32"))
-            donor_rank = _rank(donors)
-            donor_by_rank = ops.scatter_update(ops.zeros((self.chains + 1,), "int32"),
-                                               ops.expand_dims(ops.where(donors, donor_rank, self.chains), -1),
-                                               ops.arange(self.chains, dtype="int32"))
-            stuck_rank = _rank(stuck)
-            cloned = ops.logical_and(stuck, stuck_rank < donor_count)
-            parent = ops.take(donor_by_rank, stuck_rank)
-            restarting = ops.logical_and(stuck, ops.logical_not(cloned))
-        fresh = (self._class_start(z, restarting, open_slots) if cfg.refill == CLASS_MOMENTS_REFILL
-                 else self._starting_point(z))
-        refilled_x = ops.where(ops.expand_dims(restarting, -1), fresh, x)
-        refilled_age = ops.where(restarting, ops.zeros_like(age), age)
-        if cloned is None:
-            return refilled_x, refilled_age
-        clone_age = cfg.burn_in if cfg.collect == "noisy" else cfg.burn_in - 1
-        refilled_x = ops.where(ops.expand_dims(cloned, -1), ops.take(x, parent, axis=0), refilled_x)
-        refilled_age = ops.where(cloned, ops.full_like(age, clone_age), refilled_age)
-        return refilled_x, refilled_age
-
-    def _class_start(self, z, restarting, open_slots):
-        """x_0 = μ_c + σ_c ⊙ z for the restarting chains, spread over the classes as their open slots are.
-
-        The k-th of m restarting chains (in pool order) takes the class c whose
-        open slots [s_c, s_c + q_c - n_c) on the line of all S open slots hold
-        the point (k + 1/2)·S/m.
-        """
-        rank = ops.cast(_rank(restarting), "float32")
-        count = ops.maximum(ops.sum(ops.cast(restarting, "float32")), 1.0)
-        point = (rank + 0.5) * ops.cast(ops.sum(open_slots), "float32") / count
-        ends = ops.cast(ops.cumsum(open_slots), "float32")
-        classes = ops.sum(ops.cast(ops.expand_dims(ends, 0) <= ops.expand_dims(point, -1), "int32"), axis=1)
-        classes = ops.minimum(classes, self.num_classes - 1)
-        mean, std = self._class_moments
-        return ops.take(mean, classes, axis=0) + ops.take(std, classes, axis=0) * z
+        return self.slots.filled(buffer, counts, offsets)
 
     def restart_batch(self, weights, restart):
         """(the K class slots of one restart, their weights): filled slots weigh K / filled, empty ones 0.
@@ -266,9 +249,6 @@ class BalancedReinjectionSampler(ReinjectionSampler):
         block = self._restart_block(weights, restart)
         mask = block[:, -1]
         return block[:, :-1], mask * (float(self.config.samples_per_restart) / ops.maximum(ops.sum(mask), 1.0))
-
-    def restart_states(self, weights, restart):
-        raise NotImplementedError("a balanced restart has a variable number of samples: use restart_batch")
 
     def _restarts_impl(self, weights, first, count):
         def next_restart(carry, restart):
@@ -294,26 +274,28 @@ class BalancedReinjectionSampler(ReinjectionSampler):
         """Samples one restart is expected to yield: K times the share of slots filled so far."""
         return self.config.samples_per_restart * (self.accepted_share or 1.0)
 
+    def iter_samples(self, num_samples: int, chunk_samples: int = 16384):
+        """Yields the first `num_samples` accepted samples in chunks of about `chunk_samples` rows."""
+        return stream_samples(self.restarts, self._expected_yield, num_samples, self.config.samples_per_restart,
+                              chunk_samples)
 
-def _rank(mask):
-    """For each row, how many rows before it are True (its 0-based rank among the True rows when it is True),
-    column by column for a 2-D mask."""
-    as_int = ops.cast(mask, "int32")
-    return ops.cumsum(as_int, axis=0) - as_int
+    def sample(self, num_samples: int) -> np.ndarray:
+        """The first `num_samples` accepted samples as one (num_samples, n) float32 array."""
+        return concatenated(self.iter_samples(num_samples), self.input_dim)
 
 
 def make_sampler(autoencoder, config: ReinjectionConfig, *, seed: int, classifier=None,
                  jit_compile: bool = False, strategy=None, moments: StartMoments | None = None,
-                 class_moments: ClassMoments | None = None) -> ReinjectionSampler:
+                 class_moments: ClassMoments | None = None):
     """The sampler `config` asks for: class-balanced (`config.balance`, needs C) or plain, starting at N(0, I)
     or, for config.start "moments", at the data's `moments`; refill "class_moments" needs `class_moments`."""
     start = start_for(config, moments)
-    if not config.balance:
+    if config.balance is None:
         return ReinjectionSampler(autoencoder, config, seed=seed, jit_compile=jit_compile, strategy=strategy,
                                   start=start)
     if classifier is None:
         raise UserInputError(NEEDS_CLASSIFIER)
     if strategy is not None:
-        raise UserInputError("class-balanced collection runs on one device: use --strategy=none")
+        raise UserInputError("class-balanced collection runs on one device: set `strategy` to none")
     return BalancedReinjectionSampler(autoencoder, config, classifier, seed=seed, jit_compile=jit_compile,
                                       start=start, class_start=class_moments)

@@ -25,8 +25,8 @@ def make_strategy(name: str):
         return None
     if name == "mirrored":
         if backend.is_jax():
-            raise UserInputError("--strategy=mirrored needs the TensorFlow backend; on JAX, one device runs "
-                                 "everything (unset KERAS_BACKEND or use --strategy=none)")
+            raise UserInputError("`strategy` mirrored needs the TensorFlow backend; on JAX, one device runs "
+                                 "everything: set `strategy` to none")
         import tensorflow as tf
 
         return tf.distribute.MirroredStrategy()

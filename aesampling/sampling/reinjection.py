@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from typing import Iterator
+from typing import Iterator, Protocol
 
 import numpy as np
 from keras import ops
@@ -56,6 +56,33 @@ def check_seed(seed: int) -> int:
     return int(seed)
 
 
+def _is_integer(value) -> bool:
+    return not isinstance(value, (bool, np.bool_)) and isinstance(value, (int, np.integer))
+
+
+@dataclasses.dataclass(frozen=True)
+class Balance:
+    """Class-balanced collection (`aesampling.sampling.class_balance`): equal per-class quotas of the ground-truth
+    classifier's hard labels, the chains stuck in a full class refilled.
+
+    Attributes:
+      refill: how a chain stuck in a full class goes on: "start" restarts it at
+        the start (the paper's heuristic), "clone" first copies a chain that
+        offers into a class with room, and "class_moments" clones too but
+        restarts the other stuck chains at the moments of the classes with room.
+      patience: P >= 1; a restart runs at most P·R steps to fill its quotas.
+    """
+
+    refill: str = START_REFILL
+    patience: int = BALANCE_PATIENCE
+
+    def __post_init__(self):
+        if self.refill not in REFILL_MODES:
+            raise UserInputError(f"`refill` must be one of {REFILL_MODES}, got {self.refill!r}")
+        if not _is_integer(self.patience) or self.patience < 1:
+            raise UserInputError(f"`patience` (P) must be an integer >= 1, got {self.patience!r}")
+
+
 @dataclasses.dataclass(frozen=True)
 class ReinjectionConfig:
     """Settings of the reinjection chains.
@@ -66,19 +93,11 @@ class ReinjectionConfig:
       reinjections: R >= 1, reinjections per restart.
       burn_in: b with 0 <= b < R, states per restart not collected.
       collect: "noisy" (x_t) or "clean" (r(x_{t-1})).
-      balance: collect equal per-class quotas of the ground-truth classifier's
-        hard labels, restarting chains stuck in a full class
-        (`aesampling.sampling.class_balance`); needs that classifier.
       start: where each restart starts: "normal", x_0 ~ N(0, I) as in the
         paper, or "moments", x_0 = μ + σ ⊙ z at the training data's
         per-feature moments (`StartMoments`, which the sampler then needs).
-      refill: how a chain stuck in a full class goes on under `balance`:
-        "start" restarts it at the start (the paper's heuristic), "clone"
-        first copies a chain that offers into a class with room, and
-        "class_moments" clones too but restarts the other stuck chains at the
-        moments of the classes with room (`aesampling.sampling.class_balance`).
-      balance_patience: P >= 1; under `balance` a restart runs at most P·R
-        steps to fill its quotas.
+      balance: None collects every state after the burn-in; a `Balance`
+        collects equal per-class quotas instead (needs the classifier).
     """
 
     lam: float
@@ -86,43 +105,33 @@ class ReinjectionConfig:
     reinjections: int = 10
     burn_in: int = 2
     collect: str = "noisy"
-    balance: bool = False
     start: str = NORMAL_START
-    refill: str = START_REFILL
-    balance_patience: int = BALANCE_PATIENCE
+    balance: Balance | None = None
 
     def __post_init__(self):
         if not (isinstance(self.lam, (int, float)) and math.isfinite(self.lam) and self.lam >= 0):
-            raise UserInputError(f"lambda must be a finite number >= 0, got {self.lam}")
-        if self.num_chains < 1:
-            raise UserInputError(f"the number of chains must be at least 1, got {self.num_chains}")
-        if self.reinjections < 1:
-            raise UserInputError(f"the number of reinjections must be at least 1, got {self.reinjections}")
-        if not 0 <= self.burn_in < self.reinjections:
-            raise UserInputError(
-                f"burn-in must lie in [0, reinjections): got burn_in={self.burn_in}, "
-                f"reinjections={self.reinjections}"
-            )
+            raise UserInputError(f"`lam` (λ) must be a finite number >= 0, got {self.lam}")
+        if not _is_integer(self.num_chains) or self.num_chains < 1:
+            raise UserInputError(f"`num_chains` (B) must be an integer >= 1, got {self.num_chains!r}")
+        if not _is_integer(self.reinjections) or self.reinjections < 1:
+            raise UserInputError(f"`reinjections` (R) must be an integer >= 1, got {self.reinjections!r}")
+        if not _is_integer(self.burn_in) or not 0 <= self.burn_in < self.reinjections:
+            raise UserInputError(f"`burn_in` (b) must lie in [0, R), R = {self.reinjections}: got {self.burn_in!r}")
         if self.collect not in COLLECT_MODES:
-            raise UserInputError(f"collect must be one of {COLLECT_MODES}, got {self.collect!r}")
-        if not isinstance(self.balance, (bool, np.bool_)):
-            raise UserInputError(f"balance must be true or false, got {self.balance!r}")
+            raise UserInputError(f"`collect` must be one of {COLLECT_MODES}, got {self.collect!r}")
         if self.start not in START_MODES:
-            raise UserInputError(f"the chains' start must be one of {START_MODES}, got {self.start!r}")
-        if self.refill not in REFILL_MODES:
-            raise UserInputError(f"a stuck chain's refill must be one of {REFILL_MODES}, got {self.refill!r}")
-        if self.refill != START_REFILL and not self.balance:
-            raise UserInputError(f"refill {self.refill!r} applies to class-balanced collection only: "
-                                 "add --balance_classes")
-        if isinstance(self.balance_patience, bool) or not isinstance(self.balance_patience, (int, np.integer)) \
-                or self.balance_patience < 1:
-            raise UserInputError(f"the balance patience must be an integer >= 1, got {self.balance_patience!r}")
-        if self.balance_patience != BALANCE_PATIENCE and not self.balance:
-            raise UserInputError("a balance patience applies to class-balanced collection only: add --balance_classes")
+            raise UserInputError(f"`start` must be one of {START_MODES}, got {self.start!r}")
+        if self.balance is not None and not isinstance(self.balance, Balance):
+            raise UserInputError(f"`balance` must be None or a Balance, got {self.balance!r}")
+
+    @property
+    def refill(self) -> str | None:
+        """The refill of class-balanced collection, or None when every state is collected."""
+        return None if self.balance is None else self.balance.refill
 
     def without_balance(self) -> "ReinjectionConfig":
-        """The same chains collecting every state: class balance off, and its settings at their defaults."""
-        return dataclasses.replace(self, balance=False, refill=START_REFILL, balance_patience=BALANCE_PATIENCE)
+        """The same chains collecting every state."""
+        return dataclasses.replace(self, balance=None)
 
     @property
     def collected_per_restart(self) -> int:
@@ -140,18 +149,17 @@ def resolve_chain_settings(defaults: ReinjectionConfig, *, chosen: dict | None =
     """The chain settings of a run, each field from the first of: `given`, `chosen`, `defaults`.
 
     This is the one place that decides their precedence:
-    - `given`: values set explicitly (the scripts' flags --lam, --chains,
-      --reinjections, --burn_in, --collect, --start); None means unset;
+    - `given`: values set explicitly (by a script's flags, say); None means unset;
     - `chosen`: a λ search's best setting (`lambda_search.read_best`:
-      λ, collect, burn_in, reinjections, start), e.g. from --chains_file;
+      λ, collect, burn_in, reinjections, start), e.g. from a search result file;
     - `defaults`: the dataset's presets (`presets.ExperimentPresets.sampler`).
     """
-    fields = {f.name for f in dataclasses.fields(ReinjectionConfig)}
-    unknown = sorted(set(given) - fields)
+    fields = [f.name for f in dataclasses.fields(ReinjectionConfig)]
+    unknown = sorted(set(given) - set(fields))
     if unknown:
         raise ValueError(f"unknown chain settings {unknown}; known: {sorted(fields)}")
-    layers = (given, chosen or {}, dataclasses.asdict(defaults))
-    return ReinjectionConfig(**{name: next(layer[name] for layer in layers if layer.get(name) is not None)
+    layers = (given, chosen or {}, {name: getattr(defaults, name) for name in fields})
+    return ReinjectionConfig(**{name: next((layer[name] for layer in layers if layer.get(name) is not None), None)
                                 for name in fields})
 
 
@@ -238,6 +246,100 @@ def start_for(config: ReinjectionConfig, moments: StartMoments | None) -> StartM
     return moments
 
 
+class Sampler(Protocol):
+    """What the rest of the package asks of a sampler, plain (`ReinjectionSampler`) or class-balanced
+    (`class_balance.BalancedReinjectionSampler`)."""
+
+    config: ReinjectionConfig
+    input_dim: int
+
+    def weights(self): ...
+
+    def restart_batch(self, weights, restart): ...
+
+    def restarts(self, first: int, count: int) -> np.ndarray: ...
+
+    def iter_samples(self, num_samples: int, chunk_samples: int = 16384) -> Iterator[np.ndarray]: ...
+
+    def sample(self, num_samples: int) -> np.ndarray: ...
+
+
+class Chains:
+    """The state update every sampler shares: x_0 from its N(0, I) draw z, and x_t = r(x_{t-1}) + sqrt(λ)·ε_t.
+
+    Traceable pieces, composed by `ReinjectionSampler` (plain collection) and
+    `class_balance.BalancedReinjectionSampler` (per-class quotas).
+
+    Args:
+      autoencoder: the model r.
+      config: the chain settings (λ and the start are read here).
+      seed: integer seed in [0, 2^31 - 1]; the noise of (restart, t) is keyed by (seed, restart, t).
+      input_dim: n; read from the model when None.
+      start: the data's StartMoments, exactly when config.start is "moments".
+    """
+
+    def __init__(self, autoencoder, config: ReinjectionConfig, *, seed: int, input_dim: int | None = None,
+                 start: StartMoments | None = None):
+        self.autoencoder = autoencoder
+        self.seed = check_seed(seed)
+        self.input_dim = int(builders.check_autoencoder(autoencoder) if input_dim is None else input_dim)
+        if (start is not None) != (config.start == MOMENTS_START):
+            raise UserInputError(f"the chain settings start at {config.start!r} but starting moments were "
+                                 f"{'given' if start is not None else 'not given'}: moments go with start 'moments'")
+        self._start_moments = None  # (μ, σ) as tensors, or None for the N(0, I) start
+        if start is not None:
+            shapes = {np.shape(start.mean), np.shape(start.std)}
+            if shapes != {(self.input_dim,)}:
+                raise UserInputError(f"starting moments of shape {sorted(shapes)} for an autoencoder of n = "
+                                     f"{self.input_dim}: they must be ({self.input_dim},)")
+            self._start_moments = start.tensors()
+        self._sqrt_lam = math.sqrt(config.lam)
+
+    def noise(self, restart, t, count: int):
+        """z (t = 0) or ε_t of `count` chains in `restart`, shape (count, n)."""
+        return chain_noise(self.seed, restart, t, (count, self.input_dim))
+
+    def starting_point(self, z):
+        """x_0 from its N(0, I) draw z: z itself, or μ + σ ⊙ z (`StartMoments`)."""
+        if self._start_moments is None:
+            return z
+        mean, std = self._start_moments
+        return mean + std * z
+
+    def reinject(self, weights, x, noise):
+        """(r(x), r(x) + sqrt(λ)·noise): the clean reconstruction and the next state."""
+        clean = builders.apply(self.autoencoder, weights, x)
+        return clean, clean + self._sqrt_lam * noise
+
+
+def stream_samples(restarts, expected_yield, num_samples: int, samples_per_restart: int,
+                   chunk_samples: int = 16384) -> Iterator[np.ndarray]:
+    """The first `num_samples` samples of successive restarts, in chunks of about `chunk_samples` rows.
+
+    `restarts(first, count)` returns the samples of restarts first .. first +
+    count - 1; `expected_yield()` how many one restart is expected to give.
+    Memory stays bounded by the chunk size whatever `num_samples` is.
+    """
+    if num_samples < 0:
+        raise UserInputError(f"the number of samples must be >= 0, got {num_samples}")
+    restarts_per_chunk = max(1, chunk_samples // samples_per_restart)
+    remaining, restart = int(num_samples), 0
+    while remaining > 0:
+        count = min(restarts_per_chunk, max(1, math.ceil(remaining / max(expected_yield(), 1.0))))
+        chunk = restarts(restart, count)[:remaining]
+        if len(chunk) == 0:
+            raise UserInputError(f"restarts {restart}..{restart + count - 1} of the chains yielded no sample")
+        restart += count
+        remaining -= len(chunk)
+        yield chunk
+
+
+def concatenated(chunks: Iterator[np.ndarray], input_dim: int) -> np.ndarray:
+    """The chunks of `stream_samples` as one (num_samples, n) float32 array."""
+    chunks = list(chunks)
+    return np.concatenate(chunks) if chunks else np.zeros((0, input_dim), np.float32)
+
+
 class ReinjectionSampler:
     """Draws synthetic samples from an autoencoder by reinjection.
 
@@ -263,24 +365,12 @@ class ReinjectionSampler:
 
     def __init__(self, autoencoder, config: ReinjectionConfig, *, seed: int, input_dim: int | None = None,
                  jit_compile: bool = False, strategy=None, start: StartMoments | None = None):
+        self.chains = Chains(autoencoder, config, seed=seed, input_dim=input_dim, start=start)
         self.autoencoder = autoencoder
         self.config = config
-        self.seed = check_seed(seed)
-        if input_dim is None:
-            input_dim = builders.check_autoencoder(autoencoder)
-        self.input_dim = int(input_dim)
-        self._start_moments = None  # (μ, σ) as tensors, or None for the N(0, I) start
-        if (start is not None) != (config.start == MOMENTS_START):
-            raise UserInputError(f"the chain settings start at {config.start!r} but starting moments were "
-                                 f"{'given' if start is not None else 'not given'}: moments go with start 'moments'")
-        if start is not None:
-            shapes = {np.shape(start.mean), np.shape(start.std)}
-            if shapes != {(self.input_dim,)}:
-                raise UserInputError(f"starting moments of shape {sorted(shapes)} for an autoencoder of n = "
-                                     f"{self.input_dim}: they must be ({self.input_dim},)")
-            self._start_moments = start.tensors()
+        self.seed = self.chains.seed
+        self.input_dim = self.chains.input_dim
         check_memory(config, self.input_dim)
-        self._sqrt_lam = math.sqrt(config.lam)
         self.strategy = strategy
         if strategy is None:
             self._restarts = backend.compile(self._restarts_impl, jit_compile=jit_compile, static_argnames=("count",))
@@ -288,35 +378,27 @@ class ReinjectionSampler:
             from aesampling.sampling import devices
 
             self._restarts = devices.sharded_restarts(strategy, self._restart_block, self.weights,
-                                                          config.num_chains)
+                                                      config.num_chains)
 
     def weights(self):
         """The autoencoder's current weights, the first argument of the traceable methods."""
         return builders.frozen_weights(self.autoencoder)
 
     def _noise(self, restart, t, rows):
-        noise = chain_noise(self.seed, restart, t, (self.config.num_chains, self.input_dim))
+        noise = self.chains.noise(restart, t, self.config.num_chains)
         return noise if rows is None else noise[rows[0]:rows[0] + rows[1]]
-
-    def _starting_point(self, noise):
-        """x_0 from its N(0, I) draw z: z itself, or μ + σ ⊙ z (`StartMoments`)."""
-        if self._start_moments is None:
-            return noise
-        mean, std = self._start_moments
-        return mean + std * noise
 
     def _restart_block(self, weights, restart, rows=None):
         """Collected states of one restart, shape (R - b, chains, n); `rows` = (first chain, count) or all."""
         cfg = self.config
 
         def reinject(t, x):
-            return builders.apply(self.autoencoder, weights, x) + self._sqrt_lam * self._noise(restart, t, rows)
+            return self.chains.reinject(weights, x, self._noise(restart, t, rows))[1]
 
-        x = ops.fori_loop(1, cfg.burn_in + 1, reinject, self._starting_point(self._noise(restart, 0, rows)))
+        x = ops.fori_loop(1, cfg.burn_in + 1, reinject, self.chains.starting_point(self._noise(restart, 0, rows)))
 
         def collect(x, t):
-            clean = builders.apply(self.autoencoder, weights, x)
-            x = clean + self._sqrt_lam * self._noise(restart, t, rows)
+            clean, x = self.chains.reinject(weights, x, self._noise(restart, t, rows))
             return x, (x if cfg.collect == "noisy" else clean)
 
         return backend.scan(collect, x, cfg.burn_in + 1, cfg.collected_per_restart)[1]
@@ -331,7 +413,7 @@ class ReinjectionSampler:
     def restart_batch(self, weights, restart):
         """(the samples of one restart, None): a learning step's batch, every sample weighing the same.
 
-        Traceable; see `balancing.BalancedReinjectionSampler.restart_batch` for weighted batches.
+        Traceable; `class_balance.BalancedReinjectionSampler.restart_batch` gives weighted batches.
         """
         return self.restart_states(weights, restart), None
 
@@ -347,30 +429,10 @@ class ReinjectionSampler:
         return ops.convert_to_numpy(out)
 
     def iter_samples(self, num_samples: int, chunk_samples: int = 16384) -> Iterator[np.ndarray]:
-        """Yields the first `num_samples` samples in chunks of about `chunk_samples` rows.
-
-        Memory stays bounded by the chunk size whatever `num_samples` is.
-        """
-        if num_samples < 0:
-            raise UserInputError(f"the number of samples must be >= 0, got {num_samples}")
-        restarts_per_chunk = max(1, chunk_samples // self.config.samples_per_restart)
-        remaining, restart = int(num_samples), 0
-        while remaining > 0:
-            count = min(restarts_per_chunk, max(1, math.ceil(remaining / max(self._expected_yield(), 1.0))))
-            chunk = self.restarts(restart, count)[:remaining]
-            if len(chunk) == 0:
-                raise UserInputError(f"restarts {restart}..{restart + count - 1} of the chains yielded no sample")
-            restart += count
-            remaining -= len(chunk)
-            yield chunk
-
-    def _expected_yield(self) -> float:
-        """Samples one restart is expected to yield: all its B·(R - b) collected states."""
-        return float(self.config.samples_per_restart)
+        """Yields the first `num_samples` samples in chunks of about `chunk_samples` rows (`stream_samples`)."""
+        return stream_samples(self.restarts, lambda: float(self.config.samples_per_restart), num_samples,
+                              self.config.samples_per_restart, chunk_samples)
 
     def sample(self, num_samples: int) -> np.ndarray:
         """The first `num_samples` samples as one (num_samples, n) float32 array."""
-        chunks = list(self.iter_samples(num_samples))
-        if not chunks:
-            return np.zeros((0, self.input_dim), np.float32)
-        return np.concatenate(chunks)
+        return concatenated(self.iter_samples(num_samples), self.input_dim)

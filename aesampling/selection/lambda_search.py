@@ -72,13 +72,31 @@ def check_grid(lambdas, collects, burn_ins, widenings: int, fd_widenings: int = 
                              f"got {list(burn_ins)}")
     for name, rounds in (("widenings", widenings), ("fd_widenings", fd_widenings)):
         if isinstance(rounds, bool) or not isinstance(rounds, int) or rounds < 0:
-            raise UserInputError(f"{name} must be an integer >= 0, got {rounds!r}")
+            raise UserInputError(f"`{name}` must be an integer >= 0, got {rounds!r}")
 
 
 def fd_rounds_apply(criterion: str, measures_fd: bool) -> bool:
     """Whether a search runs the FD-only rounds: under STUDENT, when it measures FD (the FD criterion's own
     widenings already follow the lowest FD)."""
     return criterion == STUDENT and measures_fd
+
+
+def check_settings(lambdas, collects, burn_ins, widenings: int, fd_widenings: int, criterion: str, *,
+                   measures_fd: bool, reads_mixing: bool | None = None) -> None:
+    """The one check of a search's settings, for the search itself and for a stage's config before any work:
+    the grid (`check_grid`), a known criterion, and FD measured wherever a setting needs it (the FD criterion,
+    a burn-in read from the mixing curve, the FD-only rounds). `reads_mixing` (default: `measures_fd`) says
+    whether mixing curves can be read."""
+    check_grid(lambdas, collects, burn_ins, widenings, fd_widenings)
+    if criterion not in CRITERIA:
+        raise UserInputError(f"`criterion` must be one of {CRITERIA}, got {criterion!r}")
+    if criterion == FD and not measures_fd:
+        raise UserInputError("the FD criterion measures FD: it needs FD samples (`fd_samples` > 0)")
+    if MIXING in burn_ins and not (measures_fd if reads_mixing is None else reads_mixing):
+        raise UserInputError("a burn-in read from the mixing curve measures FD: it needs FD samples (`fd_samples` > 0)")
+    if fd_widenings and not fd_rounds_apply(criterion, measures_fd):
+        raise UserInputError("`fd_widenings` belong to the student criterion with FD measured "
+                             "(the FD criterion widens by its `widenings`)")
 
 
 def search(
@@ -122,13 +140,10 @@ def search(
     `fd_widenings`: rounds of the FD choice's own widening after a STUDENT
     search with `fidelity` (module docstring); its rows have score None.
     """
-    check_grid(lambdas, collects, burn_ins, widenings, fd_widenings)
-    if criterion not in CRITERIA or (criterion == FD and fidelity is None):
-        raise UserInputError(f"the criterion must be one of {CRITERIA} (fd needs a fidelity measure), got {criterion!r}")
+    check_settings(lambdas, collects, burn_ins, widenings, fd_widenings, criterion, measures_fd=fidelity is not None,
+                   reads_mixing=mixing_burn_in is not None)
     if x_val is None or len(x_val) == 0:
         raise UserInputError("the search needs a validation split (validation fraction > 0)")
-    if MIXING in burn_ins and mixing_burn_in is None:
-        raise UserInputError("a burn-in read from the mixing curve needs FD samples (--fd_samples > 0)")
     rows = []
 
     def score(lam: float, collect: str, burn_in, widened: bool, student: bool = criterion == STUDENT) -> None:
@@ -259,7 +274,7 @@ def best_of(record: dict, path: str, choice: str = "best") -> dict:
     key = "best" if choice == "best" else f"best_{choice}"
     if isinstance(record, dict) and "best" in record and key not in record:
         raise UserInputError(f"{path} holds no {choice} choice (searches made before the FD criterion, or with "
-                             "--fd_samples=0, have only the student's)")
+                             "no FD samples, have only the student's)")
     try:
         best = record[key]
         return {"lam": float(best["lam"]), "collect": str(best["collect"]), "burn_in": int(best["burn_in"]),
@@ -273,5 +288,5 @@ def read_start_moments(path: str) -> StartMoments:
     record = storage.read_json(path)
     if not isinstance(record, dict) or "start_moments" not in record:
         raise UserInputError(f"{path} holds no starting moments: chains that start at the data's moments need "
-                             "a search result made with --start=moments")
+                             "a search result made with `start` moments")
     return StartMoments.from_record(record["start_moments"], path)
