@@ -111,7 +111,7 @@ CHAIN_FLAGS = {"lam": "lam", "num_chains": "chains", "reinjections": "reinjectio
                "collect": "collect", "start": "start"}  # ReinjectionConfig field -> flag
 BALANCE_FLAGS = {"refill": "refill", "patience": "balance_patience"}  # Balance field -> flag
 # Library errors name a config's fields in backticks (`num_chains`); a script's user reads them as its flags.
-FIELD_FLAGS = {**CHAIN_FLAGS, **BALANCE_FLAGS, "balance": "balance_classes", "balance_patience": "balance_patience"}
+FIELD_FLAGS = {**CHAIN_FLAGS, **BALANCE_FLAGS, "balance": "balance_classes"}
 
 
 MAKE_VARIABLES = {"data_dir": "DATA_DIR", "resnet_weights": "RESNET_WEIGHTS"}  # flags the Makefile sets so

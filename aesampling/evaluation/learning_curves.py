@@ -16,7 +16,7 @@ function (`backend.compile`), the student's weights and optimizer state
 passed through it as the backend requires (`backend.student_trainer`).
 
 Seeds are checked where they enter (the stages' configs and
-ReinjectionSampler, with sampling.check_seed), not again here.
+ReinjectionSampler, with reinjection.check_seed), not again here.
 """
 
 from __future__ import annotations
@@ -102,7 +102,7 @@ def real_data_source(x_train: np.ndarray, batch_size: int, *, seed: int) -> tupl
 def gaussian_source(input_dim: int, batch_size: int, *, seed: int,
                     moments: StartMoments | None = None, class_moments=None) -> tuple[Source, int]:
     """Step k -> `batch_size` draws of N(0, I) in R^n, or of N(μ, diag σ²) given the data's `moments`, or given
-    its `class_moments` (balancing.ClassMoments) of N(μ_c, diag σ_c²) with c = i mod C for row i."""
+    its `class_moments` (class_balance.ClassMoments) of N(μ_c, diag σ_c²) with c = i mod C for row i."""
     def draw(step):
         return backend.standard_normal(seed, step, 0, (batch_size, input_dim))
 

@@ -14,16 +14,12 @@ from aesampling.errors import UserInputError
 from aesampling.sampling import class_balance
 from aesampling.quality import diagnostics
 from aesampling.selection import lambda_search
-from aesampling.sampling.reinjection import CLASS_MOMENTS_REFILL, MOMENTS_START, ReinjectionConfig, check_seed
-
-
-def _is_integer(value) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
+from aesampling.sampling.reinjection import CLASS_MOMENTS_REFILL, MOMENTS_START, ReinjectionConfig, check_seed, is_integer
 
 
 def _zero_or_at_least_two(name: str, value, zero_means: str) -> None:
     """A count of samples to measure on: 0 (`zero_means`) or at least 2 (a covariance needs two)."""
-    if not _is_integer(value) or not (value == 0 or value >= 2):
+    if not is_integer(value) or not (value == 0 or value >= 2):
         raise UserInputError(f"`{name}` must be 0 ({zero_means}) or >= 2, got {value!r}")
 
 
@@ -35,7 +31,7 @@ def _student_schedule(seed, epochs, steps_per_epoch) -> None:
 
 def _at_least_one(**values) -> None:
     for name, value in values.items():
-        if not _is_integer(value) or value < 1:
+        if not is_integer(value) or value < 1:
             raise UserInputError(f"`{name}` must be an integer >= 1, got {value!r}")
 
 
@@ -132,7 +128,7 @@ class SampleConfig:
 
     def __post_init__(self):
         check_seed(self.seed)
-        if not _is_integer(self.num_samples) or self.num_samples < 0:
+        if not is_integer(self.num_samples) or self.num_samples < 0:
             raise UserInputError(f"the number of samples must be an integer >= 0, got {self.num_samples!r}")
         _at_least_one(chunk_samples=self.chunk_samples)
         if self.reinjection.balance is not None and self.classifier is None:
@@ -216,9 +212,9 @@ class StationarityConfig:
 
     def __post_init__(self):
         check_seed(self.seed)
-        if not self.steps or not all(_is_integer(t) and t >= 1 for t in self.steps):
+        if not self.steps or not all(is_integer(t) and t >= 1 for t in self.steps):
             raise UserInputError(f"the reinjection steps must be integers >= 1, got {list(self.steps)}")
-        if not _is_integer(self.chains) or self.chains < 4:
+        if not is_integer(self.chains) or self.chains < 4:
             raise UserInputError(f"the chains must be an integer >= 4 (two halves per start), got {self.chains!r}")
 
 

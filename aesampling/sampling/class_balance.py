@@ -178,7 +178,6 @@ class BalancedReinjectionSampler:
         check_memory(config, self.input_dim)
         self.num_classes = check_classifier(classifier, self.input_dim)
         self.slots = QuotaSlots(config.samples_per_restart, self.num_classes)
-        self.quotas = self.slots.quotas_array
         self._refill = refills.refill_for(
             config.balance.refill, starting_point=self.chains.starting_point,
             clone_age=config.burn_in if config.collect == "noisy" else config.burn_in - 1,

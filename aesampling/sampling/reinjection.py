@@ -49,15 +49,16 @@ BALANCE_PATIENCE = 2
 MAX_SEED = 2**31 - 1
 
 
+def is_integer(value) -> bool:
+    """An int or NumPy integer, not a bool: what every count and seed of a config must be."""
+    return not isinstance(value, (bool, np.bool_)) and isinstance(value, (int, np.integer))
+
+
 def check_seed(seed: int) -> int:
     """Returns `seed` when it is an integer in [0, 2^31 - 1]."""
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or not 0 <= seed <= MAX_SEED:
+    if not is_integer(seed) or not 0 <= seed <= MAX_SEED:
         raise UserInputError(f"seed must be an integer in [0, {MAX_SEED}], got {seed!r}")
     return int(seed)
-
-
-def _is_integer(value) -> bool:
-    return not isinstance(value, (bool, np.bool_)) and isinstance(value, (int, np.integer))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -79,7 +80,7 @@ class Balance:
     def __post_init__(self):
         if self.refill not in REFILL_MODES:
             raise UserInputError(f"`refill` must be one of {REFILL_MODES}, got {self.refill!r}")
-        if not _is_integer(self.patience) or self.patience < 1:
+        if not is_integer(self.patience) or self.patience < 1:
             raise UserInputError(f"`patience` (P) must be an integer >= 1, got {self.patience!r}")
 
 
@@ -111,11 +112,11 @@ class ReinjectionConfig:
     def __post_init__(self):
         if not (isinstance(self.lam, (int, float)) and math.isfinite(self.lam) and self.lam >= 0):
             raise UserInputError(f"`lam` (λ) must be a finite number >= 0, got {self.lam}")
-        if not _is_integer(self.num_chains) or self.num_chains < 1:
+        if not is_integer(self.num_chains) or self.num_chains < 1:
             raise UserInputError(f"`num_chains` (B) must be an integer >= 1, got {self.num_chains!r}")
-        if not _is_integer(self.reinjections) or self.reinjections < 1:
+        if not is_integer(self.reinjections) or self.reinjections < 1:
             raise UserInputError(f"`reinjections` (R) must be an integer >= 1, got {self.reinjections!r}")
-        if not _is_integer(self.burn_in) or not 0 <= self.burn_in < self.reinjections:
+        if not is_integer(self.burn_in) or not 0 <= self.burn_in < self.reinjections:
             raise UserInputError(f"`burn_in` (b) must lie in [0, R), R = {self.reinjections}: got {self.burn_in!r}")
         if self.collect not in COLLECT_MODES:
             raise UserInputError(f"`collect` must be one of {COLLECT_MODES}, got {self.collect!r}")
