@@ -137,7 +137,7 @@ BENCH_ARGS ?=
 bench: | $(STAMP)
 	$(PY) scripts/benchmark.py --output_dir=$(REFERENCE)/benchmarks $(BENCH_ARGS)
 
-# On a GPU machine with JAX and no TensorFlow: see scripts/gpu_check.sh and the README.
+# On a GPU machine with JAX and no TensorFlow: see scripts/gpu_check.sh and docs/backends_and_gpu.md.
 gpu-check:
 	bash scripts/gpu_check.sh $(if $(DATA_DIR),$(DATA_DIR))
 

@@ -6,8 +6,8 @@
 #
 # STAGE: all (default: bench, then fashion_mnist), bench, fashion_mnist, or seeds (the Fashion-MNIST protocol once
 # per seed in SEEDS, default 0 1 2, summarised as mean ± spread: make fashion_mnist_seeds). It expects, carried in with the working tree
-# (see README "Running on a GPU"):
-#   build/wheels/        keras, namex and optree wheels for the machine's Python (pip download, README)
+# (see docs/backends_and_gpu.md, "Running on a GPU"):
+#   build/wheels/        keras, namex and optree wheels for the machine's Python (pip download, docs/backends_and_gpu.md)
 #   DATA_DIR             the four Fashion-MNIST IDX .gz files (default: build/fashion-mnist)
 # Outputs: results/benchmarks/<gpu>.{md,json}; results/fashion_mnist_gpu/ (table, curves, figures, stage
 # times, the device, comparison_with_cpu.md beside results/fashion_mnist/); results/fashion_mnist_gpu_seeds/; the full run tree stays in build/gpu_results/ (models, samples; not committed).
@@ -29,7 +29,7 @@ seeds=${SEEDS:-0 1 2}
 seeds_report_dir=${SEEDS_REPORT_DIR:-results/fashion_mnist_gpu_seeds}
 case "$stage" in all|bench|fashion_mnist|seeds) ;;
   *) echo "error: unknown stage '$stage' (all, bench, fashion_mnist or seeds)" >&2; exit 2;; esac
-compgen -G "$wheels/*.whl" > /dev/null || { echo "error: no wheels in $wheels (see README, Running on a GPU)" >&2; exit 2; }
+compgen -G "$wheels/*.whl" > /dev/null || { echo "error: no wheels in $wheels (see docs/backends_and_gpu.md, Running on a GPU)" >&2; exit 2; }
 # The Makefile's grouped targets (&:) need GNU make 4.3: say so before any device time is spent.
 make_version=$({ make --version 2>/dev/null || true; } | sed -n 's/^GNU Make \([0-9][0-9.]*\).*/\1/p')
 [[ -n $make_version ]] || { echo "error: GNU make is not installed; every stage runs make" >&2; exit 2; }

@@ -1,6 +1,6 @@
 """The README's results tables, generated from the committed reports.
 
-    python scripts/readme_results.py            # rewrite every generated block of README.md
+    python scripts/readme_results.py            # rewrite every generated block of the READMEs
     python scripts/readme_results.py --check    # exit 1 when a block differs from its report (make test runs it)
 
 A block sits between `<!-- results:<folder> -->` and `<!-- /results -->`
@@ -20,7 +20,8 @@ from absl import flags
 
 from aesampling.io import storage
 
-flags.DEFINE_string("readme", "README.md", "The README to fill in.")
+flags.DEFINE_list("readme", None, "The READMEs to fill in (default: README.md and every results/*/README.md; "
+                  "a study's README names its own folder as `<!-- results:. -->`).")
 flags.DEFINE_boolean("check", False, "Only check that every block matches its report.")
 FLAGS = flags.FLAGS
 
@@ -60,21 +61,28 @@ def filled(text: str, root: Path) -> str:
     return TABLE_ONE.sub(paper_table, BLOCK.sub(block, text))
 
 
+def _readmes() -> list[Path]:
+    if FLAGS.readme:
+        return [Path(name) for name in FLAGS.readme]
+    return [Path("README.md"), *sorted(Path(REPORTS).glob("*/README.md"))]
+
+
 def main():
-    path = Path(FLAGS.readme)
-    if not path.is_file():
-        raise _common.UserInputError(f"{path} not found")
-    text = path.read_text()
-    blocks = [m["folder"] for m in BLOCK.finditer(text)]
-    new = filled(text, path.parent)
-    if FLAGS.check:
+    for path in _readmes():
+        if not path.is_file():
+            raise _common.UserInputError(f"{path} not found")
+        text = path.read_text()
+        blocks = [m["folder"] for m in BLOCK.finditer(text)]
+        new = filled(text, path.parent)
+        if FLAGS.check:
+            if new != text:
+                raise _common.UserInputError(f"{path}'s results differ from the reports; "
+                                             "run python scripts/readme_results.py")
+            print(f"{path}: {len(blocks)} results blocks match their reports ({', '.join(blocks)})")
+            continue
         if new != text:
-            raise _common.UserInputError(f"{path}'s results differ from the reports; run python scripts/readme_results.py")
-        print(f"{path}: {len(blocks)} results blocks match their reports ({', '.join(blocks)})")
-        return
-    if new != text:
-        storage.write_text(path, new)
-    print(f"{path}: {len(blocks)} results blocks written ({', '.join(blocks)})")
+            storage.write_text(path, new)
+        print(f"{path}: {len(blocks)} results blocks written ({', '.join(blocks)})")
 
 
 if __name__ == "__main__":
