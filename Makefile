@@ -122,7 +122,8 @@ install: $(STAMP)
 # The backend-sensitive tests run again on JAX, with tensorflow and tensorflow_datasets made unimportable
 # (tests/without_tensorflow), as on a GPU machine that has JAX and no TensorFlow.
 JAX_TESTS := tests/test_backend.py tests/test_sampling.py tests/test_balancing.py tests/test_evaluation.py \
-  tests/test_scripts.py tests/test_resume.py tests/test_stationarity.py
+  tests/test_scripts.py tests/test_resume.py tests/test_stationarity.py tests/test_model_shapes.py \
+  tests/test_own_models.py
 
 # Two pytest workers (pytest-xdist), each test file on one of them: most tests wait on Python and process start-up,
 # not on both cores.
@@ -186,8 +187,8 @@ $$($(1)_DIR)/models/%.keras: $(3) $$($(1)_DIR)/settings/train.txt | $(STAMP)
 $$($(1)_DIR)/lambda/%.json: $$($(1)_DIR)/models/%.keras $$($(1)_DIR)/models/classifier.keras $$($(1)_DIR)/settings/search.txt
 	$(PY) scripts/search_lambda.py $$($(1)_FLAGS) --autoencoder=$$< --classifier=$$($(1)_DIR)/models/classifier.keras --seed=$(SEED) --criterion=$(CRITERION) $(START_FLAG) --output=$$@ $(SEARCH_ARGS)
 
-$$($(1)_DIR)/samples/%.npz: $$($(1)_DIR)/models/%.keras $$($(1)_DIR)/lambda/%.json $$($(1)_DIR)/settings/sample.txt
-	$(PY) scripts/sample.py --autoencoder=$$< --dataset=$(1) --chains_file=$$($(1)_DIR)/lambda/$$*.json --num_samples=$(NUM_SAMPLES) --seed=$(SEED) --output=$$@
+$$($(1)_DIR)/samples/%.npz: $$($(1)_DIR)/models/%.keras $$($(1)_DIR)/lambda/%.json $$($(1)_DIR)/models/classifier.keras $$($(1)_DIR)/settings/sample.txt
+	$(PY) scripts/sample.py $$($(1)_FLAGS) --autoencoder=$$< --classifier=$$($(1)_DIR)/models/classifier.keras --chains_file=$$($(1)_DIR)/lambda/$$*.json --num_samples=$(NUM_SAMPLES) --seed=$(SEED) --output=$$@
 
 $$($(1)_DIR)/labelled/%.npz: $$($(1)_DIR)/samples/%.npz $$($(1)_DIR)/models/classifier.keras
 	$(PY) scripts/label.py --samples=$$< --classifier=$$($(1)_DIR)/models/classifier.keras --output=$$@

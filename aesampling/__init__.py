@@ -11,15 +11,22 @@ The public API, for use from Python or a notebook:
 
     Sampling (Algorithm 1)        ReinjectionConfig, ReinjectionSampler, StartMoments,
                                   Balance, BalancedReinjectionSampler, ClassMoments, make_sampler
-    Labels (Algorithm 2)          Labeler
-    Choosing λ                    search_lambda (validation split: student or FD criterion),
+    Labels (Algorithm 2)          Labeler, LabelledBatches (a keras.utils.PyDataset of (x, C(x)) for fit)
+    Choosing λ                    choose_lambda_by_fd (FD on held-out data, collapsed settings avoided),
+                                  search_lambda (validation split: student or FD criterion),
                                   estimate_lambda (Eq. 5, from r alone)
-    Sample quality                FeatureSpace, Reference, sample_quality, frechet_distance,
-                                  precision_recall_density_coverage, class_total_variation
+    Sample quality                measure_samples (FD, precision, recall, coverage, class histogram
+                                  and the collapse verdict of any samples), FeatureSpace, Reference,
+                                  sample_quality, frechet_distance, precision_recall_density_coverage,
+                                  class_total_variation, assess_collapse
     Data and models               load_dataset, Dataset, DATASETS, experiment_presets,
                                   load_model, save_model
     The workflow's stages         experiments (run_train, run_lambda_search, run_sample, ...)
     Errors                        UserInputError, DataUnavailableError
+
+Models of any input shape work as they are: dense or convolutional
+autoencoders and classifiers, nested models included; samples come out in
+the autoencoder's input shape. docs/notebook.md walks through it.
 
 Subpackages, one job each: `sampling` (chains, class-balanced collection,
 labels), `selection` (λ), `quality` (sample quality and mixing), `data`
@@ -64,12 +71,15 @@ from aesampling.data.datasets import DATASETS, Dataset, load_dataset  # noqa: E4
 from aesampling.errors import DataUnavailableError, UserInputError  # noqa: E402
 from aesampling.io.storage import load_model, save_model  # noqa: E402
 from aesampling.models.presets import experiment_presets  # noqa: E402
-from aesampling.quality.diagnostics import FeatureSpace, Reference  # noqa: E402
+from aesampling.quality.collapse import assess as assess_collapse  # noqa: E402
+from aesampling.quality.diagnostics import FeatureSpace, Reference, measure_samples  # noqa: E402
 from aesampling.quality.measures import (class_total_variation, frechet_distance,  # noqa: E402
                                          precision_recall_density_coverage, sample_quality)
 from aesampling.sampling.class_balance import BalancedReinjectionSampler, ClassMoments, make_sampler  # noqa: E402
 from aesampling.sampling.reinjection import Balance, ReinjectionConfig, ReinjectionSampler, StartMoments  # noqa: E402
+from aesampling.sampling.labelled_batches import LabelledBatches  # noqa: E402
 from aesampling.sampling.teacher import Labeler  # noqa: E402
+from aesampling.selection.fd_choice import choose_lambda_by_fd  # noqa: E402
 from aesampling.selection.lambda_estimate import estimate_lambda  # noqa: E402
 from aesampling.selection.lambda_search import search as search_lambda  # noqa: E402
 
@@ -77,8 +87,8 @@ __version__ = "0.1.0"
 
 __all__ = [
     "Balance", "BalancedReinjectionSampler", "ClassMoments", "DATASETS", "DataUnavailableError", "Dataset", "FeatureSpace",
-    "Labeler", "Reference", "ReinjectionConfig", "ReinjectionSampler", "StartMoments", "UserInputError",
-    "class_total_variation", "estimate_lambda", "experiment_presets", "experiments", "frechet_distance",
-    "load_dataset", "load_model", "make_sampler", "precision_recall_density_coverage", "sample_quality",
+    "LabelledBatches", "Labeler", "Reference", "ReinjectionConfig", "ReinjectionSampler", "StartMoments", "UserInputError",
+    "assess_collapse", "choose_lambda_by_fd", "class_total_variation", "estimate_lambda", "experiment_presets", "experiments", "frechet_distance",
+    "load_dataset", "load_model", "make_sampler", "measure_samples", "precision_recall_density_coverage", "sample_quality",
     "save_model", "search_lambda",
 ]

@@ -1,8 +1,9 @@
-"""Flags and the error wrapper shared by the scripts (flags live only in scripts/)."""
+"""Flags, the error wrapper and the log format shared by the scripts (flags live only in scripts/)."""
 
 from __future__ import annotations
 
 import dataclasses
+import logging
 import os
 import re
 import signal
@@ -14,6 +15,7 @@ import _quiet  # noqa: E402
 _quiet.filter_backend_chatter()  # before the backend is imported: its C++ logs start at import
 
 from absl import app, flags  # noqa: E402
+from absl import logging as absl_logging  # noqa: E402
 
 from aesampling.io import interruption  # noqa: E402
 from aesampling.models import presets  # noqa: E402
@@ -29,8 +31,8 @@ TRACEBACK_ENV = "AESAMPLING_TRACEBACK"
 
 
 def define_data_flags() -> None:
-    """--dataset and where its files come from."""
-    flags.DEFINE_string("dataset", "digits", "Dataset: digits, mnist, fashion_mnist, cifar10 or cifar100.")
+    """--dataset (required: it sets the data, the presets and the feature size) and where its files come from."""
+    flags.DEFINE_string("dataset", None, "Dataset: digits, mnist, fashion_mnist, cifar10 or cifar100.", required=True)
     define_data_source_flags()
 
 
@@ -45,6 +47,13 @@ def define_data_source_flags() -> None:
     flags.DEFINE_integer("extraction_batch_size", 128, "Images per ResNet50 batch.")
     flags.DEFINE_float("validation_fraction", None, "Share of the training data held out to choose λ "
                        "(default: the dataset preset's, 0.1). Use the same value in every stage.")
+
+
+def define_feature_layer_flag() -> None:
+    """--feature_layer: the classifier's layer whose output is the space samples are measured in."""
+    flags.DEFINE_string("feature_layer", None, "The classifier's layer (by name) whose output is the feature space "
+                        "of FD, precision, recall and coverage (default: its penultimate representation, the input "
+                        "of its output layer, found through nested models).")
 
 
 def define_strategy_flag() -> None:
@@ -162,8 +171,42 @@ def chain_config(dataset: str | None, *, lam: float | None = None) -> Reinjectio
     return resolve_chain_settings(defaults, chosen=chosen, **given)
 
 
-flags.DEFINE_boolean("verbose", False, "Show the Python traceback of an unexpected error (also: "
-                     f"{TRACEBACK_ENV}=1).")
+flags.DEFINE_boolean("verbose", False, "Log with absl's prefixes (level, time, process, file:line) and show the "
+                     f"Python traceback of an unexpected error (the traceback also: {TRACEBACK_ENV}=1).")
+
+
+class _PlainLines(logging.Formatter):
+    """A log record as its message alone; a warning or error says so first (`warning: ...`)."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        level = "" if record.levelno < logging.WARNING else f"{record.levelname.lower()}: "
+        return level + record.getMessage()
+
+
+class _OncePerRun(logging.Filter):
+    """Lets each distinct warning (or error) message through once; information lines pass unchanged."""
+
+    def __init__(self):
+        super().__init__()
+        self.seen = set()
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno < logging.WARNING:
+            return True
+        key = (record.levelno, record.getMessage())
+        if key in self.seen:
+            return False
+        self.seen.add(key)
+        return True
+
+
+def configure_logging(verbose: bool) -> None:
+    """The run's log lines: plain messages, or absl's prefixed lines with --verbose; each warning once either way."""
+    handler = absl_logging.get_absl_handler()
+    if not verbose:
+        handler.setFormatter(_PlainLines())
+    if not any(isinstance(f, _OncePerRun) for f in handler.filters):
+        handler.addFilter(_OncePerRun())
 
 
 def _terminated(signum, frame) -> None:
@@ -198,6 +241,7 @@ def run(main) -> None:
         for stop in (signal.SIGTERM, signal.SIGINT):  # a scheduler's stop and Ctrl-C end a run alike
             signal.signal(stop, _terminated)
         sys.unraisablehook = _report_unraisable
+        configure_logging(FLAGS.verbose)
         records.code_version()  # the commit that runs now goes into the record, however long the run
         try:
             try:

@@ -55,7 +55,7 @@ flags.DEFINE_list("dtypes", ["float32"], "Compute dtypes of the sampler: float32
 flags.DEFINE_integer("train_examples", 6400, "Random examples per epoch in the autoencoder training speed (0: skip).")
 FLAGS = flags.FLAGS
 
-REPO = Path(__file__).resolve().parents[1]
+SCRIPTS = Path(__file__).resolve().parent  # sample.py lies beside this script, in a checkout or installed
 
 
 def _ints(values):
@@ -85,10 +85,10 @@ finally:
 
 
 def sample_peak_rss(autoencoder_path: str, num_samples: int, output: str, *, chunk_samples: int,
-                    repo: Path) -> dict:
-    """Peak resident memory (bytes) and seconds of scripts/sample.py writing `num_samples` samples."""
-    scripts = str(repo / "scripts")
-    command = [sys.executable, "-c", _RSS_PROBE.format(scripts=scripts), str(repo / "scripts" / "sample.py"),
+                    scripts: Path) -> dict:
+    """Peak resident memory (bytes) and seconds of sample.py (in the folder `scripts`) writing `num_samples`
+    samples."""
+    command = [sys.executable, "-c", _RSS_PROBE.format(scripts=str(scripts)), str(scripts / "sample.py"),
                f"--autoencoder={autoencoder_path}", "--lam=0.05", f"--num_samples={num_samples}",
                f"--chunk_samples={chunk_samples}", f"--output={output}"]
     start = time.perf_counter()
@@ -200,7 +200,7 @@ def main():
     results["sample_memory"], results["sample_memory_model"] = [], names[0]
     for count in rss_counts:
         row = sample_peak_rss(path, count, f"{folder}/samples.npz", chunk_samples=FLAGS.chunk_samples,
-                                        repo=REPO)
+                                        scripts=SCRIPTS)
         results["sample_memory"].append(row)
         logging.info("sample.py N_s=%d: peak RSS %.0f MB", count, row["peak_rss_bytes"] / 2**20)
 

@@ -7,14 +7,12 @@ The Makefile runs it after every report. Without a reference (a dataset
 never committed), the output says so.
 """
 
-import os
-import shlex
-import sys
 from pathlib import Path
 
 import _common
 from absl import flags
 
+from aesampling.experiments.records import command_line
 from aesampling.io import storage
 from aesampling.reporting import tables
 
@@ -27,7 +25,7 @@ FLAGS = flags.FLAGS
 def main():
     if Path(FLAGS.output).resolve() in (Path(FLAGS.reference).resolve(), Path(FLAGS.run).resolve()):
         raise _common.UserInputError(f"--output={FLAGS.output} would overwrite an input")
-    command = shlex.join([os.path.basename(sys.executable), *sys.argv])
+    command = command_line()
     run = storage.read_json(FLAGS.run)
     if Path(FLAGS.reference).is_file():
         reference = storage.read_json(FLAGS.reference)

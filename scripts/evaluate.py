@@ -34,6 +34,7 @@ flags.DEFINE_integer("quality_samples", 10000, "Samples of the source whose qual
 flags.mark_flags_as_required(["source", "classifier", "output"])
 _common.define_data_flags()
 _common.define_chain_flags()
+_common.define_feature_layer_flag()
 FLAGS = flags.FLAGS
 
 
@@ -48,7 +49,7 @@ def main():
         epochs=schedule.epochs if FLAGS.epochs is None else FLAGS.epochs,
         steps_per_epoch=schedule.steps_per_epoch if FLAGS.steps_per_epoch is None else FLAGS.steps_per_epoch,
         seed=FLAGS.seed, jit_compile=FLAGS.jit_compile, quality_samples=FLAGS.quality_samples,
-        mixing_chains=FLAGS.mixing_chains,
+        mixing_chains=FLAGS.mixing_chains, feature_layer=FLAGS.feature_layer,
     ))
     quality = record["quality"]
     fidelity = f", FD {quality['fd']:.4g}, class TV {quality['class_tv']:.3f}" if quality else ""

@@ -21,9 +21,11 @@ flags.DEFINE_string("output", None, "The .npz file to write.")
 flags.DEFINE_integer("num_samples", 10000, "N_s, samples to draw.")
 flags.DEFINE_integer("seed", 0, "Random seed.")
 flags.DEFINE_integer("chunk_samples", 16384, "Samples computed and written per chunk (memory stays bounded by it).")
-flags.DEFINE_string("classifier", None, "Ground-truth classifier (.keras), for --balance_classes.")
-flags.DEFINE_string("dataset", None, "Take the unset chain settings from this dataset's presets (λ = 0.05); "
-                    "--refill=class_moments also reads its training data.")
+flags.DEFINE_string("classifier", None, "Ground-truth classifier (.keras): counts the samples' classes and warns "
+                    "of a collapse (needed by --balance_classes).")
+flags.DEFINE_string("dataset", None, "Take the unset chain settings from this dataset's presets (λ = 0.05) and "
+                    "compare the samples' classes with its labels' (with --classifier); --refill=class_moments also "
+                    "reads its training data.")
 flags.mark_flags_as_required(["autoencoder", "output"])
 _common.define_data_source_flags()
 _common.define_chain_flags()

@@ -48,6 +48,7 @@ flags.mark_flags_as_required(["autoencoder", "classifier", "output"])
 _common.define_data_flags()
 _common.define_chain_shape_flags()
 _common.define_start_flag()
+_common.define_feature_layer_flag()
 FLAGS = flags.FLAGS
 
 
@@ -85,6 +86,7 @@ def main():
         seed=FLAGS.seed,
         widenings=grid.widenings_for(FLAGS.criterion) if FLAGS.widenings is None else FLAGS.widenings,
         criterion=FLAGS.criterion, fd_samples=FLAGS.fd_samples, mixing_chains=FLAGS.mixing_chains,
+        feature_layer=FLAGS.feature_layer,
         fd_widenings=_fd_widenings(grid),
     ))
     best = record["best"]

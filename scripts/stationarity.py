@@ -29,6 +29,7 @@ flags.DEFINE_integer("seed", 0, "Random seed.")
 flags.mark_flags_as_required(["autoencoder", "classifier", "output"])
 _common.define_data_flags()
 _common.define_lambda_flags()  # the chains' shape (both starts, no restart, no balance) is this script's own
+_common.define_feature_layer_flag()
 FLAGS = flags.FLAGS
 
 
@@ -44,7 +45,7 @@ def main():
         data=_common.data_config(), autoencoder=FLAGS.autoencoder, classifier=FLAGS.classifier,
         output=FLAGS.output, reinjection=_common.chain_config(FLAGS.dataset),
         steps=_steps(FLAGS.steps), chains=FLAGS.stationarity_chains,
-        seed=FLAGS.seed, chains_file=FLAGS.chains_file,
+        seed=FLAGS.seed, chains_file=FLAGS.chains_file, feature_layer=FLAGS.feature_layer,
     ))
     last = record["between_starts"][-1]
     print(f"t = {last['t']}: class TV between the starts {last['class_tv_between']:.3f}, within a start "

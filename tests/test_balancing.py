@@ -61,10 +61,13 @@ def test_a_rare_class_gets_its_quota_in_every_restart(linear_autoencoder):
     per_restart = CONFIG.samples_per_restart
     samples = sampler.restarts(0, 5)
     assert samples.shape == (5 * per_restart, 3) and sampler.accepted_share == 1.0
-    for restart in samples.reshape(5, per_restart, 3):  # sorted by class within a restart: 40 of class 0, then 1
-        assert hard(restart).tolist() == [0] * (per_restart // 2) + [1] * (per_restart // 2)
-    again = class_balance.BalancedReinjectionSampler(autoencoder, config, classifier, seed=0).sample(300)
-    np.testing.assert_array_equal(again, samples[:300])
+    labels = [hard(restart) for restart in samples.reshape(5, per_restart, 3)]
+    for restart_labels in labels:  # 40 of each class per restart, in shuffled order
+        assert sorted(restart_labels.tolist()) == [0] * (per_restart // 2) + [1] * (per_restart // 2)
+    assert labels[0][:per_restart // 2].tolist() != [0] * (per_restart // 2)  # not class by class
+    again = class_balance.BalancedReinjectionSampler(autoencoder, config, classifier, seed=0)
+    np.testing.assert_array_equal(again.sample(300), samples[:300])  # same seed, same order, whatever the chunks
+    np.testing.assert_array_equal(np.concatenate(list(again.iter_samples(400, chunk_samples=80))), samples[:400])
 
 
 def test_a_class_no_chain_reaches_leaves_its_slots_empty(linear_autoencoder):

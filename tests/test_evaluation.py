@@ -184,3 +184,32 @@ def test_a_run_compared_with_its_reference():
     assert "| deep_ae | 0.8000 | 0.8500 | +0.0500 |" in page and "| shallow_ae | - | 0.7000 | - |" in page
     with pytest.raises(UserInputError, match="metrics.json"):
         tables.compare_with_reference({"rows": []}, run)
+
+
+def test_the_quality_table_shows_fd_beside_recall_and_coverage_and_marks_collapsed_sources():
+    def quality(fd, recall, coverage, class_tv, collapse=None):
+        return {"quality": {"fd": fd, "precision": 0.5, "recall": recall, "density": 0.9, "coverage": coverage,
+                            "class_tv": class_tv, "samples": 1000, "reference_examples": 600,
+                            "class_histogram": [0.5, 0.5], **({"collapse": collapse,
+                                                               "collapsed": collapse["collapsed"]} if collapse else {})}}
+
+    warning = "conv_ae's samples collapsed (recall 0.000 < 0.05): 94% are Bag (data 10%)"
+    records = {"lower_bound": quality(4000.0, 0.8, 0.0, 0.2, {"collapsed": False, "warning": None}),
+               "conv_ae": quality(72.0, 0.0, 0.01, 0.3, {"collapsed": True, "warning": warning}),
+               "old_ae": quality(400.0, 0.5, 0.2, 0.7),  # recorded before the verdict: class TV decides
+               "upper_bound": quality(1.0, 0.9, 0.99, 0.03)}
+    table = tables.quality_table(records)
+    assert list(table["source"]) == ["upper_bound", "conv_ae", "old_ae", "lower_bound"]
+    assert list(table["collapsed"]) == [False, True, True, False]
+    lines = tables.quality_lines(table)
+    assert lines[2:4] == ["| source | FD | share | recall | coverage | class TV | precision | density | switch |",
+                          "|---|---|---|---|---|---|---|---|---|"]
+    assert lines[5] == "| conv_ae (collapsed) | 72 | 1.8% | 0.000 | 0.010 | 0.300 | 0.500 | 0.900 | - |"
+    assert lines[6] == "| old_ae (collapsed) | 400 | 10.0% | 0.500 | 0.200 | 0.700 | 0.500 | 0.900 | - |"
+    assert lines[4].startswith("| upper_bound | 1 |") and lines[7].startswith("| lower_bound | 4000 | 100.0% |")
+    assert lines[8:] == ["", f"- conv_ae: {warning}", ""]
+    assert "Collapsed: class TV above 0.6, recall below 0.05, or half the classes below 0.1× their data share" \
+        in lines[0]
+    searches = {"conv_ae": {"best_fd": {"lam": 0.05, "collect": "noisy", "burn_in": 2, "reinjections": 10,
+                                        "collapsed": True}}}
+    assert tables.lambda_choices_table(searches)[4] == "| conv_ae | - | 0.05 (noisy, 10 (2), collapsed: every setting did) | - |"

@@ -199,3 +199,55 @@ def test_the_mixing_curve_burn_in_ends_where_fd_has_come_most_of_its_way():
     assert burn_in_from_mixing([{"t": 1, "fd": float("nan")}, {"t": 3, "fd": 7.0}]) == 3
     with pytest.raises(UserInputError, match="not finite"):
         burn_in_from_mixing([{"t": 1, "fd": float("inf")}])
+
+
+def test_the_fd_criterion_passes_over_collapsed_settings_and_widens_from_the_best_healthy_one(monkeypatch):
+    # λ = 0.03 has the lowest FD but its samples collapsed; λ = 0.1, the best healthy setting, sits on the grid's
+    # edge, so the widening tries λ = 0.333 (from the collapsed best, inside the grid, it would try nothing).
+    _score_by_setting(monkeypatch, lambda lam, collect, b: pytest.fail("the FD criterion trained a student"))
+    fd_of = {0.01: 30.0, 0.03: 12.0, 0.1: 20.0, 0.333: 25.0}
+    collapsed_at = {0.03}
+
+    def fidelity(config):
+        return {"fd": fd_of[config.lam] + (config.collect == "clean") + config.burn_in / 100, "class_tv": 0.3,
+                "class_counts": [5, 5], "collapsed": config.lam in collapsed_at}
+
+    rows = _search(criterion=lambda_search.FD, fidelity=fidelity, widenings=1)
+    assert [r["collapsed"] for r in rows] == [r["lam"] == 0.03 for r in rows] and rows[0]["class_counts"] == [5, 5]
+    assert [(r["lam"], r["collect"], r["burn_in"]) for r in rows if r["widened"]] == [(0.333, "noisy", 2)]
+    best = lambda_search.best_setting(rows, lambda_search.FD)
+    assert (best["lam"], best["collect"], best["burn_in"]) == (0.1, "noisy", 2)
+    assert lambda_search.criterion_value({"criterion": "fd", "grid": rows}) == -20.02
+    assert lambda_search.collapse_warning(rows, lambda_search.FD) is None
+    # Every setting collapsed (or, at λ = 0.1, diverged): the lowest FD all the same, and the search says so.
+    collapsed_at = {0.01, 0.03}
+    fd_of[0.1] = float("inf")
+    rows = _search(criterion=lambda_search.FD, fidelity=fidelity)
+    best = lambda_search.best_setting(rows, lambda_search.FD)
+    assert (best["lam"], best["collect"], best["burn_in"]) == (0.03, "noisy", 2)
+    assert lambda_search.collapse_warning(rows, lambda_search.FD) == (
+        "every setting of the λ search collapsed or diverged: its fd choice, λ=0.03 (noisy, burn-in 2), collapsed "
+        "too (class TV 0.300)")
+
+
+def test_the_student_criterion_passes_over_a_setting_whose_class_tv_says_it_collapsed(monkeypatch):
+    _score_by_setting(monkeypatch, lambda lam, collect, b: {0.01: 0.5, 0.03: 0.6, 0.1: 0.7}[lam] - b / 1000)
+
+    def fidelity(config):  # no verdict of its own: class TV alone decides
+        return {"fd": 10.0, "class_tv": 0.7 if config.lam == 0.1 else 0.3}
+
+    rows = _search(fidelity=fidelity)
+    assert [r["collapsed"] for r in rows] == [r["lam"] == 0.1 for r in rows]
+    best = lambda_search.best_setting(rows)
+    assert (best["lam"], best["collect"], best["burn_in"]) == (0.03, "noisy", 2)
+    assert lambda_search.criterion_value({"criterion": "student", "grid": rows}) == pytest.approx(0.598, abs=1e-12)
+    assert lambda_search.collapse_warning(rows) is None
+    # Without an FD measure nothing is known to have collapsed: the highest score.
+    plain = _search()
+    assert {r["collapsed"] for r in plain} == {None} and lambda_search.best_setting(plain)["lam"] == 0.1
+
+
+def test_a_noise_candidate_whose_choice_collapsed_loses_to_one_whose_did_not():
+    assert lambda_search.best_candidate([0.9, 0.8, 0.8], [True, False, False]) == 1
+    assert lambda_search.best_candidate([0.9, 0.8], [True, True]) == 0  # all collapsed: the best score
+    assert lambda_search.best_candidate([0.7, 0.8]) == 1

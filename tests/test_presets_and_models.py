@@ -6,7 +6,7 @@ import pytest
 
 from aesampling.data import datasets
 from aesampling.io import storage
-from aesampling.models import builders
+from aesampling.models import builders, classifier_layers, shapes
 from aesampling.models import presets
 from aesampling.models import fitting
 from aesampling.errors import UserInputError
@@ -30,7 +30,7 @@ def test_every_preset_builds_with_table_one_shapes(dataset, input_dim):
     num_classes = 100 if dataset == "cifar100" else 10
     classifier = fitting.build_classifier_from_preset(experiment.classifier, input_dim, num_classes)
     assert classifier.count_params() == dense_params([input_dim, *experiment.classifier.hidden_units, num_classes])
-    assert builders.output_activation(classifier) == "sigmoid"
+    assert classifier_layers.output_activation(classifier) == "sigmoid"
 
 
 def test_presets_cover_exactly_the_registered_datasets():
@@ -112,11 +112,11 @@ def test_a_model_with_code_is_refused_in_safe_mode(tmp_path):
 
 
 def test_autoencoder_shape_check(linear_autoencoder):
-    assert builders.check_autoencoder(linear_autoencoder(7, 1.0)) == 7
+    assert shapes.autoencoder_shape(linear_autoencoder(7, 1.0)) == (7,)
     inputs = keras.Input((7,))
     squeeze = keras.Model(inputs, keras.layers.Dense(3)(inputs))
-    with pytest.raises(UserInputError, match="maps 7 -> 3"):
-        builders.check_autoencoder(squeeze)
+    with pytest.raises(UserInputError, match=r"maps \(7,\) \(7 values\) -> \(3,\) \(3 values\)"):
+        shapes.autoencoder_shape(squeeze)
 
 
 def test_train_overrides_the_dae_noise_levels(tmp_path):

@@ -84,9 +84,11 @@ def test_make_digits_smoke_writes_every_output(smoke_results):
     assert set(quality) == set(SMOKE_SOURCES) and quality["lower_bound"]["fd_share_of_noise"] == 1.0
     assert quality["upper_bound"]["fd"] < min(quality[s]["fd"] for s in SMOKE_SOURCES if s != "upper_bound")
     assert set(metrics["mixing"]) == set(SMOKE_SOURCES[1:-1])
-    # Both λ choices: the FD one has the lowest FD of the search's grid, and its curve uses it.
+    # Both λ choices: the FD one has the lowest FD of the search's settings that did not collapse, and its curve
+    # uses it.
     search = json.loads((out / "lambda" / "deep_ae.json").read_text())
-    assert search["best_fd"]["lam"] == min(search["grid"], key=lambda row: row["fd"])["lam"]
+    healthy = [row for row in search["grid"] if not row["collapsed"]] or search["grid"]
+    assert search["best_fd"]["lam"] == min(healthy, key=lambda row: row["fd"])["lam"]
     assert all(0 <= row["class_tv"] <= 1 for row in search["grid"])  # measured on the FD samples
     if not ON_JAX:
         assert config["curves"]["deep_ae_fd"]["config"]["reinjection"]["lam"] == search["best_fd"]["lam"]
@@ -98,7 +100,7 @@ def test_make_digits_smoke_writes_every_output(smoke_results):
         assert "balanced (" in table
     assert (out / "lambda_deep_ae.png").is_file()
     assert "| train deep_ae |" in table and "| train deep_ae_fd |" not in table  # trained once, evaluated twice
-    assert "| source | FD | share | precision |" in table and (out / "mixing.png").is_file()
+    assert "| source | FD | share | recall | coverage |" in table and (out / "mixing.png").is_file()
     search = pd.read_csv(out / "lambda_search.csv")
     scored = search[search["score"].notna()]
     assert len(scored) == len(SMOKE_AUTOENCODERS) * 2 and search.groupby("autoencoder")["chosen"].sum().eq(1).all()
@@ -284,7 +286,7 @@ def test_extract_features_script_on_local_cifar_batches(tmp_path):
 
 @pytest.mark.parametrize("script, flags, message", [
     ("train", ["--dataset=svhn", "--model=deep_ae", "--output=/tmp/x.keras"], "unknown dataset 'svhn'"),
-    ("train", ["--model=huge_ae", "--output=/tmp/x.keras"], "unknown autoencoder preset 'huge_ae'"),
+    ("train", ["--dataset=digits", "--model=huge_ae", "--output=/tmp/x.keras"], "unknown autoencoder preset 'huge_ae'"),
     ("sample", ["--autoencoder=/nonexistent.keras", "--lam=0.1", "--output=/tmp/s.npz"], "model file not found"),
     ("sample", ["--autoencoder=/nonexistent.keras", "--output=/tmp/s.npz"], "give --lam"),
     ("sample", ["--autoencoder=x.keras", "--lam=-1", "--output=/tmp/s.npz"], "--lam (λ) must be"),
@@ -295,16 +297,21 @@ def test_extract_features_script_on_local_cifar_batches(tmp_path):
                 "--classifier=c.keras", "--output=/tmp/s.npz"], "give --dataset, and --data_dir (make: DATA_DIR=...) where its files are"),
     ("sample", ["--autoencoder=x.keras", "--lam=0.1", "--balance_classes", "--balance_patience=0",
                 "--output=/tmp/s.npz"], "--balance_patience (P) must be an integer >= 1, got 0"),
-    ("search_lambda", ["--autoencoder=x.keras", "--classifier=c.keras", "--burn_ins=2,many", "--output=/tmp/l.json"],
+    ("search_lambda", ["--dataset=digits", "--autoencoder=x.keras", "--classifier=c.keras", "--burn_ins=2,many",
+                       "--output=/tmp/l.json"],
      "--burn_ins must be integers or mixing"),
-    ("search_lambda", ["--autoencoder=x.keras", "--classifier=c.keras", "--criterion=fd", "--fd_widenings=2",
-                       "--output=/tmp/l.json"], "--fd_widenings belong to the student criterion with FD measured"),
-    ("search_lambda", ["--autoencoder=x.keras", "--classifier=c.keras", "--fd_widenings=-1", "--output=/tmp/l.json"],
+    ("search_lambda", ["--dataset=digits", "--autoencoder=x.keras", "--classifier=c.keras", "--criterion=fd",
+                       "--fd_widenings=2", "--output=/tmp/l.json"],
+     "--fd_widenings belong to the student criterion with FD measured"),
+    ("search_lambda", ["--dataset=digits", "--autoencoder=x.keras", "--classifier=c.keras", "--fd_widenings=-1",
+                       "--output=/tmp/l.json"],
      "--fd_widenings must be an integer >= 0, got -1"),
     ("benchmark", ["--models=huge_ae", "--output_dir=/tmp/bench"], "--models must name"),
-    ("train", ["--model=shallow_ae", "--salt_pepper_rate=0.1", "--output=/tmp/x.keras"], "denoising presets only"),
-    ("train", ["--model=deep_dae", "--salt_pepper_rate=1.5", "--output=/tmp/x.keras"], "rate must be in [0, 1]"),
-    ("train", ["--model=deep_dae", "--gaussian_noise_std=nan", "--output=/tmp/x.keras"],
+    ("train", ["--dataset=digits", "--model=shallow_ae", "--salt_pepper_rate=0.1", "--output=/tmp/x.keras"],
+     "denoising presets only"),
+    ("train", ["--dataset=digits", "--model=deep_dae", "--salt_pepper_rate=1.5", "--output=/tmp/x.keras"],
+     "rate must be in [0, 1]"),
+    ("train", ["--dataset=digits", "--model=deep_dae", "--gaussian_noise_std=nan", "--output=/tmp/x.keras"],
      "gaussian_noise_std must be a finite number >= 0"),
 ])
 def test_user_mistakes_give_one_line_errors(script, flags, message):

@@ -103,7 +103,7 @@ def test_malicious_cifar_pickle_is_refused_by_the_script(tmp_path):
     ("text.keras", "not a Keras .keras model file"),
     ("corrupt.keras", "cannot load model"),
     ("lambda.keras", "cannot load model"),
-    ("squeeze.keras", "maps 64 -> 10 features"),
+    ("squeeze.keras", "maps (64,) (64 values) -> (10,) (10 values)"),
 ])
 def test_bad_autoencoder_files(files, tmp_path, model, message):
     result = run_script("sample", f"--autoencoder={files / model}", "--lam=0.1", "--num_samples=10",
@@ -115,17 +115,17 @@ def test_bad_autoencoder_files(files, tmp_path, model, message):
 def test_classifier_and_samples_of_different_sizes(files, tmp_path):
     result = run_script("label", f"--samples={files / 'samples.npz'}", f"--classifier={files / 'classifier784.keras'}",
                         f"--output={tmp_path / 'l.npz'}", check=False)
-    assert_one_line_error(result, "the classifier takes 784 features but the samples have 64")
+    assert_one_line_error(result, "the classifier takes inputs of shape (784,) (784 values) but the samples have 64 values per sample")
     assert_no_outputs(tmp_path, "l.npz")
 
 
 def test_models_that_do_not_fit_the_dataset(files, tmp_path):
     result = run_script("evaluate", "--dataset=digits", "--source=deep_ae", f"--autoencoder={files / 'ae784.keras'}",
                         f"--classifier={files / 'classifier.keras'}", f"--output={tmp_path / 'c.csv'}", check=False)
-    assert_one_line_error(result, "the autoencoder takes 784 features but dataset digits has 64")
+    assert_one_line_error(result, "the autoencoder takes inputs of shape (784,) (784 values) but dataset digits has 64 values per sample")
     result = run_script("evaluate", "--dataset=digits", "--source=upper_bound",
                         f"--classifier={files / 'classifier784.keras'}", f"--output={tmp_path / 'c.csv'}", check=False)
-    assert_one_line_error(result, "the classifier takes 784 features but dataset digits has 64")
+    assert_one_line_error(result, "the classifier takes inputs of shape (784,) (784 values) but dataset digits has 64 values per sample")
 
 
 def test_softmax_classifier_is_accepted_with_a_warning(files, tmp_path):

@@ -29,6 +29,8 @@ class DatasetSpec:
       download_host: where tfds downloads from (checked before a download).
       uses_features: True when experiments run on ResNet50 features
         instead of pixels (CIFAR, Section IV-E).
+      class_names: the name of each class c = 0..N_c - 1, or None when
+        only their numbers are known.
     """
 
     name: str
@@ -37,16 +39,23 @@ class DatasetSpec:
     tfds_name: str | None = None
     download_host: str | None = None
     uses_features: bool = False
+    class_names: tuple[str, ...] | None = None
 
+
+DIGIT_NAMES = tuple(str(digit) for digit in range(10))
+FASHION_MNIST_NAMES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag",
+                       "Ankle boot")
+CIFAR10_NAMES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
 
 DATASETS: dict[str, DatasetSpec] = {
-    "digits": DatasetSpec("digits", 10, (8, 8, 1)),
-    "mnist": DatasetSpec("mnist", 10, (28, 28, 1), "mnist", "storage.googleapis.com"),
+    "digits": DatasetSpec("digits", 10, (8, 8, 1), class_names=DIGIT_NAMES),
+    "mnist": DatasetSpec("mnist", 10, (28, 28, 1), "mnist", "storage.googleapis.com", class_names=DIGIT_NAMES),
     "fashion_mnist": DatasetSpec(
         "fashion_mnist", 10, (28, 28, 1), "fashion_mnist",
-        "fashion-mnist.s3-website.eu-central-1.amazonaws.com",
+        "fashion-mnist.s3-website.eu-central-1.amazonaws.com", class_names=FASHION_MNIST_NAMES,
     ),
-    "cifar10": DatasetSpec("cifar10", 10, (32, 32, 3), "cifar10", "www.cs.toronto.edu", True),
+    "cifar10": DatasetSpec("cifar10", 10, (32, 32, 3), "cifar10", "www.cs.toronto.edu", True,
+                           class_names=CIFAR10_NAMES),
     "cifar100": DatasetSpec("cifar100", 100, (32, 32, 3), "cifar100", "www.cs.toronto.edu", True),
 }
 
@@ -79,6 +88,12 @@ def dataset_spec(name: str) -> DatasetSpec:
     if name not in DATASETS:
         raise UserInputError(f"unknown dataset {name!r}; choose one of {sorted(DATASETS)}")
     return DATASETS[name]
+
+
+def class_names(name: str) -> tuple[str, ...] | None:
+    """The class names of dataset `name`; None for a name outside the registry or a dataset without them."""
+    spec = DATASETS.get(name)
+    return None if spec is None else spec.class_names
 
 
 VALIDATION_SPLIT_SEED = 0

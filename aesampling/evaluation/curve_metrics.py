@@ -6,6 +6,7 @@ import numpy as np
 from keras import ops
 
 from aesampling import backend
+from aesampling.models import shapes
 from aesampling.models.builders import apply, frozen_weights
 
 EVAL_BATCH = 8192
@@ -14,11 +15,12 @@ EVAL_BATCH = 8192
 def accuracy_fn(classifier, x_test: np.ndarray, y_test: np.ndarray):
     """A function returning the accuracy of `classifier` on (x_test, y_test).
 
-    The test set is copied to the device once, in batches of EVAL_BATCH.
+    The test set (rows of any layout with the classifier's n input values) is
+    copied to the device once, in batches of EVAL_BATCH.
     The returned callable takes the classifier's weights (`frozen_weights`;
     default: its current ones), so it serves after every epoch as they change.
     """
-    x = np.asarray(x_test, np.float32)
+    x = shapes.fit_rows(np.asarray(x_test, np.float32), shapes.input_shape(classifier), "the test images")
     y = np.asarray(y_test, np.int32)
     batches = [(ops.convert_to_tensor(x[i:i + EVAL_BATCH]), ops.convert_to_tensor(y[i:i + EVAL_BATCH]))
                for i in range(0, len(x), EVAL_BATCH)]

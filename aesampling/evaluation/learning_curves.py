@@ -31,7 +31,7 @@ from keras import ops
 
 from aesampling import backend
 from aesampling.io import interruption
-from aesampling.models import builders
+from aesampling.models import builders, shapes
 from aesampling.errors import UserInputError
 from aesampling.sampling.teacher import Labeler
 from aesampling.evaluation.curve_metrics import accuracy_fn
@@ -51,7 +51,8 @@ class Source:
     """Where the inputs of the learning steps come from.
 
     `batch(params, step)` maps the step index k (int32) to (x, weights): a
-    (M, n) float32 batch and either None (every sample counts the same) or
+    (M, n) float32 batch (fitted to the student's input shape where it is
+    used) and either None (every sample counts the same) or
     (M,) per-sample loss weights (a class-balanced autoencoder source weighs
     its rejected states 0). It is traceable and runs inside the compiled
     epoch. `params` are the tensors it reads (autoencoder weights, the real
@@ -139,6 +140,7 @@ def epoch_fn(source: Source, labeler: Labeler, trainer, steps_per_epoch: int, *,
     def run_epoch(state, source_params, labeler_weights, epoch):
         def learning_step(i, carry):
             x, weights = source.batch(source_params, epoch * steps_per_epoch + i)
+            x = shapes.to_model(x, labeler.input_shape)  # the student has C's architecture, so C's input shape
             state, loss = trainer.step(carry[0], x, labeler.soft_labels(labeler_weights, x), weights)
             sound = ops.logical_and(ops.all(ops.isfinite(x)), ops.isfinite(carry[1]))
             return state, ops.where(sound, loss, float("nan"))

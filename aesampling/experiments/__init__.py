@@ -11,15 +11,17 @@ flags into these configs.
     run_choose_noise       candidate DAEs' λ searches -> the chosen DAE      (choose_noise.py)
     run_sample             autoencoder -> samples.npz           (Algorithm 1, sample.py)
     run_label              samples.npz + classifier -> labelled .npz (Algorithm 2, label.py)
+    run_quality            any samples.npz + classifier -> FD, recall, coverage, collapse (assess.py)
     run_evaluate           one source -> learning curve CSV     (Section IV-G, evaluate.py)
     run_report             curves + samples -> table, figures   (report.py)
     run_stationarity       r, C -> do chains forget their start? (stationarity.py)
     run_seed_spread        reports of several seeds -> mean ± spread (seed_spread.py)
 """
 
+from aesampling.experiments.assess import run_quality
 from aesampling.experiments.configs import (DataConfig, EvaluateConfig, ExtractConfig, LabelConfig,
-                                         LambdaSearchConfig, NoiseChoiceConfig, ReportConfig, SampleConfig,
-                                         SeedSpreadConfig, StationarityConfig, TrainConfig)
+                                         LambdaSearchConfig, NoiseChoiceConfig, QualityConfig, ReportConfig,
+                                         SampleConfig, SeedSpreadConfig, StationarityConfig, TrainConfig)
 from aesampling.experiments.evaluate import run_evaluate
 from aesampling.experiments.extract_features import run_extract_features
 from aesampling.experiments.inputs import load_data
@@ -35,8 +37,8 @@ from aesampling.experiments.train import run_train
 
 __all__ = [
     "DataConfig", "EvaluateConfig", "ExtractConfig", "LabelConfig", "LambdaSearchConfig", "NoiseChoiceConfig",
-    "ReportConfig", "SampleConfig", "SeedSpreadConfig", "StationarityConfig", "TrainConfig", "load_data",
+    "QualityConfig", "ReportConfig", "SampleConfig", "SeedSpreadConfig", "StationarityConfig", "TrainConfig", "load_data",
     "machine_description",
-    "run_choose_noise", "run_evaluate", "run_extract_features", "run_label", "run_lambda_search", "run_report",
+    "run_choose_noise", "run_evaluate", "run_extract_features", "run_label", "run_lambda_search", "run_quality", "run_report",
     "run_sample", "run_seed_spread", "run_stationarity", "run_train",
 ]

@@ -55,7 +55,8 @@ def run_choose_noise(config: NoiseChoiceConfig) -> dict:
     datasets = sorted({c["dataset"] for c in candidates})
     if len(datasets) > 1:
         raise UserInputError(f"the candidate searches ran on different datasets: {datasets}")
-    chosen = lambda_search.best_candidate([c["best_score"] for c in candidates])
+    chosen = lambda_search.best_candidate([c["best_score"] for c in candidates],
+                                          [bool(c["best"].get("collapsed")) for c in candidates])
     winner = candidates[chosen]["autoencoder"]
     for source, target in ((winner, config.model_output),
                            (storage.sidecar_path(winner), storage.sidecar_path(config.model_output))):

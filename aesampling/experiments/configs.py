@@ -14,7 +14,8 @@ from aesampling.errors import UserInputError
 from aesampling.sampling import class_balance
 from aesampling.quality import diagnostics
 from aesampling.selection import lambda_search
-from aesampling.sampling.reinjection import CLASS_MOMENTS_REFILL, MOMENTS_START, ReinjectionConfig, check_seed, is_integer
+from aesampling.sampling.reinjection import (CLASS_MOMENTS_REFILL, MOMENTS_START, ReinjectionConfig, at_least_one,
+                                             check_seed, is_integer)
 
 
 def _zero_or_at_least_two(name: str, value, zero_means: str) -> None:
@@ -26,13 +27,9 @@ def _zero_or_at_least_two(name: str, value, zero_means: str) -> None:
 def _student_schedule(seed, epochs, steps_per_epoch) -> None:
     """The seed and schedule of a student trained on samples: epochs and steps per epoch >= 1."""
     check_seed(seed)
-    _at_least_one(epochs=epochs, steps_per_epoch=steps_per_epoch)
+    at_least_one(epochs=epochs, steps_per_epoch=steps_per_epoch)
 
 
-def _at_least_one(**values) -> None:
-    for name, value in values.items():
-        if not is_integer(value) or value < 1:
-            raise UserInputError(f"`{name}` must be an integer >= 1, got {value!r}")
 
 
 def _non_negative(name: str, values) -> None:
@@ -67,7 +64,7 @@ class DataConfig:
     validation_fraction: float | None = None
 
     def __post_init__(self):
-        _at_least_one(extraction_batch_size=self.extraction_batch_size)
+        at_least_one(extraction_batch_size=self.extraction_batch_size)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -94,7 +91,7 @@ class TrainConfig:
 
     def __post_init__(self):
         check_seed(self.seed)
-        _at_least_one(**{k: v for k, v in (("epochs", self.epochs), ("batch_size", self.batch_size)) if v is not None})
+        at_least_one(**{k: v for k, v in (("epochs", self.epochs), ("batch_size", self.batch_size)) if v is not None})
         for name in ("gaussian_noise_std", "salt_pepper_rate"):
             if (value := getattr(self, name)) is not None:
                 _non_negative(name, [value])
@@ -106,12 +103,15 @@ class TrainConfig:
 class SampleConfig:
     """Draw `num_samples` synthetic samples from a saved autoencoder into an .npz.
 
-    `classifier`, the ground-truth classifier, is needed (and only read) when
-    `reinjection.balance` asks for class-balanced collection. `chains_file`, a
+    `classifier`, the ground-truth classifier, is needed when
+    `reinjection.balance` asks for class-balanced collection; given, it also
+    counts every sample's class, logged against the data's (`data`, when
+    given) with the collapse verdict. `chains_file`, a
     λ search result made with start "moments", holds the training data's
     moments; it is needed (and only read) when `reinjection.start` is "moments".
-    `data`, the training data, is needed (and only read) when stuck chains
-    restart at its class moments (`reinjection.refill` "class_moments").
+    `data`, the training data, is needed when stuck chains restart at its
+    class moments (`reinjection.refill` "class_moments"); given, its labels'
+    class shares are what the samples' are compared with.
     """
 
     autoencoder: str
@@ -130,7 +130,7 @@ class SampleConfig:
         check_seed(self.seed)
         if not is_integer(self.num_samples) or self.num_samples < 0:
             raise UserInputError(f"the number of samples must be an integer >= 0, got {self.num_samples!r}")
-        _at_least_one(chunk_samples=self.chunk_samples)
+        at_least_one(chunk_samples=self.chunk_samples)
         if self.reinjection.balance is not None and self.classifier is None:
             raise UserInputError(class_balance.NEEDS_CLASSIFIER)
         if self.reinjection.start == MOMENTS_START and self.chains_file is None:
@@ -154,7 +154,7 @@ class LabelConfig:
     chunk_rows: int = 16384
 
     def __post_init__(self):
-        _at_least_one(chunk_rows=self.chunk_rows)
+        at_least_one(chunk_rows=self.chunk_rows)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -166,8 +166,9 @@ class EvaluateConfig:
     (N(μ_c, diag σ_c²) noise, each class c alike) or a name for the
     autoencoder at `autoencoder`. The record also holds the quality of the source's first
     `quality_samples` samples against the validation images (0: none) and,
-    for an autoencoder, its chains' mixing (aesampling.quality.diagnostics). For the bounds, only the batch size B·(R - b) of `reinjection`
-    is used, so every source sees the same number of samples per step.
+    for an autoencoder, its chains' mixing (aesampling.quality.diagnostics), in the feature space of C's
+    penultimate representation or of its layer `feature_layer`. For the bounds, only the batch size B·(R - b)
+    of `reinjection` is used, so every source sees the same number of samples per step.
     """
 
     data: DataConfig
@@ -182,11 +183,33 @@ class EvaluateConfig:
     jit_compile: bool = False
     quality_samples: int = 10000
     mixing_chains: int = 1000
+    feature_layer: str | None = None
 
     def __post_init__(self):
         _student_schedule(self.seed, self.epochs, self.steps_per_epoch)
         _zero_or_at_least_two("quality_samples", self.quality_samples, "no quality metrics")
-        _at_least_one(mixing_chains=self.mixing_chains)
+        at_least_one(mixing_chains=self.mixing_chains)
+
+
+@dataclasses.dataclass(frozen=True)
+class QualityConfig:
+    """The quality of the first `num_samples` samples (0: all) of an .npz (array `x`, any shape per sample) against
+    the dataset's validation split, in C's feature space: φ is C's penultimate representation or its layer named
+    `feature_layer`. `output` is the JSON report; the sample grid (.png) is written beside it. `seed` draws the
+    N(0, I) noise whose FD the samples' is compared with."""
+
+    samples: str
+    classifier: str
+    data: DataConfig
+    output: str
+    num_samples: int = diagnostics.QUALITY_SAMPLES
+    feature_layer: str | None = None
+    seed: int = 0
+
+    def __post_init__(self):
+        check_seed(self.seed)
+        if not is_integer(self.num_samples) or self.num_samples < 0:
+            raise UserInputError(f"`num_samples` must be an integer >= 0 (0: every sample), got {self.num_samples!r}")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -197,7 +220,8 @@ class StationarityConfig:
     them per start, measured at the reinjection steps `steps`. `output` is
     the CSV; the figure (.png) and the JSON record are written beside it.
     `chains_file`, the search result λ and the collected state were read
-    from (if any), is an input no output may land on.
+    from (if any), is an input no output may land on. The states are measured
+    in C's penultimate representation, or its layer `feature_layer`.
     """
 
     data: DataConfig
@@ -209,6 +233,7 @@ class StationarityConfig:
     chains: int = diagnostics.STATIONARITY_CHAINS
     seed: int = 0
     chains_file: str | None = None
+    feature_layer: str | None = None
 
     def __post_init__(self):
         check_seed(self.seed)
@@ -229,6 +254,7 @@ class LambdaSearchConfig:
     which trains no student). A student search with FD samples then widens
     each collected state's λ line where its lowest FD sits on an edge, up to
     `fd_widenings` rounds, measured by FD alone (the FD choice it records).
+    FD is measured in C's penultimate representation, or its layer `feature_layer`.
     """
 
     data: DataConfig
@@ -247,13 +273,14 @@ class LambdaSearchConfig:
     fd_samples: int = 5000
     mixing_chains: int = 1000
     fd_widenings: int = 0
+    feature_layer: str | None = None
 
     def __post_init__(self):
         _student_schedule(self.seed, self.epochs, self.steps_per_epoch)
         _zero_or_at_least_two("fd_samples", self.fd_samples, "no FD")
         lambda_search.check_settings(self.lambdas, self.collects, self.burn_ins, self.widenings, self.fd_widenings,
                                      self.criterion, measures_fd=self.fd_samples != 0)
-        _at_least_one(mixing_chains=self.mixing_chains)
+        at_least_one(mixing_chains=self.mixing_chains)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -278,13 +305,18 @@ class NoiseChoiceConfig:
 
 @dataclasses.dataclass(frozen=True)
 class ReportConfig:
-    """Merge learning curves and samples into the table and figures of one dataset."""
+    """Merge learning curves and samples into the table and figures of one dataset.
+
+    Attributes:
+      classifier_record: the ground-truth classifier's training record (train.py); without it, the curves' records
+        give its test accuracy.
+    """
 
     dataset: str
     curves: tuple[str, ...]
     samples: tuple[str, ...]
-    classifier_record: str
     output_dir: str
+    classifier_record: str | None = None
     reproduce_command: str | None = None
     lambda_searches: tuple[str, ...] = ()
 

@@ -11,7 +11,8 @@ import pandas as pd
 from absl import logging
 
 from aesampling.sampling import class_balance
-from aesampling.quality import diagnostics
+from aesampling.data import datasets
+from aesampling.quality import collapse, diagnostics
 from aesampling.evaluation import learning_curves
 from aesampling.io import storage
 from aesampling.evaluation import curve_metrics
@@ -20,6 +21,7 @@ from aesampling.errors import UserInputError
 from aesampling.reproducibility import seed_everything
 from aesampling.sampling.reinjection import StartMoments
 from aesampling.experiments import outputs
+from aesampling.reporting.progress import Progress
 from aesampling.experiments.configs import EvaluateConfig
 from aesampling.experiments.inputs import (class_moments, load_curve_inputs, start_moments, training_class_moments,
                                         validation_reference)
@@ -51,21 +53,34 @@ def _source(config: EvaluateConfig, inputs, moments):
     return source, per_step, sampler.sample, sampler
 
 
-def _diagnostics(config: EvaluateConfig, inputs, first, moments) -> dict:
-    """The source's sample quality against the validation images and, for an autoencoder, its chains' mixing."""
+def _feature_space(config: EvaluateConfig, inputs) -> diagnostics.FeatureSpace | None:
+    """Where the source's samples are measured, built before any training so that a classifier whose feature layer
+    cannot be found fails at once; None when no quality is measured."""
+    x_val = inputs.dataset.x_val
+    if config.quality_samples == 0 or x_val is None or len(x_val) < 2:
+        return None
+    return diagnostics.FeatureSpace(inputs.classifier, feature_layer=config.feature_layer)
+
+
+def _diagnostics(config: EvaluateConfig, inputs, first, moments, space) -> dict:
+    """The source's sample quality against the validation images, with its collapse verdict (logged with its class
+    histogram), and, for an autoencoder, its chains' mixing."""
     dataset = inputs.dataset
-    if config.quality_samples == 0 or dataset.x_val is None or len(dataset.x_val) < 2:
+    if space is None:
         return {"quality": None, "mixing": None}
-    space = diagnostics.FeatureSpace(inputs.classifier)
     reference = validation_reference(space, dataset)
-    result = {"quality": diagnostics.source_quality(first(config.quality_samples), space, reference), "mixing": None}
+    quality, verdict = diagnostics.judged_quality(first(config.quality_samples), space, reference,
+                                                  class_names=datasets.class_names(dataset.name),
+                                                  what=f"{config.source}'s samples")
+    collapse.log(verdict)
+    result = {"quality": {**quality, "collapse": verdict.record()}, "mixing": None}
     if inputs.autoencoder is not None:
         result["mixing"] = diagnostics.mixing(inputs.autoencoder, config.reinjection, space, reference,
                                               seed=config.seed, chains=config.mixing_chains,
                                               moments=moments)
-    logging.info("%s: FD %.4g, class TV %.3f, precision %.3f, recall %.3f", config.source,
-                 result["quality"]["fd"], result["quality"]["class_tv"], result["quality"]["precision"],
-                 result["quality"]["recall"])
+    logging.info("%s: FD %.4g with recall %.3f, coverage %.3f, class TV %.3f%s; precision %.3f", config.source,
+                 quality["fd"], quality["recall"], quality["coverage"], quality["class_tv"],
+                 " (collapsed)" if verdict.collapsed else "", quality["precision"])
     return result
 
 
@@ -83,12 +98,18 @@ def run_evaluate(config: EvaluateConfig) -> dict:
     inputs = load_curve_inputs(config.data, config.classifier, None if is_bound else config.autoencoder)
     moments = (StartMoments.of(inputs.dataset.x_train) if config.source == learning_curves.MOMENTS_BOUND
                else start_moments(config.reinjection, inputs.dataset))
+    space = _feature_space(config, inputs)
     source, per_step, first, sampler = _source(config, inputs, moments)
     dataset = inputs.dataset
 
+    epochs = Progress(config.source, config.epochs, "epochs")
+
     def log(point: learning_curves.CurvePoint) -> None:
-        logging.info("%s epoch %d: %d samples, test accuracy %.4f", config.source, point.epoch,
-                     point.samples_seen, point.accuracy)
+        if point.epoch > 0:
+            epochs.advance(1)
+        left = epochs.time_left()
+        logging.info("%s epoch %d/%d: %d samples, test accuracy %.4f%s", config.source, point.epoch, config.epochs,
+                     point.samples_seen, point.accuracy, f" ({left})" if left else "")
 
     checkpoint = resume.CurveCheckpoint(config.output, fingerprint(config, config.classifier, config.autoencoder))
     curve = learning_curves.learning_curve(
@@ -96,7 +117,7 @@ def run_evaluate(config: EvaluateConfig) -> dict:
         epochs=config.epochs, steps_per_epoch=config.steps_per_epoch, seed=config.seed,
         on_epoch=log, jit_compile=config.jit_compile, checkpoint=checkpoint,
     )
-    diagnosed = _diagnostics(config, inputs, first, moments)  # draws the first samples: the balanced share is measured
+    diagnosed = _diagnostics(config, inputs, first, moments, space)  # draws the first samples: the balanced share is measured
     record = run_record(
         config, started, samples_per_step=per_step, **diagnosed,
         accepted_share=getattr(sampler, "accepted_share", None),

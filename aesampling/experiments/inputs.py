@@ -15,7 +15,7 @@ from aesampling.io import storage
 from aesampling.sampling.class_balance import ClassMoments
 from aesampling.errors import UserInputError
 from aesampling.sampling.teacher import check_classifier
-from aesampling.models.builders import check_autoencoder
+from aesampling.models import shapes
 from aesampling.sampling.reinjection import CLASS_MOMENTS_REFILL, MOMENTS_START, ReinjectionConfig, StartMoments
 from aesampling.experiments.configs import DataConfig
 from aesampling.experiments.records import validation_fraction, warn_if_trained_elsewhere
@@ -41,7 +41,12 @@ def validation_reference(space: diagnostics.FeatureSpace, dataset: datasets.Data
     """What samples are measured against: φ of the validation images, and the class frequencies of every real
     label known (training and validation)."""
     return diagnostics.Reference.of(space, dataset.x_val, dataset.y_val, dataset.num_classes,
-                                    class_labels=np.concatenate([dataset.y_train, dataset.y_val]))
+                                    class_labels=known_labels(dataset))
+
+
+def known_labels(dataset: datasets.Dataset) -> np.ndarray:
+    """Every real label outside the test set (training and validation): the data's class frequencies."""
+    return dataset.y_train if dataset.y_val is None else np.concatenate([dataset.y_train, dataset.y_val])
 
 
 def start_moments(reinjection: ReinjectionConfig, dataset: datasets.Dataset) -> StartMoments | None:
@@ -61,6 +66,13 @@ def class_moments(reinjection: ReinjectionConfig, dataset: datasets.Dataset) -> 
     return training_class_moments(dataset)
 
 
+def check_fits(sample_shape: tuple[int, ...], dataset: datasets.Dataset) -> None:
+    """Raises UserInputError unless an autoencoder's samples of shape s hold the dataset's n values."""
+    if shapes.size(sample_shape) != dataset.input_dim:
+        raise UserInputError(f"the autoencoder takes inputs of shape {shapes.describe(sample_shape)} but dataset "
+                             f"{dataset.name} has {dataset.input_dim} values per sample")
+
+
 @dataclasses.dataclass(frozen=True)
 class CurveInputs:
     """What a train-on-synthetic stage starts from: the data, the ground truth C and (for an AE source) r."""
@@ -71,18 +83,18 @@ class CurveInputs:
 
 
 def load_curve_inputs(config: DataConfig, classifier_path: str, autoencoder_path: str | None) -> CurveInputs:
-    """Loads the dataset, C and r (when a path is given); checks both take the dataset's n features.
+    """Loads the dataset, C and r (when a path is given); checks both take samples of the dataset's n values, in
+    any shape, and that C has one output per class.
 
     Warns when a model's training record names another dataset or validation split.
     """
     dataset = load_data(config)
     classifier = storage.load_model(classifier_path)
-    check_classifier(classifier, dataset.input_dim, dataset.name)
+    check_classifier(classifier, dataset.input_dim, dataset.name, num_classes=dataset.num_classes)
     autoencoder = None
     if autoencoder_path is not None:
         autoencoder = storage.load_model(autoencoder_path)
-        if (n := check_autoencoder(autoencoder)) != dataset.input_dim:
-            raise UserInputError(f"the autoencoder takes {n} features but dataset {dataset.name} has {dataset.input_dim}")
+        check_fits(shapes.autoencoder_shape(autoencoder), dataset)
     for path in (classifier_path, autoencoder_path):
         warn_if_trained_elsewhere(path, config)
     return CurveInputs(dataset, classifier, autoencoder)

@@ -8,9 +8,11 @@ import numpy as np
 
 from aesampling.io import storage
 from aesampling.io import npz
+from aesampling.models import shapes
 from aesampling.errors import UserInputError
 from aesampling.sampling.teacher import Labeler, check_classifier
 from aesampling.experiments import outputs
+from aesampling.reporting.progress import Progress
 from aesampling.experiments.configs import LabelConfig
 from aesampling.experiments.records import run_record
 
@@ -24,15 +26,14 @@ def run_label(config: LabelConfig) -> dict:
     outputs.claim(outputs.with_record("the labelled samples", config.output),
                   {"the samples": config.samples, "the classifier": config.classifier},
                   suffixes={"the labelled samples": ".npz"})
-    (num_rows, *row_shape), _ = npz.npz_array_shape(config.samples, "x")
-    if len(row_shape) != 1:
-        raise UserInputError(f"{config.samples}: x must be a 2-D array of samples")
+    num_rows, row_shape = npz.samples_shape(config.samples)
     classifier = storage.load_model(config.classifier)
-    num_classes = check_classifier(classifier, row_shape[0])
+    num_classes = check_classifier(classifier, shapes.size(row_shape))
     labeler = Labeler(classifier)
     arrays = {"x": (tuple(row_shape), np.float32), "soft_labels": ((num_classes,), np.float32), "labels": ((), np.int64)}
     whole = {key: array for key in PASSED_THROUGH if (array := npz.load_npz_array(config.samples, key)) is not None}
     counts = np.zeros(num_classes, np.int64)
+    progress = Progress("labelling", num_rows, "samples")
     with npz.NpzStreamWriter(config.output, arrays, num_rows, whole=whole) as writer:
         chunks = npz.iter_npz_rows(config.samples, "x", config.chunk_rows)
         for x, soft, hard in labeler.label_chunks(chunks):
@@ -40,6 +41,8 @@ def run_label(config: LabelConfig) -> dict:
                 raise UserInputError(f"{config.samples} holds NaN or inf samples (or the classifier outputs them)")
             writer.append(x=x, soft_labels=soft, labels=hard)
             counts += np.bincount(hard, minlength=num_classes)
+            progress.advance(len(x))
+        progress.close()
         # The record before the writer closes, which is when the labelled samples appear (see run_sample).
         samples_record = storage.sidecar_path(config.samples)
         record = run_record(

@@ -45,7 +45,11 @@ def machine_description() -> dict:
 
 
 def command_line() -> str:
-    """The command that started this process, as a shell would take it."""
+    """The command that started this process, as a shell would take it; an installed command (aesampling-x) by
+    its name."""
+    program = os.path.basename(sys.argv[0]) if sys.argv else ""
+    if program.startswith("aesampling-"):
+        return shlex.join([program, *sys.argv[1:]])
     return shlex.join([os.path.basename(sys.executable), *sys.argv])
 
 

@@ -13,6 +13,7 @@ import dataclasses
 import time
 
 import numpy as np
+from absl import logging
 
 from aesampling.sampling import class_balance
 from aesampling.sampling import devices
@@ -20,27 +21,32 @@ from aesampling.io import storage
 from aesampling.selection import lambda_search
 from aesampling.io import npz
 from aesampling.errors import UserInputError
-from aesampling.models.builders import check_autoencoder
+from aesampling.models import shapes
 from aesampling.sampling.reinjection import CLASS_MOMENTS_REFILL, MOMENTS_START, ReinjectionConfig, ReinjectionSampler, StartMoments, start_for
 from aesampling.experiments import outputs
 from aesampling.experiments.configs import SampleConfig
-from aesampling.experiments.inputs import class_moments, load_data
+from aesampling.experiments.inputs import check_fits, class_moments, known_labels, load_data
+from aesampling.data import datasets
+from aesampling.quality import collapse
+from aesampling.reporting.progress import Progress
+from aesampling.sampling.teacher import Labeler, check_classifier
 from aesampling.experiments.records import run_record
 
 CHAIN_PROGRESS_STEPS = (1, 2, 3, 5, 10, 20, 40, 60)
 PREVIEW_SAMPLES = 30  # the sample grid's pairs
 PREVIEW_CLEAN = "preview_clean"
+SHORT_CLASS_SHARE = 0.5  # class-balanced collection names the classes below half an equal share
 
 
 def reconstructions(autoencoder, x: np.ndarray) -> np.ndarray:
-    """r(x) of a few samples, drawn beside them in the report's sample grid."""
-    return np.asarray(autoencoder.predict(np.asarray(x, np.float32), verbose=0), np.float32)
+    """r(x) of a few samples, drawn beside them in the report's sample grid, in the samples' shape."""
+    return np.asarray(autoencoder.predict(np.asarray(x, np.float32), verbose=0), np.float32).reshape(np.shape(x))
 CHAIN_PROGRESS_CHAINS = 10
 
 
 def chain_progress(autoencoder, reinjection: ReinjectionConfig, *, seed: int = 0,
                    moments: StartMoments | None = None) -> np.ndarray:
-    """States x_t of 10 chains at t in CHAIN_PROGRESS_STEPS: shape (steps, 10, n).
+    """States x_t of 10 chains at t in CHAIN_PROGRESS_STEPS, as n values each: shape (steps, 10, n).
 
     The chains use λ, the collected state and the start of `reinjection`
     (N(0, I), or the data's `moments`) and run max(CHAIN_PROGRESS_STEPS)
@@ -61,12 +67,44 @@ def _check_finite(chunk: np.ndarray, config: SampleConfig) -> None:
         )
 
 
+def _class_report(config: SampleConfig, counts: np.ndarray | None, data_labels: np.ndarray | None, dataset: str | None,
+                  accepted_share: float | None) -> dict:
+    """Logs the samples' class histogram against the data's (equal shares without a dataset) with the collapse
+    verdict, and for class-balanced collection the share of slots filled and the classes left short; returns what
+    the record keeps of it."""
+    if counts is None:
+        logging.info("no classifier given: the samples' classes were not counted (give `classifier` to see their "
+                     "histogram and any collapse)")
+        return {"class_counts": None, "collapse": None, "short_classes": None}
+    reference = np.ones_like(counts) if data_labels is None else collapse.class_counts(data_labels, len(counts))
+    names = datasets.class_names(dataset) if dataset else None
+    verdict = collapse.assess(counts, reference, class_names=names,
+                              what=f"the samples of {config.autoencoder} at λ={config.reinjection.lam:g}")
+    collapse.log(verdict)
+    short = []
+    if config.reinjection.balance is not None:
+        equal_share = counts.sum() / len(counts)
+        short = [int(c) for c in np.flatnonzero(counts < SHORT_CLASS_SHARE * equal_share)]
+        logging.info("class-balanced collection filled %.1f%% of the class slots", 100 * (accepted_share or 0))
+        if short:
+            logging.warning("the chains rarely reach %s: %s got %s of an equal share of %s samples",
+                            ", ".join(collapse.class_label(c, names) for c in short),
+                            "it" if len(short) == 1 else "they",
+                            ", ".join(f"{counts[c]:,}" for c in short), f"{equal_share:,.0f}")
+    return {"class_counts": counts.tolist(), "collapse": verdict.record(), "short_classes": short}
+
+
 def run_sample(config: SampleConfig) -> dict:
-    """Streams `num_samples` reinjection samples of a saved autoencoder to an .npz (arrays `x`, `chain_progress`)."""
+    """Streams `num_samples` reinjection samples of a saved autoencoder to an .npz (arrays `x`, `chain_progress`).
+
+    With a classifier, every sample's hard label is counted and the class
+    histogram logged against the data's (`data`, else equal shares), with the
+    collapse verdict; class-balanced collection also logs its share of slots
+    filled and names the classes it left short.
+    """
     started = time.perf_counter()
-    classifier_path = config.classifier if config.reinjection.balance else None
     outputs.claim(outputs.with_record("the samples", config.output),
-                  {"the autoencoder": config.autoencoder, "the classifier": classifier_path,
+                  {"the autoencoder": config.autoencoder, "the classifier": config.classifier,
                    "the search result": config.chains_file},
                   suffixes={"the samples": ".npz"})
     moments = None
@@ -75,27 +113,43 @@ def run_sample(config: SampleConfig) -> dict:
     strategy = devices.make_strategy(config.strategy)
     with devices.scope(strategy):
         autoencoder = storage.load_model(config.autoencoder)
-    dim = check_autoencoder(autoencoder)
-    classifier = storage.load_model(classifier_path) if classifier_path else None
+    sample_shape = shapes.autoencoder_shape(autoencoder)
+    needs_data = config.reinjection.refill == CLASS_MOMENTS_REFILL or config.classifier is not None
+    dataset = load_data(config.data) if config.data is not None and needs_data else None
+    if dataset is not None:
+        check_fits(sample_shape, dataset)
+    classifier = labeler = counts = None
+    if config.classifier:
+        classifier = storage.load_model(config.classifier)
+        counts = np.zeros(check_classifier(classifier, shapes.size(sample_shape), config.data and config.data.dataset,
+                                           num_classes=dataset.num_classes if dataset else None), np.int64)
+        labeler = Labeler(classifier)
     progress = chain_progress(autoencoder, config.reinjection, seed=config.seed, moments=moments)
     _check_finite(progress, config)
-    by_class = None
-    if config.reinjection.refill == CLASS_MOMENTS_REFILL:  # the only use of the training data here
-        by_class = class_moments(config.reinjection, load_data(config.data))
+    by_class = class_moments(config.reinjection, dataset) if dataset is not None else None
     sampler = class_balance.make_sampler(autoencoder, config.reinjection, seed=config.seed, classifier=classifier,
-                                     jit_compile=config.jit_compile, strategy=strategy, moments=moments,
-                                     class_moments=by_class)
-    with npz.NpzStreamWriter(config.output, {"x": ((dim,), np.float32)}, config.num_samples,
-                            whole={"chain_progress": progress}) as writer:
+                                         jit_compile=config.jit_compile, strategy=strategy, moments=moments,
+                                         class_moments=by_class)
+    shown = Progress("sampling", config.num_samples, "samples")
+    with npz.NpzStreamWriter(config.output, {"x": (sample_shape, np.float32)}, config.num_samples,
+                             whole={"chain_progress": progress}) as writer:
         for i, chunk in enumerate(sampler.iter_samples(config.num_samples, config.chunk_samples)):
             _check_finite(chunk, config)
             if i == 0:
                 writer.put_whole(PREVIEW_CLEAN, reconstructions(autoencoder, chunk[:PREVIEW_SAMPLES]))
             writer.append(x=chunk)
+            if labeler is not None:
+                counts += np.bincount(labeler(chunk)[1], minlength=len(counts))
+            share = getattr(sampler, "accepted_share", None)
+            shown.advance(len(chunk), "" if share is None else f"{share:.1%} of class slots filled")
+        shown.close()
+        classes = _class_report(config, counts, None if dataset is None else known_labels(dataset),
+                                config.data.dataset if config.data else None, getattr(sampler, "accepted_share", None))
         # The record before the writer closes, which is when the samples appear: a run killed between the two
         # files leaves no samples without their record.
-        record = run_record(config, started, input_dim=dim, chain_progress_steps=list(CHAIN_PROGRESS_STEPS),
+        record = run_record(config, started, input_dim=shapes.size(sample_shape), sample_shape=list(sample_shape),
+                            chain_progress_steps=list(CHAIN_PROGRESS_STEPS),
                             devices=strategy.num_replicas_in_sync if strategy is not None else 1,
-                            accepted_share=getattr(sampler, "accepted_share", None))
+                            accepted_share=getattr(sampler, "accepted_share", None), **classes)
         storage.write_json(storage.sidecar_path(config.output), record)
     return record

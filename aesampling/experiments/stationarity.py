@@ -48,7 +48,7 @@ def run_stationarity(config: StationarityConfig) -> dict:
                   suffixes={"the stationarity table": ".csv"})
     inputs = load_curve_inputs(config.data, config.classifier, config.autoencoder)
     dataset = inputs.dataset
-    space = diagnostics.FeatureSpace(inputs.classifier)
+    space = diagnostics.FeatureSpace(inputs.classifier, feature_layer=config.feature_layer)
     reference = validation_reference(space, dataset)
     result = diagnostics.start_dependence(inputs.autoencoder, config.reinjection, space, reference,
                                           seed=config.seed, moments=StartMoments.of(dataset.x_train),

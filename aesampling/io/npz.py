@@ -208,6 +208,14 @@ def npz_array_shape(path: str | os.PathLike, key: str) -> tuple[tuple[int, ...],
     return tuple(shape), dtype
 
 
+def samples_shape(path: str | os.PathLike) -> tuple[int, tuple[int, ...]]:
+    """(rows, shape of one sample) of the samples `x` of an .npz: one sample per row, of any shape."""
+    (rows, *row_shape), _ = npz_array_shape(path, "x")
+    if not row_shape:
+        raise UserInputError(f"{path}: x must hold one sample per row, not a single value per row")
+    return rows, tuple(row_shape)
+
+
 def _unreadable(path: Path, error: Exception) -> UserInputError:
     return UserInputError(f"cannot read {path} as .npz: {error}")
 

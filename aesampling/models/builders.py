@@ -138,36 +138,6 @@ def build_classifier(
     return model
 
 
-def model_io_dims(model: keras.Model) -> tuple[int, int]:
-    """(input size, output size) of a model taking and returning flat vectors."""
-    try:
-        in_shape = tuple(model.inputs[0].shape)
-        out_shape = tuple(model.outputs[0].shape)
-    except (AttributeError, IndexError, TypeError) as e:
-        raise UserInputError(f"model {model.name!r} has no defined input/output shape") from e
-    if len(in_shape) != 2 or len(out_shape) != 2 or in_shape[1] is None or out_shape[1] is None:
-        raise UserInputError(
-            f"model {model.name!r} must map flat vectors (batch, n); it maps {in_shape} -> {out_shape}"
-        )
-    return int(in_shape[1]), int(out_shape[1])
-
-
-def check_autoencoder(model: keras.Model) -> int:
-    """Returns n for a model mapping R^n -> R^n; raises UserInputError otherwise."""
-    n_in, n_out = model_io_dims(model)
-    if n_in != n_out:
-        raise UserInputError(
-            f"an autoencoder must map R^n to R^n; model {model.name!r} maps {n_in} -> {n_out} features"
-        )
-    return n_in
-
-
-def output_activation(model: keras.Model) -> str | None:
-    """Name of the activation of the model's last layer, when it has one."""
-    activation = getattr(model.layers[-1], "activation", None)
-    return getattr(activation, "__name__", None)
-
-
 def frozen_weights(model) -> tuple[list, list]:
     """(trainable, non-trainable) values of a model's weights, to pass to `apply` inside a compiled function.
 

@@ -1,6 +1,6 @@
 """Sample quality of a source and mixing of the chains, measured with the ground-truth classifier.
 
-`FeatureSpace` maps x to φ(x), the activations of C's last hidden layer, and
+`FeatureSpace` maps x to φ(x), the activations of C's penultimate layer, and
 to C's hard label; the metrics themselves live in aesampling.quality.measures. The
 reference set is the validation split: held-out real images that no model
 was trained on and that the test set never replaces.
@@ -14,7 +14,8 @@ import math
 import keras
 import numpy as np
 
-from aesampling.quality import measures
+from aesampling.models import classifier_layers, shapes
+from aesampling.quality import collapse, measures
 from aesampling.errors import UserInputError
 from aesampling.sampling.reinjection import (MOMENTS_START, NORMAL_START, ReinjectionConfig, ReinjectionSampler, Sampler, StartMoments,
                                  start_for)
@@ -30,19 +31,23 @@ FIDELITY_SAMPLES = 5000
 
 
 class FeatureSpace:
-    """φ(x), C's last hidden layer, and argmax C(x), in batches."""
+    """φ(x) and argmax C(x), in batches: φ is C's penultimate representation, or the layer named
+    `feature_layer` (`classifier_layers.features_and_outputs`), flattened to one vector per sample.
 
-    def __init__(self, classifier: keras.Model, batch_size: int = 4096):
-        if len(classifier.layers) < 3:
-            raise UserInputError(f"classifier {classifier.name!r} has no hidden layer to measure samples in")
-        self._both = keras.Model(classifier.inputs, [classifier.layers[-2].output, classifier.outputs[0]])
+    Samples of any layout with C's n input values are fitted to C's input shape.
+    """
+
+    def __init__(self, classifier: keras.Model, batch_size: int = 4096, feature_layer: str | None = None):
+        self._both = classifier_layers.features_and_outputs(classifier, feature_layer)
+        self._input_shape = shapes.input_shape(classifier)
         self._batch_size = batch_size
 
     def __call__(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(φ(x), hard labels) of the rows of x, in one predict call."""
-        features, probabilities = self._both.predict(np.asarray(x, np.float32), batch_size=self._batch_size,
-                                                     verbose=0)
-        return np.asarray(features, np.float32), np.argmax(probabilities, axis=1)
+        x = shapes.fit_rows(np.asarray(x, np.float32), self._input_shape, "the samples")
+        features, probabilities = self._both.predict(x, batch_size=self._batch_size, verbose=0)
+        features = np.asarray(features, np.float32)
+        return features.reshape(len(features), -1), np.argmax(probabilities, axis=1)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -71,6 +76,35 @@ def source_quality(samples: np.ndarray, space: FeatureSpace, reference: Referenc
     """FD, precision, recall, density, coverage, class TV and class histogram of `samples`."""
     features, labels = space(samples)
     return measures.sample_quality(features, labels, reference.features, reference.labels, reference.num_classes)
+
+
+def judged_quality(samples: np.ndarray, space: FeatureSpace, reference: Reference, *,
+                   class_names=None, what: str = "the samples") -> tuple[dict, collapse.Verdict]:
+    """(`source_quality` with its "collapsed" flag, the collapse verdict on its class histogram, recall and
+    coverage): FD is never read without them."""
+    quality = source_quality(samples, space, reference)
+    verdict = collapse.assess(quality["class_counts"], collapse.class_counts(reference.labels, reference.num_classes),
+                              recall=quality["recall"], coverage=quality["coverage"], class_names=class_names,
+                              what=what)
+    return {**quality, "collapsed": verdict.collapsed}, verdict
+
+
+def measure_samples(samples, classifier, x_real, y_real, *, class_labels=None, feature_layer: str | None = None,
+                    class_names=None) -> dict:
+    """The quality of any samples against held-out real ones (x_real, y_real), in C's feature space.
+
+    Samples and real rows may have any layout with C's n input values. Returns
+    FD, precision, recall, density, coverage, class TV, the class histogram and
+    counts, "collapsed", and "collapse": the verdict's record, whose "warning"
+    is one line (None when healthy). `class_labels`: the real labels whose
+    class frequencies are compared with (default y_real); `feature_layer`: C's
+    layer whose output is φ (default: its penultimate representation).
+    """
+    space = FeatureSpace(classifier, feature_layer=feature_layer)
+    num_classes = int(classifier.outputs[0].shape[-1])
+    reference = Reference.of(space, x_real, y_real, num_classes, class_labels=class_labels)
+    quality, verdict = judged_quality(np.asarray(samples, np.float32), space, reference, class_names=class_names)
+    return {**quality, "collapse": verdict.record()}
 
 
 def mixing(autoencoder, reinjection: ReinjectionConfig, space: FeatureSpace, reference: Reference, *,
@@ -141,7 +175,8 @@ def states_at_step(autoencoder, reinjection: ReinjectionConfig, t: int, *, seed:
     if t < 1:
         raise UserInputError(f"reinjection steps t start at 1, got {t}")
     config = dataclasses.replace(reinjection.without_balance(), num_chains=chains, reinjections=t, burn_in=t - 1)
-    return ReinjectionSampler(autoencoder, config, seed=seed, start=start_for(config, moments)).restarts(0, 1)
+    sampler = ReinjectionSampler(autoencoder, config, seed=seed, start=start_for(config, moments))
+    return sampler.restarts(0, 1).reshape(chains, sampler.input_dim)
 
 
 def start_dependence(autoencoder, reinjection: ReinjectionConfig, space: FeatureSpace, reference: Reference, *,
@@ -214,18 +249,24 @@ def _paired_chains(a: tuple[np.ndarray, np.ndarray], b: tuple[np.ndarray, np.nda
 
 
 def fidelity(space: FeatureSpace, reference: Reference, samples: int = FIDELITY_SAMPLES):
-    """sampler -> {"fd", "class_tv"} of its first `samples` samples against the reference.
+    """sampler -> {"fd", "class_tv", "class_counts", "collapsed"} of its first `samples` samples against the
+    reference.
 
     The λ search's FD criterion: sampling and C's features only, no student.
-    Chains that blow up give FD inf and class TV None.
+    `collapsed` is collapse.assess's verdict on the hard labels. Chains that
+    blow up give FD inf and the others None.
     """
     def measure(sampler: Sampler) -> dict:
         per_restart = sampler.config.samples_per_restart
         x = sampler.restarts(0, -(-samples // per_restart))[:samples]
         if not np.all(np.isfinite(x)):
-            return {"fd": float("inf"), "class_tv": None}
+            return {"fd": float("inf"), "class_tv": None, "class_counts": None, "collapsed": None}
         features, labels = space(x)
+        counts = collapse.class_counts(labels, reference.num_classes)
         return {"fd": measures.frechet_distance(features, reference.features),
-                "class_tv": measures.class_total_variation(labels, reference.labels, reference.num_classes)}
+                "class_tv": measures.class_total_variation(labels, reference.labels, reference.num_classes),
+                "class_counts": counts.tolist(),
+                "collapsed": collapse.assess(counts, collapse.class_counts(reference.labels,
+                                                                           reference.num_classes)).collapsed}
 
     return measure

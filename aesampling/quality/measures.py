@@ -94,9 +94,14 @@ def precision_recall_density_coverage(real: np.ndarray, fake: np.ndarray, k: int
             "nearest_neighbours": int(k)}
 
 
+def class_counts(labels: np.ndarray, num_classes: int) -> np.ndarray:
+    """How many integer labels fall in each class 0..num_classes - 1."""
+    return np.bincount(np.asarray(labels, np.int64), minlength=num_classes)[:num_classes]
+
+
 def class_histogram(labels: np.ndarray, num_classes: int) -> np.ndarray:
     """Frequencies of each class among integer labels (sums to 1)."""
-    counts = np.bincount(np.asarray(labels, np.int64), minlength=num_classes)[:num_classes]
+    counts = class_counts(labels, num_classes)
     return counts / max(counts.sum(), 1)
 
 
@@ -121,4 +126,5 @@ def sample_quality(fake_features: np.ndarray, fake_labels: np.ndarray, real_feat
         **precision_recall_density_coverage(real_features, fake_features),
         "class_tv": class_total_variation(fake_labels, real_labels, num_classes),
         "class_histogram": class_histogram(fake_labels, num_classes).round(4).tolist(),
+        "class_counts": class_counts(fake_labels, num_classes).tolist(),
     }

@@ -122,11 +122,17 @@ def _save(fig, path) -> None:
     plt.close(fig)
 
 
+def _class_text(label: int, class_names: tuple[str, ...] | None) -> str:
+    """A sample's title: its class name (at most 9 characters) or number."""
+    return str(label) if class_names is None else class_names[label].split("/")[0][:9]
+
+
 def plot_sample_grid(
     samples: np.ndarray, labels: np.ndarray | None, path, *, image_shape: tuple[int, ...] | None,
     title: str, columns: int = 10, rows: int = 6, clean: np.ndarray | None = None,
+    class_names: tuple[str, ...] | None = None,
 ) -> None:
-    """A grid of synthetic samples, each titled with its hard label.
+    """A grid of synthetic samples, each titled with its hard label (its class name, given `class_names`).
 
     Image data are drawn as images; with `clean` (r(x) of the first samples)
     each sample is drawn beside its reconstruction, the pair under one label.
@@ -154,8 +160,9 @@ def plot_sample_grid(
                 if labels[i] < 0:  # the reconstruction of a pair: its sample carries the label
                     continue
                 r, c = divmod(i, columns)
-                ax.text(c * (width + column_gap) + width / 2, r * (height + row_gap) - 0.6, str(int(labels[i])),
-                        ha="center", va="bottom", fontsize=8)
+                ax.text(c * (width + column_gap) + width / 2, r * (height + row_gap) - 0.6,
+                        _class_text(int(labels[i]), class_names), ha="center", va="bottom",
+                        fontsize=8 if class_names is None else 6)
     else:
         fig, ax = plt.subplots(figsize=(8, 4), dpi=80)
         shown = samples[:count, : min(samples.shape[1], 256)]
@@ -163,7 +170,7 @@ def plot_sample_grid(
         ax.set_xlabel("feature")
         ax.set_ylabel("sample")
         if labels is not None:
-            ax.set_yticks(range(count), [str(int(v)) for v in labels[:count]], fontsize=5)
+            ax.set_yticks(range(count), [_class_text(int(v), class_names) for v in labels[:count]], fontsize=5)
     fig.suptitle(title, fontsize=10)
     _save(fig, path)
 

@@ -9,6 +9,7 @@ import pandas as pd
 from aesampling.evaluation import learning_curves
 from aesampling.evaluation import curve_metrics
 from aesampling.errors import UserInputError
+from aesampling.quality import collapse
 from aesampling.sampling.reinjection import CLASS_MOMENTS_REFILL, CLONE_REFILL
 
 RELATIVE_TARGET = 0.97  # "samples needed to reach 97% of the ground-truth accuracy"
@@ -81,11 +82,13 @@ def summary_table(curves: pd.DataFrame, records: dict[str, dict], ground_truth_a
     return pd.DataFrame(rows)
 
 
-QUALITY_COLUMNS = ("fd", "precision", "recall", "density", "coverage", "class_tv")
+QUALITY_COLUMNS = ("fd", "recall", "coverage", "class_tv", "precision", "density")
 
 
 def quality_table(records: dict[str, dict]) -> pd.DataFrame:
-    """Sample quality per source (evaluate.py's records), with FD as a share of the noise's (lower bound's)."""
+    """Sample quality per source (evaluate.py's records), with FD as a share of the noise's (lower bound's) and
+    whether the samples collapsed (collapse.is_collapsed; records made before the verdict: from class TV and
+    recall) with the verdict's warning."""
     rows = []
     noise = (records.get(learning_curves.LOWER_BOUND, {}).get("quality") or {}).get("fd")
     for source in ordered_sources(list(records)):
@@ -96,6 +99,8 @@ def quality_table(records: dict[str, dict]) -> pd.DataFrame:
         rows.append({"source": source, **{k: quality[k] for k in QUALITY_COLUMNS},
                      "fd_share_of_noise": quality["fd"] / noise if noise else None,
                      "label_switch_rate": mixing.get("collected_label_switch_rate"),
+                     "collapsed": bool(collapse.is_collapsed(quality)),
+                     "collapse_warning": (quality.get("collapse") or {}).get("warning"),
                      "samples": quality["samples"], "reference_examples": quality["reference_examples"],
                      "class_histogram": quality["class_histogram"]})
     return pd.DataFrame(rows)
@@ -115,17 +120,23 @@ def quality_lines(quality: pd.DataFrame) -> list[str]:
     first = quality.iloc[0]
     lines = [f"Sample quality of {int(first.samples):,} samples of each source against the "
              f"{int(first.reference_examples):,} validation images, in the ground-truth classifier's last hidden "
-             "layer (FD: Fréchet distance; share: of the N(0, I) noise's FD; precision, recall, density, coverage: "
-             "Naeem et al. 2020, k = 5; class TV: to the real class frequencies (training and validation labels); switch: label changes per collected "
-             "reinjection):", "",
-             "| source | FD | share | precision | recall | density | coverage | class TV | switch |",
+             "layer (FD: Fréchet distance; share: of the N(0, I) noise's FD; recall, coverage, precision, density: "
+             "Naeem et al. 2020, k = 5; class TV: to the real class frequencies (training and validation labels); "
+             "switch: label changes per collected reinjection). A low FD is no success alone: read it with recall, "
+             f"coverage and class TV. Collapsed: class TV above {collapse.MAX_CLASS_TV:g}, recall below "
+             f"{collapse.MIN_RECALL:g}, or half the classes below {collapse.STARVED_SHARE:g}× their data share "
+             "(aesampling/quality/collapse.py):", "",
+             "| source | FD | share | recall | coverage | class TV | precision | density | switch |",
              "|---|---|---|---|---|---|---|---|---|"]
     for row in quality.itertuples():
         share = "-" if row.fd_share_of_noise is None or pd.isna(row.fd_share_of_noise) else f"{row.fd_share_of_noise:.1%}"
         switch = "-" if row.label_switch_rate is None or pd.isna(row.label_switch_rate) else f"{row.label_switch_rate:.3f}"
-        lines.append(f"| {row.source} | {row.fd:.4g} | {share} | {row.precision:.3f} | {row.recall:.3f} | "
-                     f"{row.density:.3f} | {row.coverage:.3f} | {row.class_tv:.3f} | {switch} |")
-    return [*lines, ""]
+        source = f"{row.source} (collapsed)" if row.collapsed else row.source
+        lines.append(f"| {source} | {row.fd:.4g} | {share} | {row.recall:.3f} | {row.coverage:.3f} | "
+                     f"{row.class_tv:.3f} | {row.precision:.3f} | {row.density:.3f} | {switch} |")
+    warnings = [f"- {row.source}: {row.collapse_warning}" for row in quality.itertuples()
+                if row.collapsed and isinstance(row.collapse_warning, str)]
+    return [*lines, "", *([*warnings, ""] if warnings else [])]
 
 
 def markdown_table(
@@ -174,7 +185,8 @@ def search_table(search_records: dict[str, dict]) -> pd.DataFrame:
             best = search.get("best", {})
             for row in search.get("grid", []):
                 chosen = all(row.get(k) == best.get(k) for k in ("lam", "collect", "burn_in"))
-                rows.append({"autoencoder": label, **row, "chosen": chosen})
+                shown = {k: v for k, v in row.items() if k != "class_counts"}  # a list per row: in the JSON only
+                rows.append({"autoencoder": label, **shown, "chosen": chosen})
     return pd.DataFrame(rows)
 
 
@@ -183,7 +195,8 @@ def lambda_choices_table(search_records: dict[str, dict]) -> list[str]:
     def setting(best: dict | None) -> str:
         if not best:
             return "-"
-        return f"{best['lam']:g} ({best['collect']}, {best['reinjections']} ({best['burn_in']}))"
+        collapsed = ", collapsed: every setting did" if best.get("collapsed") else ""
+        return f"{best['lam']:g} ({best['collect']}, {best['reinjections']} ({best['burn_in']}){collapsed})"
 
     lines, levels = [], []
     for name, record in search_records.items():
@@ -236,17 +249,19 @@ def describe_machine(record: dict) -> str:
 
 
 def stage_timings(
-    classifier_record: dict, curve_records: dict[str, dict], search_records: dict[str, dict],
+    classifier_record: dict | None, curve_records: dict[str, dict], search_records: dict[str, dict],
     sample_records: dict[str, dict], feature_record: dict | None = None,
 ) -> pd.DataFrame:
-    """Wall seconds and machine of every stage behind a report, in workflow order.
+    """Wall seconds and machine of every stage behind a report, in workflow order (the classifier's training when
+    its record is given).
 
     A learning curve resumed after an interrupt counts the time its interrupted runs spent too.
     """
     stages = []
     if feature_record:
         stages.append(("extract ResNet50 features", feature_record))
-    stages.append(("train classifier", classifier_record))
+    if classifier_record:
+        stages.append(("train classifier", classifier_record))
     noise_chosen = {name for name, record in search_records.items() if "noise_choice" in record}
     trained = set()  # an autoencoder evaluated at both λ choices was trained once
     for source, record in curve_records.items():

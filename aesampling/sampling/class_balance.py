@@ -63,7 +63,7 @@ from keras import ops
 
 from aesampling import backend
 from aesampling.errors import UserInputError
-from aesampling.models import builders
+from aesampling.models import builders, shapes
 from aesampling.sampling import refills
 from aesampling.sampling.reinjection import (CLASS_MOMENTS_REFILL, Chains, ReinjectionConfig, ReinjectionSampler,
                                              StartMoments, check_memory, concatenated, start_for, stream_samples)
@@ -173,10 +173,12 @@ class BalancedReinjectionSampler:
         self.config = config
         self.seed = self.chains.seed
         self.input_dim = self.chains.input_dim
+        self.sample_shape = self.chains.sample_shape
         self.pool_size = pool * config.num_chains
         self.steps = config.balance.patience * config.reinjections
         check_memory(config, self.input_dim)
         self.num_classes = check_classifier(classifier, self.input_dim)
+        self._classifier_shape = shapes.input_shape(classifier)
         self.slots = QuotaSlots(config.samples_per_restart, self.num_classes)
         self._refill = refills.refill_for(
             config.balance.refill, starting_point=self.chains.starting_point,
@@ -201,6 +203,10 @@ class BalancedReinjectionSampler:
                                  f"of n = {self.input_dim}: they must be {expected}")
         return ops.convert_to_tensor(class_start.mean, "float32"), ops.convert_to_tensor(class_start.std, "float32")
 
+    def _classify(self, weights, x):
+        """C(x) of flat states x (pool, n), fitted to C's input shape."""
+        return builders.apply(self.classifier, weights, shapes.to_model(x, self._classifier_shape))
+
     def weights(self):
         """(r's weights, C's weights), the first argument of the traceable methods."""
         return builders.frozen_weights(self.autoencoder), builders.frozen_weights(self.classifier)
@@ -223,7 +229,7 @@ class BalancedReinjectionSampler:
             clean, x = self.chains.reinject(autoencoder_weights, x, self.chains.noise(restart, t, self.pool_size))
             candidate = x if cfg.collect == "noisy" else clean
             age = age + 1
-            labels = ops.argmax(builders.apply(self.classifier, classifier_weights, candidate), axis=-1)
+            labels = ops.argmax(self._classify(classifier_weights, candidate), axis=-1)
             past_burn_in = age > cfg.burn_in
             buffer, counts = self.slots.offer(buffer, counts, candidate, labels, past_burn_in, quotas, offsets)
             room = ops.take(counts < quotas, labels)
@@ -240,7 +246,7 @@ class BalancedReinjectionSampler:
         return self.slots.filled(buffer, counts, offsets)
 
     def restart_batch(self, weights, restart):
-        """(the K class slots of one restart, their weights): filled slots weigh K / filled, empty ones 0.
+        """(the K class slots of one restart (K, n), their weights): filled slots weigh K / filled, empty ones 0.
 
         Traceable. With Keras's mean-over-batch loss reduction these weights
         make the loss the mean over the accepted samples.
@@ -256,13 +262,23 @@ class BalancedReinjectionSampler:
         return ops.reshape(backend.scan(next_restart, first, first, count)[1], (-1, self.input_dim + 1))
 
     def restarts(self, first: int, count: int) -> np.ndarray:
-        """The accepted samples of restarts first .. first + count - 1 (at most K each), one compiled call."""
+        """The accepted samples of restarts first .. first + count - 1 (at most K each, in `shuffled_slots` order)
+        in r's input shape, one compiled call."""
         block = ops.convert_to_numpy(self._restarts(self.weights(), ops.convert_to_tensor(first, "int32"),
                                                     int(count)))
+        block = block[self.shuffled_slots(first, count)]
         accepted = block[:, -1] > 0.5
         self.slots_seen += int(count) * self.config.samples_per_restart
         self.accepted += int(accepted.sum())
-        return np.ascontiguousarray(block[accepted, :-1])
+        return np.ascontiguousarray(block[accepted, :-1]).reshape((-1, *self.sample_shape))
+
+    def shuffled_slots(self, first: int, count: int) -> np.ndarray:
+        """The order the slots of restarts first .. first + count - 1 leave in: each restart's K slots, which
+        `QuotaSlots` holds class by class, permuted by a permutation keyed by (seed, restart), so samples come out
+        with their classes mixed, the same whatever the chunk size."""
+        size = self.config.samples_per_restart
+        return np.concatenate([k * size + np.random.default_rng((self.seed, first + k)).permutation(size)
+                               for k in range(int(count))])
 
     @property
     def accepted_share(self) -> float | None:
@@ -279,8 +295,8 @@ class BalancedReinjectionSampler:
                               chunk_samples)
 
     def sample(self, num_samples: int) -> np.ndarray:
-        """The first `num_samples` accepted samples as one (num_samples, n) float32 array."""
-        return concatenated(self.iter_samples(num_samples), self.input_dim)
+        """The first `num_samples` accepted samples as one (num_samples, *s) float32 array."""
+        return concatenated(self.iter_samples(num_samples), self.sample_shape)
 
 
 def make_sampler(autoencoder, config: ReinjectionConfig, *, seed: int, classifier=None,

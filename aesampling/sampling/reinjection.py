@@ -37,7 +37,7 @@ import numpy as np
 from keras import ops
 
 from aesampling import backend
-from aesampling.models import builders
+from aesampling.models import builders, shapes
 from aesampling.errors import UserInputError
 
 COLLECT_MODES = ("noisy", "clean")
@@ -52,6 +52,13 @@ MAX_SEED = 2**31 - 1
 def is_integer(value) -> bool:
     """An int or NumPy integer, not a bool: what every count and seed of a config must be."""
     return not isinstance(value, (bool, np.bool_)) and isinstance(value, (int, np.integer))
+
+
+def at_least_one(**values) -> None:
+    """Raises UserInputError naming the first of `values` (field name -> value) that is not an integer >= 1."""
+    for name, value in values.items():
+        if not is_integer(value) or value < 1:
+            raise UserInputError(f"`{name}` must be an integer >= 1, got {value!r}")
 
 
 def check_seed(seed: int) -> int:
@@ -252,7 +259,8 @@ class Sampler(Protocol):
     (`class_balance.BalancedReinjectionSampler`)."""
 
     config: ReinjectionConfig
-    input_dim: int
+    input_dim: int  # n = ∏ s
+    sample_shape: tuple[int, ...]  # s, r's input shape
 
     def weights(self): ...
 
@@ -269,13 +277,16 @@ class Chains:
     """The state update every sampler shares: x_0 from its N(0, I) draw z, and x_t = r(x_{t-1}) + sqrt(λ)·ε_t.
 
     Traceable pieces, composed by `ReinjectionSampler` (plain collection) and
-    `class_balance.BalancedReinjectionSampler` (per-class quotas).
+    `class_balance.BalancedReinjectionSampler` (per-class quotas). The state
+    holds the n values of each chain's sample; r sees them in its own input
+    shape s (`shapes`), so a convolutional autoencoder runs as it is.
 
     Args:
       autoencoder: the model r.
       config: the chain settings (λ and the start are read here).
       seed: integer seed in [0, 2^31 - 1]; the noise of (restart, t) is keyed by (seed, restart, t).
-      input_dim: n; read from the model when None.
+      input_dim: n, for an r without a defined input shape (a plain callable on (batch, n)); read from the
+        model when None.
       start: the data's StartMoments, exactly when config.start is "moments".
     """
 
@@ -283,15 +294,16 @@ class Chains:
                  start: StartMoments | None = None):
         self.autoencoder = autoencoder
         self.seed = check_seed(seed)
-        self.input_dim = int(builders.check_autoencoder(autoencoder) if input_dim is None else input_dim)
+        self.sample_shape = shapes.autoencoder_shape(autoencoder) if input_dim is None else (int(input_dim),)
+        self.input_dim = shapes.size(self.sample_shape)
         if (start is not None) != (config.start == MOMENTS_START):
             raise UserInputError(f"the chain settings start at {config.start!r} but starting moments were "
                                  f"{'given' if start is not None else 'not given'}: moments go with start 'moments'")
         self._start_moments = None  # (μ, σ) as tensors, or None for the N(0, I) start
         if start is not None:
-            shapes = {np.shape(start.mean), np.shape(start.std)}
-            if shapes != {(self.input_dim,)}:
-                raise UserInputError(f"starting moments of shape {sorted(shapes)} for an autoencoder of n = "
+            given = {np.shape(start.mean), np.shape(start.std)}
+            if given != {(self.input_dim,)}:
+                raise UserInputError(f"starting moments of shape {sorted(given)} for an autoencoder of n = "
                                      f"{self.input_dim}: they must be ({self.input_dim},)")
             self._start_moments = start.tensors()
         self._sqrt_lam = math.sqrt(config.lam)
@@ -308,8 +320,8 @@ class Chains:
         return mean + std * z
 
     def reinject(self, weights, x, noise):
-        """(r(x), r(x) + sqrt(λ)·noise): the clean reconstruction and the next state."""
-        clean = builders.apply(self.autoencoder, weights, x)
+        """(r(x), r(x) + sqrt(λ)·noise): the clean reconstruction and the next state (n values per chain)."""
+        clean = shapes.to_flat(builders.apply(self.autoencoder, weights, shapes.to_model(x, self.sample_shape)))
         return clean, clean + self._sqrt_lam * noise
 
 
@@ -335,17 +347,19 @@ def stream_samples(restarts, expected_yield, num_samples: int, samples_per_resta
         yield chunk
 
 
-def concatenated(chunks: Iterator[np.ndarray], input_dim: int) -> np.ndarray:
-    """The chunks of `stream_samples` as one (num_samples, n) float32 array."""
+def concatenated(chunks: Iterator[np.ndarray], sample_shape: tuple[int, ...]) -> np.ndarray:
+    """The chunks of `stream_samples` as one (num_samples, *s) float32 array."""
     chunks = list(chunks)
-    return np.concatenate(chunks) if chunks else np.zeros((0, input_dim), np.float32)
+    return np.concatenate(chunks) if chunks else np.zeros((0, *sample_shape), np.float32)
 
 
 class ReinjectionSampler:
     """Draws synthetic samples from an autoencoder by reinjection.
 
-    Works with any Keras model (or callable) mapping (batch, n) -> (batch, n),
-    including one trained elsewhere, on either Keras backend. The chain loop
+    Works with any Keras model mapping samples of shape s to samples of n = ∏ s
+    values ((batch, n) -> (batch, n), (batch, H, W, C) -> (batch, H, W, C), ...),
+    or a callable on (batch, n) given `input_dim`, including one trained
+    elsewhere, on either Keras backend. Samples come out in r's input shape. The chain loop
     is one compiled function. The state x, the noise and the outputs are
     float32 whatever the model's compute dtype (e.g. under mixed precision).
 
@@ -353,7 +367,7 @@ class ReinjectionSampler:
       autoencoder: the model r.
       config: the chain settings.
       seed: integer seed in [0, 2^31 - 1]; same seed, same samples.
-      input_dim: n; read from the model when it has a defined input shape.
+      input_dim: n, for a callable r without an input shape; read from the model when None.
       jit_compile: compile the loop with XLA (always so on JAX).
       strategy: TensorFlow only: a tf.distribute strategy whose replicas each
         run an equal share of the B chains (the model must have been built or
@@ -371,6 +385,7 @@ class ReinjectionSampler:
         self.config = config
         self.seed = self.chains.seed
         self.input_dim = self.chains.input_dim
+        self.sample_shape = self.chains.sample_shape
         check_memory(config, self.input_dim)
         self.strategy = strategy
         if strategy is None:
@@ -425,9 +440,9 @@ class ReinjectionSampler:
         return ops.reshape(backend.scan(next_restart, first, first, count)[1], (-1, self.input_dim))
 
     def restarts(self, first: int, count: int) -> np.ndarray:
-        """Samples of restarts first .. first + count - 1, one compiled call."""
+        """Samples of restarts first .. first + count - 1 in r's input shape, one compiled call."""
         out = self._restarts(self.weights(), ops.convert_to_tensor(first, "int32"), int(count))
-        return ops.convert_to_numpy(out)
+        return ops.convert_to_numpy(out).reshape((-1, *self.sample_shape))
 
     def iter_samples(self, num_samples: int, chunk_samples: int = 16384) -> Iterator[np.ndarray]:
         """Yields the first `num_samples` samples in chunks of about `chunk_samples` rows (`stream_samples`)."""
@@ -435,5 +450,5 @@ class ReinjectionSampler:
                               self.config.samples_per_restart, chunk_samples)
 
     def sample(self, num_samples: int) -> np.ndarray:
-        """The first `num_samples` samples as one (num_samples, n) float32 array."""
-        return concatenated(self.iter_samples(num_samples), self.input_dim)
+        """The first `num_samples` samples as one (num_samples, *s) float32 array."""
+        return concatenated(self.iter_samples(num_samples), self.sample_shape)

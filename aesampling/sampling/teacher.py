@@ -18,15 +18,25 @@ from keras import ops
 
 from aesampling import backend
 from aesampling.errors import UserInputError
-from aesampling.models.builders import apply, frozen_weights, model_io_dims, output_activation
+from aesampling.models import shapes
+from aesampling.models.builders import apply, frozen_weights
+from aesampling.models.classifier_layers import output_activation
 
 
-def check_classifier(classifier, input_dim: int, dataset: str | None = None) -> int:
-    """Checks C takes n = input_dim features (of the samples, or of `dataset`); returns its number of classes."""
-    n_in, num_classes = model_io_dims(classifier)
-    if n_in != input_dim:
+def check_classifier(classifier, input_dim: int, dataset: str | None = None, num_classes: int | None = None) -> int:
+    """Checks C takes samples of n = input_dim values (of the samples, or of `dataset`) in one input of any shape
+    and gives class probabilities (as many as `num_classes` when given); returns its number of classes."""
+    s_in, s_out = shapes.input_shape(classifier), shapes.output_shape(classifier)
+    if shapes.size(s_in) != input_dim:
         having = f"dataset {dataset} has" if dataset else "the samples have"
-        raise UserInputError(f"the classifier takes {n_in} features but {having} {input_dim}")
+        raise UserInputError(f"the classifier takes inputs of shape {shapes.describe(s_in)} but {having} "
+                             f"{input_dim} values per sample")
+    if len(s_out) != 1 or s_out[0] < 2:
+        raise UserInputError(f"the classifier must output one probability per class, shape (C,) with C >= 2; "
+                             f"classifier {classifier.name!r} outputs {s_out}")
+    if num_classes is not None and s_out[0] != num_classes:
+        having = f"dataset {dataset} has" if dataset else "the data have"
+        raise UserInputError(f"the classifier outputs {s_out[0]} classes but {having} {num_classes}")
     activation = output_activation(classifier)
     if activation == "softmax":
         logging.warning(
@@ -35,16 +45,19 @@ def check_classifier(classifier, input_dim: int, dataset: str | None = None) -> 
         )
     elif activation not in (None, "sigmoid"):
         raise UserInputError(
-            f"the classifier's outputs must be probabilities (sigmoid or softmax), not {activation}"
+            f"the classifier's outputs must be probabilities (sigmoid or softmax), not {activation}: "
+            f"end classifier {classifier.name!r} with a sigmoid or softmax"
         )
-    return num_classes
+    return s_out[0]
 
 
 class Labeler:
-    """Compiled soft labelling with a ground-truth classifier C."""
+    """Compiled soft labelling with a ground-truth classifier C; samples of any layout with C's n values are
+    fitted to C's input shape."""
 
     def __init__(self, classifier):
         self.classifier = classifier
+        self.input_shape = shapes.input_shape(classifier)
         self._soft = backend.compile(self.soft_labels)
 
     def weights(self):
@@ -53,7 +66,7 @@ class Labeler:
 
     def soft_labels(self, weights, x):
         """C(x) as float32 with C's `weights`; traceable inside another compiled function."""
-        return apply(self.classifier, weights, x)
+        return apply(self.classifier, weights, shapes.to_model(x, self.input_shape))
 
     def __call__(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(soft labels, hard labels) of a batch of samples."""

@@ -27,6 +27,7 @@ import numpy as np
 from keras import ops
 
 from aesampling import backend
+from aesampling.models import shapes
 
 NOISE_LEVELS = (0.05, 0.1, 0.2)
 
@@ -49,8 +50,11 @@ def estimate_lambda(reconstruct, x: np.ndarray, noise_std: float, *, seed: int =
 
 
 def estimates(autoencoder, x: np.ndarray, noise_levels=NOISE_LEVELS, *, seed: int = 0) -> dict[str, float | None]:
-    """{str(s): λ̂(s)} for each noise level s, on the real points x."""
+    """{str(s): λ̂(s)} for each noise level s, on the real points x (rows of n values, fitted to r's input shape)."""
+    sample_shape = shapes.autoencoder_shape(autoencoder)
+
     def reconstruct(batch):
-        return autoencoder.predict(batch, batch_size=4096, verbose=0)
+        shaped = shapes.fit_rows(batch, sample_shape, "the validation images")
+        return autoencoder.predict(shaped, batch_size=4096, verbose=0).reshape(len(batch), -1)
 
     return {f"{s:g}": estimate_lambda(reconstruct, x, s, seed=seed) for s in noise_levels}

@@ -36,6 +36,11 @@ rounds then widen each collected state's line (its settings of every λ)
 where that line's lowest FD sits on an edge, by the same rules. These
 settings are measured by FD alone (score None: no student is trained), so
 they cost seconds and leave the student's choice as it was.
+
+A setting whose samples collapsed (aesampling.quality.collapse: class TV,
+starved classes, recall where measured) is never the best, nor what a
+widening follows, while a setting that neither collapsed nor diverged was
+tried; when none was, the usual best is chosen and `collapse_warning` says so.
 """
 
 from __future__ import annotations
@@ -49,6 +54,7 @@ from aesampling.evaluation import learning_curves
 from aesampling.io import interruption
 from aesampling.io import storage
 from aesampling.errors import UserInputError
+from aesampling.quality import collapse
 from aesampling.sampling.reinjection import COLLECT_MODES, ReinjectionConfig, ReinjectionSampler, StartMoments, start_for
 
 SEARCHED_FIELDS = ("lam", "collect", "burn_in", "reinjections")
@@ -125,13 +131,15 @@ def search(
     Rows come in grid order, then in the order the widening scored them.
     Each row holds lam, collect, burn_in, reinjections (= burn_in + the
     collected states of `base`), score (mean validation accuracy over epochs
-    1..epochs), final_accuracy, fd, class_tv, widened (False for the grid's
-    own settings) and diverged (the chains produced NaN or inf: score 0). B
-    comes from `base`.
+    1..epochs), final_accuracy, fd, class_tv, class_counts, collapsed,
+    widened (False for the grid's own settings) and diverged (the chains
+    produced NaN or inf: score 0). B comes from `base`.
 
     `fidelity(sampler)`, when given, measures a setting's samples against the
-    validation images: {"fd", "class_tv"} (diagnostics.fidelity; without it
-    both are None); `criterion` says which setting
+    validation images: {"fd", "class_tv", "class_counts", "collapsed"}
+    (diagnostics.fidelity; without it all are None, and collapsed is read
+    from class TV and recall where only they are given,
+    collapse.is_collapsed); `criterion` says which setting
     is best: STUDENT (highest score) or FD (lowest fd, no student trained:
     score and final_accuracy are None). `mixing_burn_in(config)` gives the
     burn-in of a MIXING entry of `burn_ins` (diagnostics.mixing_burn_in);
@@ -175,7 +183,8 @@ def search(
         row = {"lam": config.lam, "collect": collect, "burn_in": config.burn_in,
                "reinjections": config.reinjections, "score": float(np.mean(accuracies)) if accuracies else None,
                "final_accuracy": accuracies[-1] if accuracies else None, "fd": fd,
-               "class_tv": measured.get("class_tv"), "widened": widened,
+               "class_tv": measured.get("class_tv"), "class_counts": measured.get("class_counts"),
+               "collapsed": collapse.is_collapsed(measured), "widened": widened,
                "diverged": diverged, "burn_in_from": burn_in_from}
         rows.append(row)
         if on_result:
@@ -240,24 +249,42 @@ def _burn_ins_beyond_edge(rows: list[dict], best: dict) -> list[int]:
 
 
 def best_setting(rows: list[dict], criterion: str = STUDENT) -> dict:
-    """The best row: the highest score (STUDENT, of the rows a student scored) or the lowest finite fd (FD); ties
-    go to the earlier row."""
+    """The best row: the highest score (STUDENT, of the rows a student scored) or the lowest finite fd (FD), among
+    the rows that neither collapsed nor diverged when there are any, else among all; ties go to the earlier row."""
+    def fd(row: dict) -> float:
+        return row["fd"] if row["fd"] is not None and math.isfinite(row["fd"]) else math.inf
+
+    candidates = rows if criterion == FD else [row for row in rows if row["score"] is not None]
+    usable = [row for row in candidates if not row.get("collapsed") and not row.get("diverged")]
     if criterion == FD:
-        return min(rows, key=lambda row: row["fd"] if row["fd"] is not None and math.isfinite(row["fd"]) else math.inf)
-    return max((row for row in rows if row["score"] is not None), key=lambda row: row["score"])
+        return min(usable or candidates, key=fd)
+    return max(usable or candidates, key=lambda row: row["score"])
+
+
+def collapse_warning(rows: list[dict], criterion: str = STUDENT) -> str | None:
+    """One line when the `criterion` choice of `rows` collapsed, i.e. every setting it could choose collapsed or
+    diverged; None otherwise."""
+    best = best_setting(rows, criterion)
+    if not best.get("collapsed"):
+        return None
+    class_tv = "" if best.get("class_tv") is None else f" (class TV {best['class_tv']:.3f})"
+    return (f"every setting of the λ search collapsed or diverged: its {criterion} choice, λ={best['lam']:g} "
+            f"({best['collect']}, burn-in {best['burn_in']}), collapsed too{class_tv}")
 
 
 def criterion_value(record: dict) -> float:
     """A search result's best value under its own criterion, larger is better (the FD criterion's is -FD)."""
-    rows = record["grid"]
-    if record.get("criterion", STUDENT) == FD:
-        return -float(best_setting(rows, FD)["fd"])
-    return max(float(row["score"]) for row in rows if row["score"] is not None)
+    criterion = record.get("criterion", STUDENT)
+    best = best_setting(record["grid"], criterion)
+    return -float(best["fd"]) if criterion == FD else float(best["score"])
 
 
-def best_candidate(best_scores: list[float]) -> int:
-    """Index of the candidate (a DAE noise setting) whose search found the highest score; ties go to the first."""
-    return max(range(len(best_scores)), key=lambda i: best_scores[i])
+def best_candidate(best_scores: list[float], collapsed: list[bool] | None = None) -> int:
+    """Index of the candidate (a DAE noise setting) whose search found the highest score, among those whose choice
+    did not collapse (`collapsed`, per candidate) when there are any; ties go to the first."""
+    indices = range(len(best_scores))
+    usable = [i for i in indices if not (collapsed and collapsed[i])]
+    return max(usable or indices, key=lambda i: best_scores[i])
 
 
 def read_best(path: str, choice: str = "best") -> dict:
