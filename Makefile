@@ -9,6 +9,8 @@
 #   make bench           benchmark the sampler and train-on-synthetic on this machine
 #   make gpu-check       on a JAX GPU machine: install carried wheels, make bench, Fashion-MNIST (scripts/gpu_check.sh)
 #   make <dataset>_seeds the whole protocol once per seed (SEEDS="0 1 2"), summarised as mean ± spread
+#   make split_<dataset> class-incremental learning by replay, every method (split_digits, split_mnist,
+#                        split_fashion_mnist, split_cifar10; SPLIT_SEEDS="0 1 2 3 4")
 #   make publish_<dataset>  copy a run's reports (RESULTS/<dataset>) over the committed ones (REFERENCE/<dataset>)
 #   make clean           remove models, samples and curves (keeps the reports and feature caches)
 #
@@ -270,6 +272,29 @@ $(call DAE_NOISE_SEARCH,cifar10,$(cifar10_CACHE))
 $(call DAE_NOISE_SEARCH,cifar100,$(cifar100_CACHE))
 $(foreach d,$(DATASETS),$(eval $(call SEED_SPREAD,$(d))))
 $(foreach d,$(DATASETS),$(foreach s,$(STAGES),$(eval $(call SETTINGS_STAMP,$($(d)_DIR)/settings/$(s).txt,$(call settings_$(s),$(d))))))
+
+# Class-incremental learning by replay (scripts/continual.py): the dataset's classes in 5 tasks learnt in turn, every
+# replay method (none, joint, noise, buffer, reinjection, reinjection_buffer, vae, vae_distill) over SPLIT_SEEDS, into
+# RESULTS/split_<dataset>/. SPLIT_ARGS adds flags (e.g. --methods=reinjection,vae_distill --lam=0.1).
+SPLIT_SEEDS ?= 0
+SPLIT_ARGS ?=
+ifeq ($(SMOKE),1)
+SPLIT_ARGS := --iterations=5 --lam=0.1 --buffer_per_class=2
+endif
+SPLIT_DATASETS := digits mnist fashion_mnist cifar10
+split_command = $(strip $(if $(filter environment command line,$(origin KERAS_BACKEND)),KERAS_BACKEND=$(KERAS_BACKEND)) \
+  make split_$(1) $(if $(filter-out 0,$(SPLIT_SEEDS)),SPLIT_SEEDS=$(call quoted,$(SPLIT_SEEDS))) \
+  $(if $(DATA_DIR),DATA_DIR=$(DATA_DIR)) $(if $(SPLIT_ARGS),SPLIT_ARGS=$(call quoted,$(SPLIT_ARGS))))
+define SPLIT
+split_$(1): $(2) | $(STAMP)
+	$(PY) scripts/continual.py --dataset=$(1) $(DATA_FLAGS) $(3) --seeds=$$(call join_commas,$(SPLIT_SEEDS)) \
+	  --output_dir=$(RESULTS)/split_$(1) --reproduce_command="$$(call split_command,$(1))" $(SPLIT_ARGS)
+endef
+$(eval $(call SPLIT,digits,,))
+$(eval $(call SPLIT,mnist,,))
+$(eval $(call SPLIT,fashion_mnist,,))
+$(eval $(call SPLIT,cifar10,$(cifar10_CACHE),$(cifar10_FEATURE_FLAGS)))
+.PHONY: $(SPLIT_DATASETS:%=split_%)
 
 FORCE:
 

@@ -47,6 +47,16 @@ def render_markdown(results: dict, kind: str) -> str:
         for r in training:
             lines.append(f"| {r['model']} | {r['examples']:,} | {r['batch_size']} | {r['examples_per_s']:,.0f} | "
                          f"{54000 * 200 / r['examples_per_s'] / 60:,.1f} min |")
+    replay = results.get("replay") or []
+    if replay:
+        vae = next(r["seconds_per_step"] for r in replay if r["generator"] == "vae")
+        lines += ["", f"## Replay cost per class-incremental step (128 samples drawn and labelled; "
+                      f"{results.get('replay_model', 'deep_ae')} by reinjection against a 400-400 VAE decoder)", "",
+                  "| generator | draw ms/step | label ms/step | total ms/step | ratio to the VAE |", "|---|---|---|---|---|"]
+        for r in replay:
+            lines.append(f"| {r['generator']} | {1000 * r['draw_seconds_per_step']:.2f} | "
+                         f"{1000 * r['label_seconds_per_step']:.2f} | {1000 * r['seconds_per_step']:.2f} | "
+                         f"{r['seconds_per_step'] / vae:.2f}x |")
     memory_model = results.get("sample_memory_model", "deep_ae")
     if results.get("sample_memory"):
         lines += ["", f"## Peak memory of `scripts/sample.py` ({memory_model}, streamed to disk)", "",

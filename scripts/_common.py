@@ -49,6 +49,14 @@ def define_data_source_flags() -> None:
                        "(default: the dataset preset's, 0.1). Use the same value in every stage.")
 
 
+def integers(flag: str, values) -> list[int]:
+    """The values of a list flag as integers; a one-line error naming --`flag` otherwise."""
+    try:
+        return [int(v) for v in values]
+    except ValueError as e:
+        raise UserInputError(f"--{flag} must be integers, got {','.join(values)}") from e
+
+
 def define_feature_layer_flag() -> None:
     """--feature_layer: the classifier's layer whose output is the space samples are measured in."""
     flags.DEFINE_string("feature_layer", None, "The classifier's layer (by name) whose output is the feature space "
@@ -209,8 +217,15 @@ def configure_logging(verbose: bool) -> None:
         handler.addFilter(_OncePerRun())
 
 
+STOPS = (signal.SIGTERM, signal.SIGINT)  # a scheduler's stop and Ctrl-C end a run alike
+_main_returned = False  # set once the run's work is done and its outputs written
+
+
 def _terminated(signum, frame) -> None:
-    """SIGTERM and SIGINT unwind like an exception, so the outputs' temporary files are removed on the way out."""
+    """SIGTERM and SIGINT unwind like an exception, so the outputs' temporary files are removed on the way out; once
+    the outputs are written, the stop still ends the run non-zero, saying so."""
+    if _main_returned:
+        raise interruption.Interrupted(signum, after_outputs=True)
     interruption.request(signum)
 
 
@@ -238,7 +253,7 @@ def run(main) -> None:
             print(f"error: unexpected arguments: {' '.join(argv[1:])} (flags are written --name=value)",
                   file=sys.stderr)
             sys.exit(1)
-        for stop in (signal.SIGTERM, signal.SIGINT):  # a scheduler's stop and Ctrl-C end a run alike
+        for stop in STOPS:
             signal.signal(stop, _terminated)
         sys.unraisablehook = _report_unraisable
         configure_logging(FLAGS.verbose)
@@ -250,6 +265,10 @@ def run(main) -> None:
                 if interruption.requested() is not None:  # the stop broke a library's state as it unwound
                     raise interruption.Interrupted(interruption.requested()) from e
                 raise
+            global _main_returned
+            _main_returned = True
+            if interruption.requested() is not None:  # a stop whose exception a finalizer dropped at the very end
+                raise interruption.Interrupted(interruption.requested(), after_outputs=True)
         except UserInputError as e:
             print(f"error: {as_flags(str(e))}", file=sys.stderr)
             sys.exit(1)
@@ -263,7 +282,14 @@ def run(main) -> None:
             print(f"error: {type(e).__name__}: {_first_line(e)} (--verbose shows the traceback)", file=sys.stderr)
             sys.exit(1)
 
-    app.run(guarded, flags_parser=_parse_flags)
+    try:
+        app.run(guarded, flags_parser=_parse_flags)
+    finally:
+        # The run's status is decided. In the interpreter's teardown that follows (seconds with TensorFlow), Python
+        # puts back the default action of a signal that has a Python handler, and a stop would kill the process
+        # without a word (exit 143): from here on, stops are ignored instead.
+        for stop in STOPS:
+            signal.signal(stop, signal.SIG_IGN)
 
 
 def _parse_flags(argv: list[str]) -> list[str]:

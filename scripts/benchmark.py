@@ -58,13 +58,6 @@ FLAGS = flags.FLAGS
 SCRIPTS = Path(__file__).resolve().parent  # sample.py lies beside this script, in a checkout or installed
 
 
-def _ints(values):
-    try:
-        return [int(v) for v in values]
-    except ValueError as e:
-        raise _common.UserInputError(f"expected integers, got {values}") from e
-
-
 def machine_kind(machine: dict) -> str:
     model = backend.accelerator_model() if machine["gpus"] else None
     if model:
@@ -130,8 +123,9 @@ def build_autoencoders(names, dtype: str) -> dict:
 
 
 def main():
-    chain_counts, baseline_counts = _ints(FLAGS.chains), _ints(FLAGS.baseline_chains)
-    rss_counts = _ints(FLAGS.rss_samples)
+    chain_counts = _common.integers("chains", FLAGS.chains)
+    baseline_counts = _common.integers("baseline_chains", FLAGS.baseline_chains)
+    rss_counts = _common.integers("rss_samples", FLAGS.rss_samples)
     dtypes = FLAGS.dtypes
     if not dtypes or set(dtypes) - set(DTYPE_POLICIES):
         raise UserInputError(f"--dtypes must name some of {sorted(DTYPE_POLICIES)}, got {dtypes}")
@@ -194,6 +188,15 @@ def main():
             row = benchmark.autoencoder_training(model, FLAGS.train_examples)
             results["autoencoder_training"].append({"model": name, **row})
             logging.info("training %s: %.0f examples/s", name, row["examples_per_s"])
+
+    from aesampling.continual import networks
+
+    decoder = networks.build_vae(784, seed=0)[1]
+    learner = networks.build_learner(784, 10)
+    results["replay"] = benchmark.replay_cost(float32_models[names[0]], decoder, learner, min_seconds=seconds)
+    results["replay_model"] = names[0]
+    for row in results["replay"]:
+        logging.info("replay %s: %.2f ms per learning step", row["generator"], 1000 * row["seconds_per_step"])
 
     folder = scratch_folder()
     path = save_temporary(float32_models[names[0]], folder, names[0])

@@ -49,7 +49,7 @@ def main():
         epochs=schedule.epochs if FLAGS.epochs is None else FLAGS.epochs,
         steps_per_epoch=schedule.steps_per_epoch if FLAGS.steps_per_epoch is None else FLAGS.steps_per_epoch,
         seed=FLAGS.seed, jit_compile=FLAGS.jit_compile, quality_samples=FLAGS.quality_samples,
-        mixing_chains=FLAGS.mixing_chains, feature_layer=FLAGS.feature_layer,
+        mixing_chains=FLAGS.mixing_chains, feature_layer=FLAGS.feature_layer, chains_file=FLAGS.chains_file,
     ))
     quality = record["quality"]
     fidelity = f", FD {quality['fd']:.4g}, class TV {quality['class_tv']:.3f}" if quality else ""

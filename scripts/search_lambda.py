@@ -78,9 +78,10 @@ def main():
     record = experiments.run_lambda_search(experiments.LambdaSearchConfig(
         data=_common.data_config(), autoencoder=FLAGS.autoencoder, classifier=FLAGS.classifier,
         output=FLAGS.output, reinjection=_common.chain_config(FLAGS.dataset),
-        lambdas=_floats(FLAGS.lambdas) if FLAGS.lambdas else grid.lambdas,
-        collects=tuple(FLAGS.collects) if FLAGS.collects else grid.collects,
-        burn_ins=_burn_ins(FLAGS.burn_ins) if FLAGS.burn_ins else grid.burn_ins,
+        # A list given empty (--lambdas=) is an empty grid the config refuses, not the preset's.
+        lambdas=grid.lambdas if FLAGS.lambdas is None else _floats(FLAGS.lambdas),
+        collects=grid.collects if FLAGS.collects is None else tuple(FLAGS.collects),
+        burn_ins=grid.burn_ins if FLAGS.burn_ins is None else _burn_ins(FLAGS.burn_ins),
         epochs=grid.epochs if FLAGS.epochs is None else FLAGS.epochs,
         steps_per_epoch=grid.steps_per_epoch if FLAGS.steps_per_epoch is None else FLAGS.steps_per_epoch,
         seed=FLAGS.seed,

@@ -33,18 +33,11 @@ _common.define_feature_layer_flag()
 FLAGS = flags.FLAGS
 
 
-def _steps(values) -> tuple[int, ...]:
-    try:
-        return tuple(int(v) for v in values)
-    except ValueError as e:
-        raise _common.UserInputError(f"--steps must be integers: {values}") from e
-
-
 def main():
     record = experiments.run_stationarity(experiments.StationarityConfig(
         data=_common.data_config(), autoencoder=FLAGS.autoencoder, classifier=FLAGS.classifier,
         output=FLAGS.output, reinjection=_common.chain_config(FLAGS.dataset),
-        steps=_steps(FLAGS.steps), chains=FLAGS.stationarity_chains,
+        steps=tuple(_common.integers("steps", FLAGS.steps)), chains=FLAGS.stationarity_chains,
         seed=FLAGS.seed, chains_file=FLAGS.chains_file, feature_layer=FLAGS.feature_layer,
     ))
     last = record["between_starts"][-1]

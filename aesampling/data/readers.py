@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import gzip
+import math
 import os
 import pickle
 import socket
@@ -99,7 +100,7 @@ def read_idx(path: str | Path) -> np.ndarray:
     if len(raw) < header_size:
         raise UserInputError(f"{path} is truncated (incomplete header)")
     shape = struct.unpack(f">{ndim}I", raw[4:header_size])
-    expected = int(np.prod(shape, dtype=np.int64))
+    expected = math.prod(shape)  # exact: a product of sizes that overflows 64 bits must not wrap round
     if len(raw) - header_size != expected:
         raise UserInputError(
             f"{path} is truncated or padded: header says {expected} bytes of data, "
@@ -272,6 +273,22 @@ def _load_tfds_images(spec: DatasetSpec, tfds_data_dir: str | None) -> Images:
         arrays[f"x_{split}"] = np.concatenate([x for x, _ in batches]).astype(np.uint8)
         arrays[f"y_{split}"] = np.concatenate([y for _, y in batches]).astype(np.int64)
     return Images(**arrays)
+
+
+def source_files(name: str, data_dir: str | os.PathLike | None) -> list[Path]:
+    """The files of `data_dir` that `read_images` reads for the dataset `name`, those that exist: the inputs no
+    output may land on, and whose content a resumed run's settings digest. Empty for the embedded digits and for
+    tensorflow-datasets."""
+    if name == "digits" or data_dir is None or not Path(data_dir).is_dir():
+        return []
+    folder = Path(data_dir)
+    if name in _CIFAR_LAYOUT:
+        subfolder, train_files, test_files, _ = _CIFAR_LAYOUT[name]
+        root = folder / subfolder if (folder / subfolder).is_dir() else folder
+        return [root / f for f in train_files + test_files if (root / f).is_file()]
+    found = [next((c for c in (folder / f"{stem}.gz", folder / stem) if c.is_file()), None)
+             for stem in IDX_FILES.values()]
+    return [path for path in found if path is not None]
 
 
 def read_images(spec: DatasetSpec, data_dir: str | None, tfds_data_dir: str | None) -> Images:

@@ -9,13 +9,16 @@ extraction runs once; `load_feature_dataset` min-max scales them to [0, 1].
 
 from __future__ import annotations
 
+import json
 import re
 import time
 from pathlib import Path
 
 import numpy as np
 
-from aesampling.data import datasets
+from absl import logging
+
+from aesampling.data import datasets, readers
 from aesampling.io import storage
 from aesampling.io import npz
 from aesampling.errors import DataUnavailableError, UserInputError
@@ -116,15 +119,31 @@ def extract_to_cache(
     image_size: int = 224,
     batch_size: int = 128,
     verbose: bool = True,
+    check_source: bool = False,
 ) -> Path:
     """Extracts and caches the features of `dataset` unless the cache exists.
 
     Returns the cache path. The cache holds x_train, y_train, x_test, y_test
-    (raw, unscaled features) and the extraction seconds.
+    (raw, unscaled features), the extraction seconds and `source`, what the
+    images were read from (`images_source`). With `check_source`, a cache
+    made from other images (another `data_dir`, or files changed since) is
+    extracted again, with a one-line notice; without, any cache is used (a
+    stage that reads features need not name where the images came from).
     """
     path = cache_path(cache_dir, dataset, weights, image_size)
+    source = images_source(dataset, data_dir, tfds_data_dir)
     if path.is_file():
-        return path
+        if not check_source:
+            return path
+        cached = npz.load_npz_array(path, "source")
+        if cached is None:
+            logging.warning("%s does not record the images it was made from (an older cache): it is used as it "
+                            "is; delete it to extract the features again", path)
+            return path
+        if str(cached) == source:
+            return path
+        logging.warning("%s was made from other images than %s: extracting the features again", path,
+                        data_dir or "tensorflow-datasets")
     images = datasets.load_images(dataset, data_dir, tfds_data_dir)
     extractor = build_extractor(weights, image_size)
     start = time.perf_counter()
@@ -138,8 +157,20 @@ def extract_to_cache(
     seconds = time.perf_counter() - start
     with storage.atomic_path(path) as tmp:
         with open(tmp, "wb") as stream:
-            np.savez(stream, extraction_seconds=np.float64(seconds), **arrays)
+            np.savez(stream, extraction_seconds=np.float64(seconds), source=np.array(source), **arrays)
     return path
+
+
+def images_source(dataset: str, data_dir: str | None, tfds_data_dir: str | None) -> str:
+    """What the images of `dataset` are read from, as JSON: the resolved `data_dir` with each of its files' content
+    digest (storage.content_digest), or tensorflow-datasets' folder."""
+    if data_dir is None:
+        where = {"tfds_data_dir": str(Path(tfds_data_dir).resolve()) if tfds_data_dir else None}
+    else:
+        where = {"data_dir": str(Path(data_dir).resolve()),
+                 "files": {path.name: storage.content_digest(path)
+                           for path in readers.source_files(dataset, data_dir)}}
+    return json.dumps(where, sort_keys=True)
 
 
 def load_feature_dataset(

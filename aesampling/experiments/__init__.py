@@ -16,12 +16,15 @@ flags into these configs.
     run_report             curves + samples -> table, figures   (report.py)
     run_stationarity       r, C -> do chains forget their start? (stationarity.py)
     run_seed_spread        reports of several seeds -> mean ± spread (seed_spread.py)
+    run_class_incremental  tasks of classes in turn, replayed -> accuracy per task (class_incremental.py)
 """
 
 from aesampling.experiments.assess import run_quality
-from aesampling.experiments.configs import (DataConfig, EvaluateConfig, ExtractConfig, LabelConfig,
-                                         LambdaSearchConfig, NoiseChoiceConfig, QualityConfig, ReportConfig,
-                                         SampleConfig, SeedSpreadConfig, StationarityConfig, TrainConfig)
+from aesampling.experiments.class_incremental import run_class_incremental
+from aesampling.experiments.configs import (ClassIncrementalConfig, DataConfig, EvaluateConfig, ExtractConfig,
+                                            LabelConfig, LambdaSearchConfig, NoiseChoiceConfig, QualityConfig,
+                                            ReportConfig, SampleConfig, SeedSpreadConfig, StationarityConfig,
+                                            TrainConfig)
 from aesampling.experiments.evaluate import run_evaluate
 from aesampling.experiments.extract_features import run_extract_features
 from aesampling.experiments.inputs import load_data
@@ -36,9 +39,10 @@ from aesampling.experiments.stationarity import run_stationarity
 from aesampling.experiments.train import run_train
 
 __all__ = [
-    "DataConfig", "EvaluateConfig", "ExtractConfig", "LabelConfig", "LambdaSearchConfig", "NoiseChoiceConfig",
-    "QualityConfig", "ReportConfig", "SampleConfig", "SeedSpreadConfig", "StationarityConfig", "TrainConfig", "load_data",
-    "machine_description",
-    "run_choose_noise", "run_evaluate", "run_extract_features", "run_label", "run_lambda_search", "run_quality", "run_report",
-    "run_sample", "run_seed_spread", "run_stationarity", "run_train",
+    "ClassIncrementalConfig", "DataConfig", "EvaluateConfig", "ExtractConfig", "LabelConfig", "LambdaSearchConfig",
+    "NoiseChoiceConfig", "QualityConfig", "ReportConfig", "SampleConfig", "SeedSpreadConfig", "StationarityConfig",
+    "TrainConfig", "load_data", "machine_description",
+    "run_choose_noise", "run_class_incremental", "run_evaluate", "run_extract_features", "run_label",
+    "run_lambda_search", "run_quality", "run_report", "run_sample", "run_seed_spread", "run_stationarity",
+    "run_train",
 ]

@@ -66,8 +66,7 @@ def run_quality(config: QualityConfig) -> dict:
     """Measures `config.samples` against the dataset's validation split; writes the JSON report and the grid."""
     started = time.perf_counter()
     grid = storage.sidecar_path(config.output, ".png")
-    outputs.claim({"the quality report": config.output, "the sample grid": grid},
-                  {"the samples": config.samples, "the classifier": config.classifier},
+    outputs.claim({"the quality report": config.output, "the sample grid": grid}, config=config,
                   suffixes={"the quality report": ".json"})
     x = read_samples(config.samples, config.num_samples)
     dataset = load_data(config.data)

@@ -55,14 +55,15 @@ def _log_histograms(choices: dict, reference: diagnostics.Reference, dataset: st
 def run_lambda_search(config: LambdaSearchConfig) -> dict:
     """Scores the (λ, collect, burn-in) grid on the validation split; writes the best setting and the grid as JSON."""
     started = time.perf_counter()
-    outputs.claim({"the search result": config.output},
-                  {"the classifier": config.classifier, "the autoencoder": config.autoencoder},
+    outputs.claim({"the search result": config.output}, config=config,
                   suffixes={"the search result": ".json"})
     seed_everything(config.seed)
     inputs = load_curve_inputs(config.data, config.classifier, config.autoencoder)
     moments = start_moments(config.reinjection, inputs.dataset)
     fidelity = mixing_burn_in = reference = None
     if config.fd_samples:
+        diagnostics.check_mixing_memory(inputs.autoencoder, inputs.classifier, config.reinjection,
+                                        config.mixing_chains)
         space = diagnostics.FeatureSpace(inputs.classifier, feature_layer=config.feature_layer)
         dataset = inputs.dataset
         reference = validation_reference(space, dataset)

@@ -49,8 +49,7 @@ def run_choose_noise(config: NoiseChoiceConfig) -> dict:
     candidates, records = zip(*(_candidate(path) for path in config.searches))
     outputs.claim({**outputs.with_record("the chosen model", config.model_output),
                    "the chosen search result": config.search_output},
-                  {**{f"search result {path}": path for path in config.searches},
-                   **{f"candidate {c['autoencoder']}": c["autoencoder"] for c in candidates}},
+                  {f"candidate {c['autoencoder']}": c["autoencoder"] for c in candidates}, config=config,
                   suffixes={"the chosen model": ".keras", "the chosen search result": ".json"})
     datasets = sorted({c["dataset"] for c in candidates})
     if len(datasets) > 1:

@@ -168,7 +168,8 @@ class EvaluateConfig:
     `quality_samples` samples against the validation images (0: none) and,
     for an autoencoder, its chains' mixing (aesampling.quality.diagnostics), in the feature space of C's
     penultimate representation or of its layer `feature_layer`. For the bounds, only the batch size B·(R - b)
-    of `reinjection` is used, so every source sees the same number of samples per step.
+    of `reinjection` is used, so every source sees the same number of samples per step. `chains_file`, the
+    search result the chain settings were read from (if any), is an input no output may land on.
     """
 
     data: DataConfig
@@ -184,6 +185,7 @@ class EvaluateConfig:
     quality_samples: int = 10000
     mixing_chains: int = 1000
     feature_layer: str | None = None
+    chains_file: str | None = None
 
     def __post_init__(self):
         _student_schedule(self.seed, self.epochs, self.steps_per_epoch)
@@ -342,3 +344,44 @@ class SeedSpreadConfig:
     def __post_init__(self):
         if len(self.runs) < 2:
             raise UserInputError(f"a seed spread needs the reports of two seeds or more, got {len(self.runs)}")
+
+
+@dataclasses.dataclass(frozen=True)
+class ClassIncrementalConfig:
+    """Class-incremental learning by replay (aesampling.continual.protocol): the dataset's classes in `tasks` tasks
+    in label order, each of `methods` run over each of `seeds`; `lam` None chooses λ by FD after each task;
+    `autoencoder`, a .keras file whose architecture (not its weights) the replay autoencoder takes (None: the
+    dataset's `autoencoder_preset`, an AE preset without noise: shallow_ae or deep_ae)."""
+
+    data: DataConfig
+    output_dir: str
+    methods: tuple[str, ...] = ("none", "joint", "noise", "buffer", "reinjection", "reinjection_buffer", "vae",
+                                "vae_distill")
+    seeds: tuple[int, ...] = (0,)
+    tasks: int = 5
+    iterations: int = 2000
+    batch_size: int = 128
+    replay_batch: int = 128
+    buffer_per_class: int = 10
+    lam: float | None = None
+    autoencoder: str | None = None
+    autoencoder_preset: str = "shallow_ae"
+    reproduce_command: str | None = None
+
+    def __post_init__(self):
+        from aesampling.continual.protocol import METHODS
+
+        unknown = [m for m in self.methods if m not in METHODS]
+        if unknown or not self.methods or len(set(self.methods)) != len(self.methods):
+            raise UserInputError(f"`methods` must be distinct names among {', '.join(METHODS)}; got "
+                                 f"{', '.join(self.methods) or 'none'}")
+        if not self.seeds or len(set(self.seeds)) != len(self.seeds):
+            raise UserInputError(f"`seeds` must be one or more distinct seeds, got {list(self.seeds)}")
+        for seed in self.seeds:
+            check_seed(seed)
+        at_least_one(iterations=self.iterations, batch_size=self.batch_size, replay_batch=self.replay_batch,
+                     buffer_per_class=self.buffer_per_class)
+        if self.lam is not None:
+            _non_negative("λ", [self.lam])
+        if self.autoencoder_preset not in ("shallow_ae", "deep_ae"):
+            raise UserInputError(f"`autoencoder_preset` must be shallow_ae or deep_ae, got {self.autoencoder_preset!r}")

@@ -19,7 +19,8 @@ from aesampling.evaluation import curve_metrics
 from aesampling.io import resume
 from aesampling.errors import UserInputError
 from aesampling.reproducibility import seed_everything
-from aesampling.sampling.reinjection import StartMoments
+from aesampling.models import shapes
+from aesampling.sampling.reinjection import StartMoments, check_fits_memory
 from aesampling.experiments import outputs
 from aesampling.reporting.progress import Progress
 from aesampling.experiments.configs import EvaluateConfig
@@ -84,6 +85,22 @@ def _diagnostics(config: EvaluateConfig, inputs, first, moments, space) -> dict:
     return result
 
 
+def _check_memory(config: EvaluateConfig, inputs) -> None:
+    """Refuses, before the curve is trained, a step's batch, a quality measure or a mixing measure that cannot fit
+    in memory (reinjection.check_fits_memory): the student trains on B·(R - b) samples a step, through the
+    classifier's widest layer forward and back; the quality measure holds its samples and their features."""
+    n, widest = inputs.dataset.input_dim, shapes.widest_layer(inputs.classifier)
+    per_chain = config.reinjection.collected_per_restart
+    check_fits_memory(config.reinjection.num_chains, per_chain * (2 * n + 4 * widest), field="num_chains",
+                      what=f"chains of {per_chain} samples of n = {n} a step for the student")
+    if config.quality_samples:
+        check_fits_memory(config.quality_samples, 2 * n + 2 * widest, what=f"quality samples of n = {n}",
+                          field="quality_samples")
+    if inputs.autoencoder is not None and config.quality_samples:
+        diagnostics.check_mixing_memory(inputs.autoencoder, inputs.classifier, config.reinjection,
+                                        config.mixing_chains)
+
+
 def run_evaluate(config: EvaluateConfig) -> dict:
     """Learning curve of a fresh classifier trained only on (x, C(x)) from one source; CSV and record."""
     started = time.perf_counter()
@@ -92,10 +109,10 @@ def run_evaluate(config: EvaluateConfig) -> dict:
         raise UserInputError(f"source {config.source!r} needs an autoencoder model file")
     outputs.claim({**outputs.with_record("the learning curve", config.output),
                    "the curve's checkpoint": resume.CurveCheckpoint.path_of(config.output)},
-                  {"the classifier": config.classifier, "the autoencoder": None if is_bound else config.autoencoder},
-                  suffixes={"the learning curve": ".csv"})
+                  config=config, suffixes={"the learning curve": ".csv"})
     seed_everything(config.seed)
     inputs = load_curve_inputs(config.data, config.classifier, None if is_bound else config.autoencoder)
+    _check_memory(config, inputs)
     moments = (StartMoments.of(inputs.dataset.x_train) if config.source == learning_curves.MOMENTS_BOUND
                else start_moments(config.reinjection, inputs.dataset))
     space = _feature_space(config, inputs)
@@ -111,7 +128,7 @@ def run_evaluate(config: EvaluateConfig) -> dict:
         logging.info("%s epoch %d/%d: %d samples, test accuracy %.4f%s", config.source, point.epoch, config.epochs,
                      point.samples_seen, point.accuracy, f" ({left})" if left else "")
 
-    checkpoint = resume.CurveCheckpoint(config.output, fingerprint(config, config.classifier, config.autoencoder))
+    checkpoint = resume.CurveCheckpoint(config.output, fingerprint(config))
     curve = learning_curves.learning_curve(
         source, per_step, inputs.classifier, dataset.x_test, dataset.y_test,
         epochs=config.epochs, steps_per_epoch=config.steps_per_epoch, seed=config.seed,

@@ -23,8 +23,7 @@ PASSED_THROUGH = ("chain_progress", "preview_clean")  # the sampling stage's sma
 def run_label(config: LabelConfig) -> dict:
     """Writes x with soft_labels = C(x) and labels = argmax C(x) (and the samples' small arrays) to a new .npz."""
     started = time.perf_counter()
-    outputs.claim(outputs.with_record("the labelled samples", config.output),
-                  {"the samples": config.samples, "the classifier": config.classifier},
+    outputs.claim(outputs.with_record("the labelled samples", config.output), config=config,
                   suffixes={"the labelled samples": ".npz"})
     num_rows, row_shape = npz.samples_shape(config.samples)
     classifier = storage.load_model(config.classifier)

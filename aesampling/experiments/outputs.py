@@ -3,17 +3,63 @@ in a folder that cannot be written.
 
 Every check runs before the data are loaded or a model is trained, so a bad
 `--output` costs seconds, not a training run, and no input (a model, a
-samples file, or the JSON record beside either) is ever overwritten.
+samples file, a search result, a dataset's file, the feature cache, or the
+JSON record beside any of them) is ever overwritten. The inputs come from the
+stage's config itself (`inputs_of`): every path field of every config is
+named here as an input, an output or a folder, so a new input cannot be left
+unprotected.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import tempfile
 from pathlib import Path
 
+from aesampling.data import datasets, readers, resnet50
 from aesampling.io import storage
 from aesampling.errors import UserInputError
+
+# A config's fields that name files it reads, with how a message names one (a tuple field: each path after it).
+INPUT_FIELDS = {"autoencoder": "the autoencoder", "classifier": "the classifier", "chains_file": "the search result",
+                "samples": "the samples", "classifier_record": "the classifier's record",
+                "searches": "search result", "curves": "curve", "lambda_searches": "search result"}
+OUTPUT_FIELDS = ("output", "model_output", "search_output", "output_dir")  # the files or folder a config writes
+FOLDER_FIELDS = ("data_dir", "tfds_data_dir", "cache_dir", "runs")  # folders read (their files are named apart)
+# Text fields that hold names or settings, not paths (`resnet_weights` is either: data_inputs tells them apart).
+NAME_FIELDS = ("dataset", "model", "source", "strategy", "feature_layer", "criterion", "collects", "burn_ins",
+               "methods", "autoencoder_preset", "reproduce_command", "resnet_weights")
+WEIGHTS_NAMES = ("imagenet", "none")  # `resnet_weights` that are not files
+
+
+def data_inputs(data) -> dict[str, Path]:
+    """The files a DataConfig's dataset is read from: its files in `data_dir`, the ResNet50 feature cache of a
+    dataset that uses features, and a weights file given as `resnet_weights`."""
+    found = {f"the dataset's file {path}": path for path in readers.source_files(data.dataset, data.data_dir)}
+    if data.dataset in datasets.DATASETS and datasets.dataset_spec(data.dataset).uses_features and data.cache_dir:
+        found["the feature cache"] = resnet50.cache_path(data.cache_dir, data.dataset, data.resnet_weights,
+                                                         data.image_size)
+    if data.resnet_weights and str(data.resnet_weights).lower() not in WEIGHTS_NAMES:
+        found["the ResNet50 weights"] = Path(data.resnet_weights)
+    return found
+
+
+def inputs_of(config) -> dict[str, Path]:
+    """Every file a stage's config names as an input, by description: its models, search results, samples and
+    records, and its data's files (`data_inputs`)."""
+    found = {}
+    for field in dataclasses.fields(config):
+        value = getattr(config, field.name)
+        if value is None:
+            continue
+        if field.name == "data":
+            found.update(data_inputs(value))
+        elif field.name in INPUT_FIELDS and isinstance(value, (tuple, list)):
+            found.update({f"{INPUT_FIELDS[field.name]} {path}": Path(path) for path in value})
+        elif field.name in INPUT_FIELDS:
+            found[INPUT_FIELDS[field.name]] = Path(value)
+    return found
 
 
 def _same_file(a: Path, b: Path) -> bool:
@@ -35,25 +81,30 @@ def _check_writable(folder: Path) -> None:
         raise storage.not_writable(folder, e) from e
 
 
-def claim(outputs: dict[str, str | Path], inputs: dict[str, str | Path | None] = (), *,
+def claim(outputs: dict[str, str | Path], inputs: dict[str, str | Path | None] = (), *, config=None,
           suffixes: dict[str, str] = ()) -> None:
     """Raises UserInputError unless every output can be written without touching an input or another output.
 
+    Compared by resolved path and by file identity, so neither a respelling (`./x`), a symbolic link nor a hard
+    link lets an output land on an input.
+
     Args:
-      outputs: what the stage will write, by description ("the samples", "the samples' record").
-      inputs: what the stage reads, by description; the JSON record beside each input file is protected too.
+      outputs: what the stage will write, by description ("the samples", "the samples' record", a checkpoint).
+      inputs: what the stage reads beyond its config's inputs (files named inside them), by description; the
+        JSON record beside each input file is protected too.
+      config: the stage's config, whose inputs (`inputs_of`) are protected.
       suffixes: the suffix some outputs must have (e.g. ".keras"), by description.
     """
     outputs = {name: Path(path) for name, path in outputs.items()}
     protected = {}
-    for name, path in dict(inputs).items():
+    for name, path in {**(inputs_of(config) if config is not None else {}), **dict(inputs)}.items():
         if path is None:
             continue
         path = Path(path)
         protected[name] = path
-        record = storage.sidecar_path(path)
-        if record != path and record.is_file():
-            protected[f"the record of {name} ({record})"] = record
+        for record in {storage.sidecar_path(path), storage.sidecar_path(path.resolve())}:  # a link's and its target's
+            if record != path and record.is_file():
+                protected[f"the record of {name} ({record})"] = record
     for name, suffix in dict(suffixes).items():
         if outputs[name].suffix != suffix:
             raise UserInputError(f"{name} must be a {suffix} file, got {outputs[name]}")

@@ -17,6 +17,7 @@ from absl import logging
 
 from aesampling import backend
 from aesampling.data import datasets
+from aesampling.experiments import outputs
 from aesampling.io import storage
 from aesampling.models import presets
 from aesampling.errors import UserInputError
@@ -97,14 +98,35 @@ def split_sizes(dataset: datasets.Dataset) -> dict:
     }
 
 
-def fingerprint(config, *model_paths: str | None) -> str:
-    """The settings and input models of a run: a checkpoint from other ones is not resumed."""
-    models = {}
-    for path in model_paths:
-        if path and Path(path).is_file():
-            stat = Path(path).stat()
-            models[path] = [stat.st_size, stat.st_mtime_ns]
-    return json.dumps({"config": dataclasses.asdict(config), "models": models}, sort_keys=True)
+def _resolved(value):
+    return [_resolved(v) for v in value] if isinstance(value, (list, tuple)) else str(Path(value).resolve())
+
+
+def _with_resolved_paths(config) -> dict:
+    """`config` as a dict, every path in it resolved: `./m.keras` and `m.keras` are one setting."""
+    fields = {}
+    for field in dataclasses.fields(config):
+        value = getattr(config, field.name)
+        if dataclasses.is_dataclass(value):
+            value = _with_resolved_paths(value)
+        elif value is not None and field.name in (*outputs.INPUT_FIELDS, *outputs.OUTPUT_FIELDS,
+                                                  *outputs.FOLDER_FIELDS):
+            value = _resolved(value)
+        elif field.name == "resnet_weights" and value and str(value).lower() not in outputs.WEIGHTS_NAMES:
+            value = _resolved(value)
+        else:
+            value = dataclasses.asdict(value) if dataclasses.is_dataclass(value) else value
+        fields[field.name] = value
+    return fields
+
+
+def fingerprint(config) -> str:
+    """What a run's checkpoint or backup was made from: its settings, paths resolved, and a digest of each input
+    file's content (storage.content_digest: models, search results, the dataset's files, the feature cache).
+    A checkpoint from other settings is not resumed; one from changed inputs starts over."""
+    inputs = {str(path.resolve()): storage.content_digest(path) for path in outputs.inputs_of(config).values()}
+    return json.dumps({"config": _with_resolved_paths(config), "inputs": inputs}, sort_keys=True,
+                      default=storage.json_default)
 
 
 def validation_fraction(dataset: str, fraction: float | None) -> float:

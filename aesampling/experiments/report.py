@@ -147,11 +147,7 @@ def run_report(config: ReportConfig) -> dict:
     figures = _figures(config)
     names = ["curves.csv", "table.md", "metrics.json", "config.json", "curves.png", "lambda_search.csv", "mixing.png",
              *figures.values()]
-    outputs.claim({f"the report's {name}": out / name for name in names},
-                  {**{f"curve {path}": path for path in config.curves},
-                   **{f"samples {path}": path for path in config.samples},
-                   **{f"search result {path}": path for path in config.lambda_searches},
-                   "the classifier's record": config.classifier_record})
+    outputs.claim({f"the report's {name}": out / name for name in names}, config=config)
     curves, records = _read_curves(config.curves)
     ground_truth, classifier_record = _ground_truth(config, records)
 

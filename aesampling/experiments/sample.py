@@ -36,6 +36,7 @@ CHAIN_PROGRESS_STEPS = (1, 2, 3, 5, 10, 20, 40, 60)
 PREVIEW_SAMPLES = 30  # the sample grid's pairs
 PREVIEW_CLEAN = "preview_clean"
 SHORT_CLASS_SHARE = 0.5  # class-balanced collection names the classes below half an equal share
+BALANCED_CHUNK_RESTARTS = 4
 
 
 def reconstructions(autoencoder, x: np.ndarray) -> np.ndarray:
@@ -94,6 +95,15 @@ def _class_report(config: SampleConfig, counts: np.ndarray | None, data_labels: 
     return {"class_counts": counts.tolist(), "collapse": verdict.record(), "short_classes": short}
 
 
+def _chunk_samples(config: SampleConfig) -> int:
+    """Samples per compiled call: `chunk_samples`, at most BALANCED_CHUNK_RESTARTS restarts under class-balanced
+    collection, whose restarts run up to P·R steps each, so that progress shows often (the samples are the same
+    whatever the chunk)."""
+    if config.reinjection.balance is None:
+        return config.chunk_samples
+    return min(config.chunk_samples, BALANCED_CHUNK_RESTARTS * config.reinjection.samples_per_restart)
+
+
 def run_sample(config: SampleConfig) -> dict:
     """Streams `num_samples` reinjection samples of a saved autoencoder to an .npz (arrays `x`, `chain_progress`).
 
@@ -103,9 +113,7 @@ def run_sample(config: SampleConfig) -> dict:
     filled and names the classes it left short.
     """
     started = time.perf_counter()
-    outputs.claim(outputs.with_record("the samples", config.output),
-                  {"the autoencoder": config.autoencoder, "the classifier": config.classifier,
-                   "the search result": config.chains_file},
+    outputs.claim(outputs.with_record("the samples", config.output), config=config,
                   suffixes={"the samples": ".npz"})
     moments = None
     if config.reinjection.start == MOMENTS_START:
@@ -133,7 +141,7 @@ def run_sample(config: SampleConfig) -> dict:
     shown = Progress("sampling", config.num_samples, "samples")
     with npz.NpzStreamWriter(config.output, {"x": (sample_shape, np.float32)}, config.num_samples,
                              whole={"chain_progress": progress}) as writer:
-        for i, chunk in enumerate(sampler.iter_samples(config.num_samples, config.chunk_samples)):
+        for i, chunk in enumerate(sampler.iter_samples(config.num_samples, _chunk_samples(config))):
             _check_finite(chunk, config)
             if i == 0:
                 writer.put_whole(PREVIEW_CLEAN, reconstructions(autoencoder, chunk[:PREVIEW_SAMPLES]))

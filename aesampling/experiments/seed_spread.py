@@ -35,7 +35,7 @@ def run_seed_spread(config: SeedSpreadConfig) -> dict:
     out = Path(config.output_dir)
     outputs.claim({f"the seed spread's {name}": out / name for name in _OUTPUTS},
                   {f"run {folder}'s {name}": Path(folder) / name
-                   for folder in config.runs for name in ("metrics.json", "config.json")})
+                   for folder in config.runs for name in ("metrics.json", "config.json")}, config=config)
     runs = [_read_run(folder) for folder in config.runs]
     datasets = sorted({dataset for _, dataset, _, _ in runs})
     if len(datasets) > 1:

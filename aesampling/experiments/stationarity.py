@@ -43,9 +43,7 @@ def run_stationarity(config: StationarityConfig) -> dict:
     started = time.perf_counter()
     figure = storage.sidecar_path(config.output, ".png")
     outputs.claim({**outputs.with_record("the stationarity table", config.output), "the figure": figure},
-                  {"the classifier": config.classifier, "the autoencoder": config.autoencoder,
-                   "the search result": config.chains_file},
-                  suffixes={"the stationarity table": ".csv"})
+                  config=config, suffixes={"the stationarity table": ".csv"})
     inputs = load_curve_inputs(config.data, config.classifier, config.autoencoder)
     dataset = inputs.dataset
     space = diagnostics.FeatureSpace(inputs.classifier, feature_layer=config.feature_layer)
@@ -54,11 +52,13 @@ def run_stationarity(config: StationarityConfig) -> dict:
                                           seed=config.seed, moments=StartMoments.of(dataset.x_train),
                                           steps=config.steps, chains=config.chains)
     frame = stationarity_frame(result)
-    with storage.atomic_path(config.output) as tmp:
-        frame.to_csv(tmp, index=False)
+    # The table last: it is what make waits for, so a run stopped between the three files leaves no table
+    # without its figure and record.
     plots.plot_stationarity(frame, figure, starts=STARTS,
                                title=f"{Path(config.autoencoder).stem}: λ = {config.reinjection.lam:g}, "
                                      f"{config.reinjection.collect} states, {config.chains} chains per start")
     record = run_record(config, started, **result)
     storage.write_json(storage.sidecar_path(config.output), record)
+    with storage.atomic_path(config.output) as tmp:
+        frame.to_csv(tmp, index=False)
     return record

@@ -34,7 +34,7 @@ def _with_noise_overrides(preset, config: TrainConfig):
 def run_train(config: TrainConfig) -> dict:
     """Trains the preset `config.model` of `config.data.dataset`; saves it and its record."""
     started = time.perf_counter()
-    outputs.claim(outputs.with_record("the model", config.output), suffixes={"the model": ".keras"})
+    outputs.claim(outputs.with_record("the model", config.output), config=config, suffixes={"the model": ".keras"})
     seed_everything(config.seed)
     if config.model == presets.CLASSIFIER:
         preset = presets.experiment_presets(config.data.dataset).classifier
@@ -43,8 +43,8 @@ def run_train(config: TrainConfig) -> dict:
     preset = _with_noise_overrides(preset, config)
     epochs = preset.epochs if config.epochs is None else config.epochs
     batch_size = preset.batch_size if config.batch_size is None else config.batch_size
+    dataset = load_data(config.data)  # validated before the backup is made: a bad dataset leaves nothing behind
     resumed_from = resume.prepare_training_backup(config.output, fingerprint(config))
-    dataset = load_data(config.data)
     if resumed_from:
         logging.info("resuming %s from epoch %d of an interrupted run", config.output, resumed_from)
     backup = [fitting.EpochSeededShuffle(config.seed), fitting.SeedStateBackup(config.output, resumed_from),

@@ -20,10 +20,12 @@ _holds = 0  # how many `hold`s are in force
 
 
 class Interrupted(SystemExit):
-    """The run was stopped by a signal before its outputs were complete."""
+    """The run was stopped by a signal before its outputs were complete (`after_outputs`: once they were)."""
 
-    def __init__(self, signum: int):
-        super().__init__(f"error: interrupted by signal {signum}; no output was completed")
+    def __init__(self, signum: int, after_outputs: bool = False):
+        super().__init__(f"error: interrupted by signal {signum}"
+                         + (" after its outputs were written: check them, or run it again" if after_outputs
+                            else "; no output was completed"))
         self.signum = signum
 
 

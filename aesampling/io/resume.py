@@ -61,8 +61,12 @@ def _state_readable(weights: Path, metadata: Path) -> bool:
 def prepare_training_backup(output: str | Path, settings: str) -> int:
     """Checks the backup of an interrupted training of `output` before it is resumed; returns its epoch.
 
-    - No backup: a fresh folder records `settings` (the run's config), and training starts at epoch 0.
-    - A backup made with other settings: UserInputError (a resume would mix two configurations).
+    - No backup: a fresh folder records `settings` (records.fingerprint: the run's config and its inputs'
+      content), and training starts at epoch 0.
+    - A backup made with another config: UserInputError (a resume would mix two configurations), unless it holds
+      no epoch yet (nothing to lose): then it is replaced.
+    - A backup made from inputs whose content changed since (the same config): removed with a one-line notice,
+      and the training starts over on the new inputs.
     - A backup without a settings record (older, or killed before writing it): removed with a warning.
     - A state damaged by a kill during its write (a file cut short, or the weights written without their
       epoch's record): the previous epoch's copy (`.bkp`) replaces it, with a warning; when that is damaged
@@ -71,16 +75,12 @@ def prepare_training_backup(output: str | Path, settings: str) -> int:
     folder = Path(f"{output}.backup")
     if folder.is_dir():
         try:
-            recorded = (folder / BACKUP_SETTINGS).read_text()
-        except OSError:
+            recorded = (folder / BACKUP_SETTINGS).read_text(encoding="utf-8")
+        except (OSError, ValueError):  # missing, or not text
             logging.warning("%s has no record of the settings that made it; starting the training over", folder)
             remove_training_backup(output)
         else:
-            if recorded != settings:
-                raise UserInputError(
-                    f"{folder} holds an interrupted training with other settings "
-                    f"({', '.join(settings_difference(recorded, settings))}); rerun with those settings "
-                    f"to resume it (see {folder / BACKUP_SETTINGS}), or delete the folder")
+            _check_backup_settings(output, recorded, settings)
     if folder.is_dir():
         weights, metadata = (folder / name for name in _STATE_FILES)
         if weights.exists() or metadata.exists():
@@ -97,6 +97,32 @@ def prepare_training_backup(output: str | Path, settings: str) -> int:
         folder.mkdir(parents=True)
         storage.write_text(folder / BACKUP_SETTINGS, settings)
     return backed_up_epoch(output)
+
+
+def _part(settings: str, key: str):
+    try:
+        return json.loads(settings).get(key)
+    except (ValueError, AttributeError):
+        return None
+
+
+def _check_backup_settings(output: str | Path, recorded: str, settings: str) -> None:
+    """Refuses a backup of `output` with another config, unless it holds no epoch; removes, with a notice, one made
+    from inputs that changed since, and one that holds no epoch."""
+    if recorded == settings:
+        return
+    folder = Path(f"{output}.backup")
+    differences = ", ".join(settings_difference(recorded, settings))
+    if not any((folder / name).exists() for name in _STATE_FILES):
+        logging.info("%s holds no completed epoch (%s): starting the training over", folder, differences)
+    elif _part(recorded, "config") != _part(settings, "config"):
+        raise UserInputError(
+            f"{folder} holds an interrupted training with other settings ({differences}); rerun with those "
+            f"settings to resume it (see {folder / BACKUP_SETTINGS}), or delete the folder")
+    else:
+        logging.warning("%s was made from inputs that changed since (%s): starting the training over", folder,
+                        differences)
+    remove_training_backup(output)
 
 
 def backed_up_epoch(output: str | Path) -> int:
@@ -127,14 +153,16 @@ def settings_difference(saved: str, current: str, limit: int = 5) -> list[str]:
         if isinstance(a, dict) and isinstance(b, dict):
             for key in sorted(set(a) | set(b)):
                 name = f"{prefix}.{key}" if prefix else str(key)
-                if key not in a:
+                if prefix in ("inputs", "models") and (key not in a or key not in b):
+                    differences.append(f"{key} is {'a new input' if key not in a else 'no longer an input'}")
+                elif key not in a:
                     differences.append(f"{name} is new (another version of aesampling wrote the checkpoint)")
                 elif key not in b:
                     differences.append(f"{name} is gone (another version of aesampling wrote the checkpoint)")
                 else:
                     walk(a[key], b[key], name)
-        elif a != b and prefix.startswith("models."):
-            differences.append(f"{prefix[len('models.'):]} changed")  # [size, modification time]
+        elif a != b and prefix.startswith(("inputs.", "models.")):
+            differences.append(f"{prefix.split('.', 1)[1]} changed")  # its content digest
         elif a != b:
             differences.append(f"{prefix}: {a!r} then, {b!r} now")
 

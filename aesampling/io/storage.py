@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import glob
+import hashlib
 import json
 import os
 import tempfile
@@ -84,6 +85,7 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
             interruption.release()  # a stop asked for meanwhile is raised here, where the temporary is removed
         os.chmod(tmp, 0o666 & ~_current_umask())  # mkstemp makes 0600; outputs get the usual mode
         yield tmp
+        interruption.raise_if_requested()  # a stop whose exception was lost meanwhile: the output never appears
         os.replace(tmp, path)
     finally:
         if tmp.exists():
@@ -96,7 +98,8 @@ def write_text(path: str | os.PathLike, text: str) -> None:
         tmp.write_text(text)
 
 
-def _json_default(value: Any) -> Any:
+def json_default(value: Any) -> Any:
+    """What JSON cannot write by itself (numpy numbers and arrays, paths), as what it can."""
     if isinstance(value, (np.integer,)):
         return int(value)
     if isinstance(value, (np.floating,)):
@@ -110,7 +113,7 @@ def _json_default(value: Any) -> Any:
 
 def write_json(path: str | os.PathLike, payload: Any) -> None:
     """Writes `payload` as indented JSON, atomically."""
-    write_text(path, json.dumps(payload, indent=2, sort_keys=True, default=_json_default) + "\n")
+    write_text(path, json.dumps(payload, indent=2, sort_keys=True, default=json_default) + "\n")
 
 
 def existing_file(path: str | os.PathLike) -> Path:
@@ -153,6 +156,29 @@ def read_record(path: str | os.PathLike, what: str, *required: str) -> dict:
     if not isinstance(record, dict):
         raise UserInputError(f"{path} is not {what}: it holds a JSON {type(record).__name__}, not an object")
     return record
+
+
+DIGEST_WHOLE_BYTES = 1 << 20  # files up to this size are hashed whole; larger ones by their first and last MiB
+
+
+def content_digest(path: str | os.PathLike) -> list | None:
+    """A cheap digest of a file's content: [size, modification time (ns), SHA-256 of the file when it is at most
+    1 MiB, else of its first and last MiB (the headers of the formats read here, and where a file grew or was cut
+    short)]; None when the file does not exist. Two files with one digest are, for a run, the same input."""
+    path = Path(path)
+    try:
+        stat = path.stat()
+        if not path.is_file():
+            return None
+        hasher = hashlib.sha256()
+        with open(path, "rb") as stream:
+            hasher.update(stream.read(DIGEST_WHOLE_BYTES))
+            if stat.st_size > DIGEST_WHOLE_BYTES:
+                stream.seek(max(DIGEST_WHOLE_BYTES, stat.st_size - DIGEST_WHOLE_BYTES))
+                hasher.update(stream.read())
+    except OSError:
+        return None
+    return [stat.st_size, stat.st_mtime_ns, hasher.hexdigest()]
 
 
 def sidecar_path(path: str | os.PathLike, suffix: str = ".json") -> Path:

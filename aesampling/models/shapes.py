@@ -93,3 +93,18 @@ def to_model(x, shape):
 def to_flat(x):
     """A traceable batch (batch, ...) as rows of values (batch, n)."""
     return x if len(x.shape) == 2 else ops.reshape(x, (-1, size(x.shape[1:])))
+
+
+def widest_layer(model) -> int:
+    """The most values one sample takes in any layer's output, nested models' layers included (0 for a plain
+    callable): what a batch holds at once while the model runs, per row, beside its input."""
+    widest = 0
+    layers = model._flatten_layers(include_self=True, recursive=True) if hasattr(model, "_flatten_layers") else ()
+    for layer in layers:
+        try:
+            shape = tuple(layer.output.shape)[1:]
+        except (AttributeError, ValueError, RuntimeError, TypeError):  # never called, or several outputs
+            continue
+        if all(isinstance(d, int) for d in shape):
+            widest = max(widest, math.prod(shape))
+    return widest

@@ -17,7 +17,7 @@ import numpy as np
 from aesampling.models import classifier_layers, shapes
 from aesampling.quality import collapse, measures
 from aesampling.errors import UserInputError
-from aesampling.sampling.reinjection import (MOMENTS_START, NORMAL_START, ReinjectionConfig, ReinjectionSampler, Sampler, StartMoments,
+from aesampling.sampling.reinjection import (MOMENTS_START, check_fits_memory, NORMAL_START, ReinjectionConfig, ReinjectionSampler, Sampler, StartMoments,
                                  start_for)
 
 MIXING_STEPS = (1, 2, 3, 5, 10, 20, 40, 60)
@@ -136,6 +136,16 @@ def mixing(autoencoder, reinjection: ReinjectionConfig, space: FeatureSpace, ref
     return {"chains": chains, "steps": rows, "label_switch_rate": switches.round(4).tolist(),
             "collected_label_switch_rate": float(collected.mean()) if len(collected) else None,
             "burn_in_from_mixing": burn_in_from_mixing(rows)}
+
+
+def check_mixing_memory(autoencoder, classifier, reinjection: ReinjectionConfig, chains: int, *,
+                        field: str = "mixing_chains") -> None:
+    """Raises UserInputError, before any work, when `mixing`'s `chains` would not fit in memory: each chain's
+    states over the steps, with their features through C's widest layer, beside the chains themselves."""
+    length = max(max(MIXING_STEPS), reinjection.reinjections)
+    n = shapes.size(shapes.autoencoder_shape(autoencoder))
+    per_chain = length * (2 * n + 2 * shapes.widest_layer(classifier)) + 3 * n + 2 * shapes.widest_layer(autoencoder)
+    check_fits_memory(chains, per_chain, what=f"mixing chains of n = {n} over {length} steps", field=field)
 
 
 def burn_in_from_mixing(steps: list[dict], tolerance: float = MIXING_TOLERANCE) -> int:

@@ -345,3 +345,27 @@ def plot_seed_spread(frame: pd.DataFrame, sources: list[str], path, *, title: st
         ax.grid(True, axis="y", which="both", alpha=0.3)
     fig.suptitle(title, fontsize=10)
     _save(fig, path)
+
+
+def plot_task_accuracies(results: pd.DataFrame, path, *, title: str) -> None:
+    """Class-incremental accuracy after each task, one line per method: the mean over seeds, the band its min..max.
+
+    Args:
+      results: rows (seed, method, task, accuracy).
+    """
+    plt = _matplotlib()
+    fig, ax = plt.subplots(figsize=(8.4, 4.2), dpi=100)
+    for method, rows in results.groupby("method", sort=False):
+        by_task = rows.groupby("task")["accuracy"]
+        mean = by_task.mean()
+        line, = ax.plot(mean.index, mean.values, marker="o", linewidth=1.5, label=method)
+        if rows["seed"].nunique() > 1:
+            ax.fill_between(mean.index, by_task.min().values, by_task.max().values, color=line.get_color(), alpha=0.15)
+    ax.set_xticks(sorted(results["task"].unique()))
+    ax.set_xlabel("tasks learnt")
+    ax.set_ylabel("test accuracy on every class seen so far")
+    ax.set_ylim(0, 1.0)
+    ax.set_title(title)
+    ax.grid(True, alpha=0.3)
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0.0)
+    _save(fig, path)

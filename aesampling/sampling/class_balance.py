@@ -59,6 +59,7 @@ from __future__ import annotations
 import dataclasses
 
 import numpy as np
+from absl import logging
 from keras import ops
 
 from aesampling import backend
@@ -176,7 +177,8 @@ class BalancedReinjectionSampler:
         self.sample_shape = self.chains.sample_shape
         self.pool_size = pool * config.num_chains
         self.steps = config.balance.patience * config.reinjections
-        check_memory(config, self.input_dim)
+        self.widest = max(shapes.widest_layer(autoencoder), shapes.widest_layer(classifier))
+        check_memory(config, self.input_dim, widest=self.widest, pool=pool)
         self.num_classes = check_classifier(classifier, self.input_dim)
         self._classifier_shape = shapes.input_shape(classifier)
         self.slots = QuotaSlots(config.samples_per_restart, self.num_classes)
@@ -187,6 +189,8 @@ class BalancedReinjectionSampler:
         self._restarts = backend.compile(self._restarts_impl, jit_compile=jit_compile, static_argnames=("count",))
         self.slots_seen = 0
         self.accepted = 0
+        self.accepted_by_class = np.zeros(self.num_classes, np.int64)
+        self._warned_of_unreached = False
 
     def _class_moments(self, class_start: ClassMoments | None):
         """(μ_c, σ_c) as C x n tensors when the refill needs them, else None."""
@@ -266,11 +270,29 @@ class BalancedReinjectionSampler:
         in r's input shape, one compiled call."""
         block = ops.convert_to_numpy(self._restarts(self.weights(), ops.convert_to_tensor(first, "int32"),
                                                     int(count)))
+        filled = block[:, -1] > 0.5  # in slot order: the slots of class 0, 1, ... of each restart
+        self.accepted_by_class += np.bincount(np.tile(self.slots.slot_class, int(count))[filled],
+                                              minlength=self.num_classes)
+        self._warn_of_unreached_classes(first + int(count))
         block = block[self.shuffled_slots(first, count)]
         accepted = block[:, -1] > 0.5
         self.slots_seen += int(count) * self.config.samples_per_restart
         self.accepted += int(accepted.sum())
         return np.ascontiguousarray(block[accepted, :-1]).reshape((-1, *self.sample_shape))
+
+    def _warn_of_unreached_classes(self, restarts: int) -> None:
+        """Says, once, which classes no chain has reached in the restarts run so far: their slots stay empty, so
+        every restart runs its whole P·R steps and the run takes far longer than its share of filled slots
+        suggests."""
+        never = np.flatnonzero(self.accepted_by_class == 0)
+        if len(never) and not self._warned_of_unreached:
+            self._warned_of_unreached = True
+            logging.warning(
+                "in %d restart%s the chains never reached class%s %s: %s slots stay empty, every restart runs its "
+                "full P·R = %d steps, and at most %.0f%% of the slots can be filled (lower `patience`, or collect "
+                "without `balance`)", restarts, "" if restarts == 1 else "s", "" if len(never) == 1 else "es",
+                ", ".join(str(int(c)) for c in never), "its" if len(never) == 1 else "their", self.steps,
+                100 * (1 - self.slots.quotas_array[never].sum() / self.config.samples_per_restart))
 
     def shuffled_slots(self, first: int, count: int) -> np.ndarray:
         """The order the slots of restarts first .. first + count - 1 leave in: each restart's K slots, which
@@ -291,6 +313,8 @@ class BalancedReinjectionSampler:
 
     def iter_samples(self, num_samples: int, chunk_samples: int = 16384):
         """Yields the first `num_samples` accepted samples in chunks of about `chunk_samples` rows."""
+        check_memory(self.config, self.input_dim, widest=self.widest, pool=self.pool_size // self.config.num_chains,
+                     chunk_samples=min(chunk_samples, num_samples))
         return stream_samples(self.restarts, self._expected_yield, num_samples, self.config.samples_per_restart,
                               chunk_samples)
 

@@ -187,20 +187,35 @@ def available_memory_bytes() -> int | None:
     return None
 
 
-def check_memory(config: ReinjectionConfig, input_dim: int) -> None:
-    """Raises UserInputError when one restart's states cannot fit in the memory available.
-
-    One restart holds B·(R - b) collected states of n float32 values, plus
-    the chain state and the noise (2·B·n more); a chunk of samples holds at
-    least one restart. A chain count far beyond memory thus fails at once,
-    not after minutes of allocation.
-    """
-    needed = 4 * config.num_chains * input_dim * (config.collected_per_restart + 2)
+def check_fits_memory(count: int, per_item: int, *, fixed: int = 0, what: str, field: str) -> None:
+    """Raises UserInputError, in one line naming the largest count that fits and the config `field` that sets
+    it, when `count` items of `per_item` float32 values each, beside `fixed` values more, exceed the memory
+    available. A size far beyond memory thus fails at once, not after minutes of allocation or a crash."""
     available = available_memory_bytes()
-    if available is not None and needed > available:
-        raise UserInputError(
-            f"B = {config.num_chains:,} chains of n = {input_dim} need {needed / 2**30:,.1f} GiB per restart "
-            f"but {available / 2**30:,.1f} GiB of memory is available: use fewer chains")
+    needed = 4 * (int(count) * int(per_item) + int(fixed))
+    if available is None or needed <= available:
+        return
+    largest = max(0, (available // 4 - int(fixed)) // max(int(per_item), 1))
+    raise UserInputError(f"{count:,} {what} need {needed / 2**30:,.1f} GiB but {available / 2**30:,.1f} GiB of "
+                         f"memory is available: set `{field}` to at most {largest:,}")
+
+
+def check_memory(config: ReinjectionConfig, input_dim: int, *, widest: int = 0, pool: int = 1,
+                 chunk_samples: int = 0, field: str = "num_chains") -> None:
+    """Raises UserInputError (`check_fits_memory`) when the chains cannot fit in the memory available.
+
+    Counted in float32 values: the restarts a chunk of samples computes at
+    once (the B·(R - b) states of one restart, or the `chunk_samples` rows of
+    a chunk, each of n values, twice: the backend's tensor and its NumPy copy),
+    and each of the pool·B chains that run (`pool` > 1: the class-balanced
+    sampler's pool): its state, its noise and its refill noise (3·n), and the
+    models' widest layer, its input and output (2·`widest`, shapes.widest_layer).
+    `field` names the setting that sets B.
+    """
+    per_chain = 2 * input_dim * config.collected_per_restart + pool * (3 * input_dim + 2 * widest)
+    check_fits_memory(config.num_chains, per_chain, fixed=2 * input_dim * chunk_samples, field=field,
+                      what=f"chains of n = {input_dim}" + (f" (a pool of {pool} per chain)" if pool > 1 else "")
+                      + (f", through layers of up to {widest:,} values" if widest else ""))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -386,7 +401,8 @@ class ReinjectionSampler:
         self.seed = self.chains.seed
         self.input_dim = self.chains.input_dim
         self.sample_shape = self.chains.sample_shape
-        check_memory(config, self.input_dim)
+        self.widest = shapes.widest_layer(autoencoder)
+        check_memory(config, self.input_dim, widest=self.widest)
         self.strategy = strategy
         if strategy is None:
             self._restarts = backend.compile(self._restarts_impl, jit_compile=jit_compile, static_argnames=("count",))
@@ -446,6 +462,7 @@ class ReinjectionSampler:
 
     def iter_samples(self, num_samples: int, chunk_samples: int = 16384) -> Iterator[np.ndarray]:
         """Yields the first `num_samples` samples in chunks of about `chunk_samples` rows (`stream_samples`)."""
+        check_memory(self.config, self.input_dim, widest=self.widest, chunk_samples=min(chunk_samples, num_samples))
         return stream_samples(self.restarts, lambda: float(self.config.samples_per_restart), num_samples,
                               self.config.samples_per_restart, chunk_samples)
 

@@ -19,7 +19,7 @@ from absl import logging
 
 from aesampling.models import presets
 from aesampling.quality import diagnostics
-from aesampling.sampling.reinjection import ReinjectionConfig
+from aesampling.sampling.reinjection import ReinjectionConfig, StartMoments
 from aesampling.selection import lambda_search
 
 DEFAULTS = presets.LambdaSearchSettings()
@@ -28,8 +28,8 @@ DEFAULTS = presets.LambdaSearchSettings()
 def choose_lambda_by_fd(autoencoder, classifier, x_val, y_val, *, base: ReinjectionConfig | None = None,
                         lambdas=DEFAULTS.lambdas, collects=DEFAULTS.collects, burn_ins=None,
                         widenings: int = DEFAULTS.fd_widenings, samples: int = diagnostics.FIDELITY_SAMPLES,
-                        seed: int = 0, feature_layer: str | None = None,
-                        class_labels=None) -> tuple[ReinjectionConfig, list[dict]]:
+                        seed: int = 0, feature_layer: str | None = None, class_labels=None,
+                        moments: StartMoments | None = None) -> tuple[ReinjectionConfig, list[dict]]:
     """(the chosen chain settings, one row per setting measured) for autoencoder r and classifier C.
 
     Args:
@@ -42,6 +42,7 @@ def choose_lambda_by_fd(autoencoder, classifier, x_val, y_val, *, base: Reinject
       samples: samples measured per setting.
       feature_layer: C's layer whose output is φ (default: its penultimate representation).
       class_labels: the real labels whose class frequencies collapse is judged against (default y_val).
+      moments: the data's StartMoments, where chains start when `base.start` is "moments".
     """
     base = ReinjectionConfig(lam=0.0) if base is None else base
     burn_ins = (base.burn_in,) if burn_ins is None else tuple(burn_ins)
@@ -50,12 +51,12 @@ def choose_lambda_by_fd(autoencoder, classifier, x_val, y_val, *, base: Reinject
     reference = diagnostics.Reference.of(space, x_val, y_val, num_classes, class_labels=class_labels)
     mixing_burn_in = None
     if lambda_search.MIXING in burn_ins:
-        mixing_burn_in = diagnostics.mixing_burn_in(autoencoder, space, reference, seed=seed)
+        mixing_burn_in = diagnostics.mixing_burn_in(autoencoder, space, reference, seed=seed, moments=moments)
     rows = lambda_search.search(
         autoencoder, classifier, x_val, y_val, base=base, lambdas=tuple(lambdas), collects=tuple(collects),
         burn_ins=burn_ins, epochs=1, steps_per_epoch=1, seed=seed, widenings=widenings,
         criterion=lambda_search.FD, fidelity=diagnostics.fidelity(space, reference, samples),
-        mixing_burn_in=mixing_burn_in)
+        mixing_burn_in=mixing_burn_in, moments=moments)
     if (warning := lambda_search.collapse_warning(rows, lambda_search.FD)) is not None:
         logging.warning("%s", warning)
     best = lambda_search.best_setting(rows, lambda_search.FD)

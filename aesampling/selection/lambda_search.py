@@ -55,7 +55,8 @@ from aesampling.io import interruption
 from aesampling.io import storage
 from aesampling.errors import UserInputError
 from aesampling.quality import collapse
-from aesampling.sampling.reinjection import COLLECT_MODES, ReinjectionConfig, ReinjectionSampler, StartMoments, start_for
+from aesampling.sampling.reinjection import (COLLECT_MODES, START_MODES, ReinjectionConfig, ReinjectionSampler,
+                                             StartMoments, start_for)
 
 SEARCHED_FIELDS = ("lam", "collect", "burn_in", "reinjections")
 STUDENT, FD = "student", "fd"
@@ -66,8 +67,11 @@ MIXING = "mixing"  # a burn-in read from each setting's mixing curve
 def check_grid(lambdas, collects, burn_ins, widenings: int, fd_widenings: int = 0) -> None:
     """Raises UserInputError unless the grid has finite λ >= 0, known collect modes, integer b >= 0, and both
     widenings and fd_widenings are integers >= 0."""
-    if not lambdas or not collects or not burn_ins:
-        raise UserInputError("the search needs at least one λ, one collect mode and one burn-in")
+    empty = [name for name, values in (("lambdas", lambdas), ("collects", collects), ("burn_ins", burn_ins))
+             if not values]
+    if empty:
+        raise UserInputError(f"`{empty[0]}` is empty: the search needs at least one λ, one collect mode and one "
+                             "burn-in")
     if not all(isinstance(lam, (int, float)) and math.isfinite(lam) and lam >= 0 for lam in lambdas):
         raise UserInputError(f"every λ of the search must be a finite number >= 0, got {list(lambdas)}")
     unknown = [c for c in collects if c not in COLLECT_MODES]
@@ -304,10 +308,31 @@ def best_of(record: dict, path: str, choice: str = "best") -> dict:
                              "no FD samples, have only the student's)")
     try:
         best = record[key]
-        return {"lam": float(best["lam"]), "collect": str(best["collect"]), "burn_in": int(best["burn_in"]),
-                "reinjections": int(best["reinjections"]), "start": best.get("start")}
-    except (KeyError, TypeError, ValueError) as e:
+        chosen = {name: best[name] for name in ("lam", "collect", "burn_in", "reinjections")}
+        chosen["start"] = best.get("start")
+    except (KeyError, TypeError, AttributeError) as e:
         raise UserInputError(f"{path} is not a search result (no 'best' λ, collect, burn_in, reinjections)") from e
+    for name, (usable, wanted) in _CHOSEN_VALUES.items():
+        if not usable(chosen[name], chosen):
+            raise UserInputError(f"{path} is not a usable search result: {key}.{name} must be {wanted}, "
+                                 f"got {chosen[name]!r}")
+    return {**chosen, "lam": float(chosen["lam"])}
+
+
+def _whole(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+# What each value of a search result's choice must be (checked with the whole choice), and how an error says so.
+_CHOSEN_VALUES = {
+    "lam": (lambda v, c: isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) and v >= 0,
+            "a finite number >= 0"),
+    "collect": (lambda v, c: v in COLLECT_MODES, f"one of {list(COLLECT_MODES)}"),
+    "reinjections": (lambda v, c: _whole(v) and v >= 1, "an integer >= 1"),
+    "burn_in": (lambda v, c: _whole(v) and 0 <= v < (c["reinjections"] if _whole(c["reinjections"]) else v + 1),
+                "an integer in [0, reinjections)"),
+    "start": (lambda v, c: v is None or v in START_MODES, f"one of {list(START_MODES)} (or absent)"),
+}
 
 
 def read_start_moments(path: str) -> StartMoments:

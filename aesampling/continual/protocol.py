@@ -1,0 +1,294 @@
+"""One class-incremental run: a learner meets T tasks in turn and rehearses the past ones by a replay method.
+
+Per task t = 1..T, the learner takes `iterations` Adam steps on batches of
+`batch_size` examples of task t. From t = 2 on, each step adds
+`replay_batch` replayed examples, and the loss weighs the current batch by
+1/t and the replay by 1 - 1/t, so each past task counts as much as the
+current one. After each task the learner's accuracy is measured on the test
+images of every class seen so far, predicting among those classes (no task
+identity).
+
+The methods (`METHODS`):
+- none: fine-tuning on the current task alone; joint: every task seen so far
+  (their stored data: the upper reference);
+- noise: N(0, I) inputs labelled by the previous learner (softly);
+- buffer: `buffer_per_class` stored real examples of each past class;
+- reinjection: samples of an autoencoder drawn by reinjection (λ chosen at the
+  end of each task by FD on that task's validation images, among settings
+  whose samples did not collapse over the classes seen so far, or given),
+  labelled softly by the previous learner; reinjection_buffer: half of
+  them, half from the buffer;
+- vae: samples of a VAE labelled by the previous learner's argmax (generative
+  replay); vae_distill: labelled softly.
+
+The generators learn continually too: on task t, the current batch plus as
+many samples of their own copy from the end of task t - 1, weighted 1/t and
+1 - 1/t. A generator sequence is trained once per run, alongside the first
+method that uses it (whose learner chooses λ), and shared by the others.
+No real image of a past task reaches a learner or a generator except
+through `joint` and the buffer methods: every task's examples are handed out
+only by its `TaskStream`, whose served classes each run records.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import time
+
+import keras
+import numpy as np
+
+from aesampling.continual import networks, replay
+from aesampling.continual.tasks import Task, TaskStream
+from aesampling.models import shapes
+from aesampling.sampling.reinjection import (MOMENTS_START, ReinjectionConfig, ReinjectionSampler, StartMoments,
+                                             start_for)
+from aesampling.selection.fd_choice import choose_lambda_by_fd
+
+LEARNER_STREAM, GENERATOR_STREAM = 0, 1
+DRAW_CHUNK = 12_800
+GRID_SAMPLES = 10
+
+
+@dataclasses.dataclass(frozen=True)
+class Method:
+    """A replay method: its generator ("reinjection", "vae", "noise" or None), whether the previous learner labels
+    its samples softly, the share of the replay batch taken from the buffer, and whether it trains on every task
+    seen so far (joint)."""
+
+    generator: str | None = None
+    soft: bool = True
+    buffer_share: float = 0.0
+    joint: bool = False
+
+
+METHODS = {
+    "none": Method(),
+    "joint": Method(joint=True),
+    "noise": Method(generator="noise"),
+    "buffer": Method(buffer_share=1.0),
+    "reinjection": Method(generator="reinjection"),
+    "reinjection_buffer": Method(generator="reinjection", buffer_share=0.5),
+    "vae": Method(generator="vae", soft=False),
+    "vae_distill": Method(generator="vae"),
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class Settings:
+    """The protocol's numbers (defaults: the standard split benchmarks' recipe)."""
+
+    iterations: int = 2000
+    batch_size: int = 128
+    replay_batch: int = 128
+    buffer_per_class: int = 10
+    learning_rate: float = 1e-3
+    lam: float | None = None  # None: chosen by FD at the end of each task
+    lambdas: tuple[float, ...] = (0.01, 0.1, 1.0)
+    fd_samples: int = 2000
+    chains: ReinjectionConfig = ReinjectionConfig(lam=0.0)
+    autoencoder_units: tuple[int, ...] = (600, 400, 100, 400, 600)
+    autoencoder_activation: str = "relu"
+    autoencoder: keras.Model | None = None  # an architecture to clone instead of the units above
+
+
+@dataclasses.dataclass
+class GeneratorSequence:
+    """A generator's copies from the end of each task (and the chain settings of each, for reinjection), the seconds
+    its training took, and a few samples of each copy labelled by the learner of that task."""
+
+    copies: list = dataclasses.field(default_factory=list)
+    chains: list = dataclasses.field(default_factory=list)
+    seconds: float = 0.0
+    grid: list = dataclasses.field(default_factory=list)
+
+
+def _seen(tasks: list[Task], t: int) -> tuple[int, ...]:
+    return tuple(c for task in tasks[:t] for c in task.classes)
+
+
+def _sampler_draws(sequence: GeneratorSequence, t: int, input_dim: int, seed: int,
+                   moments: StartMoments | None = None) -> replay.Draws:
+    """Samples of the generator's copy from the end of task t (1-based); reinjection chains that start at the
+    moments of tasks 1..t start at `moments`."""
+    copy = sequence.copies[t - 1]
+    if sequence.chains:
+        chains = sequence.chains[t - 1]
+        sampler = ReinjectionSampler(copy, chains, seed=seed, start=start_for(chains, moments))
+        per_restart = sampler.config.samples_per_restart
+
+        def draw(count, chunk):
+            restarts = math.ceil(count / per_restart)
+            return sampler.restarts(chunk * restarts, restarts)[:count].reshape(-1, input_dim)
+    else:
+        rng = np.random.default_rng(seed)
+
+        def draw(count, chunk):
+            z = rng.standard_normal((count, networks.VAE_LATENT)).astype(np.float32)
+            return np.asarray(copy.predict(z, batch_size=4096, verbose=0), np.float32)
+    return replay.Draws(draw, DRAW_CHUNK)
+
+
+class Run:
+    """One seed's run of the chosen methods over the tasks, sharing the generator sequences between methods."""
+
+    def __init__(self, tasks: list[Task], num_classes: int, settings: Settings, seed: int):
+        self.tasks, self.num_classes, self.settings, self.seed = tasks, num_classes, settings, seed
+        self.input_dim = int(tasks[0].x_train.shape[1])
+        self.generators: dict[str, GeneratorSequence] = {}
+        self._moment_sums: list[tuple[int, np.ndarray, np.ndarray]] = []  # (count, Σx, Σx²) through task t
+
+    def moments_through(self, t: int) -> StartMoments:
+        """μ and σ of the training images of tasks 1..t, accumulated as each task ended (count, Σx and Σx² of the
+        task then at hand): 2·n numbers, not images, are all that is kept of past tasks."""
+        while len(self._moment_sums) < t:
+            x = np.asarray(self.tasks[len(self._moment_sums)].x_train, np.float64)
+            count, total, squares = self._moment_sums[-1] if self._moment_sums else (0, 0.0, 0.0)
+            self._moment_sums.append((count + len(x), total + x.sum(axis=0), squares + np.square(x).sum(axis=0)))
+        count, total, squares = self._moment_sums[t - 1]
+        mean = total / count
+        return StartMoments(mean.astype(np.float32),
+                            np.sqrt(np.maximum(squares / count - np.square(mean), 0.0)).astype(np.float32))
+
+    def _draws(self, kind: str, t: int, seed: int) -> replay.Draws:
+        """Samples of the `kind` generator's copy from the end of task t."""
+        starts = self.settings.chains.start == MOMENTS_START and kind == "reinjection"
+        return _sampler_draws(self.generators[kind], t, self.input_dim, seed,
+                              self.moments_through(t) if starts else None)
+
+    def _stream(self, t: int, purpose: int, joint: bool) -> TaskStream:
+        if not joint:
+            return self.tasks[t - 1].stream(self.seed, purpose)
+        seen = self.tasks[:t]
+        return TaskStream(np.concatenate([k.x_train for k in seen]), np.concatenate([k.y_train for k in seen]),
+                          (self.seed, t, purpose, 1))
+
+    def accuracy(self, learner, t: int) -> float:
+        """Accuracy on the test images of the classes of tasks 1..t, predicting among them."""
+        seen = np.asarray(_seen(self.tasks, t))
+        x = np.concatenate([k.x_test for k in self.tasks[:t]])
+        y = np.concatenate([k.y_test for k in self.tasks[:t]])
+        logits = np.asarray(learner.predict(x, batch_size=4096, verbose=0))
+        return float(np.mean(seen[np.argmax(logits[:, seen], axis=1)] == y))
+
+    def _weights(self, t: int, current: int, replayed: int) -> np.ndarray | None:
+        if replayed == 0:
+            return None
+        return np.concatenate([np.full(current, 2.0 / t), np.full(replayed, 2.0 * (1.0 - 1.0 / t))]).astype(np.float32)
+
+    def _train_generator(self, kind: str, model, t: int, served: dict) -> None:
+        """Task t's steps of a generator: the current batch, plus its own copy's samples from task t - 1."""
+        stream = self._stream(t, GENERATOR_STREAM, joint=False)
+        own = self._draws(kind, t - 1, self.seed * 1000 + t) if t > 1 else None
+        for _ in range(self.settings.iterations):
+            x = stream.batch(self.settings.batch_size)[0]
+            replayed = own.take(self.settings.replay_batch) if own is not None else x[:0]
+            batch = shapes.fit_rows(np.concatenate([x, replayed]), shapes.input_shape(model), "the task's images")
+            model.train_on_batch(batch, batch, sample_weight=self._weights(t, len(x), len(replayed)))
+        served[f"{kind}_generator"] = {"examples": stream.served, "classes": sorted(stream.served_classes)}
+
+    def _end_generator_task(self, kind: str, sampled, learner, t: int) -> None:
+        """Keeps the generator's copy from the end of task t (the model samples are drawn from), with its chain
+        settings chosen by FD for reinjection."""
+        sequence = self.generators[kind]
+        copy = networks.frozen_copy(sampled)
+        sequence.copies.append(copy)
+        if kind == "reinjection":
+            sequence.chains.append(self._chain_settings(copy, learner, t))
+        x = self._draws(kind, t, self.seed * 1000 + 500 + t).take(GRID_SAMPLES)
+        seen = np.asarray(_seen(self.tasks, t))
+        labels = seen[np.argmax(np.asarray(learner.predict_on_batch(x))[:, seen], axis=1)]
+        sequence.grid.append((x, labels))
+
+    def _chain_settings(self, copy, learner, t: int) -> ReinjectionConfig:
+        settings = self.settings
+        if settings.lam is not None:
+            return dataclasses.replace(settings.chains, lam=settings.lam)
+        task = self.tasks[t - 1]
+        probabilities = keras.Sequential([keras.Input((self.input_dim,)), learner, keras.layers.Softmax()])
+        seen = np.asarray(_seen(self.tasks, t))
+        chosen, _ = choose_lambda_by_fd(copy, probabilities, task.x_val, task.y_val, base=settings.chains,
+                                        lambdas=settings.lambdas, collects=("noisy", "clean"), widenings=0,
+                                        samples=settings.fd_samples, seed=self.seed, class_labels=np.repeat(seen, 10),
+                                        moments=self.moments_through(t) if settings.chains.start == MOMENTS_START
+                                        else None)
+        return chosen
+
+    def _new_generator(self, kind: str) -> tuple:
+        """(the model trained, the model sampled): the autoencoder twice, or the VAE and its decoder."""
+        keras.utils.set_random_seed(self.seed * 1000 + 1)
+        if kind == "reinjection":
+            settings = self.settings
+            if settings.autoencoder is not None:
+                autoencoder = networks.fresh_autoencoder(settings.autoencoder, learning_rate=settings.learning_rate)
+            else:
+                autoencoder = networks.build_autoencoder(self.input_dim, settings.autoencoder_units,
+                                                         settings.autoencoder_activation,
+                                                         learning_rate=settings.learning_rate)
+            return autoencoder, autoencoder
+        return networks.build_vae(self.input_dim, seed=self.seed, learning_rate=self.settings.learning_rate)
+
+    def run_method(self, name: str) -> dict:
+        """The accuracies after each task, the seconds taken, and what each task's streams served."""
+        method, settings = METHODS[name], self.settings
+        started = time.perf_counter()
+        keras.utils.set_random_seed(self.seed)
+        learner = networks.build_learner(self.input_dim, self.num_classes, learning_rate=settings.learning_rate)
+        kind = method.generator if method.generator in ("reinjection", "vae") else None
+        trains_generator = kind is not None and kind not in self.generators
+        generator = self._new_generator(kind) if trains_generator else None
+        if trains_generator:
+            self.generators[kind] = GeneratorSequence()
+        buffer = replay.Buffer(settings.buffer_per_class, self.seed) if method.buffer_share else None
+        noise = np.random.default_rng((self.seed, 3))
+        teacher, accuracies, served, generator_seconds = None, [], [], 0.0
+        for t in range(1, len(self.tasks) + 1):
+            task_served = {}
+            if trains_generator:
+                clock = time.perf_counter()
+                self._train_generator(kind, generator[0], t, task_served)
+                generator_seconds += time.perf_counter() - clock
+            stream = self._stream(t, LEARNER_STREAM, method.joint)
+            past = _seen(self.tasks, t - 1)
+            draws = None
+            if t > 1 and kind is not None:
+                draws = self._draws(kind, t - 1, self.seed * 1000 + 100 + t)
+            for _ in range(settings.iterations):
+                x, y = stream.batch(settings.batch_size)
+                parts, targets = [x], [replay.one_hot_targets(y, self.num_classes)]
+                if t > 1 and (method.generator or method.buffer_share):
+                    from_buffer = int(round(settings.replay_batch * method.buffer_share))
+                    generated = settings.replay_batch - from_buffer
+                    if from_buffer:
+                        xb, tb = buffer.batch(from_buffer, self.num_classes)
+                        parts.append(xb)
+                        targets.append(tb)
+                    if generated:
+                        xg = (noise.standard_normal((generated, self.input_dim)).astype(np.float32)
+                              if method.generator == "noise" else draws.take(generated))
+                        parts.append(xg)
+                        targets.append(replay.teacher_targets(teacher, xg, past, self.num_classes, soft=method.soft))
+                replayed = sum(len(p) for p in parts[1:])
+                learner.train_on_batch(np.concatenate(parts), np.concatenate(targets),
+                                       sample_weight=self._weights(t, len(x), replayed))
+            accuracies.append(self.accuracy(learner, t))
+            teacher = networks.frozen_copy(learner)
+            if trains_generator:
+                clock = time.perf_counter()
+                self._end_generator_task(kind, generator[1], learner, t)
+                generator_seconds += time.perf_counter() - clock
+            if buffer is not None:
+                buffer.keep(self.tasks[t - 1].x_train, self.tasks[t - 1].y_train)
+            task_served["learner"] = {"examples": stream.served, "classes": sorted(stream.served_classes)}
+            served.append(task_served)
+        seconds = time.perf_counter() - started
+        if kind is not None and not trains_generator:  # the shared generator's training counts for every user
+            seconds += self.generators[kind].seconds
+        elif trains_generator:
+            self.generators[kind].seconds = generator_seconds
+        return {"method": name, "accuracies": accuracies, "final_accuracy": accuracies[-1], "seconds": seconds,
+                "generator_seconds": self.generators[kind].seconds if kind else 0.0, "served": served,
+                "buffer_examples": len(buffer) if buffer is not None else 0,
+                "chains": [dataclasses.asdict(c) for c in self.generators["reinjection"].chains]
+                if kind == "reinjection" else None}

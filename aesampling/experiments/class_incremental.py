@@ -1,0 +1,171 @@
+"""Stage: class-incremental learning by replay (aesampling.continual), every method over every seed, with its report.
+
+Writes into `output_dir`: results.csv (seed, method, task, accuracy, seconds),
+table.md and metrics.json (each method's final accuracy as mean ± sd over the
+seeds, its gap to joint, its accuracy after each task and its seconds),
+accuracy.png (accuracy after each task), replay_<generator>.png (samples of
+each generator's copy after each task, labelled by that task's learner) and
+config.json (the run's record). A killed run resumes at the first seed it had
+not finished (`.partial/` holds the finished seeds' results). The replay
+autoencoder is the dataset's deep AE preset, or the architecture of
+`autoencoder` (a user's .keras, of any input shape), trained afresh task by task.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from absl import logging
+
+from aesampling.continual import protocol
+from aesampling.continual.tasks import split_classes, split_tasks
+from aesampling.data import datasets
+from aesampling.errors import UserInputError
+from aesampling.experiments import outputs
+from aesampling.experiments.configs import ClassIncrementalConfig
+from aesampling.experiments.inputs import check_fits, load_data
+from aesampling.experiments.records import fingerprint, run_record
+from aesampling.io import storage
+from aesampling.models import presets, shapes
+from aesampling.reporting import plots, tables
+from aesampling.reporting.progress import duration
+
+OUTPUTS = ("results.csv", "table.md", "metrics.json", "accuracy.png", "config.json")
+GENERATORS = ("reinjection", "vae")
+
+
+def _check_fits(config: ClassIncrementalConfig, dataset: datasets.Dataset) -> None:
+    """A buffer no larger than any class's training examples; validation examples of every class where λ is chosen
+    by FD; an autoencoder of the data's size."""
+    smallest = int(np.bincount(dataset.y_train, minlength=dataset.num_classes).min())
+    if config.buffer_per_class > smallest:
+        raise UserInputError(f"`buffer_per_class` = {config.buffer_per_class} exceeds the {smallest} training "
+                             f"examples of {dataset.name}'s smallest class: keep at most {smallest} per class")
+    if config.lam is None and (dataset.x_val is None
+                               or min(np.sum(dataset.y_val == c) for c in range(dataset.num_classes)) < 2):
+        raise UserInputError("choosing λ by FD needs a validation split with 2 examples of every class: set "
+                             "`validation_fraction` above 0, or give `lam`")
+
+
+def _settings(config: ClassIncrementalConfig, dataset: datasets.Dataset, template) -> protocol.Settings:
+    preset = presets.experiment_presets(dataset.name).autoencoders[config.autoencoder_preset]
+    return protocol.Settings(iterations=config.iterations, batch_size=config.batch_size,
+                             replay_batch=config.replay_batch, buffer_per_class=config.buffer_per_class,
+                             lam=config.lam, autoencoder_units=preset.hidden_units,
+                             autoencoder_activation=preset.activation, autoencoder=template)
+
+
+def _seed_results(config, dataset, tasks, seed: int, partial: Path, key: str, template) -> dict:
+    """The seed's methods, from `.partial/` when a run with the same settings finished them."""
+    path = partial / f"seed_{seed}.json"
+    if path.is_file():
+        saved = storage.read_json(path)
+        if isinstance(saved, dict) and saved.get("fingerprint") == key:
+            logging.info("seed %d: every method done by an earlier run, read from %s", seed, path)
+            return saved
+    run = protocol.Run(tasks, dataset.num_classes, _settings(config, dataset, template), seed)
+    methods = {}
+    for name in config.methods:
+        result = run.run_method(name)
+        logging.info("seed %d, %s: accuracy after each task %s (%s)", seed, name,
+                     ", ".join(f"{a:.3f}" for a in result["accuracies"]), duration(result["seconds"]))
+        methods[name] = result
+    grids = {kind: [(x.tolist(), labels.tolist()) for x, labels in sequence.grid]
+             for kind, sequence in run.generators.items()}
+    saved = {"fingerprint": key, "methods": methods, "grids": grids}
+    storage.write_json(path, saved)
+    return saved
+
+
+def _summary(frame: pd.DataFrame, methods: tuple[str, ...], tasks: int) -> pd.DataFrame:
+    final = frame[frame["task"] == tasks]
+    rows = []
+    joint = final.loc[final["method"] == "joint", "accuracy"].mean() if "joint" in methods else None
+    for name in methods:
+        of = final[final["method"] == name]
+        after = frame[frame["method"] == name].groupby("task")["accuracy"].mean()
+        rows.append({"method": name, "final_mean": of["accuracy"].mean(), "final_sd": of["accuracy"].std(ddof=1),
+                     "final_min": of["accuracy"].min(), "final_max": of["accuracy"].max(),
+                     "gap_to_joint": None if joint is None else joint - of["accuracy"].mean(),
+                     "after_each_task": [round(float(a), 4) for a in after.values],
+                     "seconds": of["seconds"].mean()})
+    return pd.DataFrame(rows)
+
+
+def _table(summary: pd.DataFrame, config: ClassIncrementalConfig, dataset: str, tasks, record: dict) -> str:
+    seeds = len(config.seeds)
+    lines = [f"# Class-incremental split {dataset}: {len(tasks)} tasks of classes "
+             f"{', '.join('/'.join(str(c) for c in t) for t in tasks)}", "",
+             f"Learner MLP 400-400, {config.iterations} Adam steps per task, batch {config.batch_size} "
+             f"+ {config.replay_batch} replayed; {seeds} seed{'s' if seeds > 1 else ''} "
+             f"({', '.join(str(s) for s in config.seeds)}); buffer {config.buffer_per_class} per class. "
+             f"Accuracy on the test images of all 10 classes after the last task (mean ± sd over seeds, [min, max]).",
+             "", "| method | final accuracy | gap to joint | after each task (mean) | seconds per seed |",
+             "|---|---|---|---|---|"]
+    for row in summary.itertuples():
+        sd = "" if np.isnan(row.final_sd) else f" ± {row.final_sd:.4f}"
+        gap = "-" if row.gap_to_joint is None else f"{row.gap_to_joint:+.4f}"
+        lines.append(f"| {row.method} | {row.final_mean:.4f}{sd} [{row.final_min:.4f}, {row.final_max:.4f}] | "
+                     f"{gap} | {', '.join(f'{a:.3f}' for a in row.after_each_task)} | {row.seconds:.0f} |")
+    lines += ["", "Seconds per seed: each method's own, a shared generator's training counted in every method that "
+                  f"uses it. Machine: {tables.describe_machine(record)} ({record['machine'].get('backend_version')}); "
+                  f"code: {record['code'] or 'not a git checkout'}."]
+    if config.reproduce_command:
+        lines += ["", f"Made by: `{config.reproduce_command}`"]
+    return "\n".join(lines) + "\n"
+
+
+def run_class_incremental(config: ClassIncrementalConfig) -> dict:
+    """Runs every method of `config.methods` over `config.seeds`; writes the results, table, figures and record."""
+    started = time.perf_counter()
+    spec = datasets.dataset_spec(config.data.dataset)
+    task_classes = split_classes(spec.num_classes, config.tasks)
+    out = Path(config.output_dir)
+    grids = [f"replay_{kind}.png" for kind in GENERATORS
+             if any(protocol.METHODS[m].generator == kind for m in config.methods)]
+    dataset = load_data(config.data)
+    _check_fits(config, dataset)
+    template = None
+    if config.autoencoder is not None:
+        template = storage.load_model(config.autoencoder)
+        check_fits(shapes.autoencoder_shape(template), dataset)
+    outputs.claim({f"the report's {name}": out / name for name in (*OUTPUTS, *grids)}, config=config)
+    tasks = split_tasks(dataset, config.tasks)
+    key = fingerprint(dataclasses.replace(config, seeds=(0,), output_dir="", reproduce_command=None))
+    partial = out / ".partial"
+    partial.mkdir(parents=True, exist_ok=True)
+    rows, served, per_seed = [], {}, {}
+    for seed in config.seeds:
+        saved = _seed_results(config, dataset, tasks, seed, partial, key, template)
+        per_seed[seed] = saved
+        for name, result in saved["methods"].items():
+            served[f"{seed}/{name}"] = result["served"]
+            for t, accuracy in enumerate(result["accuracies"], start=1):
+                rows.append({"seed": seed, "method": name, "task": t, "accuracy": accuracy,
+                             "seconds": result["seconds"]})
+    frame = pd.DataFrame(rows)
+    summary = _summary(frame, config.methods, config.tasks)
+    with storage.atomic_path(out / "results.csv") as tmp:
+        frame.to_csv(tmp, index=False)
+    record = run_record(config, started, tasks=[list(c) for c in task_classes],
+                        summary=summary.to_dict(orient="records"), served=served,
+                        chains={f"{s}": r["methods"].get("reinjection", {}).get("chains") for s, r in per_seed.items()})
+    storage.write_json(out / "metrics.json", {"summary": record["summary"], "tasks": record["tasks"]})
+    storage.write_text(out / "table.md", _table(summary, config, dataset.name, task_classes, record))
+    plots.plot_task_accuracies(frame, out / "accuracy.png",
+                               title=f"split {dataset.name}, class-incremental: accuracy on every class seen so far")
+    names = datasets.class_names(dataset.name)
+    first = per_seed[config.seeds[0]]
+    for kind, grid in first["grids"].items():
+        x = np.concatenate([np.asarray(g[0], np.float32) for g in grid])
+        labels = np.concatenate([np.asarray(g[1]) for g in grid])
+        plots.plot_sample_grid(x, labels, out / f"replay_{kind}.png",
+                               image_shape=None if spec.uses_features else spec.image_shape, class_names=names,
+                               columns=protocol.GRID_SAMPLES, rows=len(grid),
+                               title=f"{kind} replay after each task (row t: the copy from the end of task t)")
+    storage.write_json(out / "config.json", record)
+    return {**record, "table": summary}

@@ -1,0 +1,53 @@
+"""Class-incremental learning by replay: the dataset's classes in tasks learnt one after another, no past data kept
+(aesampling.continual), each replay method run over each seed, with its report.
+
+    python scripts/continual.py --dataset=fashion_mnist --data_dir=/usr/share/datasets/fashion-mnist \
+        --seeds=0,1,2,3,4 --output_dir=results/split_fashion_mnist
+
+Methods: none (fine-tuning), joint (all data seen so far), noise, buffer,
+reinjection (an autoencoder sampled by reinjection, λ chosen by FD after each
+task), reinjection_buffer, vae (generative replay, hard labels), vae_distill.
+Writes results.csv, table.md, metrics.json, accuracy.png, replay_<generator>.png
+and config.json; a killed run resumes at the seed it was in.
+"""
+
+import _common
+from absl import flags
+
+from aesampling import experiments
+from aesampling.continual.protocol import METHODS
+
+flags.DEFINE_string("output_dir", None, "Folder to write the report into.")
+flags.DEFINE_list("methods", list(METHODS), "Replay methods to run, in this order.")
+flags.DEFINE_list("seeds", ["0"], "Seeds: each runs every method.")
+flags.DEFINE_integer("tasks", 5, "Tasks the classes are split into, in label order.")
+flags.DEFINE_integer("iterations", 2000, "Adam steps per task, of the learner and of each generator.")
+flags.DEFINE_integer("batch_size", 128, "Examples of the current task per step.")
+flags.DEFINE_integer("replay_batch", 128, "Replayed examples per step, from the second task on.")
+flags.DEFINE_integer("buffer_per_class", 10, "Real examples kept per past class by the buffer methods.")
+flags.DEFINE_float("lam", None, "λ of reinjection replay (default: chosen by FD at the end of each task).")
+flags.DEFINE_string("autoencoder", None, "A .keras autoencoder whose architecture (any input shape; not its "
+                    "weights) the replay autoencoder takes (default: --autoencoder_preset).")
+flags.DEFINE_enum("autoencoder_preset", "shallow_ae", ["shallow_ae", "deep_ae"], "The dataset's autoencoder preset "
+                  "replay uses when no --autoencoder is given.")
+flags.DEFINE_string("reproduce_command", None, "The command that reproduces the run, quoted in the table.")
+flags.mark_flags_as_required(["output_dir"])
+_common.define_data_flags()
+FLAGS = flags.FLAGS
+
+
+def main():
+    result = experiments.run_class_incremental(experiments.ClassIncrementalConfig(
+        data=_common.data_config(), output_dir=FLAGS.output_dir, methods=tuple(FLAGS.methods),
+        seeds=tuple(_common.integers("seeds", FLAGS.seeds)), tasks=FLAGS.tasks, iterations=FLAGS.iterations,
+        batch_size=FLAGS.batch_size, replay_batch=FLAGS.replay_batch, buffer_per_class=FLAGS.buffer_per_class,
+        lam=FLAGS.lam, autoencoder=FLAGS.autoencoder, autoencoder_preset=FLAGS.autoencoder_preset,
+        reproduce_command=FLAGS.reproduce_command,
+    ))
+    for row in result["table"].itertuples():
+        print(f"{row.method:>20}: final accuracy {row.final_mean:.4f}")
+    print(f"report written to {FLAGS.output_dir}")
+
+
+if __name__ == "__main__":
+    _common.run(main)

@@ -1,0 +1,130 @@
+"""Class-incremental learning by replay (aesampling.continual, scripts/continual.py): the split, the targets and the
+loss with exact values, no past-task image reaching a replay method, the report, resumption, and one-line errors."""
+
+from __future__ import annotations
+
+import json
+
+import keras
+import numpy as np
+import pytest
+
+from aesampling import experiments
+from aesampling.continual import networks, protocol, replay, tasks
+from aesampling.errors import UserInputError
+from support import assert_one_line_error, run_script
+
+
+def test_classes_split_in_label_order_or_say_why_not():
+    assert tasks.split_classes(10, 5) == [(0, 1), (2, 3), (4, 5), (6, 7), (8, 9)]
+    assert tasks.split_classes(100, 10)[9] == tuple(range(90, 100))
+    with pytest.raises(UserInputError, match="the 10 classes do not split into `tasks` = 3 tasks of equal size"):
+        tasks.split_classes(10, 3)
+
+
+def test_streams_count_what_they_serve():
+    stream = tasks.TaskStream(np.arange(6.0).reshape(6, 1), np.array([4, 4, 5, 5, 4, 5]), (0, 1, 0))
+    x, y = stream.batch(50)
+    assert x.shape == (50, 1) and stream.served == 50 and stream.served_classes == {4, 5}
+    again = tasks.TaskStream(np.arange(6.0).reshape(6, 1), np.array([4, 4, 5, 5, 4, 5]), (0, 1, 0))
+    np.testing.assert_array_equal(again.batch(50)[0], x)  # the same key, the same batches
+
+
+def test_targets_and_the_distillation_loss_have_exact_values():
+    np.testing.assert_array_equal(replay.one_hot_targets(np.array([2, 0]), 3),
+                                  [[0, 0, 1, 1], [1, 0, 0, 1]])
+    teacher = keras.Sequential([keras.Input((2,)), keras.layers.Dense(3, use_bias=False)])
+    teacher.layers[0].kernel.assign(np.array([[1.0, 0.0, 9.0], [0.0, 1.0, 9.0]], np.float32))
+    x = np.array([[2.0, 0.0]], np.float32)  # logits (2, 0, 18): class 2 is not a past class
+    soft = replay.teacher_targets(teacher, x, (0, 1), 3, soft=True)
+    p0 = 1 / (1 + np.exp(-1.0))  # softmax of (2, 0) / T, T = 2
+    np.testing.assert_allclose(soft, [[p0, 1 - p0, 0.0, 2.0]], rtol=1e-6)
+    np.testing.assert_array_equal(replay.teacher_targets(teacher, x, (0, 1), 3, soft=False), [[1, 0, 0, 1]])
+    logits = np.array([[1.0, 2.0, 3.0]], np.float32)
+    loss = keras.ops.convert_to_numpy(networks.distillation_loss(np.array([[0.2, 0.8, 0.0, 2.0]], np.float32),
+                                                                 logits))
+    log_q = logits / 2 - np.log(np.exp(logits / 2).sum())
+    np.testing.assert_allclose(loss, [-(0.2 * log_q[0, 0] + 0.8 * log_q[0, 1]) * 4], rtol=1e-5)
+
+
+def test_draws_serve_chunks_in_order():
+    calls = []
+    draws = replay.Draws(lambda count, chunk: calls.append(chunk) or np.full((count, 1), chunk), chunk=4)
+    np.testing.assert_array_equal(draws.take(6)[:, 0], [0, 0, 0, 0, 1, 1])
+    np.testing.assert_array_equal(draws.take(3)[:, 0], [1, 1, 2])
+    assert calls == [0, 1, 2]
+
+
+@pytest.fixture(scope="module")
+def two_tasks(digits):
+    from aesampling.data import datasets
+
+    return tasks.split_tasks(datasets.split_validation(digits, 0.2), 5)[:2]
+
+
+def test_replay_methods_never_see_a_past_task_image(two_tasks):
+    run = protocol.Run(two_tasks, 10, protocol.Settings(iterations=3, fd_samples=200), seed=0)
+    for name in ("reinjection", "reinjection_buffer", "vae_distill", "noise", "none"):
+        result = run.run_method(name)
+        assert len(result["accuracies"]) == 2 and all(0 <= a <= 1 for a in result["accuracies"])
+        for task, served in zip(two_tasks, result["served"]):
+            for stream in served.values():  # the learner's and the generators' streams
+                assert set(stream["classes"]) <= set(task.classes) and stream["examples"] == 3 * 128
+        assert result["buffer_examples"] == (40 if name == "reinjection_buffer" else 0)  # 10 of each class of tasks 1, 2
+    assert [c.lam for c in run.generators["reinjection"].chains][0] in (0.01, 0.1, 1.0)  # chosen by FD
+    assert len(run.generators["reinjection"].grid) == 2 and run.generators["reinjection"].grid[1][0].shape == (10, 64)
+    joint = run.run_method("joint")
+    assert joint["served"][1]["learner"]["classes"] == [0, 1, 2, 3]  # joint keeps every task's data, by design
+
+
+def test_a_users_convolutional_autoencoder_replays(two_tasks):
+    conv = keras.Sequential([keras.Input((8, 8, 1)), keras.layers.Conv2D(4, 3, padding="same", activation="relu"),
+                             keras.layers.Conv2D(1, 3, padding="same", activation="sigmoid")])
+    run = protocol.Run(two_tasks, 10, protocol.Settings(iterations=3, lam=0.1, autoencoder=conv), seed=0)
+    result = run.run_method("reinjection")
+    assert len(result["accuracies"]) == 2 and result["chains"][0]["lam"] == 0.1
+
+
+def test_the_stage_writes_its_report_and_resumes_finished_seeds(tmp_path):
+    config = experiments.ClassIncrementalConfig(data=experiments.DataConfig(dataset="digits"),
+                                                output_dir=str(tmp_path / "split"), methods=("none", "buffer"),
+                                                seeds=(0, 1), iterations=5, lam=0.1)
+    result = experiments.run_class_incremental(config)
+    out = tmp_path / "split"
+    assert {"results.csv", "table.md", "metrics.json", "accuracy.png", "config.json"} <= {p.name for p in out.iterdir()}
+    table = (out / "table.md").read_text()
+    assert "| buffer |" in table and "code:" in table
+    assert list(result["table"]["method"]) == ["none", "buffer"]
+    before = (out / ".partial" / "seed_1.json").read_text()
+    again = experiments.run_class_incremental(config)  # both seeds finished: read back, not rerun
+    assert (out / ".partial" / "seed_1.json").read_text() == before
+    assert again["summary"] == result["summary"]
+    served = json.loads((out / "config.json").read_text())["served"]
+    assert served["0/none"][2]["learner"]["classes"] == [4, 5]
+
+
+def test_bad_input_gets_one_line_errors(tmp_path):
+    common = ["--dataset=digits", f"--output_dir={tmp_path / 'out'}", "--iterations=2"]
+    assert_one_line_error(run_script("continual", *common, "--tasks=3", check=False),
+                          "the 10 classes do not split into --tasks = 3 tasks of equal size")
+    assert_one_line_error(run_script("continual", *common, "--buffer_per_class=100000", check=False),
+                          "--buffer_per_class = 100000 exceeds the")
+    assert_one_line_error(run_script("continual", *common, "--methods=reinjection,dgr", check=False),
+                          "--methods must be distinct names among none, joint")
+    assert not (tmp_path / "out").exists()  # nothing written before the inputs were checked
+
+
+def test_make_split_mnist_runs_the_protocol_on_local_idx_files(tmp_path):
+    """`make split_mnist DATA_DIR=...`: the protocol on mock MNIST files (28 x 28, 10 classes), three methods."""
+    from support import FAST_PYTHON, make, write_idx_folder
+
+    write_idx_folder(tmp_path / "mnist", n_train=80, n_test=20)
+    (tmp_path / "stamp").touch()
+    arguments = "--iterations=2 --lam=0.1 --buffer_per_class=2 --methods=none,reinjection_buffer,vae"
+    make("split_mnist", f"DATA_DIR={tmp_path / 'mnist'}", f"RESULTS={tmp_path / 'results'}", f"SPLIT_ARGS={arguments}",
+         f"PY={FAST_PYTHON}", f"STAMP={tmp_path / 'stamp'}")
+    out = tmp_path / "results" / "split_mnist"
+    table = (out / "table.md").read_text()
+    assert "| reinjection_buffer |" in table and "5 tasks of classes 0/1, 2/3, 4/5, 6/7, 8/9" in table
+    assert f"Made by: `make split_mnist DATA_DIR={tmp_path / 'mnist'} SPLIT_ARGS='{arguments}'`" in table
+    assert (out / "replay_reinjection.png").is_file() and (out / "replay_vae.png").is_file()
