@@ -77,12 +77,27 @@ def test_replay_methods_never_see_a_past_task_image(two_tasks):
     assert joint["served"][1]["learner"]["classes"] == [0, 1, 2, 3]  # joint keeps every task's data, by design
 
 
-def test_a_users_convolutional_autoencoder_replays(two_tasks):
-    conv = keras.Sequential([keras.Input((8, 8, 1)), keras.layers.Conv2D(4, 3, padding="same", activation="relu"),
-                             keras.layers.Conv2D(1, 3, padding="same", activation="sigmoid")])
-    run = protocol.Run(two_tasks, 10, protocol.Settings(iterations=3, lam=0.1, autoencoder=conv), seed=0)
+@pytest.mark.parametrize("layout", ["image in, image out", "image in, flat out"])
+def test_a_users_convolutional_autoencoder_replays(two_tasks, layout):
+    layers = [keras.Input((8, 8, 1)), keras.layers.Conv2D(4, 3, padding="same", activation="relu")]
+    if layout == "image in, flat out":
+        layers += [keras.layers.Flatten(), keras.layers.Dense(64, activation="sigmoid")]
+    else:
+        layers += [keras.layers.Conv2D(1, 3, padding="same", activation="sigmoid")]
+    run = protocol.Run(two_tasks, 10, protocol.Settings(iterations=3, lam=0.1, autoencoder=keras.Sequential(layers)),
+                       seed=0)
     result = run.run_method("reinjection")
     assert len(result["accuracies"]) == 2 and result["chains"][0]["lam"] == 0.1
+
+
+def test_replay_weights_give_each_past_task_as_much_as_the_current_one(two_tasks):
+    run = protocol.Run(two_tasks, 10, protocol.Settings(), seed=0)
+    for current, replayed, t in ((128, 128, 2), (128, 32, 2), (64, 192, 5)):
+        weights = run._weights(t, current, replayed)
+        # Keras divides the weighted sum of losses by the batch size: the current batch's mean weighs 1/t
+        assert weights[:current].sum() / (current + replayed) == pytest.approx(1 / t)
+        assert weights[current:].sum() / (current + replayed) == pytest.approx(1 - 1 / t)
+    assert run._weights(1, 128, 0) is None
 
 
 def test_the_stage_writes_its_report_and_resumes_finished_seeds(tmp_path):
@@ -96,8 +111,10 @@ def test_the_stage_writes_its_report_and_resumes_finished_seeds(tmp_path):
     assert "| buffer |" in table and "code:" in table
     assert list(result["table"]["method"]) == ["none", "buffer"]
     before = (out / ".partial" / "seed_1.json").read_text()
+    results = (out / "results.csv").read_text()
     again = experiments.run_class_incremental(config)  # both seeds finished: read back, not rerun
     assert (out / ".partial" / "seed_1.json").read_text() == before
+    assert (out / "results.csv").read_text() == results  # in the config's order of methods, not the JSON's
     assert again["summary"] == result["summary"]
     served = json.loads((out / "config.json").read_text())["served"]
     assert served["0/none"][2]["learner"]["classes"] == [4, 5]

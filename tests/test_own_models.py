@@ -110,3 +110,18 @@ def test_models_the_package_cannot_use_get_one_line_errors(own_models, tmp_path)
     assert_one_line_error(run_script("quality", f"--samples={out}", f"--classifier={own_models / 'cnn.keras'}",
                                      "--dataset=digits", "--feature_layer=conv", f"--output={tmp_path / 'q.json'}",
                                      check=False), "classifier 'cnn' has no layer 'conv' to read features from")
+
+
+def test_balanced_sampling_reports_its_fill_and_writes_the_same_shuffled_file(own_models, tmp_path):
+    ae, cnn = str(own_models / "conv_ae.keras"), str(own_models / "cnn.keras")
+    common = [f"--autoencoder={ae}", f"--classifier={cnn}", "--dataset=digits", "--lam=0.1", "--collect=clean",
+              "--balance_classes", "--num_samples=800"]
+    first = run_script("sample", *common, f"--output={tmp_path / 'a.npz'}")
+    run_script("sample", *common, "--chunk_samples=100", f"--output={tmp_path / 'b.npz'}")
+    assert "class-balanced collection filled" in first.stderr and "samples per class: class 0 " in first.stderr
+    assert "sampling: 800/800 samples" in first.stderr
+    with np.load(tmp_path / "a.npz") as a, np.load(tmp_path / "b.npz") as b:
+        np.testing.assert_array_equal(a["x"], b["x"])  # the same seed, the same file, whatever the chunks
+    record = json.loads((tmp_path / "a.json").read_text())
+    counts = record["class_counts"]
+    assert sum(counts) == 800 and record["short_classes"] == [c for c in range(10) if counts[c] < 40]

@@ -4,8 +4,8 @@
   on `distillation_loss`, whose targets carry their own temperature T: T = 1
   with one-hot targets for real examples and hard-labelled replay, T = 2 with
   soft targets softmax(z_prev / T) for distilled replay (the loss scaled by T²).
-- The autoencoder: the presets' deep AE (aesampling.models.builders), sampled by
-  reinjection.
+- The autoencoder: one of the dataset's AE presets (shallow by default), or a
+  user's architecture with fresh weights, sampled by reinjection.
 - The VAE: a fully connected VAE, n-400-400-(μ, log σ²) of 100 latent units
   and back, with a Bernoulli decoder: the generative-replay comparator, trained
   on the evidence lower bound (per-pixel binary cross-entropy summed over the

@@ -42,7 +42,7 @@ import numpy as np
 from aesampling.continual import networks, replay
 from aesampling.continual.tasks import Task, TaskStream
 from aesampling.models import shapes
-from aesampling.sampling.reinjection import (MOMENTS_START, ReinjectionConfig, ReinjectionSampler, StartMoments,
+from aesampling.sampling.reinjection import (MAX_SEED, MOMENTS_START, ReinjectionConfig, ReinjectionSampler, StartMoments,
                                              start_for)
 from aesampling.selection.fd_choice import choose_lambda_by_fd
 
@@ -108,8 +108,13 @@ def _seen(tasks: list[Task], t: int) -> tuple[int, ...]:
     return tuple(c for task in tasks[:t] for c in task.classes)
 
 
+def _key(seed: int, stream: int) -> int:
+    """The seed of one of a run's random streams, in the samplers' range [0, 2^31 - 1]."""
+    return (int(seed) * 1000 + stream) % MAX_SEED
+
+
 def _sampler_draws(sequence: GeneratorSequence, t: int, input_dim: int, seed: int,
-                   moments: StartMoments | None = None) -> replay.Draws:
+                   moments: StartMoments | None = None, chunk: int = DRAW_CHUNK) -> replay.Draws:
     """Samples of the generator's copy from the end of task t (1-based); reinjection chains that start at the
     moments of tasks 1..t start at `moments`."""
     copy = sequence.copies[t - 1]
@@ -127,14 +132,14 @@ def _sampler_draws(sequence: GeneratorSequence, t: int, input_dim: int, seed: in
         def draw(count, chunk):
             z = rng.standard_normal((count, networks.VAE_LATENT)).astype(np.float32)
             return np.asarray(copy.predict(z, batch_size=4096, verbose=0), np.float32)
-    return replay.Draws(draw, DRAW_CHUNK)
+    return replay.Draws(draw, chunk)
 
 
 class Run:
     """One seed's run of the chosen methods over the tasks, sharing the generator sequences between methods."""
 
     def __init__(self, tasks: list[Task], num_classes: int, settings: Settings, seed: int):
-        self.tasks, self.num_classes, self.settings, self.seed = tasks, num_classes, settings, seed
+        self.tasks, self.num_classes, self.settings, self.seed = tasks, num_classes, settings, int(seed)
         self.input_dim = int(tasks[0].x_train.shape[1])
         self.generators: dict[str, GeneratorSequence] = {}
         self._moment_sums: list[tuple[int, np.ndarray, np.ndarray]] = []  # (count, Σx, Σx²) through task t
@@ -151,11 +156,11 @@ class Run:
         return StartMoments(mean.astype(np.float32),
                             np.sqrt(np.maximum(squares / count - np.square(mean), 0.0)).astype(np.float32))
 
-    def _draws(self, kind: str, t: int, seed: int) -> replay.Draws:
-        """Samples of the `kind` generator's copy from the end of task t."""
+    def _draws(self, kind: str, t: int, seed: int, chunk: int = DRAW_CHUNK) -> replay.Draws:
+        """Samples of the `kind` generator's copy from the end of task t, `chunk` at a time."""
         starts = self.settings.chains.start == MOMENTS_START and kind == "reinjection"
         return _sampler_draws(self.generators[kind], t, self.input_dim, seed,
-                              self.moments_through(t) if starts else None)
+                              self.moments_through(t) if starts else None, chunk)
 
     def _stream(self, t: int, purpose: int, joint: bool) -> TaskStream:
         if not joint:
@@ -173,19 +178,25 @@ class Run:
         return float(np.mean(seen[np.argmax(logits[:, seen], axis=1)] == y))
 
     def _weights(self, t: int, current: int, replayed: int) -> np.ndarray | None:
+        """Per-example loss weights whose batch mean (Keras divides the weighted sum by n + m) is
+        (1/t)·mean of the n current losses + (1 - 1/t)·mean of the m replayed ones; None without replay."""
         if replayed == 0:
             return None
-        return np.concatenate([np.full(current, 2.0 / t), np.full(replayed, 2.0 * (1.0 - 1.0 / t))]).astype(np.float32)
+        total = current + replayed
+        return np.concatenate([np.full(current, total / (current * t)),
+                               np.full(replayed, total * (1.0 - 1.0 / t) / replayed)]).astype(np.float32)
 
     def _train_generator(self, kind: str, model, t: int, served: dict) -> None:
         """Task t's steps of a generator: the current batch, plus its own copy's samples from task t - 1."""
         stream = self._stream(t, GENERATOR_STREAM, joint=False)
-        own = self._draws(kind, t - 1, self.seed * 1000 + t) if t > 1 else None
+        own = self._draws(kind, t - 1, _key(self.seed, t)) if t > 1 else None
         for _ in range(self.settings.iterations):
             x = stream.batch(self.settings.batch_size)[0]
             replayed = own.take(self.settings.replay_batch) if own is not None else x[:0]
-            batch = shapes.fit_rows(np.concatenate([x, replayed]), shapes.input_shape(model), "the task's images")
-            model.train_on_batch(batch, batch, sample_weight=self._weights(t, len(x), len(replayed)))
+            rows = np.concatenate([x, replayed])
+            model.train_on_batch(shapes.fit_rows(rows, shapes.input_shape(model), "the task's images"),
+                                 shapes.fit_rows(rows, shapes.output_shape(model), "the task's images"),
+                                 sample_weight=self._weights(t, len(x), len(replayed)))
         served[f"{kind}_generator"] = {"examples": stream.served, "classes": sorted(stream.served_classes)}
 
     def _end_generator_task(self, kind: str, sampled, learner, t: int) -> None:
@@ -196,7 +207,7 @@ class Run:
         sequence.copies.append(copy)
         if kind == "reinjection":
             sequence.chains.append(self._chain_settings(copy, learner, t))
-        x = self._draws(kind, t, self.seed * 1000 + 500 + t).take(GRID_SAMPLES)
+        x = self._draws(kind, t, _key(self.seed, 500 + t), chunk=GRID_SAMPLES).take(GRID_SAMPLES)
         seen = np.asarray(_seen(self.tasks, t))
         labels = seen[np.argmax(np.asarray(learner.predict_on_batch(x))[:, seen], axis=1)]
         sequence.grid.append((x, labels))
@@ -217,7 +228,7 @@ class Run:
 
     def _new_generator(self, kind: str) -> tuple:
         """(the model trained, the model sampled): the autoencoder twice, or the VAE and its decoder."""
-        keras.utils.set_random_seed(self.seed * 1000 + 1)
+        keras.utils.set_random_seed(_key(self.seed, 1))
         if kind == "reinjection":
             settings = self.settings
             if settings.autoencoder is not None:
@@ -227,13 +238,13 @@ class Run:
                                                          settings.autoencoder_activation,
                                                          learning_rate=settings.learning_rate)
             return autoencoder, autoencoder
-        return networks.build_vae(self.input_dim, seed=self.seed, learning_rate=self.settings.learning_rate)
+        return networks.build_vae(self.input_dim, seed=int(self.seed), learning_rate=self.settings.learning_rate)
 
     def run_method(self, name: str) -> dict:
         """The accuracies after each task, the seconds taken, and what each task's streams served."""
         method, settings = METHODS[name], self.settings
         started = time.perf_counter()
-        keras.utils.set_random_seed(self.seed)
+        keras.utils.set_random_seed(int(self.seed))
         learner = networks.build_learner(self.input_dim, self.num_classes, learning_rate=settings.learning_rate)
         kind = method.generator if method.generator in ("reinjection", "vae") else None
         trains_generator = kind is not None and kind not in self.generators
@@ -253,7 +264,7 @@ class Run:
             past = _seen(self.tasks, t - 1)
             draws = None
             if t > 1 and kind is not None:
-                draws = self._draws(kind, t - 1, self.seed * 1000 + 100 + t)
+                draws = self._draws(kind, t - 1, _key(self.seed, 100 + t))
             for _ in range(settings.iterations):
                 x, y = stream.batch(settings.batch_size)
                 parts, targets = [x], [replay.one_hot_targets(y, self.num_classes)]

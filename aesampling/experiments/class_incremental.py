@@ -7,8 +7,9 @@ accuracy.png (accuracy after each task), replay_<generator>.png (samples of
 each generator's copy after each task, labelled by that task's learner) and
 config.json (the run's record). A killed run resumes at the first seed it had
 not finished (`.partial/` holds the finished seeds' results). The replay
-autoencoder is the dataset's deep AE preset, or the architecture of
-`autoencoder` (a user's .keras, of any input shape), trained afresh task by task.
+autoencoder is the dataset's `autoencoder_preset` (its shallow AE by default),
+or the architecture of `autoencoder` (a user's .keras, of any input shape),
+trained afresh task by task.
 """
 
 from __future__ import annotations
@@ -41,11 +42,13 @@ GENERATORS = ("reinjection", "vae")
 def _check_fits(config: ClassIncrementalConfig, dataset: datasets.Dataset) -> None:
     """A buffer no larger than any class's training examples; validation examples of every class where λ is chosen
     by FD; an autoencoder of the data's size."""
+    methods = [protocol.METHODS[name] for name in config.methods]
     smallest = int(np.bincount(dataset.y_train, minlength=dataset.num_classes).min())
-    if config.buffer_per_class > smallest:
+    if any(m.buffer_share for m in methods) and config.buffer_per_class > smallest:
         raise UserInputError(f"`buffer_per_class` = {config.buffer_per_class} exceeds the {smallest} training "
                              f"examples of {dataset.name}'s smallest class: keep at most {smallest} per class")
-    if config.lam is None and (dataset.x_val is None
+    chooses_lambda = config.lam is None and any(m.generator == "reinjection" for m in methods)
+    if chooses_lambda and (dataset.x_val is None
                                or min(np.sum(dataset.y_val == c) for c in range(dataset.num_classes)) < 2):
         raise UserInputError("choosing λ by FD needs a validation split with 2 examples of every class: set "
                              "`validation_fraction` above 0, or give `lam`")
@@ -69,7 +72,7 @@ def _seed_results(config, dataset, tasks, seed: int, partial: Path, key: str, te
             return saved
     run = protocol.Run(tasks, dataset.num_classes, _settings(config, dataset, template), seed)
     methods = {}
-    for name in config.methods:
+    for name in config.methods:  # in the config's order, which every output keeps
         result = run.run_method(name)
         logging.info("seed %d, %s: accuracy after each task %s (%s)", seed, name,
                      ", ".join(f"{a:.3f}" for a in result["accuracies"]), duration(result["seconds"]))
@@ -88,7 +91,8 @@ def _summary(frame: pd.DataFrame, methods: tuple[str, ...], tasks: int) -> pd.Da
     for name in methods:
         of = final[final["method"] == name]
         after = frame[frame["method"] == name].groupby("task")["accuracy"].mean()
-        rows.append({"method": name, "final_mean": of["accuracy"].mean(), "final_sd": of["accuracy"].std(ddof=1),
+        sd = of["accuracy"].std(ddof=1)
+        rows.append({"method": name, "final_mean": of["accuracy"].mean(), "final_sd": None if np.isnan(sd) else sd,
                      "final_min": of["accuracy"].min(), "final_max": of["accuracy"].max(),
                      "gap_to_joint": None if joint is None else joint - of["accuracy"].mean(),
                      "after_each_task": [round(float(a), 4) for a in after.values],
@@ -103,11 +107,12 @@ def _table(summary: pd.DataFrame, config: ClassIncrementalConfig, dataset: str, 
              f"Learner MLP 400-400, {config.iterations} Adam steps per task, batch {config.batch_size} "
              f"+ {config.replay_batch} replayed; {seeds} seed{'s' if seeds > 1 else ''} "
              f"({', '.join(str(s) for s in config.seeds)}); buffer {config.buffer_per_class} per class. "
-             f"Accuracy on the test images of all 10 classes after the last task (mean ± sd over seeds, [min, max]).",
+             f"Accuracy on the test images of all {sum(len(t) for t in tasks)} classes after the last task (mean ± sd "
+             "over seeds, [min, max]).",
              "", "| method | final accuracy | gap to joint | after each task (mean) | seconds per seed |",
              "|---|---|---|---|---|"]
     for row in summary.itertuples():
-        sd = "" if np.isnan(row.final_sd) else f" ± {row.final_sd:.4f}"
+        sd = "" if row.final_sd is None or np.isnan(row.final_sd) else f" ± {row.final_sd:.4f}"
         gap = "-" if row.gap_to_joint is None else f"{row.gap_to_joint:+.4f}"
         lines.append(f"| {row.method} | {row.final_mean:.4f}{sd} [{row.final_min:.4f}, {row.final_max:.4f}] | "
                      f"{gap} | {', '.join(f'{a:.3f}' for a in row.after_each_task)} | {row.seconds:.0f} |")
@@ -135,14 +140,15 @@ def run_class_incremental(config: ClassIncrementalConfig) -> dict:
         check_fits(shapes.autoencoder_shape(template), dataset)
     outputs.claim({f"the report's {name}": out / name for name in (*OUTPUTS, *grids)}, config=config)
     tasks = split_tasks(dataset, config.tasks)
-    key = fingerprint(dataclasses.replace(config, seeds=(0,), output_dir="", reproduce_command=None))
+    key = fingerprint(dataclasses.replace(config, seeds=(0,), output_dir=None, reproduce_command=None))
     partial = out / ".partial"
     partial.mkdir(parents=True, exist_ok=True)
     rows, served, per_seed = [], {}, {}
     for seed in config.seeds:
         saved = _seed_results(config, dataset, tasks, seed, partial, key, template)
         per_seed[seed] = saved
-        for name, result in saved["methods"].items():
+        for name in config.methods:  # the config's order, also for seeds read back (their JSON sorts its keys)
+            result = saved["methods"][name]
             served[f"{seed}/{name}"] = result["served"]
             for t, accuracy in enumerate(result["accuracies"], start=1):
                 rows.append({"seed": seed, "method": name, "task": t, "accuracy": accuracy,
@@ -153,7 +159,8 @@ def run_class_incremental(config: ClassIncrementalConfig) -> dict:
         frame.to_csv(tmp, index=False)
     record = run_record(config, started, tasks=[list(c) for c in task_classes],
                         summary=summary.to_dict(orient="records"), served=served,
-                        chains={f"{s}": r["methods"].get("reinjection", {}).get("chains") for s, r in per_seed.items()})
+                        chains={f"{s}": next((m["chains"] for m in r["methods"].values() if m.get("chains")), None)
+                                for s, r in per_seed.items()})
     storage.write_json(out / "metrics.json", {"summary": record["summary"], "tasks": record["tasks"]})
     storage.write_text(out / "table.md", _table(summary, config, dataset.name, task_classes, record))
     plots.plot_task_accuracies(frame, out / "accuracy.png",

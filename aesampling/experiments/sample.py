@@ -86,13 +86,40 @@ def _class_report(config: SampleConfig, counts: np.ndarray | None, data_labels: 
     if config.reinjection.balance is not None:
         equal_share = counts.sum() / len(counts)
         short = [int(c) for c in np.flatnonzero(counts < SHORT_CLASS_SHARE * equal_share)]
-        logging.info("class-balanced collection filled %.1f%% of the class slots", 100 * (accepted_share or 0))
+        logging.info("class-balanced collection filled %.1f%% of the class slots; samples per class: %s",
+                     100 * (accepted_share or 0),
+                     ", ".join(f"{collapse.class_label(c, names)} {n:,}" for c, n in enumerate(counts)))
         if short:
             logging.warning("the chains rarely reach %s: %s got %s of an equal share of %s samples",
                             ", ".join(collapse.class_label(c, names) for c in short),
                             "it" if len(short) == 1 else "they",
                             ", ".join(f"{counts[c]:,}" for c in short), f"{equal_share:,.0f}")
     return {"class_counts": counts.tolist(), "collapse": verdict.record(), "short_classes": short}
+
+
+def _data_for(config: SampleConfig):
+    """The training data where the run needs it: always for refill "class_moments"; for the class histogram's
+    comparison when a classifier is given and the data can be read (else the histogram is compared with equal
+    shares, and a line says why)."""
+    if config.data is None:
+        return None
+    if config.reinjection.refill == CLASS_MOMENTS_REFILL:
+        return load_data(config.data)
+    if config.classifier is None:
+        return None
+    try:
+        return load_data(config.data)
+    except UserInputError as e:
+        logging.info("the samples' classes are compared with equal shares: %s's labels could not be read (%s)",
+                     config.data.dataset, e)
+        return None
+
+
+def _hard_labels(labeler: Labeler, chunk: np.ndarray, rows: int) -> np.ndarray:
+    """C's hard labels of a chunk, padded to `rows` rows so that chunks of every size share one compiled call."""
+    padded = np.zeros((max(rows, len(chunk)), *chunk.shape[1:]), np.float32)
+    padded[:len(chunk)] = chunk
+    return labeler(padded)[1][:len(chunk)]
 
 
 def _chunk_samples(config: SampleConfig) -> int:
@@ -122,8 +149,7 @@ def run_sample(config: SampleConfig) -> dict:
     with devices.scope(strategy):
         autoencoder = storage.load_model(config.autoencoder)
     sample_shape = shapes.autoencoder_shape(autoencoder)
-    needs_data = config.reinjection.refill == CLASS_MOMENTS_REFILL or config.classifier is not None
-    dataset = load_data(config.data) if config.data is not None and needs_data else None
+    dataset = _data_for(config)
     if dataset is not None:
         check_fits(sample_shape, dataset)
     classifier = labeler = counts = None
@@ -147,7 +173,7 @@ def run_sample(config: SampleConfig) -> dict:
                 writer.put_whole(PREVIEW_CLEAN, reconstructions(autoencoder, chunk[:PREVIEW_SAMPLES]))
             writer.append(x=chunk)
             if labeler is not None:
-                counts += np.bincount(labeler(chunk)[1], minlength=len(counts))
+                counts += np.bincount(_hard_labels(labeler, chunk, _chunk_samples(config)), minlength=len(counts))
             share = getattr(sampler, "accepted_share", None)
             shown.advance(len(chunk), "" if share is None else f"{share:.1%} of class slots filled")
         shown.close()

@@ -289,7 +289,7 @@ class BalancedReinjectionSampler:
             self._warned_of_unreached = True
             logging.warning(
                 "in %d restart%s the chains never reached class%s %s: %s slots stay empty, every restart runs its "
-                "full P·R = %d steps, and at most %.0f%% of the slots can be filled (lower `patience`, or collect "
+                "full P·R = %d steps, and while they stay out of reach at most %.0f%% of the slots fill (lower `patience`, or collect "
                 "without `balance`)", restarts, "" if restarts == 1 else "s", "" if len(never) == 1 else "es",
                 ", ".join(str(int(c)) for c in never), "its" if len(never) == 1 else "their", self.steps,
                 100 * (1 - self.slots.quotas_array[never].sum() / self.config.samples_per_restart))
