@@ -150,3 +150,25 @@ def seed_spread_block(metrics: dict, config: dict, folder: str) -> str:
             for metric, fmt in (("relative_to_ground_truth", ".3f"), ("fd_share_of_noise", ".1%"),
                                 ("class_tv", ".3f"))) + " |")
     return "\n".join(lines)
+
+
+def class_incremental_block(metrics: dict, config: dict, folder: str) -> str:
+    """The README's block for a committed class-incremental study: per method, the final accuracy as mean ± sd
+    [min, max] over the seeds and its gap to joint."""
+    try:
+        rows, seeds = metrics["summary"], config["config"]["seeds"]
+        command = config["config"]["reproduce_command"] or config["command"]
+        machine = config["machine"]
+    except (KeyError, TypeError) as e:
+        raise UserInputError(f"{folder} does not hold a class-incremental study's metrics.json and config.json "
+                             f"({e})") from e
+    lines = [f"Made by `{command}` on {machine_and_backend(machine)} at code {config.get('code')}; seeds "
+             f"{', '.join(map(str, seeds))}; report: [`{folder}/`]({folder}/table.md). Final accuracy on the test "
+             "images of every class after the last task, mean ± sd over the seeds [min, max].", "",
+             "| method | final accuracy | gap to joint |", "|---|---|---|"]
+    for row in sorted(rows, key=lambda r: -r["final_mean"]):
+        sd = "" if row["final_sd"] is None else f" ± {row['final_sd']:.4f}"
+        gap = "-" if row["gap_to_joint"] is None else f"{row['gap_to_joint']:.4f}"
+        lines.append(f"| {row['method']} | {row['final_mean']:.4f}{sd} [{row['final_min']:.4f}, "
+                     f"{row['final_max']:.4f}] | {gap} |")
+    return "\n".join(lines)

@@ -49,7 +49,12 @@ def filled(text: str, root: Path) -> str:
             if not (root / folder / name).is_file():
                 raise _common.UserInputError(f"README block results:{folder}: {root / folder / name} not found")
         metrics, config = storage.read_json(root / folder / "metrics.json"), storage.read_json(root / folder / "config.json")
-        render = _readme_tables.seed_spread_block if "seed_spread" in config else _readme_tables.report_block
+        if "seed_spread" in config:
+            render = _readme_tables.seed_spread_block
+        elif "tasks" in metrics:
+            render = _readme_tables.class_incremental_block
+        else:
+            render = _readme_tables.report_block
         body = render(metrics, config, folder)
         return f"<!-- results:{folder} -->\n{body}\n<!-- /results -->"
 
