@@ -39,7 +39,7 @@ OUTPUTS = ("results.csv", "table.md", "metrics.json", "accuracy.png", "config.js
 GENERATORS = ("reinjection", "vae")
 
 
-def _check_fits(config: ClassIncrementalConfig, dataset: datasets.Dataset) -> None:
+def _check_settings_fit(config: ClassIncrementalConfig, dataset: datasets.Dataset) -> None:
     """A buffer no larger than any class's training examples; validation examples of every class where λ is chosen
     by FD; an autoencoder of the data's size."""
     methods = [protocol.METHODS[name] for name in config.methods]
@@ -133,7 +133,7 @@ def run_class_incremental(config: ClassIncrementalConfig) -> dict:
     grids = [f"replay_{kind}.png" for kind in GENERATORS
              if any(protocol.METHODS[m].generator == kind for m in config.methods)]
     dataset = load_data(config.data)
-    _check_fits(config, dataset)
+    _check_settings_fit(config, dataset)
     template = None
     if config.autoencoder is not None:
         template = storage.load_model(config.autoencoder)

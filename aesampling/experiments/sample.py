@@ -117,7 +117,9 @@ def _data_for(config: SampleConfig):
 
 def _hard_labels(labeler: Labeler, chunk: np.ndarray, rows: int) -> np.ndarray:
     """C's hard labels of a chunk, padded to `rows` rows so that chunks of every size share one compiled call."""
-    padded = np.zeros((max(rows, len(chunk)), *chunk.shape[1:]), np.float32)
+    if len(chunk) >= rows:
+        return labeler(chunk)[1]
+    padded = np.zeros((rows, *chunk.shape[1:]), np.float32)
     padded[:len(chunk)] = chunk
     return labeler(padded)[1][:len(chunk)]
 
@@ -165,15 +167,16 @@ def run_sample(config: SampleConfig) -> dict:
                                          jit_compile=config.jit_compile, strategy=strategy, moments=moments,
                                          class_moments=by_class)
     shown = Progress("sampling", config.num_samples, "samples")
+    chunk_rows = _chunk_samples(config)
     with npz.NpzStreamWriter(config.output, {"x": (sample_shape, np.float32)}, config.num_samples,
                              whole={"chain_progress": progress}) as writer:
-        for i, chunk in enumerate(sampler.iter_samples(config.num_samples, _chunk_samples(config))):
+        for i, chunk in enumerate(sampler.iter_samples(config.num_samples, chunk_rows)):
             _check_finite(chunk, config)
             if i == 0:
                 writer.put_whole(PREVIEW_CLEAN, reconstructions(autoencoder, chunk[:PREVIEW_SAMPLES]))
             writer.append(x=chunk)
             if labeler is not None:
-                counts += np.bincount(_hard_labels(labeler, chunk, _chunk_samples(config)), minlength=len(counts))
+                counts += np.bincount(_hard_labels(labeler, chunk, chunk_rows), minlength=len(counts))
             share = getattr(sampler, "accepted_share", None)
             shown.advance(len(chunk), "" if share is None else f"{share:.1%} of class slots filled")
         shown.close()

@@ -101,7 +101,7 @@ def measure_samples(samples, classifier, x_real, y_real, *, class_labels=None, f
     layer whose output is φ (default: its penultimate representation).
     """
     space = FeatureSpace(classifier, feature_layer=feature_layer)
-    num_classes = int(classifier.outputs[0].shape[-1])
+    num_classes = shapes.output_shape(classifier)[0]
     reference = Reference.of(space, x_real, y_real, num_classes, class_labels=class_labels)
     quality, verdict = judged_quality(np.asarray(samples, np.float32), space, reference, class_names=class_names)
     return {**quality, "collapse": verdict.record()}

@@ -14,10 +14,9 @@ from __future__ import annotations
 
 import dataclasses
 
-import numpy as np
 from absl import logging
 
-from aesampling.models import presets
+from aesampling.models import presets, shapes
 from aesampling.quality import diagnostics
 from aesampling.sampling.reinjection import ReinjectionConfig, StartMoments
 from aesampling.selection import lambda_search
@@ -47,7 +46,7 @@ def choose_lambda_by_fd(autoencoder, classifier, x_val, y_val, *, base: Reinject
     base = ReinjectionConfig(lam=0.0) if base is None else base
     burn_ins = (base.burn_in,) if burn_ins is None else tuple(burn_ins)
     space = diagnostics.FeatureSpace(classifier, feature_layer=feature_layer)
-    num_classes = int(np.shape(classifier.outputs[0])[-1])
+    num_classes = shapes.output_shape(classifier)[0]
     reference = diagnostics.Reference.of(space, x_val, y_val, num_classes, class_labels=class_labels)
     mixing_burn_in = None
     if lambda_search.MIXING in burn_ins:
