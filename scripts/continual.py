@@ -6,7 +6,8 @@
 
 Methods: none (fine-tuning), joint (all data seen so far), noise, buffer,
 reinjection (an autoencoder sampled by reinjection, λ chosen by FD after each
-task), reinjection_buffer, vae (generative replay, hard labels), vae_distill.
+task), reinjection_buffer, balanced_reinjection (equal quotas of the past
+classes), vae (generative replay, hard labels), vae_distill.
 Writes results.csv, table.md, metrics.json, accuracy.png, replay_<generator>.png
 and config.json; a killed run resumes at the seed it was in.
 """
@@ -21,7 +22,8 @@ flags.DEFINE_string("output_dir", None, "Folder to write the report into.")
 flags.DEFINE_list("methods", list(METHODS), "Replay methods to run, in this order.")
 flags.DEFINE_list("seeds", ["0"], "Seeds: each runs every method.")
 flags.DEFINE_integer("tasks", 5, "Tasks the classes are split into, in label order.")
-flags.DEFINE_integer("iterations", 2000, "Adam steps per task, of the learner and of each generator.")
+flags.DEFINE_integer("iterations", None, "Adam steps per task, of the learner and of each generator (default: the "
+                     "dataset's preset, 2,000; 300 for digits).")
 flags.DEFINE_integer("batch_size", 128, "Examples of the current task per step.")
 flags.DEFINE_integer("replay_batch", 128, "Replayed examples per step, from the second task on.")
 flags.DEFINE_integer("buffer_per_class", 10, "Real examples kept per past class by the buffer methods.")
@@ -37,8 +39,8 @@ FLAGS = flags.FLAGS
 
 
 def main():
-    result = experiments.run_class_incremental(experiments.ClassIncrementalConfig(
-        data=_common.data_config(), output_dir=FLAGS.output_dir, methods=tuple(FLAGS.methods),
+    result = experiments.run_class_incremental(experiments.ClassIncrementalConfig.from_preset(
+        _common.data_config(), output_dir=FLAGS.output_dir, methods=tuple(FLAGS.methods),
         seeds=tuple(_common.integers("seeds", FLAGS.seeds)), tasks=FLAGS.tasks, iterations=FLAGS.iterations,
         batch_size=FLAGS.batch_size, replay_batch=FLAGS.replay_batch, buffer_per_class=FLAGS.buffer_per_class,
         lam=FLAGS.lam, autoencoder=FLAGS.autoencoder, autoencoder_preset=FLAGS.autoencoder_preset,

@@ -16,7 +16,6 @@ import _common
 from absl import flags
 
 from aesampling.evaluation import learning_curves
-from aesampling.models import presets
 from aesampling import experiments
 
 flags.DEFINE_string("source", None, "upper_bound, lower_bound, moments_bound, class_moments_bound, or the "
@@ -39,15 +38,13 @@ FLAGS = flags.FLAGS
 
 
 def main():
-    schedule = presets.experiment_presets(FLAGS.dataset).evaluation
     # The bounds bypass the autoencoder: λ is unused, only the batch size B·(R - b) matters.
     is_bound = FLAGS.source in learning_curves.BOUNDS
-    record = experiments.run_evaluate(experiments.EvaluateConfig(
-        data=_common.data_config(), source=FLAGS.source, classifier=FLAGS.classifier,
+    record = experiments.run_evaluate(experiments.EvaluateConfig.from_preset(
+        _common.data_config(), source=FLAGS.source, classifier=FLAGS.classifier,
         output=FLAGS.output, autoencoder=FLAGS.autoencoder,
         reinjection=_common.chain_config(FLAGS.dataset, lam=0.0 if is_bound else None),
-        epochs=schedule.epochs if FLAGS.epochs is None else FLAGS.epochs,
-        steps_per_epoch=schedule.steps_per_epoch if FLAGS.steps_per_epoch is None else FLAGS.steps_per_epoch,
+        epochs=FLAGS.epochs, steps_per_epoch=FLAGS.steps_per_epoch,
         seed=FLAGS.seed, jit_compile=FLAGS.jit_compile, quality_samples=FLAGS.quality_samples,
         mixing_chains=FLAGS.mixing_chains, feature_layer=FLAGS.feature_layer, chains_file=FLAGS.chains_file,
     ))

@@ -20,7 +20,6 @@ import _common
 from absl import flags
 
 from aesampling.selection import lambda_search
-from aesampling.models import presets
 from aesampling import experiments
 
 flags.DEFINE_string("autoencoder", None, "Saved autoencoder (.keras).")
@@ -66,29 +65,17 @@ def _burn_ins(values):
         raise _common.UserInputError(f"--burn_ins must be integers or {lambda_search.MIXING}: {values}") from e
 
 
-def _fd_widenings(grid) -> int:
-    """--fd_widenings, else the preset's rounds where they apply (the student criterion with FD samples)."""
-    if FLAGS.fd_widenings is not None:
-        return FLAGS.fd_widenings
-    return grid.fd_widenings if lambda_search.fd_rounds_apply(FLAGS.criterion, FLAGS.fd_samples != 0) else 0
-
-
 def main():
-    grid = presets.experiment_presets(FLAGS.dataset).lambda_search
-    record = experiments.run_lambda_search(experiments.LambdaSearchConfig(
-        data=_common.data_config(), autoencoder=FLAGS.autoencoder, classifier=FLAGS.classifier,
+    record = experiments.run_lambda_search(experiments.LambdaSearchConfig.from_preset(
+        _common.data_config(), autoencoder=FLAGS.autoencoder, classifier=FLAGS.classifier,
         output=FLAGS.output, reinjection=_common.chain_config(FLAGS.dataset),
         # A list given empty (--lambdas=) is an empty grid the config refuses, not the preset's.
-        lambdas=grid.lambdas if FLAGS.lambdas is None else _floats(FLAGS.lambdas),
-        collects=grid.collects if FLAGS.collects is None else tuple(FLAGS.collects),
-        burn_ins=grid.burn_ins if FLAGS.burn_ins is None else _burn_ins(FLAGS.burn_ins),
-        epochs=grid.epochs if FLAGS.epochs is None else FLAGS.epochs,
-        steps_per_epoch=grid.steps_per_epoch if FLAGS.steps_per_epoch is None else FLAGS.steps_per_epoch,
-        seed=FLAGS.seed,
-        widenings=grid.widenings_for(FLAGS.criterion) if FLAGS.widenings is None else FLAGS.widenings,
+        lambdas=None if FLAGS.lambdas is None else _floats(FLAGS.lambdas),
+        collects=None if FLAGS.collects is None else tuple(FLAGS.collects),
+        burn_ins=None if FLAGS.burn_ins is None else _burn_ins(FLAGS.burn_ins),
+        epochs=FLAGS.epochs, steps_per_epoch=FLAGS.steps_per_epoch, seed=FLAGS.seed, widenings=FLAGS.widenings,
         criterion=FLAGS.criterion, fd_samples=FLAGS.fd_samples, mixing_chains=FLAGS.mixing_chains,
-        feature_layer=FLAGS.feature_layer,
-        fd_widenings=_fd_widenings(grid),
+        feature_layer=FLAGS.feature_layer, fd_widenings=FLAGS.fd_widenings,
     ))
     best = record["best"]
     print(f"best: λ={best['lam']:g}, collect={best['collect']}, burn-in={best['burn_in']}, start={best['start']} "

@@ -90,6 +90,29 @@ def test_a_users_convolutional_autoencoder_replays(two_tasks, layout):
     assert len(result["accuracies"]) == 2 and result["chains"][0]["lam"] == 0.1
 
 
+def test_balanced_replay_fills_equal_quotas_of_the_past_classes(two_tasks):
+    run = protocol.Run(two_tasks, 10, protocol.Settings(iterations=30, lam=0.1), seed=0)
+    result = run.run_method("balanced_reinjection")
+    assert len(result["accuracies"]) == 2 and "reinjection" not in run.generators  # its own autoencoder
+    keras.utils.set_random_seed(3)
+    judge = networks.build_learner(64, 10)  # any logits over the 10 classes: the draws balance its labels of 0, 1
+    over_past = protocol.past_class_probabilities(judge, (0, 1), 64)
+    x = np.random.default_rng(0).random((5, 64), np.float32)
+    logits = np.asarray(judge.predict(x, verbose=0))[:, :2]
+    expected = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
+    np.testing.assert_allclose(over_past.predict(x, verbose=0), expected, rtol=1e-5)
+
+    def past_labels(kind):
+        drawn = run._draws(kind, 1, 5, judge, chunk=800).take(800)
+        return np.bincount(np.argmax(np.asarray(judge.predict(drawn, verbose=0))[:, :2], axis=1), minlength=2)
+
+    balanced = past_labels("balanced_reinjection")
+    run.generators["reinjection"] = run.generators["balanced_reinjection"]  # the same copy, drawn plainly
+    plain = past_labels("reinjection")
+    assert balanced.sum() == plain.sum() == 800
+    assert np.ptp(balanced) < np.ptp(plain) / 2  # the gap between the two classes' counts, at least halved
+
+
 def test_replay_weights_give_each_past_task_as_much_as_the_current_one(two_tasks):
     run = protocol.Run(two_tasks, 10, protocol.Settings(), seed=0)
     for current, replayed, t in ((128, 128, 2), (128, 32, 2), (64, 192, 5)):
@@ -98,6 +121,13 @@ def test_replay_weights_give_each_past_task_as_much_as_the_current_one(two_tasks
         assert weights[:current].sum() / (current + replayed) == pytest.approx(1 / t)
         assert weights[current:].sum() / (current + replayed) == pytest.approx(1 - 1 / t)
     assert run._weights(1, 128, 0) is None
+
+
+def test_the_presets_set_the_iterations_unless_given():
+    digits, fashion = experiments.DataConfig(dataset="digits"), experiments.DataConfig(dataset="fashion_mnist")
+    assert experiments.ClassIncrementalConfig.from_preset(digits, output_dir="o").iterations == 300
+    assert experiments.ClassIncrementalConfig.from_preset(fashion, output_dir="o", iterations=None).iterations == 2000
+    assert experiments.ClassIncrementalConfig.from_preset(digits, output_dir="o", iterations=7).iterations == 7
 
 
 def test_the_stage_writes_its_report_and_resumes_finished_seeds(tmp_path):

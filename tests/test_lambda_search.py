@@ -251,3 +251,24 @@ def test_a_noise_candidate_whose_choice_collapsed_loses_to_one_whose_did_not():
     assert lambda_search.best_candidate([0.9, 0.8, 0.8], [True, False, False]) == 1
     assert lambda_search.best_candidate([0.9, 0.8], [True, True]) == 0  # all collapsed: the best score
     assert lambda_search.best_candidate([0.7, 0.8]) == 1
+
+
+def test_a_search_config_takes_its_datasets_preset_then_what_was_given():
+    from aesampling import experiments
+
+    data, chains = experiments.DataConfig(dataset="fashion_mnist"), ReinjectionConfig(lam=0.05)
+
+    def config(**overrides):
+        return experiments.LambdaSearchConfig.from_preset(data, autoencoder="a.keras", classifier="c.keras",
+                                                          output="s.json", reinjection=chains, **overrides)
+
+    student = config()
+    assert (student.lambdas, student.epochs, student.widenings, student.fd_widenings) == ((0.01, 0.03, 0.1), 5, 2, 4)
+    assert config(fd_samples=0, burn_ins=(2,)).fd_widenings == 0  # no FD measured: no FD rounds
+    by_fd = config(criterion="fd")
+    assert (by_fd.widenings, by_fd.fd_widenings) == (4, 0)  # the FD criterion's own rounds follow the lowest FD
+    given = config(lambdas=(0.2,), widenings=None, epochs=1, fd_widenings=1)
+    assert (given.lambdas, given.widenings, given.epochs, given.fd_widenings) == ((0.2,), 2, 1, 1)
+    digits = experiments.LambdaSearchConfig.from_preset(experiments.DataConfig(dataset="digits"), autoencoder="a",
+                                                        classifier="c", output="s.json", reinjection=chains)
+    assert (digits.epochs, digits.steps_per_epoch) == (3, 30)

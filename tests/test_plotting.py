@@ -1,9 +1,11 @@
 """Figures whose layout depends on what a run measured."""
 
+import pytest
 from PIL import Image
 
 from aesampling.reporting import plots
 from aesampling.reporting import tables
+from aesampling.reporting.sources import Source
 
 
 def test_the_lambda_figure_draws_only_the_measured_panels(tmp_path):
@@ -22,3 +24,13 @@ def test_a_balanced_source_mixing_like_its_plain_one_is_drawn_once():
     steps = [{"t": 1, "fd": 10.0, "class_tv": 0.5}]
     mixing = {"deep_ae_fd": steps, "deep_ae_fd_balanced": list(steps), "shallow_ae_fd_balanced": steps}
     assert list(tables.distinct_mixing(mixing)) == ["deep_ae_fd", "shallow_ae_fd_balanced"]
+
+
+@pytest.mark.parametrize("name, base, choice, balanced", [
+    ("deep_ae", "deep_ae", "student", False), ("deep_ae_fd", "deep_ae", "fd", False),
+    ("shallow_dae_fd_balanced", "shallow_dae", "fd", True), ("my_ae_balanced", "my_ae", "student", True),
+    ("lower_bound", "lower_bound", "student", False)])
+def test_a_source_name_is_read_in_one_place_and_written_back_alike(name, base, choice, balanced):
+    source = Source.parse(name)
+    assert (source.base, source.choice, source.balanced) == (base, choice, balanced) and source.name == name
+    assert source.is_bound == (name == "lower_bound")

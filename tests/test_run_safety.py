@@ -126,6 +126,36 @@ def test_evaluate_keeps_its_search_result(digits_models, tmp_path, search_result
     assert digests(search_result) == before
 
 
+def test_an_input_stays_protected_while_its_stage_runs_and_no_longer(tmp_path):
+    model = tmp_path / "model.keras"
+    model.write_bytes(b"the user's model")
+
+    @outputs.stage
+    def stage(name, inner=None):
+        outputs.claim({"the table": tmp_path / f"{name}.csv"}, {f"the {name} model": model})
+        later = tmp_path / f"{name}.png"  # a path computed after the claim, which meanwhile became the input
+        later.symlink_to(model)
+        if inner:
+            inner("inner")  # an inner stage keeps the outer one's inputs protected and ends only its own
+        with pytest.raises(UserInputError, match="is the outer model, an input of this run"):
+            storage.write_text(later, "a figure")
+        with pytest.raises(UserInputError, match="is the outer model"):
+            storage.write_text(tmp_path / "." / "model.keras", "respelt")
+
+    before = digests(model)
+    stage("outer", inner=stage)
+    assert digests(model) == before
+    storage.write_text(model, "written once the stage is over")  # a notebook may write it then
+    assert model.read_text() == "written once the stage is over"
+
+
+def test_every_stage_protects_its_inputs_only_while_it_runs():
+    runners = [getattr(experiments, name) for name in experiments.__all__ if name.startswith("run_")]
+    assert len(runners) >= 12
+    for run in runners:
+        assert getattr(run, "protects_inputs", False), f"{run.__name__} is not an outputs.stage"
+
+
 # ---------------------------------------------------------------- fingerprints cover content, not spelling
 
 
@@ -378,6 +408,17 @@ def test_a_curve_too_large_for_memory_is_refused_before_it_trains(digits_models,
         autoencoder=str(digits_models / "ae.keras"), output=str(tmp_path / "c.csv"), reinjection=CHAINS)
     with pytest.raises(UserInputError, match=message):
         experiments.run_evaluate(dataclasses.replace(config, **setting))
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_stationarity_run_too_large_for_memory_names_its_chains(digits_models, tmp_path, memory):
+    memory(2**30)
+    config = experiments.StationarityConfig(
+        data=experiments.DataConfig(dataset="digits"), autoencoder=str(digits_models / "ae.keras"),
+        classifier=str(digits_models / "classifier.keras"), output=str(tmp_path / "s.csv"), reinjection=CHAINS,
+        chains=10**7)
+    with pytest.raises(UserInputError, match=r"from each of two starts.* set `chains` to at most [\d,]+$"):
+        experiments.run_stationarity(config)
     assert list(tmp_path.iterdir()) == []
 
 

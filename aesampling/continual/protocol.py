@@ -18,6 +18,9 @@ The methods (`METHODS`):
   whose samples did not collapse over the classes seen so far, or given),
   labelled softly by the previous learner; reinjection_buffer: half of
   them, half from the buffer;
+- balanced_reinjection: as reinjection, but each restart of the chains fills
+  equal quotas of the past classes as the previous learner labels them
+  (`class_balance`), for the learner's replay and the autoencoder's own;
 - vae: samples of a VAE labelled by the previous learner's argmax (generative
   replay); vae_distill: labelled softly.
 
@@ -42,8 +45,9 @@ import numpy as np
 from aesampling.continual import networks, replay
 from aesampling.continual.tasks import Task, TaskStream
 from aesampling.models import shapes
-from aesampling.sampling.reinjection import (MAX_SEED, MOMENTS_START, ReinjectionConfig, ReinjectionSampler, StartMoments,
-                                             start_for)
+from aesampling.sampling.class_balance import BalancedReinjectionSampler
+from aesampling.sampling.reinjection import (MAX_SEED, MOMENTS_START, Balance, ReinjectionConfig, ReinjectionSampler,
+                                             StartMoments, start_for)
 from aesampling.selection.fd_choice import choose_lambda_by_fd
 
 LEARNER_STREAM, GENERATOR_STREAM = 0, 1
@@ -54,13 +58,22 @@ GRID_SAMPLES = 10
 @dataclasses.dataclass(frozen=True)
 class Method:
     """A replay method: its generator ("reinjection", "vae", "noise" or None), whether the previous learner labels
-    its samples softly, the share of the replay batch taken from the buffer, and whether it trains on every task
-    seen so far (joint)."""
+    its samples softly, the share of the replay batch taken from the buffer, whether it trains on every task
+    seen so far (joint), and whether reinjection collects equal quotas of the past classes (balanced)."""
 
     generator: str | None = None
     soft: bool = True
     buffer_share: float = 0.0
     joint: bool = False
+    balanced: bool = False
+
+    @property
+    def sequence(self) -> str | None:
+        """The name of the generator sequence it replays from: balanced reinjection trains its own autoencoder (its
+        own replay is balanced too), so it cannot share the plain one's."""
+        if self.generator not in ("reinjection", "vae"):
+            return None
+        return "balanced_reinjection" if self.balanced else self.generator
 
 
 METHODS = {
@@ -70,6 +83,7 @@ METHODS = {
     "buffer": Method(buffer_share=1.0),
     "reinjection": Method(generator="reinjection"),
     "reinjection_buffer": Method(generator="reinjection", buffer_share=0.5),
+    "balanced_reinjection": Method(generator="reinjection", balanced=True),
     "vae": Method(generator="vae", soft=False),
     "vae_distill": Method(generator="vae"),
 }
@@ -113,12 +127,40 @@ def _key(seed: int, stream: int) -> int:
     return (int(seed) * 1000 + stream) % MAX_SEED
 
 
+def past_class_probabilities(learner, classes: tuple[int, ...], input_dim: int) -> keras.Model:
+    """C over the given classes: the softmax of the learner's logits of those classes alone, the classifier whose
+    hard labels the quota sampler balances (its outputs index `classes`)."""
+    select = keras.layers.Dense(len(classes), use_bias=False, trainable=False)
+    inputs = keras.Input((input_dim,))
+    model = keras.Model(inputs, keras.layers.Softmax()(select(learner(inputs))), name="learner_over_seen_classes")
+    kernel = np.zeros((int(learner.output_shape[-1]), len(classes)), np.float32)
+    kernel[np.asarray(classes), np.arange(len(classes))] = 1.0
+    select.set_weights([kernel])
+    return model
+
+
 def _sampler_draws(sequence: GeneratorSequence, t: int, input_dim: int, seed: int,
-                   moments: StartMoments | None = None, chunk: int = DRAW_CHUNK) -> replay.Draws:
+                   moments: StartMoments | None = None, chunk: int = DRAW_CHUNK,
+                   balance_by=None) -> replay.Draws:
     """Samples of the generator's copy from the end of task t (1-based); reinjection chains that start at the
-    moments of tasks 1..t start at `moments`."""
+    moments of tasks 1..t start at `moments`. `balance_by` (a classifier over the classes of tasks 1..t): the
+    chains fill equal quotas of its hard labels (`class_balance`), restart after restart."""
     copy = sequence.copies[t - 1]
-    if sequence.chains:
+    if sequence.chains and balance_by is not None:
+        chains = dataclasses.replace(sequence.chains[t - 1], balance=Balance())
+        sampler = BalancedReinjectionSampler(copy, chains, balance_by, seed=seed, start=start_for(chains, moments))
+        restarts_per_call = max(1, math.ceil(chunk / chains.samples_per_restart))
+        next_restart = [0]
+
+        def draw(count, _chunk):
+            parts, drawn = [], 0
+            while drawn < count:  # a fixed number of restarts per call: one compiled shape
+                part = sampler.restarts(next_restart[0], restarts_per_call).reshape(-1, input_dim)
+                next_restart[0] += restarts_per_call
+                parts.append(part)
+                drawn += len(part)
+            return np.concatenate(parts)[:count]
+    elif sequence.chains:
         chains = sequence.chains[t - 1]
         sampler = ReinjectionSampler(copy, chains, seed=seed, start=start_for(chains, moments))
         per_restart = sampler.config.samples_per_restart
@@ -156,11 +198,14 @@ class Run:
         return StartMoments(mean.astype(np.float32),
                             np.sqrt(np.maximum(squares / count - np.square(mean), 0.0)).astype(np.float32))
 
-    def _draws(self, kind: str, t: int, seed: int, chunk: int = DRAW_CHUNK) -> replay.Draws:
-        """Samples of the `kind` generator's copy from the end of task t, `chunk` at a time."""
-        starts = self.settings.chains.start == MOMENTS_START and kind == "reinjection"
+    def _draws(self, kind: str, t: int, seed: int, learner, chunk: int = DRAW_CHUNK) -> replay.Draws:
+        """Samples of the `kind` generator's copy from the end of task t, `chunk` at a time; `learner`, the learner
+        of the end of task t, balances them over its classes for balanced reinjection."""
+        starts = self.settings.chains.start == MOMENTS_START and kind != "vae"
+        balance_by = (past_class_probabilities(learner, _seen(self.tasks, t), self.input_dim)
+                      if kind == "balanced_reinjection" else None)
         return _sampler_draws(self.generators[kind], t, self.input_dim, seed,
-                              self.moments_through(t) if starts else None, chunk)
+                              self.moments_through(t) if starts else None, chunk, balance_by)
 
     def _stream(self, t: int, purpose: int, joint: bool) -> TaskStream:
         if not joint:
@@ -186,10 +231,10 @@ class Run:
         return np.concatenate([np.full(current, total / (current * t)),
                                np.full(replayed, total * (1.0 - 1.0 / t) / replayed)]).astype(np.float32)
 
-    def _train_generator(self, kind: str, model, t: int, served: dict) -> None:
+    def _train_generator(self, kind: str, model, t: int, served: dict, teacher) -> None:
         """Task t's steps of a generator: the current batch, plus its own copy's samples from task t - 1."""
         stream = self._stream(t, GENERATOR_STREAM, joint=False)
-        own = self._draws(kind, t - 1, _key(self.seed, t)) if t > 1 else None
+        own = self._draws(kind, t - 1, _key(self.seed, t), teacher) if t > 1 else None
         for _ in range(self.settings.iterations):
             x = stream.batch(self.settings.batch_size)[0]
             replayed = own.take(self.settings.replay_batch) if own is not None else x[:0]
@@ -205,9 +250,9 @@ class Run:
         sequence = self.generators[kind]
         copy = networks.frozen_copy(sampled)
         sequence.copies.append(copy)
-        if kind == "reinjection":
+        if kind != "vae":
             sequence.chains.append(self._chain_settings(copy, learner, t))
-        x = self._draws(kind, t, _key(self.seed, 500 + t), chunk=GRID_SAMPLES).take(GRID_SAMPLES)
+        x = self._draws(kind, t, _key(self.seed, 500 + t), learner, chunk=GRID_SAMPLES).take(GRID_SAMPLES)
         seen = np.asarray(_seen(self.tasks, t))
         labels = seen[np.argmax(np.asarray(learner.predict_on_batch(x))[:, seen], axis=1)]
         sequence.grid.append((x, labels))
@@ -229,7 +274,7 @@ class Run:
     def _new_generator(self, kind: str) -> tuple:
         """(the model trained, the model sampled): the autoencoder twice, or the VAE and its decoder."""
         keras.utils.set_random_seed(_key(self.seed, 1))
-        if kind == "reinjection":
+        if kind != "vae":
             settings = self.settings
             if settings.autoencoder is not None:
                 autoencoder = networks.fresh_autoencoder(settings.autoencoder, learning_rate=settings.learning_rate)
@@ -246,7 +291,7 @@ class Run:
         started = time.perf_counter()
         keras.utils.set_random_seed(int(self.seed))
         learner = networks.build_learner(self.input_dim, self.num_classes, learning_rate=settings.learning_rate)
-        kind = method.generator if method.generator in ("reinjection", "vae") else None
+        kind = method.sequence
         trains_generator = kind is not None and kind not in self.generators
         generator = self._new_generator(kind) if trains_generator else None
         if trains_generator:
@@ -258,13 +303,13 @@ class Run:
             task_served = {}
             if trains_generator:
                 clock = time.perf_counter()
-                self._train_generator(kind, generator[0], t, task_served)
+                self._train_generator(kind, generator[0], t, task_served, teacher)
                 generator_seconds += time.perf_counter() - clock
             stream = self._stream(t, LEARNER_STREAM, method.joint)
             past = _seen(self.tasks, t - 1)
             draws = None
             if t > 1 and kind is not None:
-                draws = self._draws(kind, t - 1, _key(self.seed, 100 + t))
+                draws = self._draws(kind, t - 1, _key(self.seed, 100 + t), teacher)
             for _ in range(settings.iterations):
                 x, y = stream.batch(settings.batch_size)
                 parts, targets = [x], [replay.one_hot_targets(y, self.num_classes)]
@@ -301,5 +346,5 @@ class Run:
         return {"method": name, "accuracies": accuracies, "final_accuracy": accuracies[-1], "seconds": seconds,
                 "generator_seconds": self.generators[kind].seconds if kind else 0.0, "served": served,
                 "buffer_examples": len(buffer) if buffer is not None else 0,
-                "chains": [dataclasses.asdict(c) for c in self.generators["reinjection"].chains]
-                if kind == "reinjection" else None}
+                "chains": [dataclasses.asdict(c) for c in self.generators[kind].chains]
+                if kind not in (None, "vae") else None}

@@ -62,6 +62,7 @@ def _grid_shape(dataset: datasets.Dataset, sample_shape: tuple[int, ...]) -> tup
     return None if spec.uses_features else spec.image_shape
 
 
+@outputs.stage
 def run_quality(config: QualityConfig) -> dict:
     """Measures `config.samples` against the dataset's validation split; writes the JSON report and the grid."""
     started = time.perf_counter()

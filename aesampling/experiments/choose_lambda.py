@@ -52,6 +52,7 @@ def _log_histograms(choices: dict, reference: diagnostics.Reference, dataset: st
             logging.info("%s", verdict.histogram_text())
 
 
+@outputs.stage
 def run_lambda_search(config: LambdaSearchConfig) -> dict:
     """Scores the (λ, collect, burn-in) grid on the validation split; writes the best setting and the grid as JSON."""
     started = time.perf_counter()

@@ -43,6 +43,7 @@ def _candidate(search_path: str) -> tuple[dict, dict]:
     return summary, record
 
 
+@outputs.stage
 def run_choose_noise(config: NoiseChoiceConfig) -> dict:
     """Copies the best-scoring candidate DAE and its search result to the outputs; records every candidate."""
     started = time.perf_counter()

@@ -36,7 +36,7 @@ from aesampling.reporting import plots, tables
 from aesampling.reporting.progress import duration
 
 OUTPUTS = ("results.csv", "table.md", "metrics.json", "accuracy.png", "config.json")
-GENERATORS = ("reinjection", "vae")
+GENERATORS = ("reinjection", "balanced_reinjection", "vae")
 
 
 def _check_settings_fit(config: ClassIncrementalConfig, dataset: datasets.Dataset) -> None:
@@ -124,6 +124,7 @@ def _table(summary: pd.DataFrame, config: ClassIncrementalConfig, dataset: str, 
     return "\n".join(lines) + "\n"
 
 
+@outputs.stage
 def run_class_incremental(config: ClassIncrementalConfig) -> dict:
     """Runs every method of `config.methods` over `config.seeds`; writes the results, table, figures and record."""
     started = time.perf_counter()
@@ -131,7 +132,7 @@ def run_class_incremental(config: ClassIncrementalConfig) -> dict:
     task_classes = split_classes(spec.num_classes, config.tasks)
     out = Path(config.output_dir)
     grids = [f"replay_{kind}.png" for kind in GENERATORS
-             if any(protocol.METHODS[m].generator == kind for m in config.methods)]
+             if any(protocol.METHODS[m].sequence == kind for m in config.methods)]
     dataset = load_data(config.data)
     _check_settings_fit(config, dataset)
     template = None

@@ -2,7 +2,9 @@
 
 A config is where a value enters the library from a script or a user's code,
 so each config checks its own values once, in `__post_init__`; the stages
-trust them afterwards.
+trust them afterwards. Configs whose defaults depend on the dataset are built
+by `from_preset(data, **overrides)`: the dataset's presets
+(`aesampling.models.presets`), then every override that is not None.
 """
 
 from __future__ import annotations
@@ -11,11 +13,17 @@ import dataclasses
 import math
 
 from aesampling.errors import UserInputError
+from aesampling.models import presets
 from aesampling.sampling import class_balance
 from aesampling.quality import diagnostics
 from aesampling.selection import lambda_search
 from aesampling.sampling.reinjection import (CLASS_MOMENTS_REFILL, MOMENTS_START, ReinjectionConfig, at_least_one,
                                              check_seed, is_integer)
+
+
+def _given(overrides: dict) -> dict:
+    """The overrides that set something (None: the preset's value)."""
+    return {name: value for name, value in overrides.items() if value is not None}
 
 
 def _zero_or_at_least_two(name: str, value, zero_means: str) -> None:
@@ -187,6 +195,13 @@ class EvaluateConfig:
     feature_layer: str | None = None
     chains_file: str | None = None
 
+    @classmethod
+    def from_preset(cls, data: DataConfig, **overrides) -> "EvaluateConfig":
+        """The curve of `data`'s dataset: its preset's schedule (epochs, steps_per_epoch), then the overrides."""
+        schedule = presets.experiment_presets(data.dataset).evaluation
+        return cls(data=data, **{"epochs": schedule.epochs, "steps_per_epoch": schedule.steps_per_epoch,
+                                 **_given(overrides)})
+
     def __post_init__(self):
         _student_schedule(self.seed, self.epochs, self.steps_per_epoch)
         _zero_or_at_least_two("quality_samples", self.quality_samples, "no quality metrics")
@@ -277,6 +292,21 @@ class LambdaSearchConfig:
     fd_widenings: int = 0
     feature_layer: str | None = None
 
+    @classmethod
+    def from_preset(cls, data: DataConfig, **overrides) -> "LambdaSearchConfig":
+        """The search of `data`'s dataset: its preset's grid and student budget, then the overrides. Unless given,
+        `widenings` are the preset's rounds for the criterion, and `fd_widenings` its FD rounds where they apply (a
+        student search that measures FD), else 0."""
+        grid = presets.experiment_presets(data.dataset).lambda_search
+        given = _given(overrides)
+        criterion = given.get("criterion", lambda_search.STUDENT)
+        measures_fd = given.get("fd_samples", cls.fd_samples) != 0
+        defaults = {"lambdas": grid.lambdas, "collects": grid.collects, "burn_ins": grid.burn_ins,
+                    "epochs": grid.epochs, "steps_per_epoch": grid.steps_per_epoch,
+                    "widenings": grid.widenings_for(criterion),
+                    "fd_widenings": grid.fd_widenings if lambda_search.fd_rounds_apply(criterion, measures_fd) else 0}
+        return cls(data=data, **{**defaults, **given})
+
     def __post_init__(self):
         _student_schedule(self.seed, self.epochs, self.steps_per_epoch)
         _zero_or_at_least_two("fd_samples", self.fd_samples, "no FD")
@@ -355,8 +385,8 @@ class ClassIncrementalConfig:
 
     data: DataConfig
     output_dir: str
-    methods: tuple[str, ...] = ("none", "joint", "noise", "buffer", "reinjection", "reinjection_buffer", "vae",
-                                "vae_distill")
+    methods: tuple[str, ...] = ("none", "joint", "noise", "buffer", "reinjection", "reinjection_buffer",
+                                "balanced_reinjection", "vae", "vae_distill")
     seeds: tuple[int, ...] = (0,)
     tasks: int = 5
     iterations: int = 2000
@@ -367,6 +397,12 @@ class ClassIncrementalConfig:
     autoencoder: str | None = None
     autoencoder_preset: str = "shallow_ae"
     reproduce_command: str | None = None
+
+    @classmethod
+    def from_preset(cls, data: DataConfig, **overrides) -> "ClassIncrementalConfig":
+        """The protocol on `data`'s dataset: its preset's iterations per task, then the overrides."""
+        return cls(data=data, **{"iterations": presets.experiment_presets(data.dataset).continual.iterations,
+                                 **_given(overrides)})
 
     def __post_init__(self):
         from aesampling.continual.protocol import METHODS

@@ -101,6 +101,7 @@ def _check_memory(config: EvaluateConfig, inputs) -> None:
                                         config.mixing_chains)
 
 
+@outputs.stage
 def run_evaluate(config: EvaluateConfig) -> dict:
     """Learning curve of a fresh classifier trained only on (x, C(x)) from one source; CSV and record."""
     started = time.perf_counter()

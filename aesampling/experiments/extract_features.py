@@ -14,6 +14,7 @@ from aesampling.experiments.configs import ExtractConfig
 from aesampling.experiments.records import run_record
 
 
+@outputs.stage
 def run_extract_features(config: ExtractConfig) -> Path:
     """Caches the ResNet50 features of a dataset that uses them; returns the cache path."""
     started = time.perf_counter()

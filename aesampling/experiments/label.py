@@ -20,6 +20,7 @@ from aesampling.experiments.records import run_record
 PASSED_THROUGH = ("chain_progress", "preview_clean")  # the sampling stage's small arrays, for the report
 
 
+@outputs.stage
 def run_label(config: LabelConfig) -> dict:
     """Writes x with soft_labels = C(x) and labels = argmax C(x) (and the samples' small arrays) to a new .npz."""
     started = time.perf_counter()

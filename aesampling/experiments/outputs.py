@@ -13,6 +13,7 @@ unprotected.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import os
 import tempfile
 from pathlib import Path
@@ -62,15 +63,6 @@ def inputs_of(config) -> dict[str, Path]:
     return found
 
 
-def _same_file(a: Path, b: Path) -> bool:
-    if a.resolve() == b.resolve():
-        return True
-    try:
-        return a.exists() and b.exists() and os.path.samefile(a, b)
-    except OSError:
-        return False
-
-
 def _check_writable(folder: Path) -> None:
     try:
         folder.mkdir(parents=True, exist_ok=True)
@@ -86,7 +78,8 @@ def claim(outputs: dict[str, str | Path], inputs: dict[str, str | Path | None] =
     """Raises UserInputError unless every output can be written without touching an input or another output.
 
     Compared by resolved path and by file identity, so neither a respelling (`./x`), a symbolic link nor a hard
-    link lets an output land on an input.
+    link lets an output land on an input. The inputs stay protected while the stage runs: every output is
+    written through `storage.atomic_path`, which refuses them too (`storage.protect_inputs`).
 
     Args:
       outputs: what the stage will write, by description ("the samples", "the samples' record", a checkpoint).
@@ -105,6 +98,7 @@ def claim(outputs: dict[str, str | Path], inputs: dict[str, str | Path | None] =
         for record in {storage.sidecar_path(path), storage.sidecar_path(path.resolve())}:  # a link's and its target's
             if record != path and record.is_file():
                 protected[f"the record of {name} ({record})"] = record
+    storage.protect_inputs(protected)
     for name, suffix in dict(suffixes).items():
         if outputs[name].suffix != suffix:
             raise UserInputError(f"{name} must be a {suffix} file, got {outputs[name]}")
@@ -114,14 +108,30 @@ def claim(outputs: dict[str, str | Path], inputs: dict[str, str | Path | None] =
         if path.is_dir():
             raise UserInputError(f"{name} would be written to {path}, which is a folder")
         for other, input_path in protected.items():
-            if _same_file(path, input_path):
+            if storage.same_file(path, input_path):
                 raise UserInputError(f"{name} would overwrite {other}: {path}; choose another output path")
         for other in names[i + 1:]:
-            if _same_file(path, outputs[other]):
+            if storage.same_file(path, outputs[other]):
                 raise UserInputError(f"{name} and {other} would both be written to {path}; choose another "
                                      "output path")
     for folder in sorted({path.parent if str(path.parent) else Path(".") for path in outputs.values()}):
         _check_writable(folder)
+
+
+def stage(run):
+    """Marks a stage's runner, `run(config)`: the inputs its `claim` protects stay protected until it returns or
+    fails, and no longer (a notebook may write them once the stage is over)."""
+
+    @functools.wraps(run)
+    def protected_while_running(*args, **kwargs):
+        depth = storage.protected_depth()
+        try:
+            return run(*args, **kwargs)
+        finally:
+            storage.stop_protecting(depth)
+
+    protected_while_running.protects_inputs = True
+    return protected_while_running
 
 
 def with_record(name: str, path: str | Path) -> dict[str, Path]:

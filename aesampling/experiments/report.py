@@ -139,6 +139,7 @@ def _mixing_chains(records: dict) -> int:
     return max(r["mixing"]["chains"] for r in records.values() if r.get("mixing"))
 
 
+@outputs.stage
 def run_report(config: ReportConfig) -> dict:
     """Writes curves.csv, table.md, metrics.json, curves.png, samples_<name>.png, chains_<name>.png,
     lambda_<name>.png, mixing.png, lambda_search.csv and config.json."""

@@ -133,6 +133,7 @@ def _chunk_samples(config: SampleConfig) -> int:
     return min(config.chunk_samples, BALANCED_CHUNK_RESTARTS * config.reinjection.samples_per_restart)
 
 
+@outputs.stage
 def run_sample(config: SampleConfig) -> dict:
     """Streams `num_samples` reinjection samples of a saved autoencoder to an .npz (arrays `x`, `chain_progress`).
 

@@ -28,6 +28,7 @@ def _read_run(folder: str) -> tuple[int, str, dict, dict]:
     return seed, config["report"]["config"]["dataset"], metrics, config
 
 
+@outputs.stage
 def run_seed_spread(config: SeedSpreadConfig) -> dict:
     """Writes table.md, metrics.json (per-seed values, summary, deep-against-shallow differences), config.json
     and seeds.png."""

@@ -38,6 +38,7 @@ def stationarity_frame(result: dict) -> pd.DataFrame:
                             "coupled_share"]]
 
 
+@outputs.stage
 def run_stationarity(config: StationarityConfig) -> dict:
     """Writes the CSV, its figure (.png) and the JSON record (with each start's class histograms)."""
     started = time.perf_counter()

@@ -31,6 +31,7 @@ def _with_noise_overrides(preset, config: TrainConfig):
     return dataclasses.replace(preset, **overrides)
 
 
+@outputs.stage
 def run_train(config: TrainConfig) -> dict:
     """Trains the preset `config.model` of `config.data.dataset`; saves it and its record."""
     started = time.perf_counter()

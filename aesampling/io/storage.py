@@ -22,6 +22,45 @@ from aesampling.errors import UserInputError
 from aesampling.io import interruption
 
 
+_inputs_in_use: list[dict[str, Path]] = []  # the inputs of the stages running now, outermost first
+
+
+def protect_inputs(inputs: dict[str, Path]) -> None:
+    """Names the inputs, by description, of a stage that starts now: until `stop_protecting` ends it,
+    `atomic_path` refuses to put an output in place of any of them, a second guard behind the check of the
+    outputs named beforehand (`experiments.outputs.claim`) for a path the stage computes later."""
+    _inputs_in_use.append({name: Path(path) for name, path in inputs.items()})
+
+
+def protected_depth() -> int:
+    """How many stages' inputs are protected now (for `stop_protecting`)."""
+    return len(_inputs_in_use)
+
+
+def stop_protecting(depth: int) -> None:
+    """Ends the protection of the inputs named since `protected_depth` returned `depth`."""
+    del _inputs_in_use[depth:]
+
+
+def same_file(a: Path, b: Path) -> bool:
+    """Whether a and b name one file: by resolved path (a respelling, a symbolic link) or by identity (a hard
+    link)."""
+    a, b = Path(a), Path(b)
+    if a.resolve() == b.resolve():
+        return True
+    try:
+        return a.exists() and b.exists() and os.path.samefile(a, b)
+    except OSError:
+        return False
+
+
+def _refuse_an_input(path: Path) -> None:
+    for name, input_path in ((n, p) for inputs in _inputs_in_use for n, p in inputs.items()):
+        if same_file(path, input_path):
+            raise UserInputError(f"{path} is {name}, an input of this run: it is kept as it is; choose another "
+                                 "output path")
+
+
 def _current_umask() -> int:
     mask = os.umask(0)
     os.umask(mask)
@@ -62,8 +101,11 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
 
     The temporary name keeps the suffix of `path` (Keras and matplotlib pick
     the format from it). On any exception the temporary file is removed.
+    A `path` that is one of the stage's inputs (`protect_inputs`) is refused
+    before anything is written, and again before the rename.
     """
     path = Path(path)
+    _refuse_an_input(path)
     folder = path.parent if str(path.parent) else Path(".")
     interruption.hold()  # no stop between creating the temporary and guarding it
     try:
@@ -86,6 +128,7 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
         os.chmod(tmp, 0o666 & ~_current_umask())  # mkstemp makes 0600; outputs get the usual mode
         yield tmp
         interruption.raise_if_requested()  # a stop whose exception was lost meanwhile: the output never appears
+        _refuse_an_input(path)  # again: an input may have appeared there (a link) while the output was written
         os.replace(tmp, path)
     finally:
         if tmp.exists():

@@ -108,6 +108,14 @@ class EvaluationSettings:
 
 
 @dataclasses.dataclass(frozen=True)
+class ContinualSettings:
+    """Class-incremental learning by replay (aesampling.continual): Adam steps per task, of the learner and of each
+    generator."""
+
+    iterations: int = 2000
+
+
+@dataclasses.dataclass(frozen=True)
 class ExperimentPresets:
     """Everything Table I fixes for one dataset."""
 
@@ -120,6 +128,7 @@ class ExperimentPresets:
     evaluation: EvaluationSettings = EvaluationSettings()
     lambda_search: LambdaSearchSettings = LambdaSearchSettings()
     validation_fraction: float = 0.1
+    continual: ContinualSettings = ContinualSettings()
 
 
 def _four_autoencoders(deep, shallow, deep_epochs, shallow_epochs, shallow_dae_epochs, noise):
@@ -155,6 +164,8 @@ PRESETS: Mapping[str, ExperimentPresets] = MappingProxyType({
         # of the ground truth within them.
         evaluation=EvaluationSettings(epochs=10, steps_per_epoch=50),
         lambda_search=LambdaSearchSettings(epochs=3, steps_per_epoch=30),
+        # About 130 passes over each task's ~290 training images: the smoke run of the continual protocol.
+        continual=ContinualSettings(iterations=300),
     ),
     "mnist": _MNIST_FAMILY,
     "fashion_mnist": _MNIST_FAMILY,

@@ -40,6 +40,7 @@ class FeatureSpace:
     def __init__(self, classifier: keras.Model, batch_size: int = 4096, feature_layer: str | None = None):
         self._both = classifier_layers.features_and_outputs(classifier, feature_layer)
         self._input_shape = shapes.input_shape(classifier)
+        self.widest = shapes.widest_layer(classifier)  # values per row of C's widest layer, φ's bound
         self._batch_size = batch_size
 
     def __call__(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -218,6 +219,11 @@ def start_dependence(autoencoder, reinjection: ReinjectionConfig, space: Feature
     """
     if chains < 4:
         raise UserInputError(f"telling the starts apart needs 4 chains or more, got {chains}")
+    n, widest = math.prod(shapes.input_shape(autoencoder)), max(shapes.widest_layer(autoencoder), space.widest)
+    # Per chain, both starts held at once: each start's state, noise, r's and C's widest layers, its φ and the
+    # NumPy copies of the state and φ.
+    check_fits_memory(chains, 2 * (5 * n + 4 * widest), field="chains",
+                      what=f"chains of n = {n} from each of two starts, through layers of up to {widest:,} values")
     half, num_classes = chains // 2, reference.num_classes
     per_start = {NORMAL_START: [], MOMENTS_START: []}
     between = []

@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 
 from aesampling.io import storage
+from aesampling.reporting.sources import FD_CHOICE, STUDENT_CHOICE, Source
 
 # Bounds first, then autoencoders in a fixed order, each with a stable style.
 _STYLES = {
@@ -20,18 +21,20 @@ _STYLES = {
 # An autoencoder keeps its colour across its curves; the λ choice and the class balance set the line.
 _AUTOENCODER_COLORS = {"shallow_ae": "tab:blue", "deep_ae": "tab:orange", "shallow_dae": "tab:green",
                        "deep_dae": "tab:purple"}
-_VARIANT_LINES = (("_fd_balanced", (0, (1, 1))), ("_fd", (0, (5, 2))), ("", "-"))  # suffix -> linestyle
+_LINES = {(STUDENT_CHOICE, False): "-", (FD_CHOICE, False): (0, (5, 2)), (FD_CHOICE, True): (0, (1, 1)),
+          (STUDENT_CHOICE, True): (0, (3, 1, 1, 1))}  # (λ choice, balanced) -> linestyle
 
 
-def _source_style(source: str) -> dict:
-    """Plot style of a curve: the bounds' own, an autoencoder's colour with its variant's line, or the default."""
-    if source in _STYLES:
-        return dict(_STYLES[source])
-    for suffix, line in _VARIANT_LINES:
-        base = source[: len(source) - len(suffix)] if suffix else source
-        if source.endswith(suffix) and base in _AUTOENCODER_COLORS:
-            return {"color": _AUTOENCODER_COLORS[base], "linestyle": line, "label": source}
-    return {"label": source}
+def _source_style(name: str) -> dict:
+    """Plot style of a curve: the bounds' own, an autoencoder's colour with its λ choice's and balance's line, or
+    the default."""
+    if name in _STYLES:
+        return dict(_STYLES[name])
+    source = Source.parse(name)
+    if source.base in _AUTOENCODER_COLORS:
+        return {"color": _AUTOENCODER_COLORS[source.base], "linestyle": _LINES[source.choice, source.balanced],
+                "label": name}
+    return {"label": name}
 
 
 _LOGIT_TICKS = (0.1, 0.2, 0.5, 0.8, 0.9, 0.95, 0.98, 0.99, 0.995, 0.999)

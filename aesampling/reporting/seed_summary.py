@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 
 from aesampling.reporting import tables
+from aesampling.reporting.sources import Source
 
 GROUND_TRUTH = "ground_truth"
 ACCURACY_METRICS = ("final_accuracy", "last_epochs_mean_accuracy", "relative_to_ground_truth")
@@ -21,7 +22,6 @@ SMALLER_IS_BETTER = frozenset({"fd", "fd_share_of_noise", "class_tv"})
 # The deep and the shallow autoencoder of each kind, compared seed by seed at each λ choice.
 DEEP_AND_SHALLOW = (("deep_ae", "shallow_ae"), ("deep_dae", "shallow_dae"))
 COMPARED_METRICS = ("relative_to_ground_truth", "fd_share_of_noise", "class_tv")
-_VARIANTS = ("", "_fd", "_fd_balanced")  # the student's λ choice, the lowest FD's, and the latter class-balanced
 
 
 def _number(value) -> float | None:
@@ -76,9 +76,10 @@ def paired_differences(frame: pd.DataFrame, pairs=DEEP_AND_SHALLOW, metrics=COMP
     """
     values = frame.pivot_table(index="seed", columns=["source", "metric"], values="value", aggfunc="first")
     rows = []
+    measured = [Source.parse(name) for name in dict.fromkeys(frame["source"]) if name != GROUND_TRUTH]
     for first_base, second_base in pairs:
-        for variant in _VARIANTS:
-            first, second = first_base + variant, second_base + variant
+        for source in (s for s in measured if s.base == first_base):  # each λ choice and collection of the first
+            first, second = source.name, source.with_base(second_base).name
             for metric in metrics:
                 if (first, metric) not in values.columns or (second, metric) not in values.columns:
                     continue

@@ -10,6 +10,7 @@ from aesampling.evaluation import learning_curves
 from aesampling.evaluation import curve_metrics
 from aesampling.errors import UserInputError
 from aesampling.quality import collapse
+from aesampling.reporting.sources import Source
 from aesampling.sampling.reinjection import CLASS_MOMENTS_REFILL, CLONE_REFILL
 
 RELATIVE_TARGET = 0.97  # "samples needed to reach 97% of the ground-truth accuracy"
@@ -109,8 +110,11 @@ def quality_table(records: dict[str, dict]) -> pd.DataFrame:
 def distinct_mixing(mixing: dict[str, list[dict]]) -> dict[str, list[dict]]:
     """The mixing curves worth drawing: a class-balanced source's is left out when it repeats its plain source's
     (balancing changes which states are kept, not the chains)."""
-    return {source: steps for source, steps in mixing.items()
-            if not (source.endswith("_balanced") and mixing.get(source.removesuffix("_balanced")) == steps)}
+    def repeats_its_plain_source(name: str, steps) -> bool:
+        source = Source.parse(name)
+        return source.balanced and mixing.get(source.unbalanced().name) == steps
+
+    return {name: steps for name, steps in mixing.items() if not repeats_its_plain_source(name, steps)}
 
 
 def quality_lines(quality: pd.DataFrame) -> list[str]:
