@@ -16,7 +16,7 @@
 #
 # Every target runs on Keras's TensorFlow backend by default; KERAS_BACKEND=jax runs it on JAX.
 # Variables: DATA_DIR, TFDS_DATA_DIR, RESNET_WEIGHTS (imagenet | none | file.h5),
-# IMAGE_SIZE (224), SEED (0), SEEDS (0 1 2), CRITERION (student | fd), START (normal | moments), NUM_SAMPLES (samples
+# IMAGE_SIZE (224), SEED (0), SEEDS (0 1 2), RECIPE (paper | recommended), CRITERION (student | fd), NUM_SAMPLES (samples
 # per autoencoder for the grids), RESULTS (build/results), REFERENCE (results), SMOKE=1 (tiny epochs and steps:
 # minutes, not hours).
 
@@ -69,18 +69,20 @@ CRITERION ?= student
 ifeq ($(filter student fd,$(CRITERION)),)
 $(error CRITERION must be student or fd, got '$(CRITERION)')
 endif
-# START=moments starts every chain at the training data's per-feature mean and std (x_0 = μ + σ ⊙ z) instead of
-# N(0, I): the λ searches run so, their results carry the start to the samples and curves, and labelled noise drawn
-# there (moments_bound) joins the bounds. START=normal (the default) is the paper's start.
-START ?= normal
-ifeq ($(filter normal moments,$(START)),)
-$(error START must be normal or moments, got '$(START)')
+# RECIPE names how the chains run (aesampling/experiments/recipes.py, results/recipes/): paper (the default here, what these
+# targets reproduce) starts every chain at N(0, I); recommended starts it at the training data's per-feature mean and
+# std (x_0 = μ + σ ⊙ z): the λ searches run so, their results carry the start to the samples and curves, and labelled
+# noise drawn there (moments_bound) joins the bounds. Both choose λ by the student (CRITERION=fd: by FD alone).
+RECIPE ?= paper
+ifeq ($(filter paper recommended,$(RECIPE)),)
+$(error RECIPE must be paper or recommended, got '$(RECIPE)')
 endif
-START_FLAG := $(if $(filter moments,$(START)),--start=moments)
+# The search's settings stamp names the recipe only where it is not the paper's, as before recipes had names.
+RECIPE_SETTING := $(if $(filter recommended,$(RECIPE)),--recipe=recommended)
 # Stuck chains refilled at each class's moments (--refill=class_moments in BALANCED_EVAL_ARGS): labelled noise drawn
 # there, each class alike (class_moments_bound), joins the bounds as the floor those chains start from.
 CLASS_BOUND := $(if $(findstring --refill=class_moments,$(BALANCED_EVAL_ARGS)),class_moments_bound)
-NOISE_BOUNDS := $(CLASS_BOUND) $(if $(START_FLAG),moments_bound) lower_bound
+NOISE_BOUNDS := $(CLASS_BOUND) $(if $(RECIPE_SETTING),moments_bound) lower_bound
 FD_SOURCES := $(AUTOENCODERS:%=%_fd) $(AUTOENCODERS:%=%_fd_balanced)
 ifeq ($(CRITERION),fd)
 SOURCES := upper_bound $(FD_SOURCES) $(NOISE_BOUNDS)
@@ -103,7 +105,7 @@ join_commas = $(subst $(space),$(comma),$(strip $(1)))
 DATA_FLAGS := $(if $(DATA_DIR),--data_dir=$(DATA_DIR)) $(if $(TFDS_DATA_DIR),--tfds_data_dir=$(TFDS_DATA_DIR))
 
 # The settings given on make's command line, repeated in each report's reproduce command (a seed's run adds SEED).
-REPRODUCED_VARIABLES = DATA_DIR TFDS_DATA_DIR RESNET_WEIGHTS IMAGE_SIZE SEED SMOKE CRITERION START FD_CURVES NUM_SAMPLES \
+REPRODUCED_VARIABLES = DATA_DIR TFDS_DATA_DIR RESNET_WEIGHTS IMAGE_SIZE SEED SMOKE RECIPE CRITERION FD_CURVES NUM_SAMPLES \
   AUTOENCODERS TRAIN_ARGS SEARCH_ARGS EVAL_ARGS BALANCED_EVAL_ARGS $(1)_DAE_NOISES
 quoted = $(if $(findstring $(space),$(strip $(1))),'$(strip $(1))',$(1))
 reproduce_command = $(strip make $(1) $(foreach v,$(REPRODUCED_VARIABLES),$(if $(filter command line environment environment override,$(origin $(v))),$(v)=$(call quoted,$($(v))))))
@@ -155,7 +157,7 @@ demo: | $(STAMP)
 # writing anything. A run folder made before the stamps existed has none: it is redone in full.
 STAGES := train search noises sample eval eval_balanced report
 settings_train = $($(1)_FLAGS) --seed=$(SEED) $(TRAIN_ARGS) backend=$(or $(KERAS_BACKEND),tensorflow)
-settings_search = --criterion=$(CRITERION) $(START_FLAG) $(SEARCH_ARGS)
+settings_search = --criterion=$(CRITERION) $(RECIPE_SETTING) $(SEARCH_ARGS)
 settings_noises = $($(1)_DAE_NOISES)
 settings_sample = --num_samples=$(NUM_SAMPLES)
 settings_eval = $(EVAL_ARGS)
@@ -187,7 +189,7 @@ $$($(1)_DIR)/models/%.keras: $(3) $$($(1)_DIR)/settings/train.txt | $(STAMP)
 	$(PY) scripts/train.py $$($(1)_FLAGS) --model=$$* --seed=$(SEED) --output=$$@ $(TRAIN_ARGS)
 
 $$($(1)_DIR)/lambda/%.json: $$($(1)_DIR)/models/%.keras $$($(1)_DIR)/models/classifier.keras $$($(1)_DIR)/settings/search.txt
-	$(PY) scripts/search_lambda.py $$($(1)_FLAGS) --autoencoder=$$< --classifier=$$($(1)_DIR)/models/classifier.keras --seed=$(SEED) --criterion=$(CRITERION) $(START_FLAG) --output=$$@ $(SEARCH_ARGS)
+	$(PY) scripts/search_lambda.py $$($(1)_FLAGS) --autoencoder=$$< --classifier=$$($(1)_DIR)/models/classifier.keras --seed=$(SEED) --recipe=$(RECIPE) --criterion=$(CRITERION) --output=$$@ $(SEARCH_ARGS)
 
 $$($(1)_DIR)/samples/%.npz: $$($(1)_DIR)/models/%.keras $$($(1)_DIR)/lambda/%.json $$($(1)_DIR)/models/classifier.keras $$($(1)_DIR)/settings/sample.txt
 	$(PY) scripts/sample.py $$($(1)_FLAGS) --autoencoder=$$< --classifier=$$($(1)_DIR)/models/classifier.keras --chains_file=$$($(1)_DIR)/lambda/$$*.json --num_samples=$(NUM_SAMPLES) --seed=$(SEED) --output=$$@

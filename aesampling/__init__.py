@@ -12,6 +12,8 @@ The public API, for use from Python or a notebook:
     Sampling (Algorithm 1)        ReinjectionConfig, ReinjectionSampler, StartMoments,
                                   Balance, BalancedReinjectionSampler, ClassMoments, make_sampler
     Labels (Algorithm 2)          Labeler, LabelledBatches (a keras.utils.PyDataset of (x, C(x)) for fit)
+    Recipes                       RECIPES, recipe: the paper's (N(0, I) start) and the recommended one
+                                  (the data's moments), each a start and a λ criterion
     Choosing λ                    choose_lambda_by_fd (FD on held-out data, collapsed settings avoided),
                                   search_lambda (validation split: student or FD criterion),
                                   estimate_lambda (Eq. 5, from r alone)
@@ -72,6 +74,7 @@ from aesampling.errors import DataUnavailableError, UserInputError  # noqa: E402
 from aesampling.io.storage import load_model, save_model  # noqa: E402
 from aesampling.models.presets import experiment_presets  # noqa: E402
 from aesampling.quality.collapse import assess as assess_collapse  # noqa: E402
+from aesampling.experiments.recipes import RECIPES, recipe  # noqa: E402
 from aesampling.quality.diagnostics import FeatureSpace, Reference, measure_samples  # noqa: E402
 from aesampling.quality.measures import (class_total_variation, frechet_distance,  # noqa: E402
                                          precision_recall_density_coverage, sample_quality)
@@ -87,8 +90,9 @@ __version__ = "0.1.0"
 
 __all__ = [
     "Balance", "BalancedReinjectionSampler", "ClassMoments", "DATASETS", "DataUnavailableError", "Dataset", "FeatureSpace",
-    "LabelledBatches", "Labeler", "Reference", "ReinjectionConfig", "ReinjectionSampler", "StartMoments", "UserInputError",
+    "LabelledBatches", "Labeler", "RECIPES", "Reference", "ReinjectionConfig", "ReinjectionSampler", "StartMoments", "UserInputError",
     "assess_collapse", "choose_lambda_by_fd", "class_total_variation", "estimate_lambda", "experiment_presets", "experiments", "frechet_distance",
-    "load_dataset", "load_model", "make_sampler", "measure_samples", "precision_recall_density_coverage", "sample_quality",
+    "load_dataset", "load_model", "make_sampler", "measure_samples", "precision_recall_density_coverage", "recipe",
+    "sample_quality",
     "save_model", "search_lambda",
 ]

@@ -17,6 +17,7 @@ _quiet.filter_backend_chatter()  # before the backend is imported: its C++ logs 
 from absl import app, flags  # noqa: E402
 from absl import logging as absl_logging  # noqa: E402
 
+from aesampling.experiments import recipes  # noqa: E402
 from aesampling.io import interruption  # noqa: E402
 from aesampling.models import presets  # noqa: E402
 from aesampling.sampling.devices import STRATEGIES  # noqa: E402
@@ -89,6 +90,12 @@ def define_start_flag() -> None:
     flags.DEFINE_enum("start", None, list(START_MODES), "Where each restart's chains start: normal, x_0 ~ N(0, I) "
                       "(the paper), or moments, x_0 = μ + σ ⊙ z at the training data's per-feature mean and std, "
                       "2·n numbers that a search result then stores (default: --chains_file's, else normal).")
+
+
+def define_recipe_flag(default: str = recipes.RECOMMENDED) -> None:
+    """The named recipe (aesampling.experiments.recipes): where the chains start and how λ is chosen."""
+    flags.DEFINE_enum("recipe", default, list(recipes.RECIPES), "; ".join(
+        f"{r.name}: {r.summary}" for r in recipes.RECIPES.values()) + ".")
 
 
 def define_chain_flags() -> None:

@@ -16,7 +16,9 @@ import _common
 from absl import flags
 
 from aesampling import experiments
+from aesampling.experiments import recipes
 from aesampling.continual.protocol import METHODS
+from aesampling.experiments.configs import LEARNERS
 
 flags.DEFINE_string("output_dir", None, "Folder to write the report into.")
 flags.DEFINE_list("methods", list(METHODS), "Replay methods to run, in this order.")
@@ -32,6 +34,9 @@ flags.DEFINE_string("autoencoder", None, "A .keras autoencoder whose architectur
                     "weights) the replay autoencoder takes (default: --autoencoder_preset).")
 flags.DEFINE_enum("autoencoder_preset", "shallow_ae", ["shallow_ae", "deep_ae"], "The dataset's autoencoder preset "
                   "replay uses when no --autoencoder is given.")
+flags.DEFINE_enum("learner", "mlp", list(LEARNERS), "The learner: the protocol's MLP 400-400 (mlp) or the "
+                  "dataset's ground-truth classifier preset's hidden layers (classifier), with a logits head.")
+_common.define_recipe_flag(default=recipes.PAPER)
 flags.DEFINE_string("reproduce_command", None, "The command that reproduces the run, quoted in the table.")
 flags.mark_flags_as_required(["output_dir"])
 _common.define_data_flags()
@@ -43,7 +48,8 @@ def main():
         _common.data_config(), output_dir=FLAGS.output_dir, methods=tuple(FLAGS.methods),
         seeds=tuple(_common.integers("seeds", FLAGS.seeds)), tasks=FLAGS.tasks, iterations=FLAGS.iterations,
         batch_size=FLAGS.batch_size, replay_batch=FLAGS.replay_batch, buffer_per_class=FLAGS.buffer_per_class,
-        lam=FLAGS.lam, autoencoder=FLAGS.autoencoder, autoencoder_preset=FLAGS.autoencoder_preset,
+        lam=FLAGS.lam, autoencoder=FLAGS.autoencoder, autoencoder_preset=FLAGS.autoencoder_preset, recipe=FLAGS.recipe,
+        learner=FLAGS.learner,
         reproduce_command=FLAGS.reproduce_command,
     ))
     for row in result["table"].itertuples():

@@ -12,15 +12,20 @@ smallest λ, largest burn-in), the search tries one step beyond it, up to
 --widenings times (aesampling.selection.lambda_search). With FD samples, the student
 search also records the lowest-FD setting; --fd_widenings more rounds look
 for it past the edges, by FD alone. Pass that file to sample.py / evaluate.py with --chains_file.
-With --start=moments every chain starts at the training split's per-feature
-mean and std, and the file stores those 2·n numbers for sample.py.
+--recipe (aesampling.experiments.recipes) sets where the chains start and the criterion:
+recommended (the default) starts every chain at the training split's
+per-feature mean and std, and the file stores those 2·n numbers for
+sample.py; paper starts them at N(0, I), as the paper did.
 """
+
+import dataclasses
 
 import _common
 from absl import flags
 
-from aesampling.selection import lambda_search
 from aesampling import experiments
+from aesampling.experiments import recipes
+from aesampling.selection import lambda_search
 
 flags.DEFINE_string("autoencoder", None, "Saved autoencoder (.keras).")
 flags.DEFINE_string("classifier", None, "Saved ground-truth classifier (.keras).")
@@ -37,16 +42,16 @@ flags.DEFINE_integer("fd_widenings", None, "Student criterion: rounds of widenin
                      "its lowest FD sits on an edge, measured by FD alone, for the FD choice the search records "
                      "(default: preset, 4; 0 without FD samples or under the fd criterion).")
 flags.DEFINE_integer("seed", 0, "Random seed.")
-flags.DEFINE_enum("criterion", "student", ["student", "fd"], "Which setting is best: the student's mean validation "
+flags.DEFINE_enum("criterion", None, ["student", "fd"], "Which setting is best: the student's mean validation "
                   "accuracy (student), or the lowest FD of the samples to the validation images (fd: no student is "
-                  "trained, so it is fast).")
+                  "trained, so it is fast) (default: the recipe's, student).")
 flags.DEFINE_integer("mixing_chains", 1000, "Chains whose FD against t gives a 'mixing' burn-in.")
 flags.DEFINE_integer("fd_samples", 5000, "Samples per setting whose FD to the validation images is measured "
                      "(0: none; the fd criterion needs them).")
 flags.mark_flags_as_required(["autoencoder", "classifier", "output"])
 _common.define_data_flags()
 _common.define_chain_shape_flags()
-_common.define_start_flag()
+_common.define_recipe_flag()
 _common.define_feature_layer_flag()
 FLAGS = flags.FLAGS
 
@@ -66,15 +71,16 @@ def _burn_ins(values):
 
 
 def main():
+    recipe = recipes.recipe(FLAGS.recipe)
     record = experiments.run_lambda_search(experiments.LambdaSearchConfig.from_preset(
         _common.data_config(), autoencoder=FLAGS.autoencoder, classifier=FLAGS.classifier,
-        output=FLAGS.output, reinjection=_common.chain_config(FLAGS.dataset),
+        output=FLAGS.output, reinjection=dataclasses.replace(_common.chain_config(FLAGS.dataset), start=recipe.start),
         # A list given empty (--lambdas=) is an empty grid the config refuses, not the preset's.
         lambdas=None if FLAGS.lambdas is None else _floats(FLAGS.lambdas),
         collects=None if FLAGS.collects is None else tuple(FLAGS.collects),
         burn_ins=None if FLAGS.burn_ins is None else _burn_ins(FLAGS.burn_ins),
         epochs=FLAGS.epochs, steps_per_epoch=FLAGS.steps_per_epoch, seed=FLAGS.seed, widenings=FLAGS.widenings,
-        criterion=FLAGS.criterion, fd_samples=FLAGS.fd_samples, mixing_chains=FLAGS.mixing_chains,
+        criterion=FLAGS.criterion or recipe.criterion, fd_samples=FLAGS.fd_samples, mixing_chains=FLAGS.mixing_chains,
         feature_layer=FLAGS.feature_layer, fd_widenings=FLAGS.fd_widenings,
     ))
     best = record["best"]

@@ -130,6 +130,18 @@ def test_the_presets_set_the_iterations_unless_given():
     assert experiments.ClassIncrementalConfig.from_preset(digits, output_dir="o", iterations=7).iterations == 7
 
 
+def test_the_learner_is_the_protocols_mlp_or_the_classifier_preset(digits):
+    from aesampling.experiments import class_incremental
+
+    for learner, units in (("mlp", (400, 400)), ("classifier", (128, 128))):
+        config = experiments.ClassIncrementalConfig(data=experiments.DataConfig(dataset="digits"), output_dir="o",
+                                                    learner=learner, recipe="recommended")
+        settings = class_incremental._settings(config, digits, None)
+        assert settings.learner_units == units and settings.chains.start == "moments"
+    with pytest.raises(UserInputError, match="`learner` must be one of mlp, classifier"):
+        experiments.ClassIncrementalConfig(data=experiments.DataConfig(dataset="digits"), output_dir="o", learner="cnn")
+
+
 def test_the_stage_writes_its_report_and_resumes_finished_seeds(tmp_path):
     config = experiments.ClassIncrementalConfig(data=experiments.DataConfig(dataset="digits"),
                                                 output_dir=str(tmp_path / "split"), methods=("none", "buffer"),

@@ -29,7 +29,7 @@ def test_the_results_index_names_every_folder_once_and_only_folders_that_exist()
         assert target == f"{name}/README.md"
     for row in re.findall(r"^\| \[.*$", (RESULTS / "README.md").read_text(), re.MULTILINE):
         status = row.split(" | ")[4]
-        assert status.split()[0] in ("reference", "study", "diagnostic"), row
+        assert status.split()[0] in ("reference", "study", "diagnostic", "decision"), row
 
 
 def test_every_relative_link_resolves():

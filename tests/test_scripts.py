@@ -155,7 +155,7 @@ def test_a_changed_setting_redoes_its_stage_and_what_follows(smoke_results, tmp_
     assert make("-q", "digits", *variables, check=False).returncode == 0  # a copy is up to date
     assert "--num_samples=200" in (run / "settings" / "sample.txt").read_text()
     plans = {change: make("-n", "digits", *variables, change).stdout for change in (
-        "NUM_SAMPLES=300", "CRITERION=fd", "TRAIN_ARGS=--epochs=2", "digits_DAE_NOISES=preset sp0.1", "START=moments")}
+        "NUM_SAMPLES=300", "CRITERION=fd", "TRAIN_ARGS=--epochs=2", "digits_DAE_NOISES=preset sp0.1", "RECIPE=recommended")}
     assert planned_scripts(plans["NUM_SAMPLES=300"]) == ["compare.py", "label.py", "report.py", "sample.py"]
     assert planned_scripts(plans["CRITERION=fd"]) == [
         "choose_noise.py", "compare.py", "evaluate.py", "label.py", "report.py", "sample.py", "search_lambda.py"]
@@ -165,13 +165,13 @@ def test_a_changed_setting_redoes_its_stage_and_what_follows(smoke_results, tmp_
     assert sorted(trained) == sorted(dae for dae in SMOKE_AUTOENCODERS if dae.endswith("_dae"))  # sp0.1 candidates
     assert "--salt_pepper_rate=0.1" in noises and "scripts/choose_noise.py" in noises
     # Chains from the data's moments: the searches onwards, and noise at the moments joins the bounds, whose own
-    # curves do not depend on the start. START=normal is the default: only the report, which names it, is redone.
-    moments = plans["START=moments"]
+    # curves do not depend on the start. RECIPE=paper is the default: only the report, which names it, is redone.
+    moments = plans["RECIPE=recommended"]
     assert planned_scripts(moments) == planned_scripts(plans["CRITERION=fd"])
-    assert all("--start=moments" in line for line in moments.splitlines() if "scripts/search_lambda.py" in line)
+    assert all("--recipe=recommended" in line for line in moments.splitlines() if "scripts/search_lambda.py" in line)
     evaluated = sorted(line.split("--source=")[1].split()[0] for line in moments.splitlines() if "evaluate.py" in line)
     assert evaluated == sorted(["moments_bound", *SMOKE_SOURCES[1:-1]])
-    assert planned_scripts(make("-n", "digits", *variables, "START=normal").stdout) == ["compare.py", "report.py"]
+    assert planned_scripts(make("-n", "digits", *variables, "RECIPE=paper").stdout) == ["compare.py", "report.py"]
     assert "--num_samples=200" in (run / "settings" / "sample.txt").read_text()  # the dry runs wrote nothing
     # A setting only the report shows (a variable given on the command line) redoes the report alone, for real.
     table = (run / "table.md").stat().st_mtime_ns

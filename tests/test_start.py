@@ -15,11 +15,14 @@ def test_a_moments_search_carries_its_start_to_sample_and_evaluate(digits_models
     models = {"autoencoder": digits_models / "ae.keras", "classifier": digits_models / "classifier.keras"}
     model_flags = [f"--{name}={path}" for name, path in models.items()]
     search = tmp_path / "search.json"
-    run_script("search_lambda", "--dataset=digits", *model_flags, "--start=moments", "--criterion=fd",
-               "--lambdas=0.1", "--collects=clean", "--burn_ins=1", "--widenings=0", "--fd_samples=200",
-               "--mixing_chains=20", f"--output={search}")
+    tiny_grid = ["--criterion=fd", "--lambdas=0.1", "--collects=clean", "--burn_ins=1", "--widenings=0",
+                 "--fd_samples=200", "--mixing_chains=20"]
+    run_script("search_lambda", "--dataset=digits", *model_flags, *tiny_grid, f"--output={search}")  # recommended
     record = json.loads(search.read_text())
     assert record["best"]["start"] == record["best_fd"]["start"] == "moments"
+    paper = tmp_path / "paper.json"
+    run_script("search_lambda", "--dataset=digits", *model_flags, *tiny_grid, "--recipe=paper", f"--output={paper}")
+    assert json.loads(paper.read_text())["best"]["start"] == "normal" and "start_moments" not in paper.read_text()
     # The search stores μ and σ of the training split, the only numbers of the data it keeps.
     x_train = experiments.inputs.load_data(experiments.DataConfig(dataset="digits")).x_train
     moments = StartMoments.from_record(record["start_moments"], str(search))

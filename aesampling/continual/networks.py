@@ -34,12 +34,12 @@ def distillation_loss(targets, logits):
 
 
 def build_learner(input_dim: int, num_classes: int, *, learning_rate: float = 1e-3, units=LEARNER_UNITS,
-                  name: str = "learner") -> keras.Model:
-    """The learner: ReLU MLP n -> units -> C logits, compiled with Adam on `distillation_loss`."""
+                  activation: str = "relu", name: str = "learner") -> keras.Model:
+    """The learner: an MLP n -> units (ReLU by default) -> C logits, compiled with Adam on `distillation_loss`."""
     inputs = keras.Input((input_dim,))
     h = inputs
     for i, width in enumerate(units):
-        h = keras.layers.Dense(width, activation="relu", name=f"hidden_{i}")(h)
+        h = keras.layers.Dense(width, activation=activation, name=f"hidden_{i}")(h)
     model = keras.Model(inputs, keras.layers.Dense(num_classes, name="logits")(h), name=name)
     model.compile(optimizer=builders.adam(learning_rate), loss=distillation_loss)
     return model

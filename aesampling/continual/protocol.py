@@ -105,6 +105,8 @@ class Settings:
     autoencoder_units: tuple[int, ...] = (600, 400, 100, 400, 600)
     autoencoder_activation: str = "relu"
     autoencoder: keras.Model | None = None  # an architecture to clone instead of the units above
+    learner_units: tuple[int, ...] = networks.LEARNER_UNITS
+    learner_activation: str = "relu"
 
 
 @dataclasses.dataclass
@@ -290,7 +292,8 @@ class Run:
         method, settings = METHODS[name], self.settings
         started = time.perf_counter()
         keras.utils.set_random_seed(int(self.seed))
-        learner = networks.build_learner(self.input_dim, self.num_classes, learning_rate=settings.learning_rate)
+        learner = networks.build_learner(self.input_dim, self.num_classes, learning_rate=settings.learning_rate,
+                                         units=settings.learner_units, activation=settings.learner_activation)
         kind = method.sequence
         trains_generator = kind is not None and kind not in self.generators
         generator = self._new_generator(kind) if trains_generator else None

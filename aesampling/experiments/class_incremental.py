@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 from absl import logging
 
+from aesampling.experiments import recipes
 from aesampling.continual import protocol
 from aesampling.continual.tasks import split_classes, split_tasks
 from aesampling.data import datasets
@@ -34,6 +35,7 @@ from aesampling.io import storage
 from aesampling.models import presets, shapes
 from aesampling.reporting import plots, tables
 from aesampling.reporting.progress import duration
+from aesampling.sampling.reinjection import ReinjectionConfig
 
 OUTPUTS = ("results.csv", "table.md", "metrics.json", "accuracy.png", "config.json")
 GENERATORS = ("reinjection", "balanced_reinjection", "vae")
@@ -56,9 +58,14 @@ def _check_settings_fit(config: ClassIncrementalConfig, dataset: datasets.Datase
 
 def _settings(config: ClassIncrementalConfig, dataset: datasets.Dataset, template) -> protocol.Settings:
     preset = presets.experiment_presets(dataset.name).autoencoders[config.autoencoder_preset]
-    return protocol.Settings(iterations=config.iterations, batch_size=config.batch_size,
+    chains = ReinjectionConfig(lam=0.0, start=recipes.recipe(config.recipe).start)  # λ: chosen after each task
+    learner = {}
+    if config.learner == "classifier":
+        classifier = presets.experiment_presets(dataset.name).classifier
+        learner = {"learner_units": classifier.hidden_units, "learner_activation": classifier.activation}
+    return protocol.Settings(iterations=config.iterations, batch_size=config.batch_size, **learner,
                              replay_batch=config.replay_batch, buffer_per_class=config.buffer_per_class,
-                             lam=config.lam, autoencoder_units=preset.hidden_units,
+                             lam=config.lam, chains=chains, autoencoder_units=preset.hidden_units,
                              autoencoder_activation=preset.activation, autoencoder=template)
 
 
@@ -100,11 +107,18 @@ def _summary(frame: pd.DataFrame, methods: tuple[str, ...], tasks: int) -> pd.Da
     return pd.DataFrame(rows)
 
 
+def _learner_text(config: ClassIncrementalConfig, dataset: str) -> str:
+    if config.learner == "mlp":
+        return "MLP 400-400"
+    classifier = presets.experiment_presets(dataset).classifier
+    return f"the ground-truth classifier preset's MLP {'-'.join(str(u) for u in classifier.hidden_units)}"
+
+
 def _table(summary: pd.DataFrame, config: ClassIncrementalConfig, dataset: str, tasks, record: dict) -> str:
     seeds = len(config.seeds)
     lines = [f"# Class-incremental split {dataset}: {len(tasks)} tasks of classes "
              f"{', '.join('/'.join(str(c) for c in t) for t in tasks)}", "",
-             f"Learner MLP 400-400, {config.iterations} Adam steps per task, batch {config.batch_size} "
+             f"Learner {_learner_text(config, dataset)}, {config.iterations} Adam steps per task, batch {config.batch_size} "
              f"+ {config.replay_batch} replayed; {seeds} seed{'s' if seeds > 1 else ''} "
              f"({', '.join(str(s) for s in config.seeds)}); buffer {config.buffer_per_class} per class. "
              f"Accuracy on the test images of all {sum(len(t) for t in tasks)} classes after the last task (mean ± sd "

@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import math
 
+from aesampling.experiments import recipes
 from aesampling.errors import UserInputError
 from aesampling.models import presets
 from aesampling.sampling import class_balance
@@ -376,12 +377,18 @@ class SeedSpreadConfig:
             raise UserInputError(f"a seed spread needs the reports of two seeds or more, got {len(self.runs)}")
 
 
+LEARNERS = ("mlp", "classifier")  # the continual learner: the protocol's MLP, or the ground-truth classifier preset's
+
+
 @dataclasses.dataclass(frozen=True)
 class ClassIncrementalConfig:
     """Class-incremental learning by replay (aesampling.continual.protocol): the dataset's classes in `tasks` tasks
     in label order, each of `methods` run over each of `seeds`; `lam` None chooses λ by FD after each task;
     `autoencoder`, a .keras file whose architecture (not its weights) the replay autoencoder takes (None: the
-    dataset's `autoencoder_preset`, an AE preset without noise: shallow_ae or deep_ae)."""
+    dataset's `autoencoder_preset`, an AE preset without noise: shallow_ae or deep_ae); `recipe` sets where the
+    replay chains start (`recipes`: the moments of the tasks seen so far for "recommended"); `learner` is the
+    protocol's MLP 400-400 ("mlp") or the dataset's ground-truth classifier preset's hidden layers ("classifier"),
+    each with a logits head."""
 
     data: DataConfig
     output_dir: str
@@ -396,6 +403,8 @@ class ClassIncrementalConfig:
     lam: float | None = None
     autoencoder: str | None = None
     autoencoder_preset: str = "shallow_ae"
+    recipe: str = recipes.PAPER
+    learner: str = "mlp"
     reproduce_command: str | None = None
 
     @classmethod
@@ -419,5 +428,8 @@ class ClassIncrementalConfig:
                      buffer_per_class=self.buffer_per_class)
         if self.lam is not None:
             _non_negative("λ", [self.lam])
+        recipes.recipe(self.recipe)
+        if self.learner not in LEARNERS:
+            raise UserInputError(f"`learner` must be one of {', '.join(LEARNERS)}, got {self.learner!r}")
         if self.autoencoder_preset not in ("shallow_ae", "deep_ae"):
             raise UserInputError(f"`autoencoder_preset` must be shallow_ae or deep_ae, got {self.autoencoder_preset!r}")

@@ -30,7 +30,7 @@ OUTPUT_FIELDS = ("output", "model_output", "search_output", "output_dir")  # the
 FOLDER_FIELDS = ("data_dir", "tfds_data_dir", "cache_dir", "runs")  # folders read (their files are named apart)
 # Text fields that hold names or settings, not paths (`resnet_weights` is either: data_inputs tells them apart).
 NAME_FIELDS = ("dataset", "model", "source", "strategy", "feature_layer", "criterion", "collects", "burn_ins",
-               "methods", "autoencoder_preset", "reproduce_command", "resnet_weights")
+               "methods", "autoencoder_preset", "recipe", "learner", "reproduce_command", "resnet_weights")
 WEIGHTS_NAMES = ("imagenet", "none")  # `resnet_weights` that are not files
 
 
