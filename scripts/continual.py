@@ -18,10 +18,11 @@ from absl import flags
 from aesampling import experiments
 from aesampling.experiments import recipes
 from aesampling.continual.protocol import METHODS
-from aesampling.experiments.configs import LEARNERS
+from aesampling.experiments.configs import LEARNERS, ClassIncrementalConfig
 
 flags.DEFINE_string("output_dir", None, "Folder to write the report into.")
-flags.DEFINE_list("methods", list(METHODS), "Replay methods to run, in this order.")
+flags.DEFINE_list("methods", list(ClassIncrementalConfig.methods), "Replay methods to run, in this order (of "
+                  f"{', '.join(METHODS)}; balanced_reinjection only when named).")
 flags.DEFINE_list("seeds", ["0"], "Seeds: each runs every method.")
 flags.DEFINE_integer("tasks", 5, "Tasks the classes are split into, in label order.")
 flags.DEFINE_integer("iterations", None, "Adam steps per task, of the learner and of each generator (default: the "

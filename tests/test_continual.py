@@ -91,7 +91,7 @@ def test_a_users_convolutional_autoencoder_replays(two_tasks, layout):
 
 
 def test_balanced_replay_fills_equal_quotas_of_the_past_classes(two_tasks):
-    run = protocol.Run(two_tasks, 10, protocol.Settings(iterations=30, lam=0.1), seed=0)
+    run = protocol.Run(two_tasks, 10, protocol.Settings(iterations=5, lam=0.1), seed=0)
     result = run.run_method("balanced_reinjection")
     assert len(result["accuracies"]) == 2 and "reinjection" not in run.generators  # its own autoencoder
     keras.utils.set_random_seed(3)
