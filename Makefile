@@ -77,8 +77,12 @@ RECIPE ?= paper
 ifeq ($(filter paper recommended,$(RECIPE)),)
 $(error RECIPE must be paper or recommended, got '$(RECIPE)')
 endif
-# The search's settings stamp names the recipe only where it is not the paper's, as before recipes had names.
-RECIPE_SETTING := $(if $(filter recommended,$(RECIPE)),--recipe=recommended)
+ifneq ($(filter command line environment,$(origin START)),)
+$(error START was replaced by RECIPE: START=moments is RECIPE=recommended, START=normal is RECIPE=paper)
+endif
+# The search's settings stamp, in the words run folders made before recipes had names hold: nothing for the paper's
+# start, --start=moments for the moments, so that an older folder's searches are not redone.
+RECIPE_SETTING := $(if $(filter recommended,$(RECIPE)),--start=moments)
 # Stuck chains refilled at each class's moments (--refill=class_moments in BALANCED_EVAL_ARGS): labelled noise drawn
 # there, each class alike (class_moments_bound), joins the bounds as the floor those chains start from.
 CLASS_BOUND := $(if $(findstring --refill=class_moments,$(BALANCED_EVAL_ARGS)),class_moments_bound)
@@ -286,11 +290,13 @@ endif
 SPLIT_DATASETS := digits mnist fashion_mnist cifar10
 split_command = $(strip $(if $(filter environment command line,$(origin KERAS_BACKEND)),KERAS_BACKEND=$(KERAS_BACKEND)) \
   make split_$(1) $(if $(filter-out 0,$(SPLIT_SEEDS)),SPLIT_SEEDS=$(call quoted,$(SPLIT_SEEDS))) \
-  $(if $(DATA_DIR),DATA_DIR=$(DATA_DIR)) $(if $(SPLIT_ARGS),SPLIT_ARGS=$(call quoted,$(SPLIT_ARGS))))
+  $(if $(DATA_DIR),DATA_DIR=$(DATA_DIR)) $(if $(filter environment command line,$(origin RECIPE)),RECIPE=$(RECIPE)) \
+  $(if $(SPLIT_ARGS),SPLIT_ARGS=$(call quoted,$(SPLIT_ARGS))))
 define SPLIT
 split_$(1): $(2) | $(STAMP)
 	$(PY) scripts/continual.py --dataset=$(1) $(DATA_FLAGS) $(3) --seeds=$$(call join_commas,$(SPLIT_SEEDS)) \
-	  --output_dir=$(RESULTS)/split_$(1) --reproduce_command="$$(call split_command,$(1))" $(SPLIT_ARGS)
+	  --recipe=$(RECIPE) --output_dir=$(RESULTS)/split_$(1) --reproduce_command="$$(call split_command,$(1))" \
+	  $(SPLIT_ARGS)
 endef
 $(eval $(call SPLIT,digits,,))
 $(eval $(call SPLIT,mnist,,))

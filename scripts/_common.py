@@ -92,9 +92,9 @@ def define_start_flag() -> None:
                       "2·n numbers that a search result then stores (default: --chains_file's, else normal).")
 
 
-def define_recipe_flag(default: str = recipes.RECOMMENDED) -> None:
+def define_recipe_flag(default: str = recipes.RECOMMENDED, help_text: str | None = None) -> None:
     """The named recipe (aesampling.experiments.recipes): where the chains start and how λ is chosen."""
-    flags.DEFINE_enum("recipe", default, list(recipes.RECIPES), "; ".join(
+    flags.DEFINE_enum("recipe", default, list(recipes.RECIPES), help_text or "; ".join(
         f"{r.name}: {r.summary}" for r in recipes.RECIPES.values()) + ".")
 
 

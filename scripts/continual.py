@@ -37,7 +37,8 @@ flags.DEFINE_enum("autoencoder_preset", "shallow_ae", ["shallow_ae", "deep_ae"],
                   "replay uses when no --autoencoder is given.")
 flags.DEFINE_enum("learner", "mlp", list(LEARNERS), "The learner: the protocol's MLP 400-400 (mlp) or the "
                   "dataset's ground-truth classifier preset's hidden layers (classifier), with a logits head.")
-_common.define_recipe_flag(default=recipes.PAPER)
+_common.define_recipe_flag(default=recipes.PAPER, help_text="Where the replay chains start: paper, at N(0, I); "
+                           "recommended, at the per-feature moments of the tasks seen so far (λ: by FD, or --lam).")
 flags.DEFINE_string("reproduce_command", None, "The command that reproduces the run, quoted in the table.")
 flags.mark_flags_as_required(["output_dir"])
 _common.define_data_flags()

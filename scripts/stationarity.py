@@ -31,6 +31,7 @@ _common.define_data_flags()
 _common.define_lambda_flags()  # the chains' shape (both starts, no restart, no balance) is this script's own
 _common.define_feature_layer_flag()
 FLAGS = flags.FLAGS
+_common.FIELD_FLAGS = {**_common.FIELD_FLAGS, "chains": "stationarity_chains"}  # its config's `chains`
 
 
 def main():

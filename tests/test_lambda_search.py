@@ -57,7 +57,7 @@ def test_read_best(tmp_path):
                                    "start_moments": {"mean": [0.5, 0.25], "std": [0.1, 0.0]}}))
     assert lambda_search.read_best(str(moments))["start"] == "moments"
     np.testing.assert_array_equal(lambda_search.read_start_moments(str(moments)).mean, [0.5, 0.25])
-    with pytest.raises(UserInputError, match="holds no starting moments: .* made with `start` moments"):
+    with pytest.raises(UserInputError, match="holds no starting moments: .* recipe recommended"):
         lambda_search.read_start_moments(str(good))
     bad = tmp_path / "bad.json"
     bad.write_text(json.dumps({"grid": []}))

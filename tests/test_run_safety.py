@@ -127,29 +127,37 @@ def test_evaluate_keeps_its_search_result(digits_models, tmp_path, search_result
 
 
 def test_an_input_stays_protected_while_its_stage_runs_and_no_longer(tmp_path):
-    model = tmp_path / "model.keras"
-    model.write_bytes(b"the user's model")
+    outer, inner = tmp_path / "outer.keras", tmp_path / "inner.keras"
+    for model in (outer, inner):
+        model.write_bytes(b"a user's model")
+    not_yet = tmp_path / "cache.npz"  # an input the stage makes first (a feature cache): not protected
 
     @outputs.stage
-    def stage(name, inner=None):
-        outputs.claim({"the table": tmp_path / f"{name}.csv"}, {f"the {name} model": model})
-        later = tmp_path / f"{name}.png"  # a path computed after the claim, which meanwhile became the input
-        later.symlink_to(model)
-        if inner:
-            inner("inner")  # an inner stage keeps the outer one's inputs protected and ends only its own
-        with pytest.raises(UserInputError, match="is the outer model, an input of this run"):
-            storage.write_text(later, "a figure")
-        with pytest.raises(UserInputError, match="is the outer model"):
-            storage.write_text(tmp_path / "." / "model.keras", "respelt")
+    def inner_stage():
+        outputs.claim({"the inner table": tmp_path / "inner.csv"}, {"the inner model": inner})
+        with pytest.raises(UserInputError, match="is the inner model, an input of this run"):
+            storage.write_text(inner, "overwritten")
 
-    before = digests(model)
-    stage("outer", inner=stage)
-    assert digests(model) == before
-    storage.write_text(model, "written once the stage is over")  # a notebook may write it then
-    assert model.read_text() == "written once the stage is over"
+    @outputs.stage
+    def outer_stage():
+        outputs.claim({"the table": tmp_path / "table.csv"}, {"the outer model": outer, "the cache": not_yet})
+        storage.write_text(not_yet, "extracted")
+        late = tmp_path / "figure.png"  # a path computed after the claim, which meanwhile became the input
+        late.symlink_to(outer)
+        inner_stage()
+        storage.write_text(inner, "the inner stage is over")  # its protection ended with it, the outer's did not
+        for path in (late, tmp_path / "." / "outer.keras"):
+            with pytest.raises(UserInputError, match="is the outer model, an input of this run"):
+                storage.write_text(path, "a figure")
+
+    before = digests(outer)
+    outer_stage()
+    assert digests(outer) == before and inner.read_text() == "the inner stage is over"
+    storage.write_text(outer, "written once the stage is over")  # a notebook may write it then
+    assert outer.read_text() == "written once the stage is over"
 
 
-def test_every_stage_protects_its_inputs_only_while_it_runs():
+def test_every_stage_runner_is_an_outputs_stage():
     runners = [getattr(experiments, name) for name in experiments.__all__ if name.startswith("run_")]
     assert len(runners) >= 12
     for run in runners:

@@ -93,7 +93,7 @@ def test_stationarity_script_writes_table_figure_and_record(digits_models, tmp_p
 @pytest.mark.parametrize("flags, message", [
     (["--steps=1,x"], "--steps must be integers"),
     (["--steps=0,5"], "the reinjection steps must be integers >= 1"),
-    (["--stationarity_chains=2"], "the chains must be an integer >= 4"),
+    (["--stationarity_chains=2"], "--stationarity_chains must be an integer >= 4"),
     (["--chains=50", "--burn_in=3"], "Unknown command line flag 'chains'"),
 ])
 def test_stationarity_script_mistakes_give_one_line_errors(flags, message, tmp_path):

@@ -118,9 +118,11 @@ def _table(summary: pd.DataFrame, config: ClassIncrementalConfig, dataset: str, 
     seeds = len(config.seeds)
     lines = [f"# Class-incremental split {dataset}: {len(tasks)} tasks of classes "
              f"{', '.join('/'.join(str(c) for c in t) for t in tasks)}", "",
-             f"Learner {_learner_text(config, dataset)}, {config.iterations} Adam steps per task, batch {config.batch_size} "
-             f"+ {config.replay_batch} replayed; {seeds} seed{'s' if seeds > 1 else ''} "
-             f"({', '.join(str(s) for s in config.seeds)}); buffer {config.buffer_per_class} per class. "
+             f"Learner {_learner_text(config, dataset)}, {config.iterations} Adam steps per task, batch "
+             f"{config.batch_size} + {config.replay_batch} replayed; {seeds} seed{'s' if seeds > 1 else ''} "
+             f"({', '.join(str(s) for s in config.seeds)}); buffer {config.buffer_per_class} per class; replay "
+             f"chains from {'N(0, I)' if config.recipe == recipes.PAPER else 'the moments of the tasks seen so far'} "
+             f"(recipe {config.recipe}). "
              f"Accuracy on the test images of all {sum(len(t) for t in tasks)} classes after the last task (mean ± sd "
              "over seeds, [min, max]).",
              "", "| method | final accuracy | gap to joint | after each task (mean) | seconds per seed |",
@@ -174,7 +176,7 @@ def run_class_incremental(config: ClassIncrementalConfig) -> dict:
         frame.to_csv(tmp, index=False)
     record = run_record(config, started, tasks=[list(c) for c in task_classes],
                         summary=summary.to_dict(orient="records"), served=served,
-                        chains={f"{s}": next((m["chains"] for m in r["methods"].values() if m.get("chains")), None)
+                        chains={f"{s}": {name: m["chains"] for name, m in r["methods"].items() if m.get("chains")}
                                 for s, r in per_seed.items()})
     storage.write_json(out / "metrics.json", {"summary": record["summary"], "tasks": record["tasks"]})
     storage.write_text(out / "table.md", _table(summary, config, dataset.name, task_classes, record))

@@ -144,7 +144,7 @@ class SampleConfig:
             raise UserInputError(class_balance.NEEDS_CLASSIFIER)
         if self.reinjection.start == MOMENTS_START and self.chains_file is None:
             raise UserInputError("chains that start at the data's moments read them from a search result: "
-                                 "give `chains_file` (a search made with `start` moments)")
+                                 "give `chains_file` (a search whose chains started there: recipe recommended)")
         if self.reinjection.refill == CLASS_MOMENTS_REFILL and self.data is None:
             raise UserInputError(f"refill {CLASS_MOMENTS_REFILL!r} restarts stuck chains at the moments of the "
                                  "training data's classes: give `dataset`, and `data_dir` where its files are")
@@ -258,7 +258,7 @@ class StationarityConfig:
         if not self.steps or not all(is_integer(t) and t >= 1 for t in self.steps):
             raise UserInputError(f"the reinjection steps must be integers >= 1, got {list(self.steps)}")
         if not is_integer(self.chains) or self.chains < 4:
-            raise UserInputError(f"the chains must be an integer >= 4 (two halves per start), got {self.chains!r}")
+            raise UserInputError(f"`chains` must be an integer >= 4 (two halves per start), got {self.chains!r}")
 
 
 @dataclasses.dataclass(frozen=True)

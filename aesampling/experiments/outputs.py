@@ -78,8 +78,9 @@ def claim(outputs: dict[str, str | Path], inputs: dict[str, str | Path | None] =
     """Raises UserInputError unless every output can be written without touching an input or another output.
 
     Compared by resolved path and by file identity, so neither a respelling (`./x`), a symbolic link nor a hard
-    link lets an output land on an input. The inputs stay protected while the stage runs: every output is
-    written through `storage.atomic_path`, which refuses them too (`storage.protect_inputs`).
+    link lets an output land on an input. The inputs that exist stay protected while the stage runs: every
+    output is written through `storage.atomic_path`, which refuses them too (`storage.protect_inputs`), until the
+    `stage` whose runner called this returns; called outside a `stage`, they stay protected for the process.
 
     Args:
       outputs: what the stage will write, by description ("the samples", "the samples' record", a checkpoint).
@@ -98,7 +99,9 @@ def claim(outputs: dict[str, str | Path], inputs: dict[str, str | Path | None] =
         for record in {storage.sidecar_path(path), storage.sidecar_path(path.resolve())}:  # a link's and its target's
             if record != path and record.is_file():
                 protected[f"the record of {name} ({record})"] = record
-    storage.protect_inputs(protected)
+    # The inputs that exist now stay protected while the stage runs; one that does not exist yet (a feature cache
+    # the stage extracts first) is the stage's to write.
+    storage.protect_inputs({name: path for name, path in protected.items() if path.exists()})
     for name, suffix in dict(suffixes).items():
         if outputs[name].suffix != suffix:
             raise UserInputError(f"{name} must be a {suffix} file, got {outputs[name]}")

@@ -340,5 +340,5 @@ def read_start_moments(path: str) -> StartMoments:
     record = storage.read_json(path)
     if not isinstance(record, dict) or "start_moments" not in record:
         raise UserInputError(f"{path} holds no starting moments: chains that start at the data's moments need "
-                             "a search result made with `start` moments")
+                             "a search result whose chains started there (search_lambda.py's recipe recommended)")
     return StartMoments.from_record(record["start_moments"], path)
