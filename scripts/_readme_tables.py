@@ -50,30 +50,40 @@ def _ours(metrics: dict) -> dict[str, float]:
     return accuracies
 
 
-def paper_comparison(reports: dict[str, tuple[dict, dict] | None], folder_of: dict[str, str]) -> str:
-    """The Markdown table: per dataset and source, the paper's accuracy and ours (ratio to the ground truth).
+def _made_by(report: tuple[dict, dict], folder: str) -> str:
+    command = report[1]["report"]["config"]["reproduce_command"] or report[1]["report"]["command"]
+    return (f"`{command}`, {machine_and_backend(report[1]['ground_truth_classifier']['machine'])}"
+            f" ([report]({folder}/table.md))")
+
+
+def paper_comparison(reports: dict[str, tuple[dict, dict] | None], folder_of: dict[str, str],
+                     recommended: dict[str, tuple[dict, dict] | None] = (),
+                     recommended_folder_of: dict[str, str] = ()) -> str:
+    """The Markdown table: per dataset and source, the paper's accuracy and ours (ratio to the ground truth), with
+    the paper's recipe and, where a committed report was made with it, the recommended one.
 
     Args:
       reports: per dataset of PAPER, the (metrics.json, config.json) of its committed report, or None.
       folder_of: per dataset, the report folder named in the "made by" column.
+      recommended, recommended_folder_of: the same for the reports made with the recommended recipe.
     """
-    lines = ["| dataset | source | paper: accuracy (/ ground truth) | ours: final accuracy (/ ground truth) "
-             "| made by |", "|---|---|---|---|---|"]
+    recommended, recommended_folder_of = dict(recommended), dict(recommended_folder_of)
+    lines = ["| dataset | source | paper: accuracy (/ ground truth) | ours, paper recipe: final accuracy "
+             "(/ ground truth) | ours, recommended recipe | made by |", "|---|---|---|---|---|---|"]
     for dataset, paper in PAPER.items():
-        report = reports.get(dataset)
-        ours = _ours(report[0]) if report else {}
-        if report:
-            command = report[1]["report"]["config"]["reproduce_command"] or report[1]["report"]["command"]
-            made_by = (f"`{command}`, {machine_and_backend(report[1]['ground_truth_classifier']['machine'])}"
-                       f" ([report]({folder_of[dataset]}/table.md))")
-        else:
-            made_by = f"no committed report: `make {dataset}`"
+        report, other = reports.get(dataset), recommended.get(dataset)
+        ours, theirs = _ours(report[0]) if report else {}, _ours(other[0]) if other else {}
+        made_by = (_made_by(report, folder_of[dataset]) if report
+                   else f"no committed report: `make {dataset}`")
+        if other:
+            made_by += f"; recommended: {_made_by(other, recommended_folder_of[dataset])}"
         for source in SOURCES:
-            if source not in paper and source not in ours:
+            if source not in paper and source not in ours and source not in theirs:
                 continue
             lines.append(f"| {DATASET_NAMES[dataset]} | {SOURCE_NAMES[source]} | "
                          f"{_with_ratio(paper.get(source), paper.get(GROUND_TRUTH), source, 3)} | "
-                         f"{_with_ratio(ours.get(source), ours.get(GROUND_TRUTH), source, 4)} | {made_by} |")
+                         f"{_with_ratio(ours.get(source), ours.get(GROUND_TRUTH), source, 4)} | "
+                         f"{_with_ratio(theirs.get(source), theirs.get(GROUND_TRUTH), source, 4)} | {made_by} |")
             made_by = "same"
     return "\n".join(lines)
 

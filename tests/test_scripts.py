@@ -390,21 +390,26 @@ def test_readme_results_are_rewritten_from_the_reports(tmp_path):
 
 
 def test_table_one_block_sets_the_paper_beside_the_committed_reports(tmp_path):
-    (tmp_path / "results" / "fashion_mnist").mkdir(parents=True)
-    for name in ("metrics.json", "config.json"):
-        shutil.copy(REPO / "results" / "fashion_mnist" / name, tmp_path / "results" / "fashion_mnist" / name)
+    for folder in ("fashion_mnist", "fashion_mnist_moments_student_cpu"):
+        (tmp_path / "results" / folder).mkdir(parents=True)
+        for name in ("metrics.json", "config.json"):
+            shutil.copy(REPO / "results" / folder / name, tmp_path / "results" / folder / name)
     readme = tmp_path / "README.md"
     readme.write_text("<!-- table_one -->\n| stale |\n<!-- /table_one -->\n")
     run_script("readme_results", f"--readme={readme}")
     lines = readme.read_text().splitlines()
-    assert "| MNIST | ground-truth classifier | 0.980 | - | no committed report: `make mnist` |" in lines
-    assert "| MNIST | lower bound (noise) | 0.925 (0.944) | - | same |" in lines
-    assert "| CIFAR-100 | deep AE | 0.749 (0.999) | - | same |" in lines
+    assert "| MNIST | ground-truth classifier | 0.980 | - | - | no committed report: `make mnist` |" in lines
+    assert "| MNIST | lower bound (noise) | 0.925 (0.944) | - | - | same |" in lines
+    assert "| CIFAR-100 | deep AE | 0.749 (0.999) | - | - | same |" in lines
     metrics = json.loads((tmp_path / "results" / "fashion_mnist" / "metrics.json").read_text())
     shallow = next(row for row in metrics["table"] if row["source"] == "shallow_ae")
     assert any(line.startswith(f"| Fashion-MNIST | shallow AE | - | {shallow['final_accuracy']:.4f} "
                                f"({shallow['final_accuracy'] / metrics['ground_truth_accuracy']:.3f}) |")
                for line in lines)
+    deep = next(line for line in lines if line.startswith("| Fashion-MNIST | deep AE |"))
+    assert deep.split(" | ")[3:5] == ["0.8170 (0.921)", "0.8777 (0.989)"]  # the paper's recipe, the recommended
+    assert "recommended: `make fashion_mnist" in next(line for line in lines if "ground-truth classifier" in line
+                                                    and "Fashion-MNIST" in line)
     assert "| stale |" not in lines
 
 
