@@ -40,6 +40,7 @@ class FeatureSpace:
     def __init__(self, classifier: keras.Model, batch_size: int = 4096, feature_layer: str | None = None):
         self._both = classifier_layers.features_and_outputs(classifier, feature_layer)
         self._input_shape = shapes.input_shape(classifier)
+        self.input_size = shapes.size(self._input_shape)  # n, the values of one sample
         self.widest = shapes.widest_layer(classifier)  # values per row of C's widest layer, φ's bound
         self._batch_size = batch_size
 
@@ -219,7 +220,7 @@ def start_dependence(autoencoder, reinjection: ReinjectionConfig, space: Feature
     """
     if chains < 4:
         raise UserInputError(f"telling the starts apart needs 4 chains or more, got {chains}")
-    n, widest = math.prod(shapes.input_shape(autoencoder)), max(shapes.widest_layer(autoencoder), space.widest)
+    n, widest = space.input_size, max(shapes.widest_layer(autoencoder), space.widest)  # r may be a plain callable
     # Per chain, both starts held at once: each start's state, noise, r's and C's widest layers, its φ and the
     # NumPy copies of the state and φ.
     check_fits_memory(chains, 2 * (5 * n + 4 * widest), field="chains",
