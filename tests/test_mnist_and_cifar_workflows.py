@@ -59,6 +59,11 @@ def test_chain_under_tfds_mock_data(dataset, tmp_path, monkeypatch):
         for model in ["classifier", "shallow_ae", "deep_dae"]:
             experiments.run_train(experiments.TrainConfig(data=data_config, model=model, output=str(models / f"{model}.keras"),
                                                     epochs=1))
+            if dataset == "cifar100":  # its tfds reader, features and 100 outputs; the later stages as for cifar10
+                record = json.loads((models / "classifier.json").read_text())
+                assert record["input_dim"] == 2048
+                assert storage.load_model(models / "classifier.keras").output_shape[-1] == 100
+                return
         searched = experiments.run_lambda_search(experiments.LambdaSearchConfig(
             data=data_config, autoencoder=str(models / "deep_dae.keras"), classifier=str(models / "classifier.keras"),
             output=str(tmp_path / "lambda" / "deep_dae.json"), reinjection=chains, lambdas=(0.01, 0.1), collects=("noisy", "clean"),
