@@ -11,6 +11,7 @@ import keras
 import numpy as np
 import pytest
 
+from aesampling import backend
 from support import assert_one_line_error, run_script
 
 SHAPE = (8, 8, 1)
@@ -89,6 +90,7 @@ def _save(model, path):
     return str(path)
 
 
+@pytest.mark.skipif(backend.is_jax(), reason="the model checks and their messages are backend-neutral: the TensorFlow leg covers them")
 def test_models_the_package_cannot_use_get_one_line_errors(own_models, tmp_path):
     ae, out = str(own_models / "conv_ae.keras"), str(tmp_path / "s.npz")
     inputs = keras.Input(SHAPE)
