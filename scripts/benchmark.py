@@ -103,11 +103,6 @@ def save_temporary(model, folder: str, name: str) -> str:
     return path
 
 
-def scratch_folder(parent: str | None = None) -> str:
-    """A fresh temporary folder for the memory measurement's model and samples."""
-    return tempfile.mkdtemp(prefix="aesampling-bench-", dir=parent)
-
-
 DTYPE_POLICIES = {"float32": "float32", "bfloat16": "mixed_bfloat16"}
 
 
@@ -198,14 +193,15 @@ def main():
     for row in results["replay"]:
         logging.info("replay %s: %.2f ms per learning step", row["generator"], 1000 * row["seconds_per_step"])
 
-    folder = scratch_folder()
-    path = save_temporary(float32_models[names[0]], folder, names[0])
     results["sample_memory"], results["sample_memory_model"] = [], names[0]
-    for count in rss_counts:
-        row = sample_peak_rss(path, count, f"{folder}/samples.npz", chunk_samples=FLAGS.chunk_samples,
-                                        scripts=SCRIPTS)
-        results["sample_memory"].append(row)
-        logging.info("sample.py N_s=%d: peak RSS %.0f MB", count, row["peak_rss_bytes"] / 2**20)
+    # The memory measurement's model and samples live in a scratch folder, removed afterwards.
+    with tempfile.TemporaryDirectory(prefix="aesampling-bench-") as folder:
+        path = save_temporary(float32_models[names[0]], folder, names[0])
+        for count in rss_counts:
+            row = sample_peak_rss(path, count, f"{folder}/samples.npz", chunk_samples=FLAGS.chunk_samples,
+                                  scripts=SCRIPTS)
+            results["sample_memory"].append(row)
+            logging.info("sample.py N_s=%d: peak RSS %.0f MB", count, row["peak_rss_bytes"] / 2**20)
 
     if FLAGS.extraction_images > 0:
         results["feature_extraction"] = benchmark.feature_extraction(FLAGS.extraction_images,

@@ -22,6 +22,7 @@ import runpy
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from multiprocessing.connection import Client, Listener
@@ -49,6 +50,7 @@ def _run_child(conn) -> None:
     os.chdir(cwd)
     os.environ.clear()
     os.environ.update(environ)
+    tempfile.tempdir = None  # read TMPDIR again, as a fresh interpreter would
     if environ.get(PIDFILE_ENV):
         with open(environ[PIDFILE_ENV], "w") as f:
             f.write(str(os.getpid()))

@@ -14,34 +14,35 @@ from aesampling.io import storage
 from aesampling.data import readers
 from aesampling import experiments
 from aesampling.sampling.reinjection import ReinjectionConfig
-from support import DEEP_AUTOENCODERS, DEEP_SOURCES, FAST_PYTHON, make, write_cifar10_folder
+from support import FAST_PYTHON, make, write_cifar10_folder
 
 
 def test_make_cifar10_smoke_on_local_mock_batches(tmp_path):
-    """`make cifar10 SMOKE=1` end to end: feature extraction, then the whole chain on 2048-d features."""
+    """`make cifar10 SMOKE=1` end to end: feature extraction, then the whole chain on 2048-d features, with one
+    autoencoder (a DAE: its noise choice too); the digits smoke run covers the others."""
     write_cifar10_folder(tmp_path / "cifar", per_batch=8)
     (tmp_path / "stamp").touch()
     results = tmp_path / "results"
     make("-j2", "cifar10", "SMOKE=1", f"DATA_DIR={tmp_path / 'cifar'}", "RESNET_WEIGHTS=none", "IMAGE_SIZE=32",
-         f"RESULTS={results}", f"PY={FAST_PYTHON}", f"STAMP={tmp_path / 'stamp'}",
-         "FD_CURVES=0", f"AUTOENCODERS={' '.join(DEEP_AUTOENCODERS)}")  # the digits smoke run covers the rest
+         f"RESULTS={results}", f"PY={FAST_PYTHON}", f"STAMP={tmp_path / 'stamp'}", "FD_CURVES=0", "AUTOENCODERS=deep_dae")
     out = results / "cifar10"
     assert (out / "cache" / "cifar10_resnet50_none_32px.npz").is_file()
+    sources = ["upper_bound", "deep_dae", "lower_bound"]
     curves = pd.read_csv(out / "curves.csv")
-    assert list(curves["source"].unique()) == DEEP_SOURCES
-    record = json.loads((out / "models" / "deep_ae.json").read_text())
+    assert list(curves["source"].unique()) == sources
+    record = json.loads((out / "models" / "classifier.json").read_text())
     assert record["input_dim"] == 2048 and record["train_examples"] == 36 and record["validation_examples"] == 4
     assert (out / "samples_deep_dae.png").is_file()
     # The sample-quality metrics and both λ choices on the feature path too (C's features of 2048-d inputs).
     metrics = json.loads((out / "metrics.json").read_text())
     quality = {row["source"]: row for row in metrics["quality"]}
-    assert set(quality) == set(DEEP_SOURCES) and quality["lower_bound"]["fd_share_of_noise"] == 1.0
+    assert set(quality) == set(sources) and quality["lower_bound"]["fd_share_of_noise"] == 1.0
     assert all(np.isfinite(row["fd"]) and 0 <= row["class_tv"] <= 1 and 0 <= row["coverage"] <= 1
                for row in quality.values())
-    assert set(metrics["mixing"]) == set(DEEP_AUTOENCODERS)
-    search = json.loads((out / "lambda" / "deep_ae.json").read_text())
+    assert set(metrics["mixing"]) == {"deep_dae"}
+    search = json.loads((out / "lambda" / "deep_dae.json").read_text())
     assert search["best_fd"]["lam"] == min(search["grid"], key=lambda row: row["fd"])["lam"]
-    assert (out / "lambda_deep_ae.png").is_file() and (out / "mixing.png").is_file()
+    assert (out / "lambda_deep_dae.png").is_file() and (out / "mixing.png").is_file()
 
 
 @pytest.mark.parametrize("dataset", ["mnist", "cifar100"])

@@ -15,13 +15,14 @@ import pytest
 from support import DEEP_AUTOENCODERS, DEEP_SOURCES, FAST_PYTHON, REPO, make, run_script, write_cifar10_folder
 
 AUTOENCODERS = ["shallow_ae", "deep_ae", "shallow_dae", "deep_dae"]
-SOURCES = ["upper_bound", *AUTOENCODERS, *(f"{ae}_fd" for ae in AUTOENCODERS),
-           *(f"{ae}_fd_balanced" for ae in AUTOENCODERS), "lower_bound"]
-# The JAX leg skips the <ae>_fd curves: they run the same backend code as the <ae> ones, which the TensorFlow
-# leg covers, and make test stays within 10 minutes.
+# The smoke run trains two autoencoders, so that make test stays within 10 minutes. On TensorFlow, a deep AE and a
+# shallow DAE: both depths, both kinds, the DAE noise choice, and every curve of each (FD_CURVES=1). The JAX leg
+# takes the two deep ones without the <ae>_fd curves, which run the same backend code as the <ae> ones.
 ON_JAX = os.environ.get("KERAS_BACKEND") == "jax"
-SMOKE_SOURCES = DEEP_SOURCES if ON_JAX else SOURCES
-SMOKE_AUTOENCODERS = DEEP_AUTOENCODERS if ON_JAX else AUTOENCODERS
+SMOKE_AUTOENCODERS = DEEP_AUTOENCODERS if ON_JAX else ["deep_ae", "shallow_dae"]
+SMOKE_SOURCES = DEEP_SOURCES if ON_JAX else [
+    "upper_bound", *SMOKE_AUTOENCODERS, *(f"{ae}_fd" for ae in SMOKE_AUTOENCODERS),
+    *(f"{ae}_fd_balanced" for ae in SMOKE_AUTOENCODERS), "lower_bound"]
 
 
 @pytest.fixture(scope="module")
@@ -110,10 +111,11 @@ def test_make_digits_smoke_writes_every_output(smoke_results):
     assert fd_only["fd"].notna().all() and not fd_only["chosen"].any()
     assert config["ground_truth_classifier"]["validation_examples"] == 135
     # Digits has one DAE noise candidate, Table I's own: chosen, copied and reported.
-    choice = json.loads((out / "lambda" / "deep_dae.json").read_text())["noise_choice"]
-    assert [c["autoencoder"] for c in choice["candidates"]] == [str(out / "models" / "deep_dae_preset.keras")]
-    assert (out / "models" / "deep_dae.keras").read_bytes() == (out / "models" / "deep_dae_preset.keras").read_bytes()
-    assert "| deep_dae | s&p 0.5, σ 0.5 |" in table and "| train deep_dae (s&p 0.5, σ 0.5) |" in table
+    dae = next(ae for ae in SMOKE_AUTOENCODERS if ae.endswith("_dae"))
+    choice = json.loads((out / "lambda" / f"{dae}.json").read_text())["noise_choice"]
+    assert [c["autoencoder"] for c in choice["candidates"]] == [str(out / "models" / f"{dae}_preset.keras")]
+    assert (out / "models" / f"{dae}.keras").read_bytes() == (out / "models" / f"{dae}_preset.keras").read_bytes()
+    assert f"| {dae} | s&p 0.5, σ 0.5 |" in table and f"| train {dae} (s&p 0.5, σ 0.5) |" in table
     # The run is compared with the committed reference, which it leaves as it is.
     comparison = (out / "comparison.md").read_text()
     assert "Reference: `results/digits/metrics.json`" in comparison
@@ -329,10 +331,14 @@ def test_benchmark_script_at_tiny_size(tmp_path):
     # The memory probe (a fresh interpreter) and ResNet50 are backend-neutral: the TensorFlow leg covers them,
     # and make test's JAX leg skips them to stay within its time.
     full = not backend.is_jax()
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
     run_script("benchmark", f"--output_dir={tmp_path}", "--kind=test", "--models=shallow_ae", "--chains=8",
                "--baseline_chains=8", f"--rss_samples={100 if full else ''}", "--min_seconds=0.01",
                "--matmul_size=64", "--train_chains=5", f"--extraction_images={2 if full else 0}",
-               "--extraction_image_size=32", "--dtypes=float32,bfloat16", "--train_examples=256")
+               "--extraction_image_size=32", "--dtypes=float32,bfloat16", "--train_examples=256",
+               env={"TMPDIR": str(scratch)})
+    assert not any(scratch.glob("aesampling-bench-*")), "the memory probe's scratch folder was left behind"
     figures = json.loads((tmp_path / "test.json").read_text())
     assert set(figures["roofline_gflops"]) == {"float32", "bfloat16"}
     assert all(v > 0 for v in figures["roofline_gflops"].values())
