@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import os
 import re
@@ -23,7 +22,7 @@ from aesampling.models import presets  # noqa: E402
 from aesampling.sampling.devices import STRATEGIES  # noqa: E402
 from aesampling.errors import UserInputError  # noqa: E402
 from aesampling.sampling.reinjection import (COLLECT_MODES, REFILL_MODES, START_MODES, Balance,  # noqa: E402
-                                             ReinjectionConfig, resolve_chain_settings)
+                                             ReinjectionConfig)
 from aesampling.selection.lambda_search import read_best  # noqa: E402
 from aesampling.experiments import DataConfig, records  # noqa: E402
 
@@ -168,22 +167,14 @@ def _balance_from_flags() -> Balance | None:
 
 
 def chain_config(dataset: str | None, *, lam: float | None = None) -> ReinjectionConfig:
-    """The run's ReinjectionConfig: the chain flags, then --chains_file, then the dataset's presets.
-
-    `lam` replaces the presets' λ (the learning-curve bounds, which ignore λ,
-    pass 0). Without a dataset, λ must come from --lam or --chains_file.
-    """
+    """The run's ReinjectionConfig: the chain flags, then --chains_file, then the dataset's presets, whose λ `lam`
+    replaces (presets.chain_settings)."""
     given = {field: FLAGS[flag].value for field, flag in CHAIN_FLAGS.items() if flag in FLAGS}
     given["balance"] = _balance_from_flags()
     chosen = None
     if "chains_file" in FLAGS and FLAGS.chains_file:
         chosen = read_best(FLAGS.chains_file, FLAGS.chains_choice)
-    if dataset is None and given.get("lam") is None and chosen is None and lam is None:
-        raise UserInputError("give --lam or --chains_file (or --dataset, whose presets set λ = 0.05)")
-    defaults = presets.experiment_presets(dataset).sampler if dataset else ReinjectionConfig(lam=0.0)
-    if lam is not None:
-        defaults = dataclasses.replace(defaults, lam=lam)
-    return resolve_chain_settings(defaults, chosen=chosen, **given)
+    return presets.chain_settings(dataset, chosen=chosen, default_lam=lam, **given)
 
 
 flags.DEFINE_boolean("verbose", False, "Log with absl's prefixes (level, time, process, file:line) and show the "

@@ -170,3 +170,15 @@ def test_chain_settings_resolve_flag_then_search_result_then_preset():
         resolve_chain_settings(preset, chosen={"burn_in": 30})
     with pytest.raises(ValueError, match="unknown chain settings"):
         resolve_chain_settings(preset, chains=3)
+
+
+def test_a_dataset_s_chain_settings_start_from_its_presets():
+    from aesampling.models import presets
+
+    assert presets.chain_settings("digits") == presets.experiment_presets("digits").sampler
+    assert presets.chain_settings("digits", default_lam=0.0, num_chains=7) == ReinjectionConfig(
+        lam=0.0, num_chains=7, reinjections=10, burn_in=2, collect="noisy")
+    assert presets.chain_settings("digits", chosen={"lam": 0.3}, default_lam=0.0).lam == 0.3  # a search beats it
+    assert presets.chain_settings(None, chosen={"lam": 0.3}) == ReinjectionConfig(lam=0.3)
+    with pytest.raises(UserInputError, match="λ is unset: give `lam`"):
+        presets.chain_settings(None, num_chains=7)

@@ -36,7 +36,7 @@ from typing import Mapping
 from aesampling.data import datasets
 from aesampling.selection import lambda_search
 from aesampling.errors import UserInputError
-from aesampling.sampling.reinjection import ReinjectionConfig
+from aesampling.sampling.reinjection import ReinjectionConfig, resolve_chain_settings
 
 
 @dataclasses.dataclass(frozen=True)
@@ -191,6 +191,26 @@ CLASSIFIER = "classifier"
 def experiment_presets(dataset: str) -> ExperimentPresets:
     """The presets of `dataset`, a name of the one registry datasets.DATASETS (else a UserInputError naming them)."""
     return PRESETS[datasets.dataset_spec(dataset).name]
+
+
+def chain_settings(dataset: str | None, *, chosen: dict | None = None, default_lam: float | None = None,
+                   **given) -> ReinjectionConfig:
+    """A run's chains, each field from the first of: `given` (values set explicitly; None means unset), `chosen`
+    (a λ search's best setting, `lambda_search.read_best`), the dataset's `sampler` preset (B = 50, R = 10, b = 2,
+    noisy states, λ = 0.05), whose λ `default_lam` replaces (the bounds, which ignore λ, pass 0).
+
+    Without a dataset the fallback is ReinjectionConfig's own defaults, and λ must come from `given` or `chosen`.
+    """
+    if dataset is not None:
+        defaults = experiment_presets(dataset).sampler
+    elif given.get("lam") is None and (chosen or {}).get("lam") is None and default_lam is None:
+        raise UserInputError("λ is unset: give `lam`, a λ search's best setting (`chains_file`), or a `dataset` "
+                             "whose presets set it")
+    else:
+        defaults = ReinjectionConfig(lam=0.0)
+    if default_lam is not None:
+        defaults = dataclasses.replace(defaults, lam=default_lam)
+    return resolve_chain_settings(defaults, chosen=chosen, **given)
 
 
 def autoencoder_preset(dataset: str, name: str) -> AutoencoderPreset:
