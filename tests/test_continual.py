@@ -187,3 +187,50 @@ def test_make_split_mnist_runs_the_protocol_on_local_idx_files(tmp_path):
     assert "| reinjection_buffer |" in table and "2 tasks of classes 0/1/2/3/4, 5/6/7/8/9" in table
     assert f"Made by: `make split_mnist DATA_DIR={tmp_path / 'mnist'} SPLIT_ARGS='{arguments}'`" in table
     assert (out / "replay_reinjection.png").is_file() and (out / "replay_vae.png").is_file()
+
+
+class _Killed(Exception):
+    """Stands for a kill: raised in place of one task's accuracy, before that task's checkpoint is written."""
+
+
+def test_a_killed_run_resumes_at_the_task_it_was_in_to_the_same_results(digits, tmp_path, monkeypatch):
+    """Three tasks; killed in the autoencoder's second task, the buffer's third, the VAE's second and the noise's
+    third: each rerun reads back the finished methods (with the autoencoder sequence they trained), resumes the
+    killed one after its last completed task, and ends where an uninterrupted run ends, bit for bit."""
+    from aesampling.io.resume import TaskCheckpoint
+
+    split = tasks.split_tasks(digits, 5)[:3]
+    settings = protocol.Settings(iterations=3, batch_size=16, replay_batch=16, buffer_per_class=2, lam=0.1,
+                                 autoencoder_units=(16,), autoencoder_activation="tanh")
+    methods = ("reinjection", "reinjection_buffer", "vae", "noise")
+
+    def run(folder):
+        one = protocol.Run(split, 10, settings, seed=3)
+        return [one.run_method(m, TaskCheckpoint(folder / f"{m}.npz", m)) for m in methods], one
+
+    whole, uninterrupted = run(tmp_path / "whole")
+    measure = protocol.Run.accuracy
+    for kill_at in (2, 5, 3, 5, None):  # the call of accuracy() (one per task) that a kill replaces
+        calls = [0]
+
+        def accuracy(self, learner, t, kill_at=kill_at, calls=calls):
+            calls[0] += 1
+            if calls[0] == kill_at:
+                raise _Killed
+            return measure(self, learner, t)
+
+        monkeypatch.setattr(protocol.Run, "accuracy", accuracy)
+        try:
+            resumed, rerun = run(tmp_path / "killed")
+        except _Killed:
+            assert kill_at is not None
+            continue
+        assert kill_at is None and calls[0] == 1  # the noise's third task: nothing before it was redone
+    timings = ("seconds", "generator_seconds")
+    for a, b in zip(whole, resumed):
+        assert {k: v for k, v in a.items() if k not in timings} == {k: v for k, v in b.items() if k not in timings}
+    for kind in ("reinjection", "vae"):
+        for (x, labels), (x_again, labels_again) in zip(uninterrupted.generators[kind].grid,
+                                                        rerun.generators[kind].grid):
+            np.testing.assert_array_equal(x, x_again)
+            np.testing.assert_array_equal(labels, labels_again)

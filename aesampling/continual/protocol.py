@@ -41,8 +41,10 @@ import time
 
 import keras
 import numpy as np
+from absl import logging
 
 from aesampling.continual import networks, replay
+from aesampling.io.resume import TaskCheckpoint
 from aesampling.continual.tasks import Task, TaskStream
 from aesampling.models import shapes
 from aesampling.sampling.class_balance import BalancedReinjectionSampler
@@ -287,8 +289,13 @@ class Run:
             return autoencoder, autoencoder
         return networks.build_vae(self.input_dim, seed=int(self.seed), learning_rate=self.settings.learning_rate)
 
-    def run_method(self, name: str) -> dict:
-        """The accuracies after each task, the seconds taken, and what each task's streams served."""
+    def run_method(self, name: str, checkpoint: TaskCheckpoint | None = None) -> dict:
+        """The accuracies after each task, the seconds taken, and what each task's streams served.
+
+        With a `checkpoint`, the method's state is saved at the end of every task, and a run killed in it
+        resumes at the task it was in, to the same result; a method the checkpoint holds finished is read back
+        (with the generator sequence it trained, which the later methods replay from).
+        """
         method, settings = METHODS[name], self.settings
         started = time.perf_counter()
         keras.utils.set_random_seed(int(self.seed))
@@ -301,8 +308,24 @@ class Run:
             self.generators[kind] = GeneratorSequence()
         buffer = replay.Buffer(settings.buffer_per_class, self.seed) if method.buffer_share else None
         noise = np.random.default_rng((self.seed, 3))
-        teacher, accuracies, served, generator_seconds = None, [], [], 0.0
-        for t in range(1, len(self.tasks) + 1):
+        teacher, accuracies, served, generator_seconds, earlier_seconds = None, [], [], 0.0, 0.0
+        saved = checkpoint.load() if checkpoint is not None else None
+        if saved is not None:
+            meta, arrays = saved
+            if trains_generator:
+                self._restore_sequence(kind, generator, meta, arrays)
+            if "result" in meta:
+                logging.info("%s: done by an earlier run, read back", name)
+                return meta["result"]
+            _restore(learner, "learner", arrays)
+            teacher = networks.frozen_copy(learner)
+            if buffer is not None:
+                buffer.restore(meta["buffer_rng"], arrays)
+            noise.bit_generator.state = meta["noise_rng"]
+            accuracies, served = list(meta["accuracies"]), list(meta["served"])
+            generator_seconds, earlier_seconds = meta["generator_seconds"], meta["seconds"]
+            logging.info("%s: resumed after task %d of %d", name, len(accuracies), len(self.tasks))
+        for t in range(len(accuracies) + 1, len(self.tasks) + 1):
             task_served = {}
             if trains_generator:
                 clock = time.perf_counter()
@@ -341,13 +364,83 @@ class Run:
                 buffer.keep(self.tasks[t - 1].x_train, self.tasks[t - 1].y_train)
             task_served["learner"] = {"examples": stream.served, "classes": sorted(stream.served_classes)}
             served.append(task_served)
-        seconds = time.perf_counter() - started
+            if checkpoint is not None and t < len(self.tasks):
+                meta = {"accuracies": accuracies, "served": served, "generator_seconds": generator_seconds,
+                        "seconds": earlier_seconds + time.perf_counter() - started,
+                        "noise_rng": noise.bit_generator.state}
+                arrays = _values(learner, "learner")
+                if buffer is not None:
+                    meta["buffer_rng"] = buffer.state(arrays)
+                if trains_generator:
+                    self._save_sequence(kind, generator, meta, arrays)
+                checkpoint.save(meta, arrays)
+        seconds = earlier_seconds + time.perf_counter() - started
         if kind is not None and not trains_generator:  # the shared generator's training counts for every user
             seconds += self.generators[kind].seconds
         elif trains_generator:
             self.generators[kind].seconds = generator_seconds
-        return {"method": name, "accuracies": accuracies, "final_accuracy": accuracies[-1], "seconds": seconds,
-                "generator_seconds": self.generators[kind].seconds if kind else 0.0, "served": served,
-                "buffer_examples": len(buffer) if buffer is not None else 0,
-                "chains": [dataclasses.asdict(c) for c in self.generators[kind].chains]
-                if kind not in (None, "vae") else None}
+        result = {"method": name, "accuracies": accuracies, "final_accuracy": accuracies[-1], "seconds": seconds,
+                  "generator_seconds": self.generators[kind].seconds if kind else 0.0, "served": served,
+                  "buffer_examples": len(buffer) if buffer is not None else 0,
+                  "chains": [dataclasses.asdict(c) for c in self.generators[kind].chains]
+                  if kind not in (None, "vae") else None}
+        if checkpoint is not None:
+            meta, arrays = {"result": result}, {}
+            if trains_generator:
+                self._save_sequence(kind, generator, meta, arrays, trained=False)
+            checkpoint.save(meta, arrays)
+        return result
+
+    def _save_sequence(self, kind: str, generator: tuple, meta: dict, arrays: dict, trained: bool = True) -> None:
+        """Adds to a checkpoint the generator sequence so far: each kept copy, its chain settings and grid, and
+        (`trained`) the generator in training with its optimizer."""
+        sequence = self.generators[kind]
+        meta["sequence"] = {"chains": [dataclasses.asdict(c) for c in sequence.chains], "seconds": sequence.seconds,
+                            "copies": len(sequence.copies)}
+        for k, copy in enumerate(sequence.copies):
+            arrays.update(_values(copy, f"copy{k}", optimizer=False))
+        for k, (x, labels) in enumerate(sequence.grid):
+            arrays[f"grid{k}.x"], arrays[f"grid{k}.labels"] = x, labels
+        if trained:
+            arrays.update(_values(generator[0], "generator"))
+
+    def _restore_sequence(self, kind: str, generator: tuple, meta: dict, arrays: dict) -> None:
+        sequence, saved = self.generators[kind], meta["sequence"]
+        for k in range(saved["copies"]):
+            copy = networks.frozen_copy(generator[1])
+            _restore(copy, f"copy{k}", arrays, optimizer=False)
+            sequence.copies.append(copy)
+            sequence.grid.append((arrays[f"grid{k}.x"], arrays[f"grid{k}.labels"]))
+        sequence.chains = [_chain_settings_from(c) for c in saved["chains"]]
+        sequence.seconds = saved["seconds"]
+        if "result" not in meta:
+            _restore(generator[0], "generator", arrays)
+
+
+def _variables(model, optimizer: bool) -> list:
+    """The model's variables (its random-number generators' states included), then its optimizer's, built first
+    where the model has not trained yet."""
+    if not optimizer:
+        return list(model.variables)
+    if not model.optimizer.built:
+        model.optimizer.build(model.trainable_variables)
+    return [*model.variables, *model.optimizer.variables]
+
+
+def _values(model, prefix: str, optimizer: bool = True) -> dict[str, np.ndarray]:
+    return {f"{prefix}.{i}": keras.ops.convert_to_numpy(v.value)
+            for i, v in enumerate(_variables(model, optimizer))}
+
+
+def _restore(model, prefix: str, arrays: dict, optimizer: bool = True) -> None:
+    variables = _variables(model, optimizer)
+    saved = sum(1 for name in arrays if name.rsplit(".", 1)[0] == prefix)
+    if saved != len(variables):
+        raise ValueError(f"the checkpoint holds {saved} variables of {prefix}, the model has {len(variables)}")
+    for i, variable in enumerate(variables):
+        variable.assign(arrays[f"{prefix}.{i}"])
+
+
+def _chain_settings_from(saved: dict) -> ReinjectionConfig:
+    balance = saved.get("balance")
+    return ReinjectionConfig(**{**saved, "balance": Balance(**balance) if balance else None})

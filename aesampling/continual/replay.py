@@ -77,6 +77,19 @@ class Buffer:
     def __len__(self) -> int:
         return sum(len(y) for y in self.y)
 
+    def state(self, arrays: dict) -> dict:
+        """Adds the kept examples to `arrays` (a checkpoint's); returns the random-number generator's state."""
+        for k, (x, y) in enumerate(zip(self.x, self.y)):
+            arrays[f"buffer{k}.x"], arrays[f"buffer{k}.y"] = x, y
+        return self._rng.bit_generator.state
+
+    def restore(self, rng_state: dict, arrays: dict) -> None:
+        """The buffer `state` saved: its kept examples from `arrays`, its generator at `rng_state`."""
+        count = sum(1 for name in arrays if name.startswith("buffer") and name.endswith(".x"))
+        self.x = [arrays[f"buffer{k}.x"] for k in range(count)]
+        self.y = [arrays[f"buffer{k}.y"] for k in range(count)]
+        self._rng.bit_generator.state = rng_state
+
     def batch(self, size: int, num_classes: int) -> tuple[np.ndarray, np.ndarray]:
         x, y = np.concatenate(self.x), np.concatenate(self.y)
         rows = self._rng.integers(0, len(y), size)

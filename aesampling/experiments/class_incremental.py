@@ -5,8 +5,9 @@ table.md and metrics.json (each method's final accuracy as mean ± sd over the
 seeds, its gap to joint, its accuracy after each task and its seconds),
 accuracy.png (accuracy after each task), replay_<generator>.png (samples of
 each generator's copy after each task, labelled by that task's learner) and
-config.json (the run's record). A killed run resumes at the first seed it had
-not finished (`.partial/` holds the finished seeds' results). The replay
+config.json (the run's record). A killed run resumes at the task it was in:
+`.partial/` holds the finished seeds' results, and each method's state at the end
+of its last completed task in the seed at hand (`io.resume.TaskCheckpoint`). The replay
 autoencoder is the dataset's `autoencoder_preset` (its shallow AE by default),
 or the architecture of `autoencoder` (a user's .keras, of any input shape),
 trained afresh task by task.
@@ -15,6 +16,7 @@ trained afresh task by task.
 from __future__ import annotations
 
 import dataclasses
+import shutil
 import time
 from pathlib import Path
 
@@ -32,6 +34,7 @@ from aesampling.experiments.configs import ClassIncrementalConfig
 from aesampling.experiments.inputs import check_fits, load_data
 from aesampling.experiments.records import fingerprint, run_record
 from aesampling.io import storage
+from aesampling.io.resume import TaskCheckpoint
 from aesampling.models import presets, shapes
 from aesampling.reporting import plots, tables
 from aesampling.reporting.progress import duration
@@ -71,16 +74,18 @@ def _settings(config: ClassIncrementalConfig, dataset: datasets.Dataset, templat
 
 def _seed_results(config, dataset, tasks, seed: int, partial: Path, key: str, template) -> dict:
     """The seed's methods, from `.partial/` when a run with the same settings finished them."""
-    path = partial / f"seed_{seed}.json"
+    path, tasks_done = partial / f"seed_{seed}.json", partial / f"seed_{seed}"
     if path.is_file():
         saved = storage.read_json(path)
         if isinstance(saved, dict) and saved.get("fingerprint") == key:
             logging.info("seed %d: every method done by an earlier run, read from %s", seed, path)
+            shutil.rmtree(tasks_done, ignore_errors=True)
             return saved
     run = protocol.Run(tasks, dataset.num_classes, _settings(config, dataset, template), seed)
     methods = {}
     for name in config.methods:  # in the config's order, which every output keeps
-        result = run.run_method(name)
+        checkpoint = TaskCheckpoint(tasks_done / f"{name}.npz", f"{key}/{name}")
+        result = run.run_method(name, checkpoint)
         logging.info("seed %d, %s: accuracy after each task %s (%s)", seed, name,
                      ", ".join(f"{a:.3f}" for a in result["accuracies"]), duration(result["seconds"]))
         methods[name] = result
@@ -88,6 +93,7 @@ def _seed_results(config, dataset, tasks, seed: int, partial: Path, key: str, te
              for kind, sequence in run.generators.items()}
     saved = {"fingerprint": key, "methods": methods, "grids": grids}
     storage.write_json(path, saved)
+    shutil.rmtree(tasks_done, ignore_errors=True)  # the seed's task checkpoints: its JSON now holds it all
     return saved
 
 

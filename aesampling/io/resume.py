@@ -225,3 +225,40 @@ class CurveCheckpoint:
 
     def remove(self) -> None:
         self.path.unlink(missing_ok=True)
+
+
+class TaskCheckpoint:
+    """The state of one replay method's run (aesampling.continual) at the end of its last completed task, in one
+    .npz file: a JSON `meta` (the task, the accuracies so far, random-number generator states, or the finished
+    method's result) and named arrays (model and optimizer variables, kept copies, buffered examples).
+
+    `fingerprint` identifies the run's settings and the method; a checkpoint written with other settings is
+    ignored (the method starts over). Each save replaces the file atomically, so a kill leaves the last one whole.
+    """
+
+    def __init__(self, path: str | Path, fingerprint: str):
+        self.path = Path(path)
+        self.fingerprint = fingerprint
+
+    def save(self, meta: dict, arrays: dict[str, np.ndarray]) -> None:
+        with storage.atomic_path(self.path) as tmp:
+            with open(tmp, "wb") as stream:
+                np.savez(stream, fingerprint=np.array(self.fingerprint),
+                         meta=np.array(json.dumps(meta, default=storage.json_default)), **arrays)
+
+    def load(self) -> tuple[dict, dict[str, np.ndarray]] | None:
+        """(meta, arrays) of the last save with these settings, or None when there is nothing to resume."""
+        if not self.path.is_file():
+            return None
+        try:
+            with np.load(self.path, allow_pickle=False) as saved:
+                if str(saved["fingerprint"]) != self.fingerprint:
+                    logging.warning("%s was written with other settings; the method starts over", self.path)
+                    return None
+                meta = json.loads(str(saved["meta"]))
+                arrays = {name: saved[name] for name in saved.files if name not in ("fingerprint", "meta")}
+        except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as e:
+            logging.warning("%s is damaged (%s); the method starts over", self.path, e)
+            self.path.unlink(missing_ok=True)
+            return None
+        return meta, arrays
