@@ -57,6 +57,14 @@ def integers(flag: str, values) -> list[int]:
         raise UserInputError(f"--{flag} must be integers, got {','.join(values)}") from e
 
 
+def floats(flag: str, values) -> tuple[float, ...]:
+    """The values of a list flag as numbers; a one-line error naming --`flag` otherwise."""
+    try:
+        return tuple(float(v) for v in values)
+    except ValueError as e:
+        raise UserInputError(f"--{flag} must be numbers, got {','.join(values)}") from e
+
+
 def define_feature_layer_flag() -> None:
     """--feature_layer: the classifier's layer whose output is the space samples are measured in."""
     flags.DEFINE_string("feature_layer", None, "The classifier's layer (by name) whose output is the feature space "

@@ -56,13 +56,6 @@ _common.define_feature_layer_flag()
 FLAGS = flags.FLAGS
 
 
-def _floats(values):
-    try:
-        return tuple(float(v) for v in values)
-    except ValueError as e:
-        raise _common.UserInputError(f"--lambdas must be numbers: {values}") from e
-
-
 def _burn_ins(values):
     try:
         return tuple(v if v == lambda_search.MIXING else int(v) for v in values)
@@ -76,7 +69,7 @@ def main():
         _common.data_config(), autoencoder=FLAGS.autoencoder, classifier=FLAGS.classifier,
         output=FLAGS.output, reinjection=dataclasses.replace(_common.chain_config(FLAGS.dataset), start=recipe.start),
         # A list given empty (--lambdas=) is an empty grid the config refuses, not the preset's.
-        lambdas=None if FLAGS.lambdas is None else _floats(FLAGS.lambdas),
+        lambdas=None if FLAGS.lambdas is None else _common.floats("lambdas", FLAGS.lambdas),
         collects=None if FLAGS.collects is None else tuple(FLAGS.collects),
         burn_ins=None if FLAGS.burn_ins is None else _burn_ins(FLAGS.burn_ins),
         epochs=FLAGS.epochs, steps_per_epoch=FLAGS.steps_per_epoch, seed=FLAGS.seed, widenings=FLAGS.widenings,

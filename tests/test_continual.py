@@ -63,7 +63,8 @@ def two_tasks(digits):
 
 
 def test_replay_methods_never_see_a_past_task_image(two_tasks):
-    run = protocol.Run(two_tasks, 10, protocol.Settings(iterations=3, fd_samples=200, lambdas=(0.1, 1.0)), seed=0)
+    run = protocol.Run(two_tasks, 10, protocol.Settings(iterations=3, fd_samples=200, lambdas=(0.1, 1.0),
+                                                        lambda_widenings=0), seed=0)
     for name in ("reinjection", "reinjection_buffer", "vae_distill", "noise", "none"):
         result = run.run_method(name)
         assert len(result["accuracies"]) == 2 and all(0 <= a <= 1 for a in result["accuracies"])
@@ -150,7 +151,7 @@ def test_the_stage_writes_its_report_and_resumes_finished_seeds(tmp_path):
     out = tmp_path / "split"
     assert {"results.csv", "table.md", "metrics.json", "accuracy.png", "config.json"} <= {p.name for p in out.iterdir()}
     table = (out / "table.md").read_text()
-    assert "| buffer |" in table and "code:" in table
+    assert "| buffer |" in table and "code:" in table and "λ = 0.1." in table
     assert list(result["table"]["method"]) == ["none", "buffer"]
     before = (out / ".partial" / "seed_1.json").read_text()
     results = (out / "results.csv").read_text()
@@ -170,6 +171,10 @@ def test_bad_input_gets_one_line_errors(tmp_path):
                           "--buffer_per_class = 100000 exceeds the")
     assert_one_line_error(run_script("continual", *common, "--methods=reinjection,dgr", check=False),
                           "--methods must be distinct names among none, joint")
+    assert_one_line_error(run_script("continual", *common, "--lambdas=0.1,-1", check=False),
+                          "every λ in --lambdas must be a finite number >= 0, got [0.1, -1.0]")
+    assert_one_line_error(run_script("continual", *common, "--lambdas=0.1,big", check=False),
+                          "--lambdas must be numbers, got 0.1,big")
     assert not (tmp_path / "out").exists()  # nothing written before the inputs were checked
 
 

@@ -100,8 +100,9 @@ class Settings:
     replay_batch: int = 128
     buffer_per_class: int = 10
     learning_rate: float = 1e-3
-    lam: float | None = None  # None: chosen by FD at the end of each task
-    lambdas: tuple[float, ...] = (0.01, 0.1, 1.0)
+    lam: float | None = None  # None: chosen by FD at the end of each task, among `lambdas`
+    lambdas: tuple[float, ...] = (0.1, 0.3, 1.0, 3.0)
+    lambda_widenings: int = 2  # rounds of widening the grid beyond the edge the lowest FD sits on
     fd_samples: int = 2000
     chains: ReinjectionConfig = ReinjectionConfig(lam=0.0)
     autoencoder_units: tuple[int, ...] = (600, 400, 100, 400, 600)
@@ -163,7 +164,7 @@ def _sampler_draws(sequence: GeneratorSequence, t: int, input_dim: int, seed: in
                 next_restart[0] += restarts_per_call
                 parts.append(part)
                 drawn += len(part)
-            return np.concatenate(parts)[:count]
+            return np.concatenate(parts)  # all of it: Draws serves every sample before it draws again
     elif sequence.chains:
         chains = sequence.chains[t - 1]
         sampler = ReinjectionSampler(copy, chains, seed=seed, start=start_for(chains, moments))
@@ -269,7 +270,8 @@ class Run:
         probabilities = keras.Sequential([keras.Input((self.input_dim,)), learner, keras.layers.Softmax()])
         seen = np.asarray(_seen(self.tasks, t))
         chosen, _ = choose_lambda_by_fd(copy, probabilities, task.x_val, task.y_val, base=settings.chains,
-                                        lambdas=settings.lambdas, collects=("noisy", "clean"), widenings=0,
+                                        lambdas=settings.lambdas, collects=("noisy", "clean"),
+                                        widenings=settings.lambda_widenings,
                                         samples=settings.fd_samples, seed=self.seed, class_labels=np.repeat(seen, 10),
                                         moments=self.moments_through(t) if settings.chains.start == MOMENTS_START
                                         else None)

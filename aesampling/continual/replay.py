@@ -40,7 +40,9 @@ def teacher_targets(teacher, x: np.ndarray, past_classes: tuple[int, ...], num_c
 
 
 class Draws:
-    """Serves `size` inputs at a time from chunks of `chunk` drawn at once by `draw(count, chunk_index)`."""
+    """Serves `size` inputs at a time from chunks drawn at once by `draw(count, chunk_index)`: `count` = `chunk`
+    inputs or more (a class-balanced draw returns whatever its restarts collected), each served before the next
+    draw."""
 
     def __init__(self, draw, chunk: int):
         self.draw, self.chunk = draw, chunk

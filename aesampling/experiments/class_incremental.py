@@ -68,7 +68,8 @@ def _settings(config: ClassIncrementalConfig, dataset: datasets.Dataset, templat
         learner = {"learner_units": classifier.hidden_units, "learner_activation": classifier.activation}
     return protocol.Settings(iterations=config.iterations, batch_size=config.batch_size, **learner,
                              replay_batch=config.replay_batch, buffer_per_class=config.buffer_per_class,
-                             lam=config.lam, chains=chains, autoencoder_units=preset.hidden_units,
+                             lam=config.lam, lambdas=config.lambdas, chains=chains,
+                             autoencoder_units=preset.hidden_units,
                              autoencoder_activation=preset.activation, autoencoder=template)
 
 
@@ -120,6 +121,13 @@ def _learner_text(config: ClassIncrementalConfig, dataset: str) -> str:
     return f"the ground-truth classifier preset's MLP {'-'.join(str(u) for u in classifier.hidden_units)}"
 
 
+def _lambda_text(config: ClassIncrementalConfig) -> str:
+    if config.lam is not None:
+        return f"= {config.lam:g}"
+    grid = ", ".join(f"{lam:g}" for lam in config.lambdas)
+    return f"chosen by FD after each task among {grid} (widened beyond an edge)"
+
+
 def _table(summary: pd.DataFrame, config: ClassIncrementalConfig, dataset: str, tasks, record: dict) -> str:
     seeds = len(config.seeds)
     lines = [f"# Class-incremental split {dataset}: {len(tasks)} tasks of classes "
@@ -128,7 +136,8 @@ def _table(summary: pd.DataFrame, config: ClassIncrementalConfig, dataset: str, 
              f"{config.batch_size} + {config.replay_batch} replayed; {seeds} seed{'s' if seeds > 1 else ''} "
              f"({', '.join(str(s) for s in config.seeds)}); buffer {config.buffer_per_class} per class; replay "
              f"chains from {'N(0, I)' if config.recipe == recipes.PAPER else 'the moments of the tasks seen so far'} "
-             f"(recipe {config.recipe}). "
+             f"(recipe {config.recipe}), λ "
+             f"{_lambda_text(config)}. "
              f"Accuracy on the test images of all {sum(len(t) for t in tasks)} classes after the last task (mean ± sd "
              "over seeds, [min, max]).",
              "", "| method | final accuracy | gap to joint | after each task (mean) | seconds per seed |",

@@ -385,7 +385,8 @@ class ClassIncrementalConfig:
     """Class-incremental learning by replay (aesampling.continual.protocol): the dataset's classes in `tasks` tasks
     in label order, each of `methods` run over each of `seeds`; `lam` None chooses λ by FD after each task;
     `autoencoder`, a .keras file whose architecture (not its weights) the replay autoencoder takes (None: the
-    dataset's `autoencoder_preset`, an AE preset without noise: shallow_ae or deep_ae); `recipe` sets where the
+    dataset's `autoencoder_preset`, an AE preset without noise: shallow_ae or deep_ae); `lambdas`, the grid λ is
+    chosen from (widened at its edges); `recipe` sets where the
     replay chains start (`recipes`: the moments of the tasks seen so far for "recommended"); `learner` is the
     protocol's MLP 400-400 ("mlp") or the dataset's ground-truth classifier preset's hidden layers ("classifier"),
     each with a logits head."""
@@ -402,6 +403,9 @@ class ClassIncrementalConfig:
     replay_batch: int = 128
     buffer_per_class: int = 10
     lam: float | None = None
+    # The λ grid of the FD choice after each task, widened beyond an edge where the lowest FD sits on it
+    # (results/split_fashion_mnist_lambda_grid: 0.01, 0.1, 1 put 24 of 25 choices on its top edge).
+    lambdas: tuple[float, ...] = (0.1, 0.3, 1.0, 3.0)
     autoencoder: str | None = None
     autoencoder_preset: str = "shallow_ae"
     recipe: str = recipes.PAPER
@@ -429,6 +433,9 @@ class ClassIncrementalConfig:
                      buffer_per_class=self.buffer_per_class)
         if self.lam is not None:
             _non_negative("λ", [self.lam])
+        if not self.lambdas:
+            raise UserInputError("`lambdas` must hold one λ or more")
+        _non_negative("λ in `lambdas`", self.lambdas)
         recipes.recipe(self.recipe)
         if self.learner not in LEARNERS:
             raise UserInputError(f"`learner` must be one of {', '.join(LEARNERS)}, got {self.learner!r}")
