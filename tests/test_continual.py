@@ -234,8 +234,18 @@ def test_a_killed_run_resumes_at_the_task_it_was_in_to_the_same_results(digits, 
     timings = ("seconds", "generator_seconds")
     for a, b in zip(whole, resumed):
         assert {k: v for k, v in a.items() if k not in timings} == {k: v for k, v in b.items() if k not in timings}
-    for kind in ("reinjection", "vae"):
-        for (x, labels), (x_again, labels_again) in zip(uninterrupted.generators[kind].grid,
-                                                        rerun.generators[kind].grid):
+    for kind in ("reinjection", "vae"):  # the sequences read back: every copy's weights, every grid
+        whole_sequence, read_back = uninterrupted.generators[kind], rerun.generators[kind]
+        assert len(read_back.copies) == len(read_back.grid) == len(whole_sequence.copies) == 3
+        for copy, again in zip(whole_sequence.copies, read_back.copies):
+            for w, w_again in zip(copy.get_weights(), again.get_weights(), strict=True):
+                np.testing.assert_array_equal(w, w_again)
+        for (x, labels), (x_again, labels_again) in zip(whole_sequence.grid, read_back.grid):
             np.testing.assert_array_equal(x, x_again)
             np.testing.assert_array_equal(labels, labels_again)
+    # A checkpoint that no longer fits the model (other code wrote it) is discarded, and the method starts over.
+    checkpoint = TaskCheckpoint(tmp_path / "killed" / "reinjection.npz", "reinjection")
+    meta, arrays = checkpoint.load()
+    checkpoint.save(meta, {name: value for name, value in arrays.items() if not name.startswith("copy2.")})
+    again = protocol.Run(split, 10, settings, seed=3).run_method("reinjection", checkpoint)
+    assert again["accuracies"] == whole[0]["accuracies"] and "result" in checkpoint.load()[0]

@@ -30,8 +30,9 @@ def test_make_cifar10_smoke_on_local_mock_batches(tmp_path):
     sources = ["upper_bound", "deep_dae", "lower_bound"]
     curves = pd.read_csv(out / "curves.csv")
     assert list(curves["source"].unique()) == sources
-    record = json.loads((out / "models" / "classifier.json").read_text())
-    assert record["input_dim"] == 2048 and record["train_examples"] == 36 and record["validation_examples"] == 4
+    for model in ("classifier", "deep_dae"):
+        record = json.loads((out / "models" / f"{model}.json").read_text())
+        assert record["input_dim"] == 2048 and record["train_examples"] == 36 and record["validation_examples"] == 4
     assert (out / "samples_deep_dae.png").is_file()
     # The sample-quality metrics and both λ choices on the feature path too (C's features of 2048-d inputs).
     metrics = json.loads((out / "metrics.json").read_text())

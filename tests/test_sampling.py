@@ -180,5 +180,6 @@ def test_a_dataset_s_chain_settings_start_from_its_presets():
         lam=0.0, num_chains=7, reinjections=10, burn_in=2, collect="noisy")
     assert presets.chain_settings("digits", chosen={"lam": 0.3}, default_lam=0.0).lam == 0.3  # a search beats it
     assert presets.chain_settings(None, chosen={"lam": 0.3}) == ReinjectionConfig(lam=0.3)
+    assert presets.chain_settings("", chosen={"lam": 0.3}) == ReinjectionConfig(lam=0.3)  # --dataset=
     with pytest.raises(UserInputError, match="λ is unset: give `lam`"):
         presets.chain_settings(None, num_chains=7)

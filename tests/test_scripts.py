@@ -334,11 +334,13 @@ def test_benchmark_script_at_tiny_size(tmp_path):
     full = not backend.is_jax()
     scratch = tmp_path / "tmp"
     scratch.mkdir()
+    untouched = scratch.stat().st_mtime_ns
     run_script("benchmark", f"--output_dir={tmp_path}", "--kind=test", "--models=shallow_ae", "--chains=8",
                "--baseline_chains=8", f"--rss_samples={100 if full else ''}", "--min_seconds=0.01",
                "--matmul_size=64", "--train_chains=5", f"--extraction_images={2 if full else 0}",
                "--extraction_image_size=32", "--dtypes=float32,bfloat16", "--train_examples=256",
                env={"TMPDIR": str(scratch)})
+    assert scratch.stat().st_mtime_ns != untouched, "the memory probe's scratch folder was not made in TMPDIR"
     assert not any(scratch.glob("aesampling-bench-*")), "the memory probe's scratch folder was left behind"
     figures = json.loads((tmp_path / "test.json").read_text())
     assert set(figures["roofline_gflops"]) == {"float32", "bfloat16"}

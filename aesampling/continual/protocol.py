@@ -314,12 +314,19 @@ class Run:
         saved = checkpoint.load() if checkpoint is not None else None
         if saved is not None:
             meta, arrays = saved
-            if trains_generator:
-                self._restore_sequence(kind, generator, meta, arrays)
+            try:
+                if trains_generator:
+                    self._restore_sequence(kind, generator, meta, arrays)
+                if "result" not in meta:
+                    _restore(learner, "learner", arrays)
+            except (KeyError, ValueError) as e:  # written by other code: start over
+                checkpoint.discard(str(e))
+                if trains_generator:
+                    del self.generators[kind]
+                return self.run_method(name, checkpoint)
             if "result" in meta:
                 logging.info("%s: done by an earlier run, read back", name)
                 return meta["result"]
-            _restore(learner, "learner", arrays)
             teacher = networks.frozen_copy(learner)
             if buffer is not None:
                 buffer.restore(meta["buffer_rng"], arrays)

@@ -237,8 +237,16 @@ class TaskCheckpoint:
     """
 
     def __init__(self, path: str | Path, fingerprint: str):
+        import keras
+
         self.path = Path(path)
-        self.fingerprint = fingerprint
+        # The backend and Keras version too: a state saved by another gives other numbers, or other variables.
+        self.fingerprint = f"{fingerprint} (keras {keras.__version__}, {keras.backend.backend()})"
+
+    def discard(self, reason: str) -> None:
+        """Removes a checkpoint that cannot be resumed (its variables fit no longer, say), with a warning."""
+        logging.warning("%s cannot be resumed (%s); the method starts over", self.path, reason)
+        self.path.unlink(missing_ok=True)
 
     def save(self, meta: dict, arrays: dict[str, np.ndarray]) -> None:
         with storage.atomic_path(self.path) as tmp:

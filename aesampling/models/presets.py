@@ -199,9 +199,10 @@ def chain_settings(dataset: str | None, *, chosen: dict | None = None, default_l
     (a λ search's best setting, `lambda_search.read_best`), the dataset's `sampler` preset (B = 50, R = 10, b = 2,
     noisy states, λ = 0.05), whose λ `default_lam` replaces (the bounds, which ignore λ, pass 0).
 
-    Without a dataset the fallback is ReinjectionConfig's own defaults, and λ must come from `given` or `chosen`.
+    Without a dataset (None or "") the fallback is ReinjectionConfig's own defaults, and λ must come from
+    `given` or `chosen`.
     """
-    if dataset is not None:
+    if dataset:
         defaults = experiment_presets(dataset).sampler
     elif given.get("lam") is None and (chosen or {}).get("lam") is None and default_lam is None:
         raise UserInputError("λ is unset: give `lam`, a λ search's best setting (`chains_file`), or a `dataset` "
