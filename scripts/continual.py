@@ -33,6 +33,7 @@ flags.DEFINE_integer("buffer_per_class", 10, "Real examples kept per past class 
 flags.DEFINE_float("lam", None, "λ of reinjection replay (default: chosen by FD at the end of each task).")
 flags.DEFINE_list("lambdas", None, "The grid λ is chosen from by FD at the end of each task, widened beyond an edge "
                   "where the lowest FD sits on it (default: 0.1,0.3,1,3).")
+flags.DEFINE_list("collects", None, "The collected states that choice tries: noisy, clean (default: both).")
 flags.DEFINE_string("autoencoder", None, "A .keras autoencoder whose architecture (any input shape; not its "
                     "weights) the replay autoencoder takes (default: --autoencoder_preset).")
 flags.DEFINE_enum("autoencoder_preset", "shallow_ae", ["shallow_ae", "deep_ae"], "The dataset's autoencoder preset "
@@ -53,7 +54,8 @@ def main():
         seeds=tuple(_common.integers("seeds", FLAGS.seeds)), tasks=FLAGS.tasks, iterations=FLAGS.iterations,
         batch_size=FLAGS.batch_size, replay_batch=FLAGS.replay_batch, buffer_per_class=FLAGS.buffer_per_class,
         lam=FLAGS.lam, lambdas=None if FLAGS.lambdas is None else _common.floats("lambdas", FLAGS.lambdas),
-        autoencoder=FLAGS.autoencoder, autoencoder_preset=FLAGS.autoencoder_preset, recipe=FLAGS.recipe,
+        collects=None if FLAGS.collects is None else tuple(FLAGS.collects), autoencoder=FLAGS.autoencoder,
+        autoencoder_preset=FLAGS.autoencoder_preset, recipe=FLAGS.recipe,
         learner=FLAGS.learner,
         reproduce_command=FLAGS.reproduce_command,
     ))

@@ -175,6 +175,8 @@ def test_bad_input_gets_one_line_errors(tmp_path):
                           "every λ in --lambdas must be a finite number >= 0, got [0.1, -1.0]")
     assert_one_line_error(run_script("continual", *common, "--lambdas=0.1,big", check=False),
                           "--lambdas must be numbers, got 0.1,big")
+    assert_one_line_error(run_script("continual", *common, "--collects=clean,dirty", check=False),
+                          "--collects must name some of noisy, clean, got ['clean', 'dirty']")
     assert not (tmp_path / "out").exists()  # nothing written before the inputs were checked
 
 

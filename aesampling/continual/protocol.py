@@ -103,6 +103,7 @@ class Settings:
     lam: float | None = None  # None: chosen by FD at the end of each task, among `lambdas`
     lambdas: tuple[float, ...] = (0.1, 0.3, 1.0, 3.0)
     lambda_widenings: int = 2  # rounds of widening the grid beyond the edge the lowest FD sits on
+    collects: tuple[str, ...] = ("noisy", "clean")
     fd_samples: int = 2000
     chains: ReinjectionConfig = ReinjectionConfig(lam=0.0)
     autoencoder_units: tuple[int, ...] = (600, 400, 100, 400, 600)
@@ -270,7 +271,7 @@ class Run:
         probabilities = keras.Sequential([keras.Input((self.input_dim,)), learner, keras.layers.Softmax()])
         seen = np.asarray(_seen(self.tasks, t))
         chosen, _ = choose_lambda_by_fd(copy, probabilities, task.x_val, task.y_val, base=settings.chains,
-                                        lambdas=settings.lambdas, collects=("noisy", "clean"),
+                                        lambdas=settings.lambdas, collects=settings.collects,
                                         widenings=settings.lambda_widenings,
                                         samples=settings.fd_samples, seed=self.seed, class_labels=np.repeat(seen, 10),
                                         moments=self.moments_through(t) if settings.chains.start == MOMENTS_START

@@ -68,7 +68,7 @@ def _settings(config: ClassIncrementalConfig, dataset: datasets.Dataset, templat
         learner = {"learner_units": classifier.hidden_units, "learner_activation": classifier.activation}
     return protocol.Settings(iterations=config.iterations, batch_size=config.batch_size, **learner,
                              replay_batch=config.replay_batch, buffer_per_class=config.buffer_per_class,
-                             lam=config.lam, lambdas=config.lambdas, chains=chains,
+                             lam=config.lam, lambdas=config.lambdas, collects=config.collects, chains=chains,
                              autoencoder_units=preset.hidden_units,
                              autoencoder_activation=preset.activation, autoencoder=template)
 
@@ -125,7 +125,8 @@ def _lambda_text(config: ClassIncrementalConfig) -> str:
     if config.lam is not None:
         return f"= {config.lam:g}"
     grid = ", ".join(f"{lam:g}" for lam in config.lambdas)
-    return f"chosen by FD after each task among {grid} (widened beyond an edge)"
+    return (f"chosen by FD after each task among {grid} (widened beyond an edge), collecting "
+            f"{' or '.join(config.collects)} states")
 
 
 def _table(summary: pd.DataFrame, config: ClassIncrementalConfig, dataset: str, tasks, record: dict) -> str:

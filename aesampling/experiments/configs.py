@@ -18,8 +18,8 @@ from aesampling.models import presets
 from aesampling.sampling import class_balance
 from aesampling.quality import diagnostics
 from aesampling.selection import lambda_search
-from aesampling.sampling.reinjection import (CLASS_MOMENTS_REFILL, MOMENTS_START, ReinjectionConfig, at_least_one,
-                                             check_seed, is_integer)
+from aesampling.sampling.reinjection import (CLASS_MOMENTS_REFILL, COLLECT_MODES, MOMENTS_START, ReinjectionConfig,
+                                             at_least_one, check_seed, is_integer)
 
 
 def _given(overrides: dict) -> dict:
@@ -406,6 +406,7 @@ class ClassIncrementalConfig:
     # The λ grid of the FD choice after each task, widened beyond an edge where the lowest FD sits on it
     # (results/split_fashion_mnist_lambda_grid: 0.01, 0.1, 1 put 24 of 25 choices on its top edge).
     lambdas: tuple[float, ...] = (0.1, 0.3, 1.0, 3.0)
+    collects: tuple[str, ...] = ("noisy", "clean")  # the collected states the FD choice tries
     autoencoder: str | None = None
     autoencoder_preset: str = "shallow_ae"
     recipe: str = recipes.PAPER
@@ -436,6 +437,8 @@ class ClassIncrementalConfig:
         if not self.lambdas:
             raise UserInputError("`lambdas` must hold one λ or more")
         _non_negative("λ in `lambdas`", self.lambdas)
+        if not self.collects or set(self.collects) - set(COLLECT_MODES):
+            raise UserInputError(f"`collects` must name some of {', '.join(COLLECT_MODES)}, got {list(self.collects)}")
         recipes.recipe(self.recipe)
         if self.learner not in LEARNERS:
             raise UserInputError(f"`learner` must be one of {', '.join(LEARNERS)}, got {self.learner!r}")
