@@ -30,10 +30,12 @@ flags.DEFINE_integer("iterations", None, "Adam steps per task, of the learner an
 flags.DEFINE_integer("batch_size", 128, "Examples of the current task per step.")
 flags.DEFINE_integer("replay_batch", 128, "Replayed examples per step, from the second task on.")
 flags.DEFINE_integer("buffer_per_class", 10, "Real examples kept per past class by the buffer methods.")
-flags.DEFINE_float("lam", None, "λ of reinjection replay (default: chosen by FD at the end of each task).")
+flags.DEFINE_float("lam", None, "λ of reinjection replay, collecting the first of --collects (default: chosen by "
+                   "FD at the end of each task).")
 flags.DEFINE_list("lambdas", None, "The grid λ is chosen from by FD at the end of each task, widened beyond an edge "
                   "where the lowest FD sits on it (default: 0.1,0.3,1,3).")
-flags.DEFINE_list("collects", None, "The collected states that choice tries: noisy, clean (default: both).")
+flags.DEFINE_list("collects", None, "The collected states that choice tries, of noisy and clean (default: clean, "
+                  "r(x) alone).")
 flags.DEFINE_string("autoencoder", None, "A .keras autoencoder whose architecture (any input shape; not its "
                     "weights) the replay autoencoder takes (default: --autoencoder_preset).")
 flags.DEFINE_enum("autoencoder_preset", "shallow_ae", ["shallow_ae", "deep_ae"], "The dataset's autoencoder preset "

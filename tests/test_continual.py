@@ -151,7 +151,7 @@ def test_the_stage_writes_its_report_and_resumes_finished_seeds(tmp_path):
     out = tmp_path / "split"
     assert {"results.csv", "table.md", "metrics.json", "accuracy.png", "config.json"} <= {p.name for p in out.iterdir()}
     table = (out / "table.md").read_text()
-    assert "| buffer |" in table and "code:" in table and "λ = 0.1." in table
+    assert "| buffer |" in table and "code:" in table and "λ = 0.1, collecting clean states." in table
     assert list(result["table"]["method"]) == ["none", "buffer"]
     before = (out / ".partial" / "seed_1.json").read_text()
     results = (out / "results.csv").read_text()

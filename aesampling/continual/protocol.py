@@ -103,7 +103,7 @@ class Settings:
     lam: float | None = None  # None: chosen by FD at the end of each task, among `lambdas`
     lambdas: tuple[float, ...] = (0.1, 0.3, 1.0, 3.0)
     lambda_widenings: int = 2  # rounds of widening the grid beyond the edge the lowest FD sits on
-    collects: tuple[str, ...] = ("noisy", "clean")
+    collects: tuple[str, ...] = ("clean",)  # the collected states the FD choice tries
     fd_samples: int = 2000
     chains: ReinjectionConfig = ReinjectionConfig(lam=0.0)
     autoencoder_units: tuple[int, ...] = (600, 400, 100, 400, 600)
@@ -265,8 +265,8 @@ class Run:
 
     def _chain_settings(self, copy, learner, t: int) -> ReinjectionConfig:
         settings = self.settings
-        if settings.lam is not None:
-            return dataclasses.replace(settings.chains, lam=settings.lam)
+        if settings.lam is not None:  # λ given: the chains collect the first of the states the choice would try
+            return dataclasses.replace(settings.chains, lam=settings.lam, collect=settings.collects[0])
         task = self.tasks[t - 1]
         probabilities = keras.Sequential([keras.Input((self.input_dim,)), learner, keras.layers.Softmax()])
         seen = np.asarray(_seen(self.tasks, t))

@@ -123,7 +123,7 @@ def _learner_text(config: ClassIncrementalConfig, dataset: str) -> str:
 
 def _lambda_text(config: ClassIncrementalConfig) -> str:
     if config.lam is not None:
-        return f"= {config.lam:g}"
+        return f"= {config.lam:g}, collecting {config.collects[0]} states"
     grid = ", ".join(f"{lam:g}" for lam in config.lambdas)
     return (f"chosen by FD after each task among {grid} (widened beyond an edge), collecting "
             f"{' or '.join(config.collects)} states")
