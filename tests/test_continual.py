@@ -165,18 +165,15 @@ def test_the_stage_writes_its_report_and_resumes_finished_seeds(tmp_path):
 
 def test_bad_input_gets_one_line_errors(tmp_path):
     common = ["--dataset=digits", f"--output_dir={tmp_path / 'out'}", "--iterations=2"]
-    assert_one_line_error(run_script("continual", *common, "--tasks=3", check=False),
-                          "the 10 classes do not split into --tasks = 3 tasks of equal size")
-    assert_one_line_error(run_script("continual", *common, "--buffer_per_class=100000", check=False),
-                          "--buffer_per_class = 100000 exceeds the")
-    assert_one_line_error(run_script("continual", *common, "--methods=reinjection,dgr", check=False),
-                          "--methods must be distinct names among none, joint")
-    assert_one_line_error(run_script("continual", *common, "--lambdas=0.1,-1", check=False),
-                          "every λ in --lambdas must be a finite number >= 0, got [0.1, -1.0]")
-    assert_one_line_error(run_script("continual", *common, "--lambdas=0.1,big", check=False),
-                          "--lambdas must be numbers, got 0.1,big")
-    assert_one_line_error(run_script("continual", *common, "--collects=clean,dirty", check=False),
-                          "--collects must name some of noisy, clean, got ['clean', 'dirty']")
+    for flag, message in [
+        ("--tasks=3", "the 10 classes do not split into --tasks = 3 tasks of equal size"),
+        ("--buffer_per_class=100000", "--buffer_per_class = 100000 exceeds the"),
+        ("--methods=reinjection,dgr", "--methods must be distinct names among none, joint"),
+        ("--lambdas=0.1,-1", "every λ in --lambdas must be a finite number >= 0, got [0.1, -1.0]"),
+        ("--lambdas=0.1,big", "--lambdas must be numbers, got 0.1,big"),
+        ("--collects=clean,dirty", "--collects must name some of noisy, clean, got ['clean', 'dirty']"),
+    ]:
+        assert_one_line_error(run_script("continual", *common, flag, check=False), message)
     assert not (tmp_path / "out").exists()  # nothing written before the inputs were checked
 
 
