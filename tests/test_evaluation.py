@@ -127,6 +127,35 @@ def test_summary_table_orders_bounds_and_computes_ratios():
     assert tables.common_start_text([{}, {"start": "moments"}]) == "their start"
 
 
+def test_the_report_states_how_far_the_best_autoencoder_teaches_beyond_labelled_noise():
+    """table.md's first sentence: the best autoencoder source against the strongest noise bound, at the same budget."""
+    curves = pd.DataFrame({
+        "source": ["upper_bound"] * 3 + ["deep_ae"] * 3 + ["shallow_ae"] * 3 + ["lower_bound"] * 3
+                  + ["moments_bound"] * 3,
+        "epoch": [0, 1, 2] * 5,
+        "samples_seen": [0, 400, 800] * 5,
+        "accuracy": [0.1, 0.97, 0.99, 0.1, 0.98, 0.96, 0.1, 0.5, 0.7, 0.1, 0.5, 0.8, 0.1, 0.6, 0.85],
+    })
+    chains = {"config": {"chains": {"lam": 0.05, "collect": "noisy", "reinjections": 10, "burn_in": 2}}}
+    table = tables.summary_table(curves, {s: chains for s in curves["source"].unique()}, 1.0)
+    verdict = tables.autoencoders_against_noise(table)
+    assert verdict["autoencoder"] == "deep_ae" and verdict["noise"] == "moments_bound"  # the strongest floor
+    assert verdict["points_ahead"] == pytest.approx(11.0) and verdict["samples_seen"] == 800
+    assert verdict["autoencoder_samples_to_97pct"] == 400 and verdict["noise_samples_to_97pct"] is None
+    assert tables.verdict_line(verdict) == (
+        "After 800 samples, the best autoencoder source (deep_ae) teaches 0.960 of the ground truth and labelled "
+        "noise (moments_bound) 0.850: 11.0 points ahead. 97% of the ground truth: after 400 samples against not "
+        "within the run.")
+    behind = tables.summary_table(curves[curves["source"] != "deep_ae"], {s: chains for s in curves["source"]}, 1.0)
+    assert "15.0 points behind" in tables.verdict_line(tables.autoencoders_against_noise(behind))
+    text = tables.markdown_table(table, 1.0, "python scripts/report.py", None)
+    assert text.splitlines()[2] == tables.verdict_line(verdict)
+    bounds_only = tables.summary_table(curves[curves["source"].str.endswith("bound")], {s: chains for s in
+                                                                                     curves["source"]}, 1.0)
+    assert tables.autoencoders_against_noise(bounds_only) is None and tables.verdict_line(None) is None
+    assert "points" not in tables.markdown_table(bounds_only, 1.0, "python scripts/report.py", None)
+
+
 def test_stage_timings_count_the_interrupted_runs_of_a_resumed_curve():
     classifier = {"wall_seconds": 10.0}
     curves = {"upper_bound": {"wall_seconds": 5.0}, "deep_ae": {"wall_seconds": 7.0, "interrupted_runs_seconds": 70.0}}

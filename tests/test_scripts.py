@@ -85,6 +85,13 @@ def test_make_digits_smoke_writes_every_output(smoke_results):
     assert set(quality) == set(SMOKE_SOURCES) and quality["lower_bound"]["fd_share_of_noise"] == 1.0
     assert quality["upper_bound"]["fd"] < min(quality[s]["fd"] for s in SMOKE_SOURCES if s != "upper_bound")
     assert set(metrics["mixing"]) == set(SMOKE_SOURCES[1:-1])
+    # The best autoencoder source against labelled noise, stated first in table.md.
+    finals = {row["source"]: row["relative_to_ground_truth"] for row in metrics["table"]}
+    verdict = metrics["autoencoders_against_noise"]
+    assert verdict["noise"] == "lower_bound" and verdict["autoencoder_ratio"] == max(
+        finals[s] for s in SMOKE_SOURCES[1:-1])
+    assert verdict["points_ahead"] == pytest.approx(100 * (verdict["autoencoder_ratio"] - finals["lower_bound"]))
+    assert "the best autoencoder source (" in (out / "table.md").read_text().splitlines()[2]
     # Both λ choices: the FD one has the lowest FD of the search's settings that did not collapse, and its curve
     # uses it.
     search = json.loads((out / "lambda" / "deep_ae.json").read_text())

@@ -171,6 +171,7 @@ def run_report(config: ReportConfig) -> dict:
         tables.lambda_choices_table(search_records) + tables.noise_table(search_records), quality)
     storage.write_json(out / "metrics.json", {
         "ground_truth_accuracy": ground_truth,
+        "autoencoders_against_noise": tables.autoencoders_against_noise(table),
         "table": table.to_dict(orient="records"),
         "quality": quality.to_dict(orient="records"),
         "mixing": {s: r["mixing"] for s, r in records.items() if r.get("mixing")},
@@ -189,6 +190,7 @@ def run_report(config: ReportConfig) -> dict:
         curves, out / "curves.png", ground_truth_accuracy=ground_truth,
         title=f"{config.dataset}: classifiers trained on each source "
               f"({max(samples_per_epoch.values()):,} samples/epoch)",
+        verdict=tables.autoencoders_against_noise(table),
     )
     for name, arrays in samples.items():
         clean = arrays.get("preview_clean")

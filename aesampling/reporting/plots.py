@@ -67,7 +67,8 @@ def _matplotlib():
     return plt
 
 
-def plot_learning_curves(curves: pd.DataFrame, path, *, title: str, ground_truth_accuracy: float | None) -> None:
+def plot_learning_curves(curves: pd.DataFrame, path, *, title: str, ground_truth_accuracy: float | None,
+                         verdict: dict | None = None) -> None:
     """One line per source: test accuracy against training epochs, logit-scale y axis.
 
     Args:
@@ -75,13 +76,17 @@ def plot_learning_curves(curves: pd.DataFrame, path, *, title: str, ground_truth
       path: the PNG to write (atomically).
       title: figure title.
       ground_truth_accuracy: drawn as a horizontal reference when given.
+      verdict: the best autoencoder source against labelled noise (`tables.autoencoders_against_noise`), stated
+        under the title when given.
     """
     plt = _matplotlib()
     fig, ax = plt.subplots(figsize=(8.4, 4.2), dpi=100)
     for source, rows in curves.groupby("source", sort=False):
         rows = rows[rows["epoch"] > 0].sort_values("epoch")
         style = _source_style(source)
-        ax.plot(rows["epoch"], rows["accuracy"].clip(1e-3, 1 - 1e-3), linewidth=1.5, **style)
+        # The bounds drawn thicker: each autoencoder's curve is read against them.
+        ax.plot(rows["epoch"], rows["accuracy"].clip(1e-3, 1 - 1e-3), linewidth=2.5 if source in _STYLES else 1.5,
+                **style)
     if ground_truth_accuracy is not None:
         ax.axhline(ground_truth_accuracy, color="tab:red", linewidth=0.8, alpha=0.6,
                    label=f"ground-truth classifier ({ground_truth_accuracy:.3f})")
@@ -94,7 +99,11 @@ def plot_learning_curves(curves: pd.DataFrame, path, *, title: str, ground_truth
     ax.set_ylim(low, high)
     ax.set_xlabel("epoch (samples per epoch: see table)")
     ax.set_ylabel("test accuracy (logit scale)")
-    ax.set_title(title)
+    if verdict is not None:
+        ahead = verdict["points_ahead"]
+        title += (f"\nbest autoencoder ({verdict['autoencoder']}): {verdict['autoencoder_ratio']:.3f} of the ground "
+                  f"truth, labelled noise: {verdict['noise_ratio']:.3f} ({ahead:+.1f} points)")
+    ax.set_title(title, fontsize=10 if verdict is not None else None)
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0.0)  # never over a curve
     _save(fig, path)

@@ -83,6 +83,50 @@ def summary_table(curves: pd.DataFrame, records: dict[str, dict], ground_truth_a
     return pd.DataFrame(rows)
 
 
+NOISE_BOUNDS = tuple(bound for bound in learning_curves.BOUNDS if bound != learning_curves.UPPER_BOUND)
+
+
+def autoencoders_against_noise(table: pd.DataFrame) -> dict | None:
+    """The best autoencoder source's final accuracy against the strongest labelled-noise bound's, both as ratios to
+    the ground truth (`summary_table` rows), with the samples each needed to reach 97% of it; None when the table
+    lacks either side."""
+    autoencoders = table[~table["source"].isin(learning_curves.BOUNDS)]
+    noise = table[table["source"].isin(NOISE_BOUNDS)]
+    if autoencoders.empty or noise.empty:
+        return None
+    best = autoencoders.loc[autoencoders["relative_to_ground_truth"].idxmax()]
+    floor = noise.loc[noise["relative_to_ground_truth"].idxmax()]
+
+    def reach(row) -> int | None:
+        value = row["samples_to_97pct"]
+        return None if value is None or pd.isna(value) else int(value)
+
+    return {
+        "autoencoder": best["source"], "autoencoder_ratio": float(best["relative_to_ground_truth"]),
+        "autoencoder_samples_to_97pct": reach(best),
+        "noise": floor["source"], "noise_ratio": float(floor["relative_to_ground_truth"]),
+        "noise_samples_to_97pct": reach(floor),
+        "points_ahead": 100 * float(best["relative_to_ground_truth"] - floor["relative_to_ground_truth"]),
+        "samples_seen": int(best["samples_seen"]),
+    }
+
+
+def verdict_line(verdict: dict | None) -> str | None:
+    """One sentence: how far the best autoencoder's samples teach beyond labelled noise."""
+    if verdict is None:
+        return None
+
+    def reach(samples: int | None) -> str:
+        return "not within the run" if samples is None else f"after {samples:,} samples"
+
+    ahead = verdict["points_ahead"]
+    return (f"After {verdict['samples_seen']:,} samples, the best autoencoder source ({verdict['autoencoder']}) "
+            f"teaches {verdict['autoencoder_ratio']:.3f} of the ground truth and labelled noise "
+            f"({verdict['noise']}) {verdict['noise_ratio']:.3f}: {abs(ahead):.1f} points "
+            f"{'ahead' if ahead >= 0 else 'behind'}. 97% of the ground truth: "
+            f"{reach(verdict['autoencoder_samples_to_97pct'])} against {reach(verdict['noise_samples_to_97pct'])}.")
+
+
 QUALITY_COLUMNS = ("fd", "recall", "coverage", "class_tv", "precision", "density")
 
 
@@ -148,9 +192,11 @@ def markdown_table(
     timings: pd.DataFrame | None = None, search_lines: list[str] = (), quality: pd.DataFrame | None = None,
 ) -> str:
     """table.md: the summary table, the ground-truth accuracy and the commands behind them."""
+    verdict = verdict_line(autoencoders_against_noise(table))
     lines = [
         f"Ground-truth classifier test accuracy (max accuracy): {ground_truth_accuracy:.4f}",
         "",
+        *([verdict, ""] if verdict else []),
         "| source | λ | collect | R (burn-in) | final accuracy | mean of last "
         f"{LAST_EPOCHS} epochs | relative to ground truth | samples to reach 97% of it | samples seen |",
         "|---|---|---|---|---|---|---|---|---|",
