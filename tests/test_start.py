@@ -3,6 +3,7 @@
 import json
 
 import numpy as np
+import pytest
 from keras import ops
 
 import aesampling
@@ -58,3 +59,29 @@ def test_a_moments_search_carries_its_start_to_sample_and_evaluate(digits_models
                             f"--output={tmp_path / 'bad.npz'}", *flags, check=False)
         assert result.returncode == 1 and message in result.stderr and len(result.stderr.strip().splitlines()) == 1
         assert not (tmp_path / "bad.npz").exists()
+
+
+def test_chains_can_start_at_each_class_s_moments_in_turn():
+    """Per class, chain i of every restart starts at x_0 = μ_c + σ_c ⊙ z with c = i mod C."""
+    x = np.array([[0.0, 1.0], [0.2, 1.0], [5.0, 5.0], [5.0, 7.0], [9.0, 0.0], [9.0, 0.0]], np.float32)
+    moments = StartMoments.by_class(x, np.array([4, 4, 7, 7, 2, 2]))
+    assert moments.classes == 3 and StartMoments.of(x).classes is None
+    np.testing.assert_allclose(moments.mean, [[9.0, 0.0], [0.1, 1.0], [5.0, 6.0]])  # labels 2, 4, 7
+    np.testing.assert_allclose(moments.std, [[0.0, 0.0], [0.1, 0.0], [0.0, 1.0]], atol=1e-6)
+
+    def identity(x):
+        return x
+
+    config = aesampling.ReinjectionConfig(lam=0.0, num_chains=7, reinjections=1, burn_in=0, collect="clean",
+                                          start="moments")
+    sampler = aesampling.ReinjectionSampler(identity, config, seed=5, input_dim=2, start=moments)
+    states = sampler.restarts(0, 2).reshape(2, 7, 2)  # r is the identity and λ = 0: the states are the starts
+    z = ops.convert_to_numpy(chain_noise(5, 1, 0, (7, 2)))
+    classes = np.arange(7) % 3
+    np.testing.assert_allclose(states[1], moments.mean[classes] + moments.std[classes] * z, rtol=1e-6, atol=1e-6)
+    for wrong in (StartMoments(np.zeros((3, 5), np.float32), np.ones((3, 5), np.float32)),
+                  StartMoments(np.zeros(2, np.float32), np.ones((3, 2), np.float32))):
+        with pytest.raises(aesampling.UserInputError, match=r"they must be \(2,\), or \(C, 2\) per class"):
+            aesampling.ReinjectionSampler(identity, config, seed=5, input_dim=2, start=wrong)
+    with pytest.raises(aesampling.UserInputError, match="2 or more rows of every class"):
+        StartMoments.by_class(x[:5], np.array([4, 4, 7, 7, 2]))

@@ -106,6 +106,9 @@ class Settings:
     collects: tuple[str, ...] = ("clean",)  # the collected states the FD choice tries
     fd_samples: int = 2000
     chains: ReinjectionConfig = ReinjectionConfig(lam=0.0)
+    # Chains that start at the moments (chains.start "moments") start at each past class's in turn (μ_c, σ_c: 2·n
+    # numbers per class) instead of at those of all the tasks seen so far.
+    start_by_class: bool = False
     autoencoder_units: tuple[int, ...] = (600, 400, 100, 400, 600)
     autoencoder_activation: str = "relu"
     autoencoder: keras.Model | None = None  # an architecture to clone instead of the units above
@@ -204,14 +207,26 @@ class Run:
         return StartMoments(mean.astype(np.float32),
                             np.sqrt(np.maximum(squares / count - np.square(mean), 0.0)).astype(np.float32))
 
+    def class_moments_through(self, t: int) -> StartMoments:
+        """μ_c and σ_c of each class of tasks 1..t (C x n), each read from its own task's training images: 2·n
+        numbers per class, not images, are all that is kept of past tasks."""
+        per_task = [StartMoments.by_class(task.x_train, task.y_train) for task in self.tasks[:t]]
+        return StartMoments(np.concatenate([m.mean for m in per_task]), np.concatenate([m.std for m in per_task]))
+
+    def start_moments(self, t: int) -> StartMoments | None:
+        """Where the replay chains of the copy from the end of task t start: at moments of tasks 1..t when the chain
+        settings start at the moments (all of them, or per class), else None (N(0, I))."""
+        if self.settings.chains.start != MOMENTS_START:
+            return None
+        return self.class_moments_through(t) if self.settings.start_by_class else self.moments_through(t)
+
     def _draws(self, kind: str, t: int, seed: int, learner, chunk: int = DRAW_CHUNK) -> replay.Draws:
         """Samples of the `kind` generator's copy from the end of task t, `chunk` at a time; `learner`, the learner
         of the end of task t, balances them over its classes for balanced reinjection."""
-        starts = self.settings.chains.start == MOMENTS_START and kind != "vae"
         balance_by = (past_class_probabilities(learner, _seen(self.tasks, t), self.input_dim)
                       if kind == "balanced_reinjection" else None)
         return _sampler_draws(self.generators[kind], t, self.input_dim, seed,
-                              self.moments_through(t) if starts else None, chunk, balance_by)
+                              None if kind == "vae" else self.start_moments(t), chunk, balance_by)
 
     def _stream(self, t: int, purpose: int, joint: bool) -> TaskStream:
         if not joint:
@@ -274,8 +289,7 @@ class Run:
                                         lambdas=settings.lambdas, collects=settings.collects,
                                         widenings=settings.lambda_widenings,
                                         samples=settings.fd_samples, seed=self.seed, class_labels=np.repeat(seen, 10),
-                                        moments=self.moments_through(t) if settings.chains.start == MOMENTS_START
-                                        else None)
+                                        moments=self.start_moments(t))
         return chosen
 
     def _new_generator(self, kind: str) -> tuple:

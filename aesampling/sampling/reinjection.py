@@ -227,6 +227,10 @@ class StartMoments:
     prior when no information is available" (Section IV-B); on [0, 1] pixels
     that start lies far from the data, and deep ReLU autoencoders map it onto a
     few attractors. z is the same counter-based draw as the N(0, I) start's.
+
+    Per class (`by_class`), μ and σ are C x n arrays, μ_c and σ_c: chain i of
+    every restart starts at x_0 = μ_c + σ_c ⊙ z with c = i mod C, so the
+    starts take the classes in turn.
     """
 
     mean: np.ndarray
@@ -239,6 +243,24 @@ class StartMoments:
         if x.ndim != 2 or len(x) < 2:
             raise UserInputError(f"starting moments need 2 or more rows of features, got shape {x.shape}")
         return cls(x.mean(axis=0).astype(np.float32), x.std(axis=0).astype(np.float32))
+
+    @classmethod
+    def by_class(cls, x, y) -> "StartMoments":
+        """μ_c and σ_c of the rows of x (n features) with each label of y, in increasing label order (C x n)."""
+        x, y = np.asarray(x, np.float64), np.asarray(y)
+        if x.ndim != 2 or y.shape != (len(x),):
+            raise UserInputError(f"class moments need rows of features and one label per row, got shapes "
+                                 f"{x.shape} and {y.shape}")
+        rows = [x[y == c] for c in np.unique(y)]
+        if min(len(r) for r in rows) < 2:
+            raise UserInputError("starting moments per class need 2 or more rows of every class")
+        return cls(np.stack([r.mean(axis=0) for r in rows]).astype(np.float32),
+                   np.stack([r.std(axis=0) for r in rows]).astype(np.float32))
+
+    @property
+    def classes(self) -> int | None:
+        """C for moments per class, None for the data's moments."""
+        return int(self.mean.shape[0]) if np.ndim(self.mean) == 2 else None
 
     def tensors(self):
         """(μ, σ) as float32 tensors, the arguments of a compiled function that draws at the moments."""
@@ -315,12 +337,16 @@ class Chains:
             raise UserInputError(f"the chain settings start at {config.start!r} but starting moments were "
                                  f"{'given' if start is not None else 'not given'}: moments go with start 'moments'")
         self._start_moments = None  # (μ, σ) as tensors, or None for the N(0, I) start
+        self._start_classes = None  # C when the chains start at the moments of C classes in turn
         if start is not None:
             given = {np.shape(start.mean), np.shape(start.std)}
-            if given != {(self.input_dim,)}:
+            if len(given) != 1 or not (given <= {(self.input_dim,)} or (start.classes and given <= {
+                    (start.classes, self.input_dim)})):
                 raise UserInputError(f"starting moments of shape {sorted(given)} for an autoencoder of n = "
-                                     f"{self.input_dim}: they must be ({self.input_dim},)")
+                                     f"{self.input_dim}: they must be ({self.input_dim},), or (C, {self.input_dim}) "
+                                     "per class")
             self._start_moments = start.tensors()
+            self._start_classes = start.classes
         self._sqrt_lam = math.sqrt(config.lam)
 
     def noise(self, restart, t, count: int):
@@ -328,10 +354,14 @@ class Chains:
         return chain_noise(self.seed, restart, t, (count, self.input_dim))
 
     def starting_point(self, z):
-        """x_0 from its N(0, I) draw z: z itself, or μ + σ ⊙ z (`StartMoments`)."""
+        """x_0 from its N(0, I) draw z: z itself, or μ + σ ⊙ z (`StartMoments`), row i at class i mod C's moments
+        when they are per class."""
         if self._start_moments is None:
             return z
         mean, std = self._start_moments
+        if self._start_classes is not None:
+            classes = np.arange(z.shape[0]) % self._start_classes
+            mean, std = ops.take(mean, classes, axis=0), ops.take(std, classes, axis=0)
         return mean + std * z
 
     def reinject(self, weights, x, noise):
