@@ -43,9 +43,8 @@ flags.DEFINE_enum("autoencoder_preset", "shallow_ae", ["shallow_ae", "deep_ae"],
 flags.DEFINE_enum("learner", "mlp", list(LEARNERS), "The learner: the protocol's MLP 400-400 (mlp) or the "
                   "dataset's ground-truth classifier preset's hidden layers (classifier), with a logits head.")
 _common.define_recipe_flag(default=recipes.PAPER, help_text="Where the replay chains start: paper, at N(0, I); "
-                           "recommended, at the per-feature moments of the tasks seen so far (λ: by FD, or --lam).")
-flags.DEFINE_bool("start_by_class", False, "With --recipe=recommended: the replay chains start at the moments of "
-                  "each class seen so far in turn (2·n numbers per class, not images), not at those of all of them.")
+                           "recommended, at the per-feature moments of each class seen so far in turn (2·n "
+                           "numbers per class, not images; λ: by FD, or --lam).")
 flags.DEFINE_string("reproduce_command", None, "The command that reproduces the run, quoted in the table.")
 flags.mark_flags_as_required(["output_dir"])
 _common.define_data_flags()
@@ -59,7 +58,7 @@ def main():
         batch_size=FLAGS.batch_size, replay_batch=FLAGS.replay_batch, buffer_per_class=FLAGS.buffer_per_class,
         lam=FLAGS.lam, lambdas=None if FLAGS.lambdas is None else _common.floats("lambdas", FLAGS.lambdas),
         collects=None if FLAGS.collects is None else tuple(FLAGS.collects), autoencoder=FLAGS.autoencoder,
-        autoencoder_preset=FLAGS.autoencoder_preset, recipe=FLAGS.recipe, start_by_class=FLAGS.start_by_class,
+        autoencoder_preset=FLAGS.autoencoder_preset, recipe=FLAGS.recipe,
         learner=FLAGS.learner,
         reproduce_command=FLAGS.reproduce_command,
     ))

@@ -115,24 +115,20 @@ def test_balanced_replay_fills_equal_quotas_of_the_past_classes(two_tasks):
     assert np.ptp(balanced) < np.ptp(plain) / 2  # the gap between the two classes' counts, at least halved
 
 
-def test_replay_chains_start_at_the_moments_of_the_past_tasks_or_of_each_past_class(two_tasks):
-    """Recipe recommended: the chains start at the moments of tasks 1..t, or, per class, at each class's in turn."""
+def test_replay_chains_start_at_n01_or_at_the_moments_of_each_past_class(two_tasks):
+    """Recipe recommended: chain i starts at the moments of the i-th class seen so far, in turn."""
+    assert protocol.Run(two_tasks, 10, protocol.Settings(), seed=0).start_moments(2) is None  # N(0, I)
     moments = dataclasses.replace(protocol.Settings().chains, start="moments")
-    plain = protocol.Run(two_tasks, 10, protocol.Settings(), seed=0)
-    assert plain.start_moments(2) is None  # N(0, I)
-    overall = protocol.Run(two_tasks, 10, protocol.Settings(chains=moments), seed=0).start_moments(2)
-    seen = np.concatenate([t.x_train for t in two_tasks])
-    np.testing.assert_allclose(overall.mean, seen.mean(axis=0), atol=1e-6)
-    run = protocol.Run(two_tasks, 10, protocol.Settings(chains=moments, start_by_class=True, iterations=3,
-                                                        lam=0.3), seed=0)
+    run = protocol.Run(two_tasks, 10, protocol.Settings(chains=moments, iterations=3, lam=0.3), seed=0)
     by_class = run.start_moments(2)
     assert by_class.mean.shape == (4, 64) and run.start_moments(1).mean.shape == (2, 64)
+    seen = np.concatenate([t.x_train for t in two_tasks])
     for row, c in enumerate((0, 1, 2, 3)):  # classes in the tasks' order
         of_class = seen[np.concatenate([t.y_train for t in two_tasks]) == c]
         np.testing.assert_allclose(by_class.mean[row], of_class.mean(axis=0), atol=1e-6)
         np.testing.assert_allclose(by_class.std[row], of_class.std(axis=0), atol=1e-6)
     result = run.run_method("reinjection")
-    assert len(result["accuracies"]) == 2
+    assert len(result["accuracies"]) == 2 and result["chains"][1]["start"] == "moments"
     for task, served in zip(two_tasks, result["served"]):  # the moments are all that is kept of past tasks
         for stream in served.values():
             assert set(stream["classes"]) <= set(task.classes)
@@ -196,8 +192,6 @@ def test_bad_input_gets_one_line_errors(tmp_path):
         ("--lambdas=0.1,-1", "every λ in --lambdas must be a finite number >= 0, got [0.1, -1.0]"),
         ("--lambdas=0.1,big", "--lambdas must be numbers, got 0.1,big"),
         ("--collects=clean,dirty", "--collects must name some of noisy, clean, got ['clean', 'dirty']"),
-        ("--start_by_class", "--start_by_class starts the replay chains at the moments of each past class, "
-                             "recipe 'paper' at N(0, I): set --recipe to recommended"),
     ]:
         assert_one_line_error(run_script("continual", *common, flag, check=False), message)
     assert not (tmp_path / "out").exists()  # nothing written before the inputs were checked

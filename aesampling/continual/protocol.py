@@ -105,10 +105,8 @@ class Settings:
     lambda_widenings: int = 2  # rounds of widening the grid beyond the edge the lowest FD sits on
     collects: tuple[str, ...] = ("clean",)  # the collected states the FD choice tries
     fd_samples: int = 2000
+    # Replay chains from N(0, I), or (start "moments") from the moments of each class seen so far in turn.
     chains: ReinjectionConfig = ReinjectionConfig(lam=0.0)
-    # Chains that start at the moments (chains.start "moments") start at each past class's in turn (μ_c, σ_c: 2·n
-    # numbers per class) instead of at those of all the tasks seen so far.
-    start_by_class: bool = False
     autoencoder_units: tuple[int, ...] = (600, 400, 100, 400, 600)
     autoencoder_activation: str = "relu"
     autoencoder: keras.Model | None = None  # an architecture to clone instead of the units above
@@ -193,19 +191,6 @@ class Run:
         self.tasks, self.num_classes, self.settings, self.seed = tasks, num_classes, settings, int(seed)
         self.input_dim = int(tasks[0].x_train.shape[1])
         self.generators: dict[str, GeneratorSequence] = {}
-        self._moment_sums: list[tuple[int, np.ndarray, np.ndarray]] = []  # (count, Σx, Σx²) through task t
-
-    def moments_through(self, t: int) -> StartMoments:
-        """μ and σ of the training images of tasks 1..t, accumulated as each task ended (count, Σx and Σx² of the
-        task then at hand): 2·n numbers, not images, are all that is kept of past tasks."""
-        while len(self._moment_sums) < t:
-            x = np.asarray(self.tasks[len(self._moment_sums)].x_train, np.float64)
-            count, total, squares = self._moment_sums[-1] if self._moment_sums else (0, 0.0, 0.0)
-            self._moment_sums.append((count + len(x), total + x.sum(axis=0), squares + np.square(x).sum(axis=0)))
-        count, total, squares = self._moment_sums[t - 1]
-        mean = total / count
-        return StartMoments(mean.astype(np.float32),
-                            np.sqrt(np.maximum(squares / count - np.square(mean), 0.0)).astype(np.float32))
 
     def class_moments_through(self, t: int) -> StartMoments:
         """μ_c and σ_c of each class of tasks 1..t (C x n), each read from its own task's training images: 2·n
@@ -214,11 +199,14 @@ class Run:
         return StartMoments(np.concatenate([m.mean for m in per_task]), np.concatenate([m.std for m in per_task]))
 
     def start_moments(self, t: int) -> StartMoments | None:
-        """Where the replay chains of the copy from the end of task t start: at moments of tasks 1..t when the chain
-        settings start at the moments (all of them, or per class), else None (N(0, I))."""
+        """Where the replay chains of the copy from the end of task t start: at the moments of each class of tasks
+        1..t in turn when the chain settings start at the moments, else None (N(0, I)).
+
+        Per class rather than those of all the classes together: 0.648 ± 0.021 against 0.620 ± 0.042 on split
+        Fashion-MNIST over five seeds (results/split_fashion_mnist_class_moments_start)."""
         if self.settings.chains.start != MOMENTS_START:
             return None
-        return self.class_moments_through(t) if self.settings.start_by_class else self.moments_through(t)
+        return self.class_moments_through(t)
 
     def _draws(self, kind: str, t: int, seed: int, learner, chunk: int = DRAW_CHUNK) -> replay.Draws:
         """Samples of the `kind` generator's copy from the end of task t, `chunk` at a time; `learner`, the learner

@@ -70,8 +70,7 @@ def _settings(config: ClassIncrementalConfig, dataset: datasets.Dataset, templat
                              replay_batch=config.replay_batch, buffer_per_class=config.buffer_per_class,
                              lam=config.lam, lambdas=config.lambdas, collects=config.collects, chains=chains,
                              autoencoder_units=preset.hidden_units,
-                             autoencoder_activation=preset.activation, autoencoder=template,
-                             start_by_class=config.start_by_class)
+                             autoencoder_activation=preset.activation, autoencoder=template)
 
 
 def _seed_results(config, dataset, tasks, seed: int, partial: Path, key: str, template) -> dict:
@@ -130,13 +129,6 @@ def _lambda_text(config: ClassIncrementalConfig) -> str:
             f"{' or '.join(config.collects)} states")
 
 
-def _start_text(config: ClassIncrementalConfig) -> str:
-    if config.recipe == recipes.PAPER:
-        return "N(0, I)"
-    return "the moments of each class seen so far in turn" if config.start_by_class else \
-        "the moments of the tasks seen so far"
-
-
 def _table(summary: pd.DataFrame, config: ClassIncrementalConfig, dataset: str, tasks, record: dict) -> str:
     seeds = len(config.seeds)
     lines = [f"# Class-incremental split {dataset}: {len(tasks)} tasks of classes "
@@ -144,7 +136,8 @@ def _table(summary: pd.DataFrame, config: ClassIncrementalConfig, dataset: str, 
              f"Learner {_learner_text(config, dataset)}, {config.iterations} Adam steps per task, batch "
              f"{config.batch_size} + {config.replay_batch} replayed; {seeds} seed{'s' if seeds > 1 else ''} "
              f"({', '.join(str(s) for s in config.seeds)}); buffer {config.buffer_per_class} per class; replay "
-             f"chains from {_start_text(config)} (recipe {config.recipe}), λ "
+             f"chains from {'N(0, I)' if config.recipe == recipes.PAPER else 'the moments of each class seen in turn'}"
+             f" (recipe {config.recipe}), λ "
              f"{_lambda_text(config)}. "
              f"Accuracy on the test images of all {sum(len(t) for t in tasks)} classes after the last task (mean ± sd "
              "over seeds, [min, max]).",

@@ -387,8 +387,7 @@ class ClassIncrementalConfig:
     `autoencoder`, a .keras file whose architecture (not its weights) the replay autoencoder takes (None: the
     dataset's `autoencoder_preset`, an AE preset without noise: shallow_ae or deep_ae); `lambdas`, the grid λ is
     chosen from (widened at its edges); `recipe` sets where the
-    replay chains start (`recipes`: the moments of the tasks seen so far for "recommended"), and with
-    `start_by_class` (recipe recommended) the moments of each past class in turn; `learner` is the
+    replay chains start (`recipes`: for "recommended", the moments of each class seen so far in turn); `learner` is the
     protocol's MLP 400-400 ("mlp") or the dataset's ground-truth classifier preset's hidden layers ("classifier"),
     each with a logits head."""
 
@@ -413,7 +412,6 @@ class ClassIncrementalConfig:
     autoencoder: str | None = None
     autoencoder_preset: str = "shallow_ae"
     recipe: str = recipes.PAPER
-    start_by_class: bool = False
     learner: str = "mlp"
     reproduce_command: str | None = None
 
@@ -443,9 +441,7 @@ class ClassIncrementalConfig:
         _non_negative("λ in `lambdas`", self.lambdas)
         if not self.collects or set(self.collects) - set(COLLECT_MODES):
             raise UserInputError(f"`collects` must name some of {', '.join(COLLECT_MODES)}, got {list(self.collects)}")
-        if recipes.recipe(self.recipe).start != MOMENTS_START and self.start_by_class:
-            raise UserInputError(f"`start_by_class` starts the replay chains at the moments of each past class, "
-                                 f"recipe {self.recipe!r} at N(0, I): set `recipe` to recommended")
+        recipes.recipe(self.recipe)
         if self.learner not in LEARNERS:
             raise UserInputError(f"`learner` must be one of {', '.join(LEARNERS)}, got {self.learner!r}")
         if self.autoencoder_preset not in ("shallow_ae", "deep_ae"):
