@@ -19,7 +19,10 @@ for both, so a difference between two runs is the recipe's.
   against 0.984 from N(0, I). The student criterion stays: choosing λ by the
   lowest FD alone gives closer samples but weaker students (0.975 and 0.951,
   results/fashion_mnist_moments_fd_2m_cpu). results/recipes/README.md keeps
-  the whole comparison.
+  the whole comparison. In class-incremental replay (aesampling.continual)
+  the replay chains start at the moments of each class seen so far in turn,
+  μ_c + σ_c ⊙ z, which ended higher there than the moments of all of them
+  (results/split_fashion_mnist_class_moments_start).
 """
 
 from __future__ import annotations
