@@ -4,6 +4,7 @@ Trains and samples with strategy="mirrored", compares with one device, then
 trains and samples in mixed precision. Prints a JSON summary on its last line.
 """
 
+import dataclasses
 import json
 import sys
 from pathlib import Path
@@ -17,7 +18,8 @@ import numpy as np  # noqa: E402
 
 from aesampling.io import storage  # noqa: E402
 from aesampling import experiments
-from aesampling.sampling.reinjection import ReinjectionConfig, ReinjectionSampler  # noqa: E402
+from aesampling.sampling import devices  # noqa: E402
+from aesampling.sampling.reinjection import ReinjectionConfig, ReinjectionSampler, StartMoments  # noqa: E402
 
 out = Path(sys.argv[1])
 data = experiments.DataConfig(dataset="digits")
@@ -34,6 +36,17 @@ for strategy in ("mirrored", "none"):
     summary[f"{strategy}_devices"] = record["devices"]
 a, b = np.load(out / "mirrored.npz")["x"], np.load(out / "none.npz")["x"]
 summary["max_difference_mirrored_vs_one_device"] = float(np.abs(a - b).max())
+# Chains that start at each class's moments in turn: chain i starts at class i mod C on one device or two.
+digits = experiments.inputs.load_data(data)
+by_class = StartMoments.by_class(digits.x_train, digits.y_train)
+per_class = dataclasses.replace(chains, start="moments", num_chains=12)
+drawn = {}
+for name in ("mirrored", "none"):
+    strategy = devices.make_strategy(name)
+    with devices.scope(strategy):
+        autoencoder = storage.load_model(out / "ae.keras")
+    drawn[name] = ReinjectionSampler(autoencoder, per_class, seed=0, strategy=strategy, start=by_class).sample(120)
+summary["max_difference_class_starts_mirrored_vs_one_device"] = float(np.abs(drawn["mirrored"] - drawn["none"]).max())
 
 experiments.run_train(experiments.TrainConfig(data=data, model="deep_dae", output=str(out / "mixed.keras"), epochs=1,
                                         mixed_precision=True))

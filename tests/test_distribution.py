@@ -19,5 +19,6 @@ def test_mirrored_strategy_and_mixed_precision(tmp_path):
     assert summary["mirrored_train_loss"] > 0
     # Same noise, same chains: only float summation order differs between the two layouts.
     assert summary["max_difference_mirrored_vs_one_device"] < 1e-4
+    assert summary["max_difference_class_starts_mirrored_vs_one_device"] < 1e-4
     assert summary["hidden_compute_dtype"] == "float16" and summary["output_compute_dtype"] == "float32"
     assert summary["mixed_samples_dtype"] == "float32" and summary["mixed_samples_finite"]

@@ -457,7 +457,10 @@ class ReinjectionSampler:
         def reinject(t, x):
             return self.chains.reinject(weights, x, self._noise(restart, t, rows))[1]
 
-        x = ops.fori_loop(1, cfg.burn_in + 1, reinject, self.chains.starting_point(self._noise(restart, 0, rows)))
+        # x_0 of all B chains, then this block's rows: a chain's start (its class, per class) does not depend on
+        # how the chains are shared between devices.
+        x_0 = self.chains.starting_point(self._noise(restart, 0, None))
+        x = ops.fori_loop(1, cfg.burn_in + 1, reinject, x_0 if rows is None else x_0[rows[0]:rows[0] + rows[1]])
 
         def collect(x, t):
             clean, x = self.chains.reinject(weights, x, self._noise(restart, t, rows))
