@@ -179,8 +179,18 @@ def test_the_stage_writes_its_report_and_resumes_finished_seeds(tmp_path):
     assert (out / ".partial" / "seed_1.json").read_text() == before
     assert (out / "results.csv").read_text() == results  # in the config's order of methods, not the JSON's
     assert again["summary"] == result["summary"]
-    served = json.loads((out / "config.json").read_text())["served"]
-    assert served["0/none"][2]["learner"]["classes"] == [4, 5]
+    record = json.loads((out / "config.json").read_text())
+    assert record["served"]["0/none"][2]["learner"]["classes"] == [4, 5]
+    assert record["replay_start"] == "N(0, I)" and "replay chains from N(0, I) (recipe paper)" in table
+    # A seed finished while the replay chains started elsewhere is not read back as this run's: the saved
+    # fingerprint names the start.
+    saved = json.loads(before)
+    key = json.loads(saved["fingerprint"])
+    assert key["replay_start"] == "N(0, I)"
+    saved["fingerprint"] = json.dumps({**key, "replay_start": "the moments of all the classes seen"}, sort_keys=True)
+    (out / ".partial" / "seed_1.json").write_text(json.dumps(saved))
+    experiments.run_class_incremental(config)
+    assert json.loads((out / ".partial" / "seed_1.json").read_text())["fingerprint"] == json.loads(before)["fingerprint"]
 
 
 def test_bad_input_gets_one_line_errors(tmp_path):

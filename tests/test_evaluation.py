@@ -150,6 +150,13 @@ def test_the_report_states_how_far_the_best_autoencoder_teaches_beyond_labelled_
     assert "15.0 points behind" in tables.verdict_line(tables.autoencoders_against_noise(behind))
     text = tables.markdown_table(table, 1.0, "python scripts/report.py", None)
     assert text.splitlines()[2] == tables.verdict_line(verdict)
+    shorter = tables.summary_table(curves[curves["source"].str.endswith("bound") | (curves["epoch"] < 2)],
+                                   {s: chains for s in curves["source"]}, 1.0)  # the autoencoders' first epoch only
+    assert tables.verdict_line(tables.autoencoders_against_noise(shorter)).startswith(
+        "After 400 samples (800 for the noise), the best autoencoder source (deep_ae) teaches 0.980 of the ground "
+        "truth and labelled noise (moments_bound) 0.850")
+    no_ground_truth = tables.summary_table(curves, {s: chains for s in curves["source"]}, 0.0)  # ratios are NaN
+    assert tables.autoencoders_against_noise(no_ground_truth) is None
     bounds_only = tables.summary_table(curves[curves["source"].str.endswith("bound")], {s: chains for s in
                                                                                      curves["source"]}, 1.0)
     assert tables.autoencoders_against_noise(bounds_only) is None and tables.verdict_line(None) is None

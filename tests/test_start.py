@@ -83,5 +83,12 @@ def test_chains_can_start_at_each_class_s_moments_in_turn():
                   StartMoments(np.zeros(2, np.float32), np.ones((3, 2), np.float32))):
         with pytest.raises(aesampling.UserInputError, match=r"they must be \(2,\), or \(C, 2\) per class"):
             aesampling.ReinjectionSampler(identity, config, seed=5, input_dim=2, start=wrong)
-    with pytest.raises(aesampling.UserInputError, match="2 or more rows of every class"):
+    with pytest.raises(aesampling.UserInputError, match="2 or more rows of every class; got 1 of class 2$"):
         StartMoments.by_class(x[:5], np.array([4, 4, 7, 7, 2]))
+    with pytest.raises(aesampling.UserInputError, match="got no rows$"):
+        StartMoments.by_class(x[:0], np.array([], np.int64))
+    # Written and read back as lists of lists, exactly.
+    back = StartMoments.from_record(json.loads(json.dumps(moments.to_record())), "moments.json")
+    np.testing.assert_array_equal(back.mean, moments.mean)
+    np.testing.assert_array_equal(back.std, moments.std)
+    assert back.classes == 3

@@ -48,8 +48,8 @@ from aesampling.io.resume import TaskCheckpoint
 from aesampling.continual.tasks import Task, TaskStream
 from aesampling.models import shapes
 from aesampling.sampling.class_balance import BalancedReinjectionSampler
-from aesampling.sampling.reinjection import (MAX_SEED, MOMENTS_START, Balance, ReinjectionConfig, ReinjectionSampler,
-                                             StartMoments, start_for)
+from aesampling.sampling.reinjection import (MAX_SEED, MOMENTS_START, NORMAL_START, Balance, ReinjectionConfig,
+                                             ReinjectionSampler, StartMoments, start_for)
 from aesampling.selection.fd_choice import choose_lambda_by_fd
 
 LEARNER_STREAM, GENERATOR_STREAM = 0, 1
@@ -89,6 +89,12 @@ METHODS = {
     "vae": Method(generator="vae", soft=False),
     "vae_distill": Method(generator="vae"),
 }
+
+
+# Where the replay chains start, by the chain settings' start: what a run's records and its checkpoints' fingerprint
+# name, so that a run made while "moments" meant the moments of all the classes seen (before code 3d2a6c0) is not
+# resumed as one from each class's.
+REPLAY_STARTS = {NORMAL_START: "N(0, I)", MOMENTS_START: "the moments of each class seen so far, in turn"}
 
 
 @dataclasses.dataclass(frozen=True)

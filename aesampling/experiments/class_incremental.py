@@ -16,6 +16,7 @@ trained afresh task by task.
 from __future__ import annotations
 
 import dataclasses
+import json
 import shutil
 import time
 from pathlib import Path
@@ -136,8 +137,7 @@ def _table(summary: pd.DataFrame, config: ClassIncrementalConfig, dataset: str, 
              f"Learner {_learner_text(config, dataset)}, {config.iterations} Adam steps per task, batch "
              f"{config.batch_size} + {config.replay_batch} replayed; {seeds} seed{'s' if seeds > 1 else ''} "
              f"({', '.join(str(s) for s in config.seeds)}); buffer {config.buffer_per_class} per class; replay "
-             f"chains from {'N(0, I)' if config.recipe == recipes.PAPER else 'the moments of each class seen in turn'}"
-             f" (recipe {config.recipe}), λ "
+             f"chains from {record['replay_start']} (recipe {config.recipe}), λ "
              f"{_lambda_text(config)}. "
              f"Accuracy on the test images of all {sum(len(t) for t in tasks)} classes after the last task (mean ± sd "
              "over seeds, [min, max]).",
@@ -173,7 +173,10 @@ def run_class_incremental(config: ClassIncrementalConfig) -> dict:
         check_fits(shapes.autoencoder_shape(template), dataset)
     outputs.claim({f"the report's {name}": out / name for name in (*OUTPUTS, *grids)}, config=config)
     tasks = split_tasks(dataset, config.tasks)
-    key = fingerprint(dataclasses.replace(config, seeds=(0,), output_dir=None, reproduce_command=None))
+    replay_start = protocol.REPLAY_STARTS[recipes.recipe(config.recipe).start]
+    key = json.dumps({**json.loads(fingerprint(dataclasses.replace(config, seeds=(0,), output_dir=None,
+                                                                  reproduce_command=None))),
+                      "replay_start": replay_start}, sort_keys=True)
     partial = out / ".partial"
     partial.mkdir(parents=True, exist_ok=True)
     rows, served, per_seed = [], {}, {}
@@ -190,7 +193,7 @@ def run_class_incremental(config: ClassIncrementalConfig) -> dict:
     summary = _summary(frame, config.methods, config.tasks)
     with storage.atomic_path(out / "results.csv") as tmp:
         frame.to_csv(tmp, index=False)
-    record = run_record(config, started, tasks=[list(c) for c in task_classes],
+    record = run_record(config, started, tasks=[list(c) for c in task_classes], replay_start=replay_start,
                         summary=summary.to_dict(orient="records"), served=served,
                         chains={f"{s}": {name: m["chains"] for name, m in r["methods"].items() if m.get("chains")}
                                 for s, r in per_seed.items()})

@@ -90,8 +90,9 @@ def autoencoders_against_noise(table: pd.DataFrame) -> dict | None:
     """The best autoencoder source's final accuracy against the strongest labelled-noise bound's, both as ratios to
     the ground truth (`summary_table` rows), with the samples each needed to reach 97% of it; None when the table
     lacks either side."""
-    autoencoders = table[~table["source"].isin(learning_curves.BOUNDS)]
-    noise = table[table["source"].isin(NOISE_BOUNDS)]
+    measured = table[table["relative_to_ground_truth"].notna()]  # no ratio without a ground-truth accuracy
+    autoencoders = measured[~measured["source"].isin(learning_curves.BOUNDS)]
+    noise = measured[measured["source"].isin(NOISE_BOUNDS)]
     if autoencoders.empty or noise.empty:
         return None
     best = autoencoders.loc[autoencoders["relative_to_ground_truth"].idxmax()]
@@ -107,7 +108,7 @@ def autoencoders_against_noise(table: pd.DataFrame) -> dict | None:
         "noise": floor["source"], "noise_ratio": float(floor["relative_to_ground_truth"]),
         "noise_samples_to_97pct": reach(floor),
         "points_ahead": 100 * float(best["relative_to_ground_truth"] - floor["relative_to_ground_truth"]),
-        "samples_seen": int(best["samples_seen"]),
+        "samples_seen": int(best["samples_seen"]), "noise_samples_seen": int(floor["samples_seen"]),
     }
 
 
@@ -120,7 +121,10 @@ def verdict_line(verdict: dict | None) -> str | None:
         return "not within the run" if samples is None else f"after {samples:,} samples"
 
     ahead = verdict["points_ahead"]
-    return (f"After {verdict['samples_seen']:,} samples, the best autoencoder source ({verdict['autoencoder']}) "
+    budget = f"{verdict['samples_seen']:,} samples"
+    if verdict.get("noise_samples_seen", verdict["samples_seen"]) != verdict["samples_seen"]:
+        budget += f" ({verdict['noise_samples_seen']:,} for the noise)"
+    return (f"After {budget}, the best autoencoder source ({verdict['autoencoder']}) "
             f"teaches {verdict['autoencoder_ratio']:.3f} of the ground truth and labelled noise "
             f"({verdict['noise']}) {verdict['noise_ratio']:.3f}: {abs(ahead):.1f} points "
             f"{'ahead' if ahead >= 0 else 'behind'}. 97% of the ground truth: "

@@ -251,9 +251,12 @@ class StartMoments:
         if x.ndim != 2 or y.shape != (len(x),):
             raise UserInputError(f"class moments need rows of features and one label per row, got shapes "
                                  f"{x.shape} and {y.shape}")
-        rows = [x[y == c] for c in np.unique(y)]
-        if min(len(r) for r in rows) < 2:
-            raise UserInputError("starting moments per class need 2 or more rows of every class")
+        labels = np.unique(y)
+        rows = [x[y == c] for c in labels]
+        short = {int(c): len(r) for c, r in zip(labels, rows) if len(r) < 2}
+        if not rows or short:
+            raise UserInputError(f"starting moments per class need 2 or more rows of every class; got "
+                                 f"{', '.join(f'{n} of class {c}' for c, n in short.items()) or 'no rows'}")
         return cls(np.stack([r.mean(axis=0) for r in rows]).astype(np.float32),
                    np.stack([r.std(axis=0) for r in rows]).astype(np.float32))
 
@@ -267,8 +270,9 @@ class StartMoments:
         return ops.convert_to_tensor(self.mean, "float32"), ops.convert_to_tensor(self.std, "float32")
 
     def to_record(self) -> dict:
-        """{"mean": [...], "std": [...]}: the 2·n numbers as JSON lists (float32 values, exact on reading back)."""
-        return {"mean": [float(v) for v in self.mean], "std": [float(v) for v in self.std]}
+        """{"mean": [...], "std": [...]}: the 2·n numbers as JSON lists, one list per class for moments per class
+        (float32 values, exact on reading back)."""
+        return {"mean": np.asarray(self.mean, np.float32).tolist(), "std": np.asarray(self.std, np.float32).tolist()}
 
     @classmethod
     def from_record(cls, record, where: str) -> "StartMoments":
@@ -277,8 +281,9 @@ class StartMoments:
             mean, std = (np.asarray(record[key], np.float32) for key in ("mean", "std"))
         except (KeyError, TypeError, ValueError) as e:
             raise UserInputError(f"{where} holds no starting moments (lists 'mean' and 'std')") from e
-        if mean.ndim != 1 or mean.shape != std.shape or not (np.all(np.isfinite(mean)) and np.all(std >= 0)):
-            raise UserInputError(f"{where}: the starting moments must be two equally long lists, finite, std >= 0")
+        if mean.ndim not in (1, 2) or mean.shape != std.shape or not (np.all(np.isfinite(mean)) and np.all(std >= 0)):
+            raise UserInputError(f"{where}: the starting moments must be two equally long lists (or lists of lists, "
+                                 "one per class), finite, std >= 0")
         return cls(mean, std)
 
 
