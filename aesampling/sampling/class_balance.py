@@ -67,7 +67,8 @@ from aesampling.errors import UserInputError
 from aesampling.models import builders, shapes
 from aesampling.sampling import refills
 from aesampling.sampling.reinjection import (CLASS_MOMENTS_REFILL, Chains, ReinjectionConfig, ReinjectionSampler,
-                                             StartMoments, check_memory, concatenated, start_for, stream_samples)
+                                             StartMoments, check_memory, concatenated, labelled_rows, start_for,
+                                             stream_samples)
 from aesampling.sampling.teacher import check_classifier
 
 POOL = 8
@@ -86,10 +87,7 @@ class ClassMoments:
     @classmethod
     def of(cls, x, y, num_classes: int) -> "ClassMoments":
         """The moments of the rows of x (n features) per label y in 0 .. num_classes - 1."""
-        x, y = np.asarray(x, np.float64), np.asarray(y)
-        if x.ndim != 2 or y.shape != (len(x),):
-            raise UserInputError(f"class moments need rows of features and one label per row, got shapes "
-                                 f"{x.shape} and {y.shape}")
+        x, y = labelled_rows(x, y)
         rows = [x[y == c] for c in range(num_classes)]
         short = [c for c, of_class in enumerate(rows) if len(of_class) < 2]
         if short:

@@ -218,6 +218,15 @@ def check_memory(config: ReinjectionConfig, input_dim: int, *, widest: int = 0, 
                       + (f", through layers of up to {widest:,} values" if widest else ""))
 
 
+def labelled_rows(x, y) -> tuple[np.ndarray, np.ndarray]:
+    """x as float64 rows of features and y as one label per row, for moments per class (else a UserInputError)."""
+    x, y = np.asarray(x, np.float64), np.asarray(y)
+    if x.ndim != 2 or y.shape != (len(x),):
+        raise UserInputError(f"class moments need rows of features and one label per row, got shapes "
+                             f"{x.shape} and {y.shape}")
+    return x, y
+
+
 @dataclasses.dataclass(frozen=True)
 class StartMoments:
     """Chains that start at x_0 = μ + σ ⊙ z, z ~ N(0, I), instead of at z itself.
@@ -247,10 +256,7 @@ class StartMoments:
     @classmethod
     def by_class(cls, x, y) -> "StartMoments":
         """μ_c and σ_c of the rows of x (n features) with each label of y, in increasing label order (C x n)."""
-        x, y = np.asarray(x, np.float64), np.asarray(y)
-        if x.ndim != 2 or y.shape != (len(x),):
-            raise UserInputError(f"class moments need rows of features and one label per row, got shapes "
-                                 f"{x.shape} and {y.shape}")
+        x, y = labelled_rows(x, y)
         labels = np.unique(y)
         rows = [x[y == c] for c in labels]
         short = {int(c): len(r) for c, r in zip(labels, rows) if len(r) < 2}
