@@ -197,11 +197,15 @@ class Run:
         self.tasks, self.num_classes, self.settings, self.seed = tasks, num_classes, settings, int(seed)
         self.input_dim = int(tasks[0].x_train.shape[1])
         self.generators: dict[str, GeneratorSequence] = {}
+        self._class_moments: list[StartMoments] = []  # of the classes of task 1, 2, ..., read once each
 
     def class_moments_through(self, t: int) -> StartMoments:
         """μ_c and σ_c of each class of tasks 1..t (C x n), each read from its own task's training images: 2·n
         numbers per class, not images, are all that is kept of past tasks."""
-        per_task = [StartMoments.by_class(task.x_train, task.y_train) for task in self.tasks[:t]]
+        while len(self._class_moments) < t:
+            task = self.tasks[len(self._class_moments)]
+            self._class_moments.append(StartMoments.by_class(task.x_train, task.y_train))
+        per_task = self._class_moments[:t]
         return StartMoments(np.concatenate([m.mean for m in per_task]), np.concatenate([m.std for m in per_task]))
 
     def start_moments(self, t: int) -> StartMoments | None:

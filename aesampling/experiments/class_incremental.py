@@ -16,7 +16,6 @@ trained afresh task by task.
 from __future__ import annotations
 
 import dataclasses
-import json
 import shutil
 import time
 from pathlib import Path
@@ -174,9 +173,8 @@ def run_class_incremental(config: ClassIncrementalConfig) -> dict:
     outputs.claim({f"the report's {name}": out / name for name in (*OUTPUTS, *grids)}, config=config)
     tasks = split_tasks(dataset, config.tasks)
     replay_start = protocol.REPLAY_STARTS[recipes.recipe(config.recipe).start]
-    key = json.dumps({**json.loads(fingerprint(dataclasses.replace(config, seeds=(0,), output_dir=None,
-                                                                  reproduce_command=None))),
-                      "replay_start": replay_start}, sort_keys=True)
+    key = fingerprint(dataclasses.replace(config, seeds=(0,), output_dir=None, reproduce_command=None),
+                      replay_start=replay_start)
     partial = out / ".partial"
     partial.mkdir(parents=True, exist_ok=True)
     rows, served, per_seed = [], {}, {}

@@ -120,12 +120,13 @@ def _with_resolved_paths(config) -> dict:
     return fields
 
 
-def fingerprint(config) -> str:
+def fingerprint(config, **extra) -> str:
     """What a run's checkpoint or backup was made from: its settings, paths resolved, and a digest of each input
-    file's content (storage.content_digest: models, search results, the dataset's files, the feature cache).
-    A checkpoint from other settings is not resumed; one from changed inputs starts over."""
+    file's content (storage.content_digest: models, search results, the dataset's files, the feature cache), with
+    `extra` settings the config does not hold. A checkpoint from other settings is not resumed; one from changed
+    inputs starts over."""
     inputs = {str(path.resolve()): storage.content_digest(path) for path in outputs.inputs_of(config).values()}
-    return json.dumps({"config": _with_resolved_paths(config), "inputs": inputs}, sort_keys=True,
+    return json.dumps({"config": _with_resolved_paths(config), "inputs": inputs, **extra}, sort_keys=True,
                       default=storage.json_default)
 
 

@@ -162,6 +162,7 @@ def run_report(config: ReportConfig) -> dict:
     feature_record = _feature_record(data) if spec.uses_features else None
 
     table = tables.summary_table(curves, records, ground_truth)
+    verdict = tables.autoencoders_against_noise(table)
     quality = tables.quality_table(records)
     timings = tables.stage_timings(classifier_record, records, search_records, sample_records, feature_record)
     with storage.atomic_path(out / "curves.csv") as tmp:
@@ -171,7 +172,7 @@ def run_report(config: ReportConfig) -> dict:
         tables.lambda_choices_table(search_records) + tables.noise_table(search_records), quality)
     storage.write_json(out / "metrics.json", {
         "ground_truth_accuracy": ground_truth,
-        "autoencoders_against_noise": tables.autoencoders_against_noise(table),
+        "autoencoders_against_noise": verdict,
         "table": table.to_dict(orient="records"),
         "quality": quality.to_dict(orient="records"),
         "mixing": {s: r["mixing"] for s, r in records.items() if r.get("mixing")},
@@ -190,7 +191,7 @@ def run_report(config: ReportConfig) -> dict:
         curves, out / "curves.png", ground_truth_accuracy=ground_truth,
         title=f"{config.dataset}: classifiers trained on each source "
               f"({max(samples_per_epoch.values()):,} samples/epoch)",
-        verdict=tables.autoencoders_against_noise(table),
+        verdict=verdict,
     )
     for name, arrays in samples.items():
         clean = arrays.get("preview_clean")

@@ -122,7 +122,7 @@ def verdict_line(verdict: dict | None) -> str | None:
 
     ahead = verdict["points_ahead"]
     budget = f"{verdict['samples_seen']:,} samples"
-    if verdict.get("noise_samples_seen", verdict["samples_seen"]) != verdict["samples_seen"]:
+    if verdict["noise_samples_seen"] != verdict["samples_seen"]:
         budget += f" ({verdict['noise_samples_seen']:,} for the noise)"
     return (f"After {budget}, the best autoencoder source ({verdict['autoencoder']}) "
             f"teaches {verdict['autoencoder_ratio']:.3f} of the ground truth and labelled noise "

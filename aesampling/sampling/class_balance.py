@@ -67,8 +67,8 @@ from aesampling.errors import UserInputError
 from aesampling.models import builders, shapes
 from aesampling.sampling import refills
 from aesampling.sampling.reinjection import (CLASS_MOMENTS_REFILL, Chains, ReinjectionConfig, ReinjectionSampler,
-                                             StartMoments, check_memory, concatenated, labelled_rows, start_for,
-                                             stream_samples)
+                                             StartMoments, check_memory, class_rows, concatenated, stacked_moments,
+                                             start_for, stream_samples)
 from aesampling.sampling.teacher import check_classifier
 
 POOL = 8
@@ -87,14 +87,12 @@ class ClassMoments:
     @classmethod
     def of(cls, x, y, num_classes: int) -> "ClassMoments":
         """The moments of the rows of x (n features) per label y in 0 .. num_classes - 1."""
-        x, y = labelled_rows(x, y)
-        rows = [x[y == c] for c in range(num_classes)]
+        _, rows = class_rows(x, y, range(num_classes))
         short = [c for c, of_class in enumerate(rows) if len(of_class) < 2]
         if short:
             raise UserInputError(f"class moments need 2 or more training examples of every class; class(es) "
                                  f"{short} have fewer")
-        return cls(np.stack([r.mean(axis=0) for r in rows]).astype(np.float32),
-                   np.stack([r.std(axis=0) for r in rows]).astype(np.float32))
+        return cls(*stacked_moments(rows))
 
 
 def class_quotas(samples_per_restart: int, num_classes: int) -> np.ndarray:

@@ -218,13 +218,21 @@ def check_memory(config: ReinjectionConfig, input_dim: int, *, widest: int = 0, 
                       + (f", through layers of up to {widest:,} values" if widest else ""))
 
 
-def labelled_rows(x, y) -> tuple[np.ndarray, np.ndarray]:
-    """x as float64 rows of features and y as one label per row, for moments per class (else a UserInputError)."""
+def class_rows(x, y, labels=None) -> tuple[np.ndarray, list[np.ndarray]]:
+    """(labels, the float64 rows of x with each label): those given, or every label y holds in increasing order;
+    x must be rows of features and y one label per row (else a UserInputError)."""
     x, y = np.asarray(x, np.float64), np.asarray(y)
     if x.ndim != 2 or y.shape != (len(x),):
         raise UserInputError(f"class moments need rows of features and one label per row, got shapes "
                              f"{x.shape} and {y.shape}")
-    return x, y
+    labels = np.unique(y) if labels is None else np.asarray(labels)
+    return labels, [x[y == c] for c in labels]
+
+
+def stacked_moments(rows: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """μ_c and σ_c of each group of rows, as two float32 C x n arrays."""
+    return (np.stack([r.mean(axis=0) for r in rows]).astype(np.float32),
+            np.stack([r.std(axis=0) for r in rows]).astype(np.float32))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -256,15 +264,12 @@ class StartMoments:
     @classmethod
     def by_class(cls, x, y) -> "StartMoments":
         """μ_c and σ_c of the rows of x (n features) with each label of y, in increasing label order (C x n)."""
-        x, y = labelled_rows(x, y)
-        labels = np.unique(y)
-        rows = [x[y == c] for c in labels]
+        labels, rows = class_rows(x, y)
         short = {int(c): len(r) for c, r in zip(labels, rows) if len(r) < 2}
         if not rows or short:
             raise UserInputError(f"starting moments per class need 2 or more rows of every class; got "
                                  f"{', '.join(f'{n} of class {c}' for c, n in short.items()) or 'no rows'}")
-        return cls(np.stack([r.mean(axis=0) for r in rows]).astype(np.float32),
-                   np.stack([r.std(axis=0) for r in rows]).astype(np.float32))
+        return cls(*stacked_moments(rows))
 
     @property
     def classes(self) -> int | None:
@@ -351,8 +356,7 @@ class Chains:
         self._start_classes = None  # C when the chains start at the moments of C classes in turn
         if start is not None:
             given = {np.shape(start.mean), np.shape(start.std)}
-            if len(given) != 1 or not (given <= {(self.input_dim,)} or (start.classes and given <= {
-                    (start.classes, self.input_dim)})):
+            if given != {(self.input_dim,) if start.classes is None else (start.classes, self.input_dim)}:
                 raise UserInputError(f"starting moments of shape {sorted(given)} for an autoencoder of n = "
                                      f"{self.input_dim}: they must be ({self.input_dim},), or (C, {self.input_dim}) "
                                      "per class")
