@@ -45,6 +45,8 @@ flags.DEFINE_enum("learner", "mlp", list(LEARNERS), "The learner: the protocol's
 _common.define_recipe_flag(default=recipes.PAPER, help_text="Where the replay chains start: paper, at N(0, I); "
                            "recommended, at the per-feature moments of each class seen so far in turn (2·n "
                            "numbers per class, not images; λ: by FD, or --lam).")
+flags.DEFINE_integer("start_directions", recipes.REPLAY_START_DIRECTIONS, "With --recipe=recommended: the principal directions of each class "
+                     "that the replay chains start along, beside its moments (0: the moments alone).")
 flags.DEFINE_string("reproduce_command", None, "The command that reproduces the run, quoted in the table.")
 flags.mark_flags_as_required(["output_dir"])
 _common.define_data_flags()
@@ -58,7 +60,7 @@ def main():
         batch_size=FLAGS.batch_size, replay_batch=FLAGS.replay_batch, buffer_per_class=FLAGS.buffer_per_class,
         lam=FLAGS.lam, lambdas=None if FLAGS.lambdas is None else _common.floats("lambdas", FLAGS.lambdas),
         collects=None if FLAGS.collects is None else tuple(FLAGS.collects), autoencoder=FLAGS.autoencoder,
-        autoencoder_preset=FLAGS.autoencoder_preset, recipe=FLAGS.recipe,
+        autoencoder_preset=FLAGS.autoencoder_preset, recipe=FLAGS.recipe, start_directions=FLAGS.start_directions,
         learner=FLAGS.learner,
         reproduce_command=FLAGS.reproduce_command,
     ))

@@ -116,17 +116,25 @@ def test_balanced_replay_fills_equal_quotas_of_the_past_classes(two_tasks):
 
 
 def test_replay_chains_start_at_n01_or_at_the_moments_of_each_past_class(two_tasks):
-    """Recipe recommended: chain i starts at the moments of the i-th class seen so far, in turn."""
+    """Recipe recommended: chain i starts at the moments and principal directions of the i-th class seen so far, in
+    turn."""
     assert protocol.Run(two_tasks, 10, protocol.Settings(), seed=0).start_moments(2) is None  # N(0, I)
     moments = dataclasses.replace(protocol.Settings().chains, start="moments")
     run = protocol.Run(two_tasks, 10, protocol.Settings(chains=moments, iterations=3, lam=0.3), seed=0)
     by_class = run.start_moments(2)
+    k = protocol.Settings().start_directions
     assert by_class.mean.shape == (4, 64) and run.start_moments(1).mean.shape == (2, 64)
+    assert by_class.directions.shape == (4, k, 64) and by_class.spread.shape == (4, k)
     seen = np.concatenate([t.x_train for t in two_tasks])
     for row, c in enumerate((0, 1, 2, 3)):  # classes in the tasks' order
         of_class = seen[np.concatenate([t.y_train for t in two_tasks]) == c]
         np.testing.assert_allclose(by_class.mean[row], of_class.mean(axis=0), atol=1e-6)
-        np.testing.assert_allclose(by_class.std[row], of_class.std(axis=0), atol=1e-6)
+        v, s = by_class.directions[row], by_class.spread[row]
+        np.testing.assert_allclose(v @ v.T, np.eye(k), atol=1e-5)
+        # The class's variance along its own directions, and per feature what they leave plus what they carry.
+        np.testing.assert_allclose(np.var((of_class - of_class.mean(axis=0)) @ v.T, axis=0), s ** 2, rtol=1e-4)
+        np.testing.assert_allclose(by_class.std[row] ** 2 + (s[:, None] ** 2 * v ** 2).sum(axis=0),
+                                   of_class.var(axis=0), rtol=1e-3, atol=1e-3)
     result = run.run_method("reinjection")
     assert len(result["accuracies"]) == 2 and result["chains"][1]["start"] == "moments"
     for task, served in zip(two_tasks, result["served"]):  # the moments are all that is kept of past tasks
@@ -202,8 +210,11 @@ def test_bad_input_gets_one_line_errors(tmp_path):
         ("--lambdas=0.1,-1", "every λ in --lambdas must be a finite number >= 0, got [0.1, -1.0]"),
         ("--lambdas=0.1,big", "--lambdas must be numbers, got 0.1,big"),
         ("--collects=clean,dirty", "--collects must name some of noisy, clean, got ['clean', 'dirty']"),
+        ("--start_directions=-1", "--start_directions must be an integer >= 0, got -1"),
+        ("--recipe=recommended --start_directions=64",
+         "--start_directions = 64 must stay below the 64 features of digits's examples"),
     ]:
-        assert_one_line_error(run_script("continual", *common, flag, check=False), message)
+        assert_one_line_error(run_script("continual", *common, *flag.split(), check=False), message)
     assert not (tmp_path / "out").exists()  # nothing written before the inputs were checked
 
 

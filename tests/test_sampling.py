@@ -99,6 +99,45 @@ def test_starting_moments_round_trip_through_a_record():
         start_for(dataclasses.replace(config, start="moments"), None)
 
 
+def test_chains_per_class_can_start_along_each_classs_principal_directions(linear_autoencoder):
+    # Two classes in R^3 whose first two features move together (class 0: along (1, 1, 0), sd 2; class 1: along
+    # (1, -1, 0), sd 3), plus independent noise of sd 0.1. With r(x) = x and λ = 0 the samples are the starts: with
+    # one direction per class they keep each class's correlation and per-feature deviation; without, they lose it.
+    rng = np.random.default_rng(0)
+    along = [np.array([1.0, 1.0, 0.0]) / np.sqrt(2), np.array([1.0, -1.0, 0.0]) / np.sqrt(2)]
+    x = np.concatenate([mean + rng.standard_normal((4000, 1)) * sd * v + 0.1 * rng.standard_normal((4000, 3))
+                        for mean, sd, v in ((np.array([5.0, 0.0, 1.0]), 2.0, along[0]),
+                                            (np.array([-5.0, 2.0, 0.0]), 3.0, along[1]))]).astype(np.float32)
+    y = np.repeat([0, 1], 4000)
+    start = StartMoments.by_class(x, y, directions=1)
+    assert start.directions.shape == (2, 1, 3) and start.spread.shape == (2, 1) and start.direction_count == 1
+    np.testing.assert_allclose(np.abs(start.directions[:, 0] @ np.stack(along).T), np.eye(2), atol=0.01)
+    np.testing.assert_allclose(start.spread[:, 0], [2.0, 3.0], rtol=0.05)
+    # What is left outside the direction: half the noise of the two moving features lies along it.
+    np.testing.assert_allclose(start.std, [[0.1 / np.sqrt(2), 0.1 / np.sqrt(2), 0.1]] * 2, rtol=0.1)
+    config = ReinjectionConfig(lam=0.0, num_chains=2, reinjections=2, burn_in=1, start="moments")
+    identity = linear_autoencoder(3, 1.0)
+    samples = ReinjectionSampler(identity, config, seed=3, start=start).sample(8000).reshape(-1, 2, 3)
+    plain = ReinjectionSampler(identity, config, seed=3, start=StartMoments.by_class(x, y)).sample(8000)
+    for c in (0, 1):  # chain c starts at class c
+        drawn, real = samples[:, c], x[y == c]
+        np.testing.assert_allclose(drawn.mean(axis=0), real.mean(axis=0), atol=0.15)
+        np.testing.assert_allclose(drawn.std(axis=0), real.std(axis=0), rtol=0.05, atol=0.01)
+        assert abs(np.corrcoef(drawn[:, :2].T)[0, 1] - np.corrcoef(real[:, :2].T)[0, 1]) < 0.02
+        assert abs(np.corrcoef(plain.reshape(-1, 2, 3)[:, c, :2].T)[0, 1]) < 0.05
+    with pytest.raises(UserInputError, match="principal directions per class must be an integer in \\[0, n\\)"):
+        StartMoments.by_class(x, y, directions=3)
+    with pytest.raises(UserInputError, match="need 3 or more rows of every class; got 2 of class 1"):
+        StartMoments.by_class(x[:4002], y[:4002], directions=2)
+    with pytest.raises(UserInputError, match="principal directions go with moments per class"):
+        ReinjectionSampler(identity, config, seed=3, start=dataclasses.replace(start, spread=start.spread[:1]))
+    back = StartMoments.from_record(json.loads(json.dumps(start.to_record())), "moments.json")
+    for part in ("mean", "std", "directions", "spread"):
+        np.testing.assert_array_equal(getattr(back, part), getattr(start, part))
+    with pytest.raises(UserInputError, match="moments.json: principal directions go with moments per class"):
+        StartMoments.from_record({**start.to_record(), "spread": [[1.0, 2.0]]}, "moments.json")
+
+
 def test_lambda_zero_collects_the_fixed_point(linear_autoencoder):
     # r(x) = 0·x + 0.3 maps everything to 0.3; with λ = 0 every sample is exactly 0.3.
     config = ReinjectionConfig(lam=0.0, num_chains=4, reinjections=3, burn_in=0)

@@ -44,6 +44,7 @@ import numpy as np
 from absl import logging
 
 from aesampling.continual import networks, replay
+from aesampling.experiments import recipes
 from aesampling.io.resume import TaskCheckpoint
 from aesampling.continual.tasks import Task, TaskStream
 from aesampling.models import shapes
@@ -94,7 +95,13 @@ METHODS = {
 # Where the replay chains start, by the chain settings' start: what a run's records and its checkpoints' fingerprint
 # name, so that a run made while "moments" meant the moments of all the classes seen (before code 3d2a6c0) is not
 # resumed as one from each class's.
-REPLAY_STARTS = {NORMAL_START: "N(0, I)", MOMENTS_START: "the moments of each class seen so far, in turn"}
+REPLAY_STARTS = {NORMAL_START: "N(0, I)",
+                 MOMENTS_START: "the moments and {directions} principal directions of each class seen so far, in turn"}
+
+
+def replay_start(settings: "Settings") -> str:
+    """Where the settings' replay chains start, in words (what records and fingerprints name)."""
+    return REPLAY_STARTS[settings.chains.start].format(directions=settings.start_directions)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -111,8 +118,10 @@ class Settings:
     lambda_widenings: int = 2  # rounds of widening the grid beyond the edge the lowest FD sits on
     collects: tuple[str, ...] = ("clean",)  # the collected states the FD choice tries
     fd_samples: int = 2000
-    # Replay chains from N(0, I), or (start "moments") from the moments of each class seen so far in turn.
+    # Replay chains from N(0, I), or (start "moments") from the moments of each class seen so far in turn, with
+    # `start_directions` principal directions of each (StartMoments.by_class).
     chains: ReinjectionConfig = ReinjectionConfig(lam=0.0)
+    start_directions: int = recipes.REPLAY_START_DIRECTIONS
     autoencoder_units: tuple[int, ...] = (600, 400, 100, 400, 600)
     autoencoder_activation: str = "relu"
     autoencoder: keras.Model | None = None  # an architecture to clone instead of the units above
@@ -200,13 +209,18 @@ class Run:
         self._class_moments: list[StartMoments] = []  # of the classes of task 1, 2, ..., read once each
 
     def class_moments_through(self, t: int) -> StartMoments:
-        """μ_c and σ_c of each class of tasks 1..t (C x n), each read from its own task's training images: 2·n
-        numbers per class, not images, are all that is kept of past tasks."""
+        """μ_c and σ_c of each class of tasks 1..t (C x n), with its `start_directions` principal directions V_c and
+        their deviations s_c, each read from its own task's training images: (k + 2)·n + k numbers per class, not
+        images, are all that is kept of past tasks."""
         while len(self._class_moments) < t:
             task = self.tasks[len(self._class_moments)]
-            self._class_moments.append(StartMoments.by_class(task.x_train, task.y_train))
+            self._class_moments.append(StartMoments.by_class(task.x_train, task.y_train,
+                                                             directions=self.settings.start_directions))
         per_task = self._class_moments[:t]
-        return StartMoments(np.concatenate([m.mean for m in per_task]), np.concatenate([m.std for m in per_task]))
+        if not self.settings.start_directions:
+            return StartMoments(*(np.concatenate([getattr(m, part) for m in per_task]) for part in ("mean", "std")))
+        return StartMoments(*(np.concatenate([getattr(m, part) for m in per_task])
+                              for part in ("mean", "std", "directions", "spread")))
 
     def start_moments(self, t: int) -> StartMoments | None:
         """Where the replay chains of the copy from the end of task t start: at the moments of each class of tasks

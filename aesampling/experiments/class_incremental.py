@@ -38,7 +38,7 @@ from aesampling.io.resume import TaskCheckpoint
 from aesampling.models import presets, shapes
 from aesampling.reporting import plots, tables
 from aesampling.reporting.progress import duration
-from aesampling.sampling.reinjection import ReinjectionConfig
+from aesampling.sampling.reinjection import MOMENTS_START, ReinjectionConfig
 
 OUTPUTS = ("results.csv", "table.md", "metrics.json", "accuracy.png", "config.json")
 GENERATORS = ("reinjection", "balanced_reinjection", "vae")
@@ -52,6 +52,10 @@ def _check_settings_fit(config: ClassIncrementalConfig, dataset: datasets.Datase
     if any(m.buffer_share for m in methods) and config.buffer_per_class > smallest:
         raise UserInputError(f"`buffer_per_class` = {config.buffer_per_class} exceeds the {smallest} training "
                              f"examples of {dataset.name}'s smallest class: keep at most {smallest} per class")
+    starts_along_directions = recipes.recipe(config.recipe).start == MOMENTS_START and config.start_directions
+    if starts_along_directions and config.start_directions >= dataset.x_train.shape[1]:
+        raise UserInputError(f"`start_directions` = {config.start_directions} must stay below the "
+                             f"{dataset.x_train.shape[1]} features of {dataset.name}'s examples")
     chooses_lambda = config.lam is None and any(m.generator == "reinjection" for m in methods)
     if chooses_lambda and (dataset.x_val is None
                                or min(np.sum(dataset.y_val == c) for c in range(dataset.num_classes)) < 2):
@@ -69,6 +73,7 @@ def _settings(config: ClassIncrementalConfig, dataset: datasets.Dataset, templat
     return protocol.Settings(iterations=config.iterations, batch_size=config.batch_size, **learner,
                              replay_batch=config.replay_batch, buffer_per_class=config.buffer_per_class,
                              lam=config.lam, lambdas=config.lambdas, collects=config.collects, chains=chains,
+                             start_directions=config.start_directions,
                              autoencoder_units=preset.hidden_units,
                              autoencoder_activation=preset.activation, autoencoder=template)
 
@@ -172,7 +177,7 @@ def run_class_incremental(config: ClassIncrementalConfig) -> dict:
         check_fits(shapes.autoencoder_shape(template), dataset)
     outputs.claim({f"the report's {name}": out / name for name in (*OUTPUTS, *grids)}, config=config)
     tasks = split_tasks(dataset, config.tasks)
-    replay_start = protocol.REPLAY_STARTS[recipes.recipe(config.recipe).start]
+    replay_start = protocol.replay_start(_settings(config, dataset, template))
     key = fingerprint(dataclasses.replace(config, seeds=(0,), output_dir=None, reproduce_command=None),
                       replay_start=replay_start)
     partial = out / ".partial"

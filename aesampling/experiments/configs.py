@@ -18,7 +18,7 @@ from aesampling.models import presets
 from aesampling.sampling import class_balance
 from aesampling.quality import diagnostics
 from aesampling.selection import lambda_search
-from aesampling.sampling.reinjection import (CLASS_MOMENTS_REFILL, COLLECT_MODES, MOMENTS_START, ReinjectionConfig,
+from aesampling.sampling.reinjection import (CLASS_MOMENTS_REFILL, COLLECT_MODES, MOMENTS_START, ReinjectionConfig, is_integer,
                                              at_least_one, check_seed, is_integer)
 
 
@@ -412,6 +412,8 @@ class ClassIncrementalConfig:
     autoencoder: str | None = None
     autoencoder_preset: str = "shallow_ae"
     recipe: str = recipes.PAPER
+    # Principal directions of each class the recommended recipe's replay chains start along (StartMoments.by_class).
+    start_directions: int = recipes.REPLAY_START_DIRECTIONS
     learner: str = "mlp"
     reproduce_command: str | None = None
 
@@ -442,6 +444,8 @@ class ClassIncrementalConfig:
         if not self.collects or set(self.collects) - set(COLLECT_MODES):
             raise UserInputError(f"`collects` must name some of {', '.join(COLLECT_MODES)}, got {list(self.collects)}")
         recipes.recipe(self.recipe)
+        if not is_integer(self.start_directions) or self.start_directions < 0:
+            raise UserInputError(f"`start_directions` must be an integer >= 0, got {self.start_directions!r}")
         if self.learner not in LEARNERS:
             raise UserInputError(f"`learner` must be one of {', '.join(LEARNERS)}, got {self.learner!r}")
         if self.autoencoder_preset not in ("shallow_ae", "deep_ae"):

@@ -34,6 +34,9 @@ from aesampling.sampling.reinjection import MOMENTS_START, NORMAL_START
 from aesampling.selection.lambda_search import STUDENT
 
 PAPER, RECOMMENDED = "paper", "recommended"
+# In class-incremental replay, the recommended recipe's chains start along this many principal directions of each
+# past class, beside its moments (StartMoments.by_class).
+REPLAY_START_DIRECTIONS = 16
 
 
 @dataclasses.dataclass(frozen=True)

@@ -248,10 +248,24 @@ class StartMoments:
     Per class (`by_class`), μ and σ are C x n arrays, μ_c and σ_c: chain i of
     every restart starts at x_0 = μ_c + σ_c ⊙ z with c = i mod C, so the
     starts take the classes in turn.
+
+    With k principal directions per class (`by_class(..., directions=k)`),
+    the start also has the class's strongest correlations between features:
+    V_c holds the top k principal directions of class c (orthonormal rows,
+    C x k x n), s_c their standard deviations (C x k), and σ_c becomes the
+    per-feature deviation left outside them. Then
+    x_0 = μ_c + V_cᵀ (s_c ⊙ V_c z) + σ_c ⊙ (z - V_cᵀ V_c z): the part of z
+    along the directions, V_c z ~ N(0, I_k), is scaled by s_c, and the rest
+    by σ_c; both parts are independent, and no draw is added. Independent
+    per-feature noise alone is smoothed away by r, which maps
+    μ_c + σ_c ⊙ z close to one image per class; the directions let the starts
+    vary in shape as the class does.
     """
 
     mean: np.ndarray
     std: np.ndarray
+    directions: np.ndarray | None = None
+    spread: np.ndarray | None = None
 
     @classmethod
     def of(cls, x) -> "StartMoments":
@@ -262,14 +276,33 @@ class StartMoments:
         return cls(x.mean(axis=0).astype(np.float32), x.std(axis=0).astype(np.float32))
 
     @classmethod
-    def by_class(cls, x, y) -> "StartMoments":
-        """μ_c and σ_c of the rows of x (n features) with each label of y, in increasing label order (C x n)."""
+    def by_class(cls, x, y, directions: int = 0) -> "StartMoments":
+        """μ_c and σ_c of the rows of x (n features) with each label of y, in increasing label order (C x n); with
+        `directions` = k > 0, also each class's top k principal directions V_c and their deviations s_c, σ_c
+        then being the deviation left outside them."""
+        if not is_integer(directions) or not 0 <= directions < (np.shape(x)[-1] if np.ndim(x) == 2 else 1):
+            raise UserInputError(f"the principal directions per class must be an integer in [0, n) for n features, "
+                                 f"got {directions!r}")
         labels, rows = class_rows(x, y)
-        short = {int(c): len(r) for c, r in zip(labels, rows) if len(r) < 2}
+        needed = max(2, directions + 1)
+        short = {int(c): len(r) for c, r in zip(labels, rows) if len(r) < needed}
         if not rows or short:
-            raise UserInputError(f"starting moments per class need 2 or more rows of every class; got "
+            raise UserInputError(f"starting moments per class need {needed} or more rows of every class; got "
                                  f"{', '.join(f'{n} of class {c}' for c, n in short.items()) or 'no rows'}")
-        return cls(*stacked_moments(rows))
+        mean, std = stacked_moments(rows)
+        if not directions:
+            return cls(mean, std)
+        kept, spread, residual = [], [], []
+        for r in rows:
+            centred = r - r.mean(axis=0)
+            _, singular, vt = np.linalg.svd(centred, full_matrices=False)
+            s = singular[:directions] / math.sqrt(len(r))  # the deviations along the directions, as σ's are
+            kept.append(vt[:directions])
+            spread.append(s)
+            residual.append(np.sqrt(np.clip(centred.var(axis=0) - (s[:, None] ** 2 * vt[:directions] ** 2).sum(0),
+                                            0.0, None)))
+        return cls(mean, np.stack(residual).astype(np.float32), np.stack(kept).astype(np.float32),
+                   np.stack(spread).astype(np.float32))
 
     @property
     def classes(self) -> int | None:
@@ -280,10 +313,25 @@ class StartMoments:
         """(μ, σ) as float32 tensors, the arguments of a compiled function that draws at the moments."""
         return ops.convert_to_tensor(self.mean, "float32"), ops.convert_to_tensor(self.std, "float32")
 
+    def direction_tensors(self):
+        """(V, s) as float32 tensors, or None without principal directions."""
+        if self.directions is None:
+            return None
+        return ops.convert_to_tensor(self.directions, "float32"), ops.convert_to_tensor(self.spread, "float32")
+
+    @property
+    def direction_count(self) -> int:
+        """k, the principal directions kept per class (0 without)."""
+        return 0 if self.directions is None else int(np.shape(self.directions)[-2])
+
     def to_record(self) -> dict:
         """{"mean": [...], "std": [...]}: the 2·n numbers as JSON lists, one list per class for moments per class
-        (float32 values, exact on reading back)."""
-        return {"mean": np.asarray(self.mean, np.float32).tolist(), "std": np.asarray(self.std, np.float32).tolist()}
+        (float32 values, exact on reading back); "directions" and "spread" too where kept."""
+        record = {"mean": np.asarray(self.mean, np.float32).tolist(), "std": np.asarray(self.std, np.float32).tolist()}
+        if self.directions is not None:
+            record["directions"] = np.asarray(self.directions, np.float32).tolist()
+            record["spread"] = np.asarray(self.spread, np.float32).tolist()
+        return record
 
     @classmethod
     def from_record(cls, record, where: str) -> "StartMoments":
@@ -295,7 +343,31 @@ class StartMoments:
         if mean.ndim not in (1, 2) or mean.shape != std.shape or not (np.all(np.isfinite(mean)) and np.all(std >= 0)):
             raise UserInputError(f"{where}: the starting moments must be two equally long lists (or lists of lists, "
                                  "one per class), finite, std >= 0")
-        return cls(mean, std)
+        if "directions" not in record:
+            return cls(mean, std)
+        try:
+            directions, spread = (np.asarray(record[key], np.float32) for key in ("directions", "spread"))
+        except (KeyError, TypeError, ValueError) as e:
+            raise UserInputError(f"{where}: principal directions need 'directions' (C x k x n) and 'spread' "
+                                 "(C x k) lists") from e
+        moments = cls(mean, std, directions, spread)
+        moments.check_directions(where)
+        return moments
+
+    def check_directions(self, what: str) -> None:
+        """Raises a one-line UserInputError where principal directions are kept but do not fit the moments: C x k x
+        n directions and C x k finite deviations >= 0, beside C x n moments per class."""
+        if self.directions is None and self.spread is None:
+            return
+        mean_shape = np.shape(self.mean)
+        if (len(mean_shape) != 2 or self.directions is None or self.spread is None
+                or np.ndim(self.directions) != 3 or np.shape(self.directions)[::2] != mean_shape
+                or np.shape(self.spread) != np.shape(self.directions)[:2]
+                or not (np.all(np.isfinite(self.directions)) and np.all(np.isfinite(self.spread))
+                        and np.all(np.asarray(self.spread) >= 0))):
+            raise UserInputError(f"{what}: principal directions go with moments per class (C x n), as C x k x n "
+                                 f"directions and C x k finite deviations >= 0; got shapes {mean_shape}, "
+                                 f"{np.shape(self.directions)} and {np.shape(self.spread)}")
 
 
 def start_for(config: ReinjectionConfig, moments: StartMoments | None) -> StartMoments | None:
@@ -354,14 +426,17 @@ class Chains:
                                  f"{'given' if start is not None else 'not given'}: moments go with start 'moments'")
         self._start_moments = None  # (μ, σ) as tensors, or None for the N(0, I) start
         self._start_classes = None  # C when the chains start at the moments of C classes in turn
+        self._start_directions = None  # (V, s): k principal directions of each class and their deviations
         if start is not None:
             given = {np.shape(start.mean), np.shape(start.std)}
             if given != {(self.input_dim,) if start.classes is None else (start.classes, self.input_dim)}:
                 raise UserInputError(f"starting moments of shape {sorted(given)} for an autoencoder of n = "
                                      f"{self.input_dim}: they must be ({self.input_dim},), or (C, {self.input_dim}) "
                                      "per class")
+            start.check_directions("the starting moments")
             self._start_moments = start.tensors()
             self._start_classes = start.classes
+            self._start_directions = start.direction_tensors()
         self._sqrt_lam = math.sqrt(config.lam)
 
     def noise(self, restart, t, count: int):
@@ -370,14 +445,20 @@ class Chains:
 
     def starting_point(self, z):
         """x_0 from its N(0, I) draw z: z itself, or μ + σ ⊙ z (`StartMoments`), row i at class i mod C's moments
-        when they are per class."""
+        when they are per class; with principal directions, μ_c + V_cᵀ (s_c ⊙ V_c z) + σ_c ⊙ (z - V_cᵀ V_c z)."""
         if self._start_moments is None:
             return z
         mean, std = self._start_moments
-        if self._start_classes is not None:
-            classes = np.arange(z.shape[0]) % self._start_classes
-            mean, std = ops.take(mean, classes, axis=0), ops.take(std, classes, axis=0)
-        return mean + std * z
+        if self._start_classes is None:
+            return mean + std * z
+        classes = np.arange(z.shape[0]) % self._start_classes
+        mean, std = ops.take(mean, classes, axis=0), ops.take(std, classes, axis=0)
+        if self._start_directions is None:
+            return mean + std * z
+        directions, spread = (ops.take(v, classes, axis=0) for v in self._start_directions)
+        along = ops.einsum("bkn,bn->bk", directions, z)  # V_c z ~ N(0, I_k)
+        return (mean + ops.einsum("bk,bkn->bn", spread * along, directions)
+                + std * (z - ops.einsum("bk,bkn->bn", along, directions)))
 
     def reinject(self, weights, x, noise):
         """(r(x), r(x) + sqrt(λ)·noise): the clean reconstruction and the next state (n values per chain)."""
