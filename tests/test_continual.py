@@ -66,7 +66,7 @@ def two_tasks(digits):
 def test_replay_methods_never_see_a_past_task_image(two_tasks):
     run = protocol.Run(two_tasks, 10, protocol.Settings(iterations=3, fd_samples=200, lambdas=(0.1, 1.0),
                                                         lambda_widenings=0), seed=0)
-    for name in ("reinjection", "reinjection_buffer", "vae_distill", "noise", "none"):
+    for name in ("reinjection", "reinjection_buffer", "vae_distill", "noise", "moments_noise", "none"):
         result = run.run_method(name)
         assert len(result["accuracies"]) == 2 and all(0 <= a <= 1 for a in result["accuracies"])
         for task, served in zip(two_tasks, result["served"]):
@@ -135,6 +135,13 @@ def test_replay_chains_start_at_n01_or_at_the_moments_of_each_past_class(two_tas
         np.testing.assert_allclose(np.var((of_class - of_class.mean(axis=0)) @ v.T, axis=0), s ** 2, rtol=1e-4)
         np.testing.assert_allclose(by_class.std[row] ** 2 + (s[:, None] ** 2 * v ** 2).sum(axis=0),
                                    of_class.var(axis=0), rtol=1e-3, atol=1e-3)
+    # moments_noise replays that start distribution itself: row i at the i-th class seen, in turn.
+    drawn = run._moments_noise(2, np.random.default_rng(0))(4000).reshape(1000, 4, 64)
+    for row in range(4):
+        np.testing.assert_allclose(drawn[:, row].mean(axis=0), by_class.mean[row], atol=0.15)
+        v, s = by_class.directions[row], by_class.spread[row]  # σ² outside the directions, s² along them
+        expected = by_class.std[row] ** 2 * (1 - (v ** 2).sum(axis=0)) + (s[:, None] ** 2 * v ** 2).sum(axis=0)
+        np.testing.assert_allclose(drawn[:, row].var(axis=0), expected, rtol=0.2, atol=1e-3)
     result = run.run_method("reinjection")
     assert len(result["accuracies"]) == 2 and result["chains"][1]["start"] == "moments"
     for task, served in zip(two_tasks, result["served"]):  # the moments are all that is kept of past tasks

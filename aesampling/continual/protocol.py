@@ -12,6 +12,9 @@ The methods (`METHODS`):
 - none: fine-tuning on the current task alone; joint: every task seen so far
   (their stored data: the upper reference);
 - noise: N(0, I) inputs labelled by the previous learner (softly);
+- moments_noise: inputs drawn where recommended reinjection chains start, at
+  the moments and principal directions of each past class in turn, labelled
+  softly: what replay gets from those numbers without the autoencoder;
 - buffer: `buffer_per_class` stored real examples of each past class;
 - reinjection: samples of an autoencoder drawn by reinjection (λ chosen at the
   end of each task by FD on that task's validation images, among settings
@@ -49,8 +52,8 @@ from aesampling.io.resume import TaskCheckpoint
 from aesampling.continual.tasks import Task, TaskStream
 from aesampling.models import shapes
 from aesampling.sampling.class_balance import BalancedReinjectionSampler
-from aesampling.sampling.reinjection import (MAX_SEED, MOMENTS_START, NORMAL_START, Balance, ReinjectionConfig,
-                                             ReinjectionSampler, StartMoments, start_for)
+from aesampling.sampling.reinjection import (MAX_SEED, MOMENTS_START, NORMAL_START, Balance, Chains,
+                                             ReinjectionConfig, ReinjectionSampler, StartMoments, start_for)
 from aesampling.selection.fd_choice import choose_lambda_by_fd
 
 LEARNER_STREAM, GENERATOR_STREAM = 0, 1
@@ -60,7 +63,7 @@ GRID_SAMPLES = 10
 
 @dataclasses.dataclass(frozen=True)
 class Method:
-    """A replay method: its generator ("reinjection", "vae", "noise" or None), whether the previous learner labels
+    """A replay method: its generator ("reinjection", "vae", "noise", "moments_noise" or None), whether the previous learner labels
     its samples softly, the share of the replay batch taken from the buffer, whether it trains on every task
     seen so far (joint), and whether reinjection collects equal quotas of the past classes (balanced)."""
 
@@ -83,6 +86,7 @@ METHODS = {
     "none": Method(),
     "joint": Method(joint=True),
     "noise": Method(generator="noise"),
+    "moments_noise": Method(generator="moments_noise"),
     "buffer": Method(buffer_share=1.0),
     "reinjection": Method(generator="reinjection"),
     "reinjection_buffer": Method(generator="reinjection", buffer_share=0.5),
@@ -240,6 +244,19 @@ class Run:
         return _sampler_draws(self.generators[kind], t, self.input_dim, seed,
                               None if kind == "vae" else self.start_moments(t), chunk, balance_by)
 
+    def _moments_noise(self, t: int, rng: np.random.Generator):
+        """count -> `count` inputs at the start distribution of recommended replay chains for the classes of tasks
+        1..t (row i at the i-th class in turn), from the N(0, I) draws of `rng`."""
+        moments = self.class_moments_through(t)
+        start = Chains(None, ReinjectionConfig(lam=0.0, start=MOMENTS_START), seed=0, input_dim=self.input_dim,
+                       start=moments)
+
+        def draw(count: int) -> np.ndarray:
+            z = rng.standard_normal((count, self.input_dim)).astype(np.float32)
+            return np.asarray(keras.ops.convert_to_numpy(start.starting_point(z)), np.float32)
+
+        return draw
+
     def _stream(self, t: int, purpose: int, joint: bool) -> TaskStream:
         if not joint:
             return self.tasks[t - 1].stream(self.seed, purpose)
@@ -372,6 +389,8 @@ class Run:
             draws = None
             if t > 1 and kind is not None:
                 draws = self._draws(kind, t - 1, _key(self.seed, 100 + t), teacher)
+            elif t > 1 and method.generator == "moments_noise":
+                draws = self._moments_noise(t - 1, noise)
             for _ in range(settings.iterations):
                 x, y = stream.batch(settings.batch_size)
                 parts, targets = [x], [replay.one_hot_targets(y, self.num_classes)]
@@ -384,7 +403,8 @@ class Run:
                         targets.append(tb)
                     if generated:
                         xg = (noise.standard_normal((generated, self.input_dim)).astype(np.float32)
-                              if method.generator == "noise" else draws.take(generated))
+                              if method.generator == "noise" else draws(generated) if method.generator ==
+                              "moments_noise" else draws.take(generated))
                         parts.append(xg)
                         targets.append(replay.teacher_targets(teacher, xg, past, self.num_classes, soft=method.soft))
                 replayed = sum(len(p) for p in parts[1:])

@@ -394,8 +394,8 @@ class ClassIncrementalConfig:
     data: DataConfig
     output_dir: str
     # Every method but balanced_reinjection, which costs about four times reinjection on a CPU: asked for by name.
-    methods: tuple[str, ...] = ("none", "joint", "noise", "buffer", "reinjection", "reinjection_buffer", "vae",
-                                "vae_distill")
+    methods: tuple[str, ...] = ("none", "joint", "noise", "moments_noise", "buffer", "reinjection", "reinjection_buffer",
+                                "vae", "vae_distill")
     seeds: tuple[int, ...] = (0,)
     tasks: int = 5
     iterations: int = 2000
