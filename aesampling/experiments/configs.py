@@ -387,7 +387,8 @@ class ClassIncrementalConfig:
     `autoencoder`, a .keras file whose architecture (not its weights) the replay autoencoder takes (None: the
     dataset's `autoencoder_preset`, an AE preset without noise: shallow_ae or deep_ae); `lambdas`, the grid λ is
     chosen from (widened at its edges); `recipe` sets where the
-    replay chains start (`recipes`: for "recommended", the moments of each class seen so far in turn); `learner` is the
+    replay chains start (`recipes`: for "recommended", the moments of each class seen so far in turn, along its
+    `start_directions` principal directions); `learner` is the
     protocol's MLP 400-400 ("mlp") or the dataset's ground-truth classifier preset's hidden layers ("classifier"),
     each with a logits head."""
 

@@ -20,9 +20,11 @@ for both, so a difference between two runs is the recipe's.
   lowest FD alone gives closer samples but weaker students (0.975 and 0.951,
   results/fashion_mnist_moments_fd_2m_cpu). results/recipes/README.md keeps
   the whole comparison. In class-incremental replay (aesampling.continual)
-  the replay chains start at the moments of each class seen so far in turn,
-  μ_c + σ_c ⊙ z, which ended higher there than the moments of all of them
-  (results/split_fashion_mnist_class_moments_start).
+  the replay chains start at each class seen so far in turn, at its moments
+  and along its top REPLAY_START_DIRECTIONS principal directions
+  (StartMoments.by_class). The moments of each class ended higher there than
+  those of all of them (results/split_fashion_mnist_class_moments_start), and
+  the directions higher still (results/split_fashion_mnist_class_directions_start).
 """
 
 from __future__ import annotations
