@@ -17,6 +17,7 @@ from absl import flags
 
 from aesampling import experiments
 from aesampling.experiments import recipes
+from aesampling.continual import REPLAY_START_DIRECTIONS
 from aesampling.continual.protocol import METHODS
 from aesampling.experiments.configs import LEARNERS, ClassIncrementalConfig
 
@@ -43,10 +44,11 @@ flags.DEFINE_enum("autoencoder_preset", "shallow_ae", ["shallow_ae", "deep_ae"],
 flags.DEFINE_enum("learner", "mlp", list(LEARNERS), "The learner: the protocol's MLP 400-400 (mlp) or the "
                   "dataset's ground-truth classifier preset's hidden layers (classifier), with a logits head.")
 _common.define_recipe_flag(default=recipes.PAPER, help_text="Where the replay chains start: paper, at N(0, I); "
-                           "recommended, at the per-feature moments of each class seen so far in turn (2·n "
-                           "numbers per class, not images; λ: by FD, or --lam).")
-flags.DEFINE_integer("start_directions", recipes.REPLAY_START_DIRECTIONS, "With --recipe=recommended: the principal directions of each class "
-                     "that the replay chains start along, beside its moments (0: the moments alone).")
+                           "recommended, at the per-feature moments and --start_directions principal directions of "
+                           "each class seen so far in turn (numbers per class, not images; λ: by FD, or --lam).")
+flags.DEFINE_integer("start_directions", REPLAY_START_DIRECTIONS, "The principal directions of each class, beside "
+                     "its moments, that --recipe=recommended chains start along and moments_noise draws along (0: "
+                     "the moments alone).")
 flags.DEFINE_string("reproduce_command", None, "The command that reproduces the run, quoted in the table.")
 flags.mark_flags_as_required(["output_dir"])
 _common.define_data_flags()

@@ -102,7 +102,8 @@ def test_starting_moments_round_trip_through_a_record():
 def test_chains_per_class_can_start_along_each_classs_principal_directions(linear_autoencoder):
     # Two classes in R^3 whose first two features move together (class 0: along (1, 1, 0), sd 2; class 1: along
     # (1, -1, 0), sd 3), plus independent noise of sd 0.1. With r(x) = x and λ = 0 the samples are the starts: with
-    # one direction per class they keep each class's correlation and per-feature deviation; without, they lose it.
+    # one direction per class they keep each class's correlation and (within the small share of the noise that lies
+    # along the direction) its per-feature deviation; without, they lose the correlation.
     rng = np.random.default_rng(0)
     along = [np.array([1.0, 1.0, 0.0]) / np.sqrt(2), np.array([1.0, -1.0, 0.0]) / np.sqrt(2)]
     x = np.concatenate([mean + rng.standard_normal((4000, 1)) * sd * v + 0.1 * rng.standard_normal((4000, 3))

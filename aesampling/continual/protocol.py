@@ -46,8 +46,7 @@ import keras
 import numpy as np
 from absl import logging
 
-from aesampling.continual import networks, replay
-from aesampling.experiments import recipes
+from aesampling.continual import REPLAY_START_DIRECTIONS, networks, replay
 from aesampling.io.resume import TaskCheckpoint
 from aesampling.continual.tasks import Task, TaskStream
 from aesampling.models import shapes
@@ -99,13 +98,15 @@ METHODS = {
 # Where the replay chains start, by the chain settings' start: what a run's records and its checkpoints' fingerprint
 # name, so that a run made while "moments" meant the moments of all the classes seen (before code 3d2a6c0) is not
 # resumed as one from each class's.
-REPLAY_STARTS = {NORMAL_START: "N(0, I)",
-                 MOMENTS_START: "the moments and {directions} principal directions of each class seen so far, in turn"}
+REPLAY_STARTS = {NORMAL_START: "N(0, I)", MOMENTS_START: "the moments of each class seen so far, in turn"}
 
 
 def replay_start(settings: "Settings") -> str:
     """Where the settings' replay chains start, in words (what records and fingerprints name)."""
-    return REPLAY_STARTS[settings.chains.start].format(directions=settings.start_directions)
+    words = REPLAY_STARTS[settings.chains.start]
+    if settings.chains.start == MOMENTS_START and settings.start_directions:
+        return words.replace("the moments of", f"the moments and {settings.start_directions} principal directions of")
+    return words
 
 
 @dataclasses.dataclass(frozen=True)
@@ -125,7 +126,7 @@ class Settings:
     # Replay chains from N(0, I), or (start "moments") from the moments of each class seen so far in turn, with
     # `start_directions` principal directions of each (StartMoments.by_class).
     chains: ReinjectionConfig = ReinjectionConfig(lam=0.0)
-    start_directions: int = recipes.REPLAY_START_DIRECTIONS
+    start_directions: int = REPLAY_START_DIRECTIONS
     autoencoder_units: tuple[int, ...] = (600, 400, 100, 400, 600)
     autoencoder_activation: str = "relu"
     autoencoder: keras.Model | None = None  # an architecture to clone instead of the units above

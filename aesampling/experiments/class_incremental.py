@@ -52,10 +52,14 @@ def _check_settings_fit(config: ClassIncrementalConfig, dataset: datasets.Datase
     if any(m.buffer_share for m in methods) and config.buffer_per_class > smallest:
         raise UserInputError(f"`buffer_per_class` = {config.buffer_per_class} exceeds the {smallest} training "
                              f"examples of {dataset.name}'s smallest class: keep at most {smallest} per class")
-    starts_along_directions = recipes.recipe(config.recipe).start == MOMENTS_START and config.start_directions
-    if starts_along_directions and config.start_directions >= dataset.x_train.shape[1]:
+    reads_directions = config.start_directions and (recipes.recipe(config.recipe).start == MOMENTS_START
+                                                     or "moments_noise" in config.methods)
+    if reads_directions and config.start_directions >= dataset.x_train.shape[1]:
         raise UserInputError(f"`start_directions` = {config.start_directions} must stay below the "
                              f"{dataset.x_train.shape[1]} features of {dataset.name}'s examples")
+    if reads_directions and config.start_directions >= smallest:
+        raise UserInputError(f"`start_directions` = {config.start_directions} needs more training examples of every "
+                             f"class than that; {dataset.name}'s smallest class has {smallest}")
     chooses_lambda = config.lam is None and any(m.generator == "reinjection" for m in methods)
     if chooses_lambda and (dataset.x_val is None
                                or min(np.sum(dataset.y_val == c) for c in range(dataset.num_classes)) < 2):

@@ -12,13 +12,14 @@ from __future__ import annotations
 import dataclasses
 import math
 
+from aesampling.continual import REPLAY_START_DIRECTIONS
 from aesampling.experiments import recipes
 from aesampling.errors import UserInputError
 from aesampling.models import presets
 from aesampling.sampling import class_balance
 from aesampling.quality import diagnostics
 from aesampling.selection import lambda_search
-from aesampling.sampling.reinjection import (CLASS_MOMENTS_REFILL, COLLECT_MODES, MOMENTS_START, ReinjectionConfig, is_integer,
+from aesampling.sampling.reinjection import (CLASS_MOMENTS_REFILL, COLLECT_MODES, MOMENTS_START, ReinjectionConfig,
                                              at_least_one, check_seed, is_integer)
 
 
@@ -414,7 +415,7 @@ class ClassIncrementalConfig:
     autoencoder_preset: str = "shallow_ae"
     recipe: str = recipes.PAPER
     # Principal directions of each class the recommended recipe's replay chains start along (StartMoments.by_class).
-    start_directions: int = recipes.REPLAY_START_DIRECTIONS
+    start_directions: int = REPLAY_START_DIRECTIONS
     learner: str = "mlp"
     reproduce_command: str | None = None
 

@@ -21,7 +21,7 @@ for both, so a difference between two runs is the recipe's.
   results/fashion_mnist_moments_fd_2m_cpu). results/recipes/README.md keeps
   the whole comparison. In class-incremental replay (aesampling.continual)
   the replay chains start at each class seen so far in turn, at its moments
-  and along its top REPLAY_START_DIRECTIONS principal directions
+  and along its top aesampling.continual.REPLAY_START_DIRECTIONS principal directions
   (StartMoments.by_class). The moments of each class ended higher there than
   those of all of them (results/split_fashion_mnist_class_moments_start), and
   the directions higher still (results/split_fashion_mnist_class_directions_start).
@@ -36,9 +36,6 @@ from aesampling.sampling.reinjection import MOMENTS_START, NORMAL_START
 from aesampling.selection.lambda_search import STUDENT
 
 PAPER, RECOMMENDED = "paper", "recommended"
-# In class-incremental replay, the recommended recipe's chains start along this many principal directions of each
-# past class, beside its moments (StartMoments.by_class).
-REPLAY_START_DIRECTIONS = 16
 
 
 @dataclasses.dataclass(frozen=True)

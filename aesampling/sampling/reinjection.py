@@ -256,8 +256,11 @@ class StartMoments:
     per-feature deviation left outside them. Then
     x_0 = μ_c + V_cᵀ (s_c ⊙ V_c z) + σ_c ⊙ (z - V_cᵀ V_c z): the part of z
     along the directions, V_c z ~ N(0, I_k), is scaled by s_c, and the rest
-    by σ_c; both parts are independent, and no draw is added. Independent
-    per-feature noise alone is smoothed away by r, which maps
+    by σ_c; both parts are independent, and no draw is added. The variance
+    along the directions is the class's, s_c²; feature j's variance outside
+    them is σ_cj² (1 - ‖V_c[:, j]‖²), a little under the class's σ_cj² where
+    the directions weigh on feature j (the studies in results/ were made so).
+    Independent per-feature noise alone is smoothed away by r, which maps
     μ_c + σ_c ⊙ z close to one image per class; the directions let the starts
     vary in shape as the class does.
     """
