@@ -137,7 +137,7 @@ def test_replay_chains_start_at_n01_or_at_the_moments_of_each_past_class(two_tas
         np.testing.assert_allclose(by_class.std[row] ** 2 + (s[:, None] ** 2 * v ** 2).sum(axis=0),
                                    of_class.var(axis=0), rtol=1e-3, atol=1e-3)
     # moments_noise replays that start distribution itself: row i at the i-th class seen, in turn.
-    drawn = run._moments_noise(2, np.random.default_rng(0))(4000).reshape(1000, 4, 64)
+    drawn = run._moments_noise(2, np.random.default_rng(0), 4000).take(4000).reshape(1000, 4, 64)
     for row in range(4):
         np.testing.assert_allclose(drawn[:, row].mean(axis=0), by_class.mean[row], atol=0.15)
         v, s = by_class.directions[row], by_class.spread[row]  # σ² outside the directions, s² along them

@@ -221,11 +221,8 @@ class Run:
             task = self.tasks[len(self._class_moments)]
             self._class_moments.append(StartMoments.by_class(task.x_train, task.y_train,
                                                              directions=self.settings.start_directions))
-        per_task = self._class_moments[:t]
-        if not self.settings.start_directions:
-            return StartMoments(*(np.concatenate([getattr(m, part) for m in per_task]) for part in ("mean", "std")))
-        return StartMoments(*(np.concatenate([getattr(m, part) for m in per_task])
-                              for part in ("mean", "std", "directions", "spread")))
+        parts = ("mean", "std", "directions", "spread") if self.settings.start_directions else ("mean", "std")
+        return StartMoments(*(np.concatenate([getattr(m, part) for m in self._class_moments[:t]]) for part in parts))
 
     def start_moments(self, t: int) -> StartMoments | None:
         """Where the replay chains of the copy from the end of task t start: at the moments of each class of tasks
@@ -246,18 +243,17 @@ class Run:
         return _sampler_draws(self.generators[kind], t, self.input_dim, seed,
                               None if kind == "vae" else self.start_moments(t), chunk, balance_by)
 
-    def _moments_noise(self, t: int, rng: np.random.Generator):
-        """count -> `count` inputs at the start distribution of recommended replay chains for the classes of tasks
-        1..t (row i at the i-th class in turn), from the N(0, I) draws of `rng`."""
-        moments = self.class_moments_through(t)
+    def _moments_noise(self, t: int, rng: np.random.Generator, chunk: int) -> replay.Draws:
+        """Inputs at the start distribution of recommended replay chains for the classes of tasks 1..t (row i of
+        each chunk at the i-th class in turn), from the N(0, I) draws of `rng`, `chunk` at a time."""
         start = Chains(None, ReinjectionConfig(lam=0.0, start=MOMENTS_START), seed=0, input_dim=self.input_dim,
-                       start=moments)
+                       start=self.class_moments_through(t))
 
-        def draw(count: int) -> np.ndarray:
+        def draw(count: int, _chunk: int) -> np.ndarray:
             z = rng.standard_normal((count, self.input_dim)).astype(np.float32)
             return np.asarray(keras.ops.convert_to_numpy(start.starting_point(z)), np.float32)
 
-        return draw
+        return replay.Draws(draw, chunk)
 
     def _stream(self, t: int, purpose: int, joint: bool) -> TaskStream:
         if not joint:
@@ -391,8 +387,8 @@ class Run:
             draws = None
             if t > 1 and kind is not None:
                 draws = self._draws(kind, t - 1, _key(self.seed, 100 + t), teacher)
-            elif t > 1 and method.generator == "moments_noise":
-                draws = self._moments_noise(t - 1, noise)
+            elif t > 1 and method.generator == "moments_noise":  # one chunk a step: nothing left over at a task's end
+                draws = self._moments_noise(t - 1, noise, settings.replay_batch)
             for _ in range(settings.iterations):
                 x, y = stream.batch(settings.batch_size)
                 parts, targets = [x], [replay.one_hot_targets(y, self.num_classes)]
@@ -405,8 +401,7 @@ class Run:
                         targets.append(tb)
                     if generated:
                         xg = (noise.standard_normal((generated, self.input_dim)).astype(np.float32)
-                              if method.generator == "noise" else draws(generated) if method.generator ==
-                              "moments_noise" else draws.take(generated))
+                              if method.generator == "noise" else draws.take(generated))
                         parts.append(xg)
                         targets.append(replay.teacher_targets(teacher, xg, past, self.num_classes, soft=method.soft))
                 replayed = sum(len(p) for p in parts[1:])
