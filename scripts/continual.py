@@ -4,10 +4,12 @@
     python scripts/continual.py --dataset=fashion_mnist --data_dir=/usr/share/datasets/fashion-mnist \
         --seeds=0,1,2,3,4 --output_dir=results/split_fashion_mnist
 
-Methods: none (fine-tuning), joint (all data seen so far), noise, buffer,
-reinjection (an autoencoder sampled by reinjection, λ chosen by FD after each
-task), reinjection_buffer, balanced_reinjection (equal quotas of the past
-classes), vae (generative replay, hard labels), vae_distill.
+Methods: none (fine-tuning), joint (all data seen so far), noise,
+moments_noise (draws at each past class's moments and principal directions),
+buffer, reinjection (an autoencoder sampled by reinjection, λ chosen by FD
+after each task), reinjection_buffer, reinjection_moments (half reinjection
+samples, half moments_noise draws), balanced_reinjection (equal quotas of the
+past classes), vae (generative replay, hard labels), vae_distill.
 Writes results.csv, table.md, metrics.json, accuracy.png, replay_<generator>.png
 and config.json; a killed run resumes at the seed it was in.
 """
@@ -47,7 +49,8 @@ _common.define_recipe_flag(default=recipes.PAPER, help_text="Where the replay ch
                            "recommended, at the per-feature moments and --start_directions principal directions of "
                            "each class seen so far in turn (numbers per class, not images; λ: by FD, or --lam).")
 flags.DEFINE_integer("start_directions", REPLAY_START_DIRECTIONS, "The principal directions of each class, beside "
-                     "its moments, that --recipe=recommended chains start along and moments_noise draws along (0: "
+                     "its moments, that --recipe=recommended chains start along, and moments_noise and "
+                     "reinjection_moments draw along (0: "
                      "the moments alone).")
 flags.DEFINE_string("reproduce_command", None, "The command that reproduces the run, quoted in the table.")
 flags.mark_flags_as_required(["output_dir"])

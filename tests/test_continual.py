@@ -55,6 +55,9 @@ def test_draws_serve_chunks_in_order():
     np.testing.assert_array_equal(draws.take(6)[:, 0], [0, 0, 0, 0, 1, 1])
     np.testing.assert_array_equal(draws.take(3)[:, 0], [1, 1, 2])
     assert calls == [0, 1, 2]
+    mixed = replay.Mixture(replay.Draws(lambda count, chunk: np.zeros((count, 1)), 4),
+                           replay.Draws(lambda count, chunk: np.ones((count, 1)), 4), share=0.25)
+    np.testing.assert_array_equal(mixed.take(8)[:, 0], [0, 0, 0, 0, 0, 0, 1, 1])
 
 
 @pytest.fixture(scope="module")
@@ -67,7 +70,8 @@ def two_tasks(digits):
 def test_replay_methods_never_see_a_past_task_image(two_tasks):
     run = protocol.Run(two_tasks, 10, protocol.Settings(iterations=3, fd_samples=200, lambdas=(0.1, 1.0),
                                                         lambda_widenings=0), seed=0)
-    for name in ("reinjection", "reinjection_buffer", "vae_distill", "noise", "moments_noise", "none"):
+    for name in ("reinjection", "reinjection_buffer", "reinjection_moments", "vae_distill", "noise", "moments_noise",
+                 "none"):
         result = run.run_method(name)
         assert len(result["accuracies"]) == 2 and all(0 <= a <= 1 for a in result["accuracies"])
         for task, served in zip(two_tasks, result["served"]):
@@ -148,6 +152,21 @@ def test_replay_chains_start_at_n01_or_at_the_moments_of_each_past_class(two_tas
     for task, served in zip(two_tasks, result["served"]):  # the moments are all that is kept of past tasks
         for stream in served.values():
             assert set(stream["classes"]) <= set(task.classes)
+
+
+def test_reinjection_moments_replays_half_chain_samples_half_start_draws(two_tasks):
+    moments = dataclasses.replace(protocol.Settings().chains, start="moments")
+    run = protocol.Run(two_tasks, 10, protocol.Settings(chains=moments, iterations=3, lam=0.3), seed=0)
+    result = run.run_method("reinjection_moments")
+    assert len(result["accuracies"]) == 2 and "reinjection" not in run.generators  # its own autoencoder
+    sequence = run.generators["reinjection_moments"]
+    assert sequence.start_share == 0.5 and sequence.grid[1][0].shape == (10, 64)
+    drawn = run._draws("reinjection_moments", 2, 5, None, chunk=100).take(60)
+    chains = protocol._sampler_draws(sequence, 2, 64, 5, run.start_moments(2), chunk=100).take(30)
+    at_start = run._moments_noise(2, np.random.default_rng((5, protocol.START_DRAWS_STREAM)), 100).take(30)
+    np.testing.assert_array_equal(drawn[:30], chains)
+    np.testing.assert_array_equal(drawn[30:], at_start)
+    assert not np.allclose(chains, at_start, atol=0.05)  # two different sources
 
 
 def test_replay_weights_give_each_past_task_as_much_as_the_current_one(two_tasks):

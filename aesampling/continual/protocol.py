@@ -20,7 +20,9 @@ The methods (`METHODS`):
   end of each task by FD on that task's validation images, among settings
   whose samples did not collapse over the classes seen so far, or given),
   labelled softly by the previous learner; reinjection_buffer: half of
-  them, half from the buffer;
+  them, half from the buffer; reinjection_moments: half of them, half
+  drawn as moments_noise draws, for the learner's replay and the
+  autoencoder's own (its own autoencoder, then);
 - balanced_reinjection: as reinjection, but each restart of the chains fills
   equal quotas of the past classes as the previous learner labels them
   (`class_balance`), for the learner's replay and the autoencoder's own;
@@ -56,29 +58,41 @@ from aesampling.sampling.reinjection import (MAX_SEED, MOMENTS_START, NORMAL_STA
 from aesampling.selection.fd_choice import choose_lambda_by_fd
 
 LEARNER_STREAM, GENERATOR_STREAM = 0, 1
+START_DRAWS_STREAM = 11  # keys the start draws mixed into a generator's samples, apart from the chains' own
 DRAW_CHUNK = 12_800
 GRID_SAMPLES = 10
 
 
 @dataclasses.dataclass(frozen=True)
 class Method:
-    """A replay method: its generator ("reinjection", "vae", "noise", "moments_noise" or None), whether the previous learner labels
-    its samples softly, the share of the replay batch taken from the buffer, whether it trains on every task
-    seen so far (joint), and whether reinjection collects equal quotas of the past classes (balanced)."""
+    """A replay method: its generator ("reinjection", "vae", "noise", "moments_noise" or None), whether the previous
+    learner labels its samples softly, the share of the replay batch taken from the buffer, whether it trains on
+    every task seen so far (joint), whether reinjection collects equal quotas of the past classes (balanced), and
+    the share of the generator's samples replaced by draws at the start distribution of recommended chains
+    (`start_share`, what moments_noise draws), in the learner's replay and the generator's own."""
 
     generator: str | None = None
     soft: bool = True
     buffer_share: float = 0.0
     joint: bool = False
     balanced: bool = False
+    start_share: float = 0.0
 
     @property
     def sequence(self) -> str | None:
-        """The name of the generator sequence it replays from: balanced reinjection trains its own autoencoder (its
-        own replay is balanced too), so it cannot share the plain one's."""
+        """The name of the generator sequence it replays from: balanced reinjection, and reinjection mixed with start
+        draws, train their own autoencoder (its own replay is balanced or mixed too), so they cannot share the plain
+        one's."""
         if self.generator not in ("reinjection", "vae"):
             return None
-        return "balanced_reinjection" if self.balanced else self.generator
+        if self.balanced:
+            return "balanced_reinjection"
+        return "reinjection_moments" if self.start_share else self.generator
+
+    @property
+    def draws_at_moments(self) -> bool:
+        """Whether it replays draws at the class moments and principal directions (under any recipe)."""
+        return self.generator == "moments_noise" or self.start_share > 0
 
 
 METHODS = {
@@ -89,6 +103,7 @@ METHODS = {
     "buffer": Method(buffer_share=1.0),
     "reinjection": Method(generator="reinjection"),
     "reinjection_buffer": Method(generator="reinjection", buffer_share=0.5),
+    "reinjection_moments": Method(generator="reinjection", start_share=0.5),
     "balanced_reinjection": Method(generator="reinjection", balanced=True),
     "vae": Method(generator="vae", soft=False),
     "vae_distill": Method(generator="vae"),
@@ -137,8 +152,10 @@ class Settings:
 @dataclasses.dataclass
 class GeneratorSequence:
     """A generator's copies from the end of each task (and the chain settings of each, for reinjection), the seconds
-    its training took, and a few samples of each copy labelled by the learner of that task."""
+    its training took, a few samples of each copy labelled by the learner of that task, and the share of its
+    samples replaced by start draws (`Method.start_share`)."""
 
+    start_share: float = 0.0
     copies: list = dataclasses.field(default_factory=list)
     chains: list = dataclasses.field(default_factory=list)
     seconds: float = 0.0
@@ -235,13 +252,19 @@ class Run:
             return None
         return self.class_moments_through(t)
 
-    def _draws(self, kind: str, t: int, seed: int, learner, chunk: int = DRAW_CHUNK) -> replay.Draws:
-        """Samples of the `kind` generator's copy from the end of task t, `chunk` at a time; `learner`, the learner
+    def _draws(self, kind: str, t: int, seed: int, learner, chunk: int = DRAW_CHUNK) -> replay.Draws | replay.Mixture:
+        """Samples of the `kind` generator's copy from the end of task t, `chunk` at a time, with the sequence's
+        `start_share` of each batch drawn at the start distribution of tasks 1..t instead; `learner`, the learner
         of the end of task t, balances them over its classes for balanced reinjection."""
         balance_by = (past_class_probabilities(learner, _seen(self.tasks, t), self.input_dim)
                       if kind == "balanced_reinjection" else None)
-        return _sampler_draws(self.generators[kind], t, self.input_dim, seed,
-                              None if kind == "vae" else self.start_moments(t), chunk, balance_by)
+        sequence = self.generators[kind]
+        draws = _sampler_draws(sequence, t, self.input_dim, seed, None if kind == "vae" else self.start_moments(t),
+                               chunk, balance_by)
+        if not sequence.start_share:
+            return draws
+        at_start = self._moments_noise(t, np.random.default_rng((seed, START_DRAWS_STREAM)), chunk)
+        return replay.Mixture(draws, at_start, sequence.start_share)
 
     def _moments_noise(self, t: int, rng: np.random.Generator, chunk: int) -> replay.Draws:
         """Inputs at the start distribution of recommended replay chains for the classes of tasks 1..t (row i of
@@ -349,7 +372,7 @@ class Run:
         trains_generator = kind is not None and kind not in self.generators
         generator = self._new_generator(kind) if trains_generator else None
         if trains_generator:
-            self.generators[kind] = GeneratorSequence()
+            self.generators[kind] = GeneratorSequence(start_share=method.start_share)
         buffer = replay.Buffer(settings.buffer_per_class, self.seed) if method.buffer_share else None
         noise = np.random.default_rng((self.seed, 3))
         teacher, accuracies, served, generator_seconds, earlier_seconds = None, [], [], 0.0, 0.0

@@ -61,6 +61,18 @@ class Draws:
         return np.concatenate(parts)
 
 
+class Mixture:
+    """Serves each batch of `size` inputs as size - round(`share`·size) of `first`, then round(`share`·size) of
+    `second`."""
+
+    def __init__(self, first: Draws, second: Draws, share: float):
+        self.first, self.second, self.share = first, second, share
+
+    def take(self, size: int) -> np.ndarray:
+        from_second = int(round(size * self.share))
+        return np.concatenate([self.first.take(size - from_second), self.second.take(from_second)])
+
+
 class Buffer:
     """Up to `per_class` real training examples of each past class, kept as each task ends (exact replay)."""
 

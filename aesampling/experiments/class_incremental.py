@@ -41,7 +41,7 @@ from aesampling.reporting.progress import duration
 from aesampling.sampling.reinjection import MOMENTS_START, ReinjectionConfig
 
 OUTPUTS = ("results.csv", "table.md", "metrics.json", "accuracy.png", "config.json")
-GENERATORS = ("reinjection", "balanced_reinjection", "vae")
+GENERATORS = ("reinjection", "balanced_reinjection", "reinjection_moments", "vae")
 
 
 def _check_settings_fit(config: ClassIncrementalConfig, dataset: datasets.Dataset) -> None:
@@ -53,7 +53,7 @@ def _check_settings_fit(config: ClassIncrementalConfig, dataset: datasets.Datase
         raise UserInputError(f"`buffer_per_class` = {config.buffer_per_class} exceeds the {smallest} training "
                              f"examples of {dataset.name}'s smallest class: keep at most {smallest} per class")
     reads_directions = config.start_directions and (recipes.recipe(config.recipe).start == MOMENTS_START
-                                                     or "moments_noise" in config.methods)
+                                                     or any(m.draws_at_moments for m in methods))
     if reads_directions and config.start_directions >= dataset.x_train.shape[1]:
         raise UserInputError(f"`start_directions` = {config.start_directions} must stay below the "
                              f"{dataset.x_train.shape[1]} features of {dataset.name}'s examples")
@@ -164,6 +164,13 @@ def _table(summary: pd.DataFrame, config: ClassIncrementalConfig, dataset: str, 
     return "\n".join(lines) + "\n"
 
 
+def _grid_title(kind: str) -> str:
+    if kind == "reinjection_moments":
+        return (f"reinjection_moments replay after each task (row t: {protocol.GRID_SAMPLES // 2} samples of the copy "
+                "from the end of task t, then as many start draws)")
+    return f"{kind} replay after each task (row t: the copy from the end of task t)"
+
+
 @outputs.stage
 def run_class_incremental(config: ClassIncrementalConfig) -> dict:
     """Runs every method of `config.methods` over `config.seeds`; writes the results, table, figures and record."""
@@ -216,6 +223,6 @@ def run_class_incremental(config: ClassIncrementalConfig) -> dict:
         plots.plot_sample_grid(x, labels, out / f"replay_{kind}.png",
                                image_shape=None if spec.uses_features else spec.image_shape, class_names=names,
                                columns=protocol.GRID_SAMPLES, rows=len(grid),
-                               title=f"{kind} replay after each task (row t: the copy from the end of task t)")
+                               title=_grid_title(kind))
     storage.write_json(out / "config.json", record)
     return {**record, "table": summary}
