@@ -166,8 +166,8 @@ def _table(summary: pd.DataFrame, config: ClassIncrementalConfig, dataset: str, 
 
 def _grid_title(kind: str) -> str:
     if kind == "reinjection_moments":
-        return (f"reinjection_moments replay after each task (row t: {protocol.GRID_SAMPLES // 2} samples of the copy "
-                "from the end of task t, then as many start draws)")
+        half = protocol.GRID_SAMPLES // 2
+        return f"reinjection_moments replay (row t: {half} samples of task t's copy, then {half} start draws)"
     return f"{kind} replay after each task (row t: the copy from the end of task t)"
 
 
