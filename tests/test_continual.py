@@ -248,6 +248,8 @@ def test_bad_input_gets_one_line_errors(tmp_path):
          "--start_directions = 64 must stay below the 64 features of digits's examples"),
         ("--methods=none,moments_noise --start_directions=70",  # moments_noise draws along them under any recipe
          "--start_directions = 70 must stay below the 64 features of digits's examples"),
+        ("--methods=reinjection_moments --lam=0.1 --start_directions=70",  # so does reinjection_moments' other half
+         "--start_directions = 70 must stay below the 64 features of digits's examples"),
     ]:
         assert_one_line_error(run_script("continual", *common, *flag.split(), check=False), message)
     assert not (tmp_path / "out").exists()  # nothing written before the inputs were checked

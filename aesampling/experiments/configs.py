@@ -397,7 +397,7 @@ class ClassIncrementalConfig:
     output_dir: str
     # Every method but balanced_reinjection, which costs about four times reinjection on a CPU: asked for by name.
     methods: tuple[str, ...] = ("none", "joint", "noise", "moments_noise", "buffer", "reinjection", "reinjection_buffer",
-                                "vae", "vae_distill")
+                                "reinjection_moments", "vae", "vae_distill")
     seeds: tuple[int, ...] = (0,)
     tasks: int = 5
     iterations: int = 2000
