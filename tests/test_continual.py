@@ -278,7 +278,7 @@ class _Killed(Exception):
 
 
 def test_a_killed_run_resumes_at_the_task_it_was_in_to_the_same_results(digits, tmp_path, monkeypatch):
-    """Three tasks; killed in the autoencoder's second task, the buffer's third, the VAE's second and the noise's
+    """Three tasks; killed in the autoencoder's second task, the buffer's third, the VAE's second and moments_noise's
     third: each rerun reads back the finished methods (with the autoencoder sequence they trained), resumes the
     killed one after its last completed task, and ends where an uninterrupted run ends, bit for bit."""
     from aesampling.io.resume import TaskCheckpoint
@@ -286,7 +286,7 @@ def test_a_killed_run_resumes_at_the_task_it_was_in_to_the_same_results(digits, 
     split = tasks.split_tasks(digits, 5)[:3]
     settings = protocol.Settings(iterations=3, batch_size=16, replay_batch=16, buffer_per_class=2, lam=0.1,
                                  autoencoder_units=(16,), autoencoder_activation="tanh")
-    methods = ("reinjection", "reinjection_buffer", "vae", "noise")
+    methods = ("reinjection", "reinjection_buffer", "vae", "moments_noise")
 
     def run(folder):
         one = protocol.Run(split, 10, settings, seed=3)
@@ -309,7 +309,7 @@ def test_a_killed_run_resumes_at_the_task_it_was_in_to_the_same_results(digits, 
         except _Killed:
             assert kill_at is not None
             continue
-        assert kill_at is None and calls[0] == 1  # the noise's third task: nothing before it was redone
+        assert kill_at is None and calls[0] == 1  # moments_noise's third task: nothing before it was redone
     timings = ("seconds", "generator_seconds")
     for a, b in zip(whole, resumed):
         assert {k: v for k, v in a.items() if k not in timings} == {k: v for k, v in b.items() if k not in timings}

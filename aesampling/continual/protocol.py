@@ -410,8 +410,8 @@ class Run:
             draws = None
             if t > 1 and kind is not None:
                 draws = self._draws(kind, t - 1, _key(self.seed, 100 + t), teacher)
-            elif t > 1 and method.generator == "moments_noise":  # one chunk a step: nothing left over at a task's end
-                draws = self._moments_noise(t - 1, noise, settings.replay_batch)
+            elif t > 1 and method.generator == "moments_noise":  # drawn from `noise`, whose state checkpoints keep
+                draws = self._moments_noise(t - 1, noise, DRAW_CHUNK)
             for _ in range(settings.iterations):
                 x, y = stream.batch(settings.batch_size)
                 parts, targets = [x], [replay.one_hot_targets(y, self.num_classes)]

@@ -454,14 +454,22 @@ class Chains:
         mean, std = self._start_moments
         if self._start_classes is None:
             return mean + std * z
-        classes = np.arange(z.shape[0]) % self._start_classes
+        rows, count = int(z.shape[0]), self._start_classes
+        classes = np.arange(rows) % count
         mean, std = ops.take(mean, classes, axis=0), ops.take(std, classes, axis=0)
         if self._start_directions is None:
             return mean + std * z
-        directions, spread = (ops.take(v, classes, axis=0) for v in self._start_directions)
-        along = ops.einsum("bkn,bn->bk", directions, z)  # V_c z ~ N(0, I_k)
-        return (mean + ops.einsum("bk,bkn->bn", spread * along, directions)
-                + std * (z - ops.einsum("bk,bkn->bn", along, directions)))
+        # Every class's k directions at once, (C·k) x n: V_c z is row i's block c of z Vᵀ, the other blocks masked to
+        # zero, so the sums over the directions are matrix products, with no copy of V_c per row.
+        directions, spread = self._start_directions
+        k = int(directions.shape[1])
+        stacked = ops.reshape(directions, (count * k, -1))
+        own_class = np.zeros((rows, count, 1), np.float32)
+        own_class[np.arange(rows), classes] = 1.0
+        along = ops.reshape(ops.matmul(z, ops.transpose(stacked)), (rows, count, k)) * own_class  # V_c z ~ N(0, I_k)
+        scaled = ops.reshape(along * spread[None], (rows, count * k))  # s_c ⊙ V_c z
+        return (mean + ops.matmul(scaled, stacked)
+                + std * (z - ops.matmul(ops.reshape(along, (rows, count * k)), stacked)))
 
     def reinject(self, weights, x, noise):
         """(r(x), r(x) + sqrt(λ)·noise): the clean reconstruction and the next state (n values per chain)."""
