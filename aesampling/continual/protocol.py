@@ -78,6 +78,10 @@ class Method:
     balanced: bool = False
     start_share: float = 0.0
 
+    def __post_init__(self):
+        if self.start_share and (self.generator != "reinjection" or self.balanced):
+            raise ValueError("start draws mix only into plain reinjection replay (one sequence: reinjection_moments)")
+
     @property
     def sequence(self) -> str | None:
         """The name of the generator sequence it replays from: balanced reinjection, and reinjection mixed with start

@@ -70,7 +70,8 @@ class Mixture:
 
     def take(self, size: int) -> np.ndarray:
         from_second = int(round(size * self.share))
-        return np.concatenate([self.first.take(size - from_second), self.second.take(from_second)])
+        parts = [(self.first, size - from_second), (self.second, from_second)]
+        return np.concatenate([draws.take(count) for draws, count in parts if count > 0])
 
 
 class Buffer:
