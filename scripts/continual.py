@@ -50,8 +50,7 @@ _common.define_recipe_flag(default=recipes.PAPER, help_text="Where the replay ch
                            "each class seen so far in turn (numbers per class, not images; λ: by FD, or --lam).")
 flags.DEFINE_integer("start_directions", REPLAY_START_DIRECTIONS, "The principal directions of each class, beside "
                      "its moments, that --recipe=recommended chains start along, and moments_noise and "
-                     "reinjection_moments draw along (0: "
-                     "the moments alone).")
+                     "reinjection_moments draw along (0: the moments alone).")
 flags.DEFINE_string("reproduce_command", None, "The command that reproduces the run, quoted in the table.")
 flags.mark_flags_as_required(["output_dir"])
 _common.define_data_flags()
