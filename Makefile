@@ -1,7 +1,8 @@
 # aesampling: reproduction targets and tests.
 #
 #   make test            create .venv, install, run pytest (TensorFlow, then the backend-sensitive tests on JAX)
-#   make demo            whole workflow on the embedded digits data -> results/digits/
+#   make demo            whole workflow on the embedded digits, enlarged and shifted on a 16x16 canvas
+#                        -> results/shifted_digits/ (make digits: the same on the plain 8x8 digits)
 #   make mnist           MNIST (tfds download, or DATA_DIR=folder with the IDX .gz files)
 #   make fashion_mnist   Fashion-MNIST (same; DATA_DIR=/usr/share/datasets/fashion-mnist)
 #   make cifar10         CIFAR-10 on ResNet50 features (tfds, or DATA_DIR=python batches)
@@ -51,6 +52,7 @@ DAES := shallow_dae deep_dae
 # Tags: preset (Table I's levels), sp<rate> (salt-and-pepper rate),
 # g<σ> (pre-activation Gaussian σ); the other level stays at the preset's.
 digits_DAE_NOISES ?= preset
+shifted_digits_DAE_NOISES ?= preset
 mnist_DAE_NOISES ?= preset sp0.1
 fashion_mnist_DAE_NOISES ?= preset sp0.1
 cifar10_DAE_NOISES ?= preset
@@ -114,7 +116,7 @@ REPRODUCED_VARIABLES = DATA_DIR TFDS_DATA_DIR RESNET_WEIGHTS IMAGE_SIZE SEED SMO
 quoted = $(if $(findstring $(space),$(strip $(1))),'$(strip $(1))',$(1))
 reproduce_command = $(strip make $(1) $(foreach v,$(REPRODUCED_VARIABLES),$(if $(filter command line environment environment override,$(origin $(v))),$(v)=$(call quoted,$($(v))))))
 # The feature cache name aesampling.data.resnet50.cache_path gives these settings.
-DATASETS := digits mnist fashion_mnist cifar10 cifar100
+DATASETS := digits shifted_digits mnist fashion_mnist cifar10 cifar100
 WEIGHTS_TAG := $(if $(filter imagenet none,$(RESNET_WEIGHTS)),$(RESNET_WEIGHTS),$(basename $(notdir $(RESNET_WEIGHTS))))
 
 .PHONY: install test demo $(DATASETS) bench gpu-check clean FORCE $(DATASETS:%=%_seeds)
@@ -150,9 +152,10 @@ bench: | $(STAMP)
 gpu-check:
 	bash scripts/gpu_check.sh $(if $(DATA_DIR),$(DATA_DIR))
 
-# The demo runs two jobs at once: most of its small steps are TensorFlow start-up.
+# The demo runs two jobs at once: most of its small steps are TensorFlow start-up. Its task is the digits shifted on
+# a larger canvas, where labelled noise teaches far less than the autoencoders' samples (results/shifted_digits/).
 demo: | $(STAMP)
-	$(MAKE) --no-print-directory -j$(DEMO_JOBS) digits
+	$(MAKE) --no-print-directory -j$(DEMO_JOBS) shifted_digits
 
 # Settings stamps. RESULTS/<dataset>/settings/<stage>.txt holds the settings that stage's outputs were made with:
 # its flags, the seed, the backend, the DAE noise candidates, the report's command. When a setting changes (say
@@ -267,11 +270,13 @@ endef
 $(eval $(call FEATURES,cifar10))
 $(eval $(call FEATURES,cifar100))
 $(eval $(call EXPERIMENT,digits,,))
+$(eval $(call EXPERIMENT,shifted_digits,,))
 $(eval $(call EXPERIMENT,mnist,,))
 $(eval $(call EXPERIMENT,fashion_mnist,,))
 $(eval $(call EXPERIMENT,cifar10,$(cifar10_FEATURE_FLAGS),$(cifar10_CACHE)))
 $(eval $(call EXPERIMENT,cifar100,$(cifar100_FEATURE_FLAGS),$(cifar100_CACHE)))
 $(call DAE_NOISE_SEARCH,digits,)
+$(call DAE_NOISE_SEARCH,shifted_digits,)
 $(call DAE_NOISE_SEARCH,mnist,)
 $(call DAE_NOISE_SEARCH,fashion_mnist,)
 $(call DAE_NOISE_SEARCH,cifar10,$(cifar10_CACHE))
@@ -288,7 +293,7 @@ SPLIT_ARGS ?=
 ifeq ($(SMOKE),1)
 SPLIT_ARGS := --iterations=5 --lam=0.1 --buffer_per_class=2
 endif
-SPLIT_DATASETS := digits mnist fashion_mnist cifar10
+SPLIT_DATASETS := digits shifted_digits mnist fashion_mnist cifar10
 split_command = $(strip $(if $(filter environment command line,$(origin KERAS_BACKEND)),KERAS_BACKEND=$(KERAS_BACKEND)) \
   make split_$(1) $(if $(filter-out 0,$(SPLIT_SEEDS)),SPLIT_SEEDS=$(call quoted,$(SPLIT_SEEDS))) \
   $(if $(DATA_DIR),DATA_DIR=$(DATA_DIR)) $(if $(filter environment command line,$(origin RECIPE)),RECIPE=$(RECIPE)) \

@@ -32,7 +32,8 @@ TRACEBACK_ENV = "AESAMPLING_TRACEBACK"
 
 def define_data_flags() -> None:
     """--dataset (required: it sets the data, the presets and the feature size) and where its files come from."""
-    flags.DEFINE_string("dataset", None, "Dataset: digits, mnist, fashion_mnist, cifar10 or cifar100.", required=True)
+    flags.DEFINE_string("dataset", None, "Dataset: digits, shifted_digits, mnist, fashion_mnist, cifar10 or "
+                        "cifar100.", required=True)
     define_data_source_flags()
 
 

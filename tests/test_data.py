@@ -131,3 +131,26 @@ def test_validation_split_is_disjoint_fixed_and_optional(digits):
     assert datasets.split_validation(digits, 0.0) is digits
     with pytest.raises(UserInputError, match="validation fraction"):
         datasets.split_validation(digits, 1.0)
+
+
+def test_shifted_digits_are_the_digits_enlarged_and_moved_on_a_larger_canvas():
+    digits = readers._load_digits_images()
+    shifted = datasets.load_images("shifted_digits")
+    placements = readers.SHIFTED_TRAIN_PLACEMENTS
+    assert shifted.x_train.shape == (placements * len(digits.x_train), 16, 16, 1)
+    assert shifted.x_test.shape == (len(digits.x_test), 16, 16, 1)
+    # The digits' own split: every training digit's placements follow each other, and the test digits stay apart.
+    np.testing.assert_array_equal(shifted.y_train, np.repeat(digits.y_train, placements))
+    np.testing.assert_array_equal(shifted.y_test, digits.y_test)
+    copies = shifted.x_train[..., 0].reshape(len(digits.x_train), placements, 16, 16).astype(np.int64)
+    # The same enlarged digit at each placement (equal ink), at more than one offset, never cut by the canvas edge.
+    np.testing.assert_array_equal(copies.sum(axis=(2, 3)), np.repeat(copies[:, :1].sum(axis=(2, 3)), placements, 1))
+    assert (copies != copies[:, :1]).any(axis=(2, 3))[:, 1:].any(axis=1).mean() > 0.9
+    room = 16 - readers.SHIFTED_DIGIT_SIZE  # each placement is the first moved by at most `room` pixels each way
+    for digit in copies[:40]:
+        padded = np.pad(digit, ((0, 0), (room, room), (room, room)))
+        for placement in padded[1:]:
+            assert any(np.array_equal(np.roll(padded[0], (dr, dc), axis=(0, 1)), placement)
+                       for dr in range(-room, room + 1) for dc in range(-room, room + 1))
+    np.testing.assert_array_equal(datasets.load_images("shifted_digits").x_train, shifted.x_train)  # fixed seed
+    assert readers.source_files("shifted_digits", "/usr") == []  # embedded: no input file a run could overwrite

@@ -258,13 +258,13 @@ def test_a_fresh_clone_demo_runs_the_whole_workflow(tmp_path):
     """
     for name in ("Makefile", "setup.py", "setup.cfg"):
         shutil.copy(REPO / name, tmp_path / name)
-    shutil.copytree(REPO / "results" / "digits", tmp_path / "results" / "digits")
+    shutil.copytree(REPO / "results" / "shifted_digits", tmp_path / "results" / "shifted_digits")
     plan = subprocess.run(["make", "--no-print-directory", "-n", "demo"], cwd=tmp_path, capture_output=True, text=True)
     assert plan.returncode == 0, plan.stderr
-    train = [line for line in plan.stdout.splitlines() if "scripts/train.py --dataset=digits" in line]
-    assert any("--model=classifier --seed=0 --output=build/results/digits/models/classifier.keras" in line
+    train = [line for line in plan.stdout.splitlines() if "scripts/train.py --dataset=shifted_digits" in line]
+    assert any("--model=classifier --seed=0 --output=build/results/shifted_digits/models/classifier.keras" in line
                for line in train)
-    assert "scripts/compare.py --reference=results/digits/metrics.json" in plan.stdout
+    assert "scripts/compare.py --reference=results/shifted_digits/metrics.json" in plan.stdout
 
 
 def test_make_shows_the_full_chain_for_mnist_and_cifar():

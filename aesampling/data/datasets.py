@@ -49,6 +49,7 @@ CIFAR10_NAMES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog",
 
 DATASETS: dict[str, DatasetSpec] = {
     "digits": DatasetSpec("digits", 10, (8, 8, 1), class_names=DIGIT_NAMES),
+    "shifted_digits": DatasetSpec("shifted_digits", 10, (16, 16, 1), class_names=DIGIT_NAMES),
     "mnist": DatasetSpec("mnist", 10, (28, 28, 1), "mnist", "storage.googleapis.com", class_names=DIGIT_NAMES),
     "fashion_mnist": DatasetSpec(
         "fashion_mnist", 10, (28, 28, 1), "fashion_mnist",

@@ -167,6 +167,18 @@ PRESETS: Mapping[str, ExperimentPresets] = MappingProxyType({
         # About 130 passes over each task's ~290 training images: the smoke run of the continual protocol.
         continual=ContinualSettings(iterations=300),
     ),
+    # The demo's task, the digits enlarged and shifted on a 16x16 canvas (aesampling.data.readers): four times the
+    # training images, so a quarter of the digits' epochs for about as many steps.
+    "shifted_digits": ExperimentPresets(
+        autoencoders=_four_autoencoders(
+            deep=(256, 128, 32, 128, 256), shallow=(32,), deep_epochs=80,
+            shallow_epochs=50, shallow_dae_epochs=50, noise=0.5,
+        ),
+        classifier=ClassifierPreset((128, 128), "relu", epochs=25, batch_size=64),
+        evaluation=EvaluationSettings(epochs=10, steps_per_epoch=75),
+        lambda_search=LambdaSearchSettings(epochs=3, steps_per_epoch=30),
+        continual=ContinualSettings(iterations=300),
+    ),
     "mnist": _MNIST_FAMILY,
     "fashion_mnist": _MNIST_FAMILY,
     "cifar10": ExperimentPresets(
