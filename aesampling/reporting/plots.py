@@ -103,7 +103,10 @@ def plot_learning_curves(curves: pd.DataFrame, path, *, title: str, ground_truth
         ahead = verdict["points_ahead"]
         title += (f"\nbest autoencoder ({verdict['autoencoder']}): {verdict['autoencoder_ratio']:.3f} of the ground "
                   f"truth, labelled noise: {verdict['noise_ratio']:.3f} ({ahead:+.1f} points)")
-    ax.set_title(title, fontsize=10 if verdict is not None else None)
+    if verdict is None:
+        ax.set_title(title)
+    else:  # two long lines: centred on the figure, not on the axes the legend leaves narrower
+        fig.suptitle(title, fontsize=10)
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0.0)  # never over a curve
     _save(fig, path)
