@@ -384,7 +384,7 @@ def test_readme_results_match_the_committed_reports():
     result = run_script("readme_results", "--check")
     for report in reports:
         assert f"{report}/README.md: 1 results blocks match their reports (.)" in result.stdout, report
-    assert "README.md: 1 results blocks match their reports (results/digits)" in result.stdout
+    assert "README.md: 1 results blocks match their reports (results/shifted_digits)" in result.stdout
 
 
 def test_readme_results_are_rewritten_from_the_reports(tmp_path):
