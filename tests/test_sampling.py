@@ -9,6 +9,7 @@ import pytest
 from keras import ops
 
 from aesampling.errors import UserInputError
+from aesampling.sampling import reinjection
 from aesampling.sampling.reinjection import ReinjectionConfig, ReinjectionSampler, StartMoments, chain_noise, start_for
 
 
@@ -33,6 +34,31 @@ def test_exact_chain_values_with_restarts_and_burn_in(linear_autoencoder, collec
     samples = sampler.sample(4 * 9)
     expected = expected_chains(11, 4, 3, 4, 5, 2, 0.04, 0.5, collect)
     np.testing.assert_allclose(samples, expected, rtol=1e-5, atol=1e-6)
+
+
+def test_samplers_that_differ_in_lambda_and_burn_in_share_one_compiled_loop(linear_autoencoder, monkeypatch):
+    """A λ search builds one sampler per setting: those of one autoencoder share the compiled loop, with sqrt(λ)
+    and b as its arguments, and each still gives its own chains exactly; another collected state, seed or
+    autoencoder gets its own loop."""
+    monkeypatch.setattr(reinjection, "SHARED_LOOPS", reinjection.SharedLoops(kept=3))
+    autoencoder = linear_autoencoder(4, 0.5)
+    settings = [(0.04, 2), (0.5, 1), (2.0, 4)]  # (λ, b), R - b = 3 collected states each
+    samplers = [ReinjectionSampler(autoencoder, ReinjectionConfig(lam=lam, num_chains=3, reinjections=b + 3,
+                                                                  burn_in=b), seed=11) for lam, b in settings]
+    assert len(reinjection.SHARED_LOOPS) == 1 and len({id(s._restarts) for s in samplers}) == 1
+    for (lam, b), sampler in zip(settings, samplers):
+        np.testing.assert_allclose(sampler.sample(2 * 9), expected_chains(11, 2, 3, 4, b + 3, b, lam, 0.5, "noisy"),
+                                   rtol=1e-5, atol=1e-6)
+    clean = ReinjectionSampler(autoencoder, ReinjectionConfig(lam=0.04, num_chains=3, reinjections=5, burn_in=2,
+                                                              collect="clean"), seed=11)
+    other_seed = ReinjectionSampler(autoencoder, ReinjectionConfig(lam=0.04, num_chains=3, reinjections=5,
+                                                                   burn_in=2), seed=12)
+    assert len({id(s._restarts) for s in (samplers[0], clean, other_seed)}) == 3
+    np.testing.assert_allclose(clean.sample(9), expected_chains(11, 1, 3, 4, 5, 2, 0.04, 0.5, "clean"),
+                               rtol=1e-5, atol=1e-6)
+    ReinjectionSampler(linear_autoencoder(4, 0.25), ReinjectionConfig(lam=0.04, num_chains=3, reinjections=5,
+                                                                      burn_in=2), seed=11)
+    assert len(reinjection.SHARED_LOOPS) == 3  # at most `kept`: the least recently used loop went
 
 
 def test_restart_and_burn_in_bookkeeping(linear_autoencoder):

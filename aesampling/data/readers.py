@@ -86,9 +86,10 @@ def _place_at_random_shifts(images: np.ndarray, placements: int, rng: np.random.
     canvases = np.zeros((len(images), placements, SHIFTED_CANVAS, SHIFTED_CANVAS), np.uint8)
     rows = rng.integers(0, room, size=(len(images), placements))
     cols = rng.integers(0, room, size=(len(images), placements))
+    size = SHIFTED_DIGIT_SIZE
     for i, digit in enumerate(enlarged):
         for j in range(placements):
-            canvases[i, j, rows[i, j]:rows[i, j] + SHIFTED_DIGIT_SIZE, cols[i, j]:cols[i, j] + SHIFTED_DIGIT_SIZE] = digit
+            canvases[i, j, rows[i, j]:rows[i, j] + size, cols[i, j]:cols[i, j] + size] = digit
     return canvases.reshape(-1, SHIFTED_CANVAS, SHIFTED_CANVAS, 1)
 
 

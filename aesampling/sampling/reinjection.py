@@ -25,13 +25,18 @@ call, and restart k can be recomputed alone (see `chain_noise`).
 The loop is written once in `keras.ops` and compiled whole by the backend
 (`tf.function` or `jax.jit`); the autoencoder is called through
 `stateless_call` with its weights as arguments of the compiled function.
+Samplers of one autoencoder that differ only in λ and b share one compiled
+loop, which takes sqrt(λ) and b as arguments (`SharedLoops`): a λ search or
+an FD choice builds one sampler per setting, and would otherwise trace and
+compile the loop again for each.
 """
 
 from __future__ import annotations
 
+import collections
 import dataclasses
 import math
-from typing import Iterator, Protocol
+from typing import Callable, Iterator, Protocol
 
 import numpy as np
 from keras import ops
@@ -471,10 +476,47 @@ class Chains:
         return (mean + ops.matmul(scaled, stacked)
                 + std * (z - ops.matmul(ops.reshape(along, (rows, count * k)), stacked)))
 
-    def reinject(self, weights, x, noise):
-        """(r(x), r(x) + sqrt(λ)·noise): the clean reconstruction and the next state (n values per chain)."""
+    @property
+    def sqrt_lam(self) -> float:
+        """sqrt(λ), the scale of the reinjected noise."""
+        return self._sqrt_lam
+
+    def reinject(self, weights, x, noise, sqrt_lam=None):
+        """(r(x), r(x) + sqrt(λ)·noise): the clean reconstruction and the next state (n values per chain); `sqrt_lam`
+        (a tensor inside a compiled loop shared by several λ) replaces the chains' own sqrt(λ)."""
         clean = shapes.to_flat(builders.apply(self.autoencoder, weights, shapes.to_model(x, self.sample_shape)))
-        return clean, clean + self._sqrt_lam * noise
+        return clean, clean + (self._sqrt_lam if sqrt_lam is None else sqrt_lam) * noise
+
+
+class SharedLoops:
+    """Compiled chain loops, each shared by the samplers of one autoencoder whose settings differ only in λ and b.
+
+    The key holds everything else the loop's graph depends on (the autoencoder, the seed, B, R - b, the collected
+    state, the start and its moments, the sample shape); the entries keep the autoencoder and the moments alive, so
+    their ids stay theirs. At most `kept` loops are kept, the least recently used dropped first: so at most `kept`
+    autoencoders stay in memory for their sake after their last sampler is gone.
+    """
+
+    def __init__(self, kept: int = 8):
+        self.kept = kept
+        self._loops: collections.OrderedDict = collections.OrderedDict()
+
+    def get(self, key: tuple, keep_alive: tuple, build: Callable[[], Callable]) -> Callable:
+        """The loop of `key`, built by `build()` the first time."""
+        if key in self._loops:
+            self._loops.move_to_end(key)
+            return self._loops[key][1]
+        loop = build()
+        self._loops[key] = (keep_alive, loop)
+        while len(self._loops) > self.kept:
+            self._loops.popitem(last=False)
+        return loop
+
+    def __len__(self) -> int:
+        return len(self._loops)
+
+
+SHARED_LOOPS = SharedLoops()
 
 
 def stream_samples(restarts, expected_yield, num_samples: int, samples_per_restart: int,
@@ -542,7 +584,10 @@ class ReinjectionSampler:
         check_memory(config, self.input_dim, widest=self.widest)
         self.strategy = strategy
         if strategy is None:
-            self._restarts = backend.compile(self._restarts_impl, jit_compile=jit_compile, static_argnames=("count",))
+            key = (id(autoencoder), backend.name(), jit_compile, self.seed, self.sample_shape, config.num_chains,
+                   config.collect, config.collected_per_restart, config.start, id(start))
+            self._restarts = SHARED_LOOPS.get(key, (autoencoder, start), lambda: backend.compile(
+                self._restarts_impl, jit_compile=jit_compile, static_argnames=("count",)))
         else:
             from aesampling.sampling import devices
 
@@ -557,30 +602,33 @@ class ReinjectionSampler:
         noise = self.chains.noise(restart, t, self.config.num_chains)
         return noise if rows is None else noise[rows[0]:rows[0] + rows[1]]
 
-    def _restart_block(self, weights, restart, rows=None):
-        """Collected states of one restart, shape (R - b, chains, n); `rows` = (first chain, count) or all."""
+    def _restart_block(self, weights, restart, rows=None, sqrt_lam=None, burn_in=None):
+        """Collected states of one restart, shape (R - b, chains, n); `rows` = (first chain, count) or all.
+        `sqrt_lam` and `burn_in` (tensors, in a loop shared by several settings) replace the config's sqrt(λ) and b."""
         cfg = self.config
+        burn_in = cfg.burn_in if burn_in is None else burn_in
 
         def reinject(t, x):
-            return self.chains.reinject(weights, x, self._noise(restart, t, rows))[1]
+            return self.chains.reinject(weights, x, self._noise(restart, t, rows), sqrt_lam)[1]
 
         # x_0 of all B chains, then this block's rows: a chain's start (its class, per class) does not depend on
         # how the chains are shared between devices.
         x_0 = self.chains.starting_point(self._noise(restart, 0, None))
-        x = ops.fori_loop(1, cfg.burn_in + 1, reinject, x_0 if rows is None else x_0[rows[0]:rows[0] + rows[1]])
+        x = ops.fori_loop(1, burn_in + 1, reinject, x_0 if rows is None else x_0[rows[0]:rows[0] + rows[1]])
 
         def collect(x, t):
-            clean, x = self.chains.reinject(weights, x, self._noise(restart, t, rows))
+            clean, x = self.chains.reinject(weights, x, self._noise(restart, t, rows), sqrt_lam)
             return x, (x if cfg.collect == "noisy" else clean)
 
-        return backend.scan(collect, x, cfg.burn_in + 1, cfg.collected_per_restart)[1]
+        return backend.scan(collect, x, burn_in + 1, cfg.collected_per_restart)[1]
 
-    def restart_states(self, weights, restart):
+    def restart_states(self, weights, restart, sqrt_lam=None, burn_in=None):
         """The B·(R - b) collected states of one restart, shape (B·(R - b), n).
 
         Traceable: the train-on-synthetic loop calls it inside its compiled epoch.
         """
-        return ops.reshape(self._restart_block(weights, restart), (self.config.samples_per_restart, self.input_dim))
+        block = self._restart_block(weights, restart, sqrt_lam=sqrt_lam, burn_in=burn_in)
+        return ops.reshape(block, (self.config.samples_per_restart, self.input_dim))
 
     def restart_batch(self, weights, restart):
         """(the samples of one restart, None): a learning step's batch, every sample weighing the same.
@@ -589,15 +637,23 @@ class ReinjectionSampler:
         """
         return self.restart_states(weights, restart), None
 
-    def _restarts_impl(self, weights, first, count):
+    def _restarts_impl(self, weights, first, count, sqrt_lam, burn_in):
+        """Restarts first .. first + count - 1. sqrt(λ) and b are arguments, so that samplers which differ only in
+        them share this loop (`SHARED_LOOPS`)."""
         def next_restart(carry, restart):
-            return carry, self.restart_states(weights, restart)
+            return carry, self.restart_states(weights, restart, sqrt_lam, burn_in)
 
         return ops.reshape(backend.scan(next_restart, first, first, count)[1], (-1, self.input_dim))
 
     def restarts(self, first: int, count: int) -> np.ndarray:
         """Samples of restarts first .. first + count - 1 in r's input shape, one compiled call."""
-        out = self._restarts(self.weights(), ops.convert_to_tensor(first, "int32"), int(count))
+        first = ops.convert_to_tensor(first, "int32")
+        if self.strategy is not None:
+            out = self._restarts(self.weights(), first, int(count))
+        else:
+            out = self._restarts(self.weights(), first, int(count),
+                                 ops.convert_to_tensor(self.chains.sqrt_lam, "float32"),
+                                 ops.convert_to_tensor(self.config.burn_in, "int32"))
         return ops.convert_to_numpy(out).reshape((-1, *self.sample_shape))
 
     def iter_samples(self, num_samples: int, chunk_samples: int = 16384) -> Iterator[np.ndarray]:
