@@ -29,7 +29,7 @@ flags.DEFINE_list("methods", list(ClassIncrementalConfig.methods), "Replay metho
 flags.DEFINE_list("seeds", ["0"], "Seeds: each runs every method.")
 flags.DEFINE_integer("tasks", 5, "Tasks the classes are split into, in label order.")
 flags.DEFINE_integer("iterations", None, "Adam steps per task, of the learner and of each generator (default: the "
-                     "dataset's preset, 2,000; 300 for digits).")
+                     "dataset's preset, 2,000; 250 for the digits).")
 flags.DEFINE_integer("batch_size", 128, "Examples of the current task per step.")
 flags.DEFINE_integer("replay_batch", 128, "Replayed examples per step, from the second task on.")
 flags.DEFINE_integer("buffer_per_class", 10, "Real examples kept per past class by the buffer methods.")

@@ -191,7 +191,7 @@ def test_replay_weights_give_each_past_task_as_much_as_the_current_one(two_tasks
 
 def test_the_presets_set_the_iterations_unless_given():
     digits, fashion = experiments.DataConfig(dataset="digits"), experiments.DataConfig(dataset="fashion_mnist")
-    assert experiments.ClassIncrementalConfig.from_preset(digits, output_dir="o").iterations == 300
+    assert experiments.ClassIncrementalConfig.from_preset(digits, output_dir="o").iterations == 250
     assert experiments.ClassIncrementalConfig.from_preset(fashion, output_dir="o", iterations=None).iterations == 2000
     assert experiments.ClassIncrementalConfig.from_preset(digits, output_dir="o", iterations=7).iterations == 7
 
