@@ -152,5 +152,24 @@ def test_shifted_digits_are_the_digits_enlarged_and_moved_on_a_larger_canvas():
         for placement in padded[1:]:
             assert any(np.array_equal(np.roll(padded[0], (dr, dc), axis=(0, 1)), placement)
                        for dr in range(-room, room + 1) for dc in range(-room, room + 1))
+    # Each image is its own source digit enlarged bilinearly (corners kept: scipy's zoom aligns them) and pasted
+    # whole at an offset of 0-4 pixels each way, zeros around it; test images come from the digits' test split.
+    from scipy.ndimage import zoom
+
+    for source, canvases in ((digits.x_train[:20], shifted.x_train[:20 * placements:placements]),
+                             (digits.x_test[:20], shifted.x_test[:20])):
+        for digit, canvas in zip(source[..., 0], canvases[..., 0]):
+            enlarged = np.clip(np.round(zoom(digit.astype(np.float32), 1.5, order=1)), 0, 255).astype(np.uint8)
+            assert enlarged.shape == (12, 12) and enlarged[0, 0] == digit[0, 0] and enlarged[-1, -1] == digit[-1, -1]
+            fits = []
+            for dr in range(room + 1):
+                for dc in range(room + 1):
+                    expected = np.zeros((16, 16), np.uint8)
+                    expected[dr:dr + 12, dc:dc + 12] = enlarged
+                    fits.append(np.array_equal(canvas, expected))
+            assert any(fits)
+    # The committed demo reference was made from exactly these images (a library update must not move them).
+    assert int(shifted.x_train.astype(np.int64).sum()) == 63209028
+    assert int(shifted.x_test.astype(np.int64).sum()) == 5278289
     np.testing.assert_array_equal(datasets.load_images("shifted_digits").x_train, shifted.x_train)  # fixed seed
     assert readers.source_files("shifted_digits", "/usr") == []  # embedded: no input file a run could overwrite

@@ -16,8 +16,8 @@ def dense_params(sizes):
     return sum(a * b + b for a, b in zip(sizes[:-1], sizes[1:]))
 
 
-@pytest.mark.parametrize("dataset, input_dim", [("digits", 64), ("mnist", 784), ("fashion_mnist", 784),
-                                                ("cifar10", 2048), ("cifar100", 2048)])
+@pytest.mark.parametrize("dataset, input_dim", [("digits", 64), ("shifted_digits", 256), ("mnist", 784),
+                                                ("fashion_mnist", 784), ("cifar10", 2048), ("cifar100", 2048)])
 def test_every_preset_builds_with_table_one_shapes(dataset, input_dim):
     experiment = presets.experiment_presets(dataset)
     assert set(experiment.autoencoders) == {"shallow_ae", "deep_ae", "shallow_dae", "deep_dae"}

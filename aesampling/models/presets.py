@@ -179,7 +179,6 @@ PRESETS: Mapping[str, ExperimentPresets] = MappingProxyType({
         classifier=ClassifierPreset((128, 128), "relu", epochs=25, batch_size=64),
         evaluation=EvaluationSettings(epochs=10, steps_per_epoch=75),
         lambda_search=LambdaSearchSettings(epochs=3, steps_per_epoch=30),
-        continual=ContinualSettings(iterations=250),
     ),
     "mnist": _MNIST_FAMILY,
     "fashion_mnist": _MNIST_FAMILY,

@@ -491,10 +491,11 @@ class Chains:
 class SharedLoops:
     """Compiled chain loops, each shared by the samplers of one autoencoder whose settings differ only in λ and b.
 
-    The key holds everything else the loop's graph depends on (the autoencoder, the seed, B, R - b, the collected
-    state, the start and its moments, the sample shape); the entries keep the autoencoder and the moments alive, so
-    their ids stay theirs. At most `kept` loops are kept, the least recently used dropped first: so at most `kept`
-    autoencoders stay in memory for their sake after their last sampler is gone.
+    The key holds everything else the loop's graph depends on (the sampler's class, the autoencoder, the seed, B,
+    R - b, the collected state, the start and its moments, the sample shape): the loop is the first such sampler's
+    method, and may read nothing of its config but these. Each entry keeps the autoencoder and the moments alive
+    (and that first sampler), so their ids stay theirs. At most `kept` loops are kept, the least recently used
+    dropped first: so at most `kept` autoencoders stay in memory for their sake after their last sampler is gone.
     """
 
     def __init__(self, kept: int = 8):
@@ -584,8 +585,8 @@ class ReinjectionSampler:
         check_memory(config, self.input_dim, widest=self.widest)
         self.strategy = strategy
         if strategy is None:
-            key = (id(autoencoder), backend.name(), jit_compile, self.seed, self.sample_shape, config.num_chains,
-                   config.collect, config.collected_per_restart, config.start, id(start))
+            key = (type(self), id(autoencoder), backend.name(), jit_compile, self.seed, self.sample_shape,
+                   config.num_chains, config.collect, config.collected_per_restart, config.start, id(start))
             self._restarts = SHARED_LOOPS.get(key, (autoencoder, start), lambda: backend.compile(
                 self._restarts_impl, jit_compile=jit_compile, static_argnames=("count",)))
         else:
