@@ -33,21 +33,22 @@ flags.DEFINE_integer("iterations", None, "Adam steps per task, of the learner an
 flags.DEFINE_integer("batch_size", 128, "Examples of the current task per step.")
 flags.DEFINE_integer("replay_batch", 128, "Replayed examples per step, from the second task on.")
 flags.DEFINE_integer("buffer_per_class", 10, "Real examples kept per past class by the buffer methods.")
-flags.DEFINE_float("lam", None, "λ of reinjection replay, collecting the first of --collects (default: chosen by "
-                   "FD at the end of each task).")
-flags.DEFINE_list("lambdas", None, "The grid λ is chosen from by FD at the end of each task, widened beyond an edge "
-                  "where the lowest FD sits on it (default: 0.1,0.3,1,3).")
-flags.DEFINE_list("collects", None, "The collected states that choice tries, of noisy and clean (default: clean, "
-                  "r(x) alone).")
+flags.DEFINE_float("lam", None, "λ of reinjection replay, collecting the first of --collects (default: the "
+                   "recipe's: 0.03 for recommended; chosen by FD at the end of each task for paper).")
+flags.DEFINE_list("lambdas", None, "Choose λ by FD at the end of each task among these, widened beyond an edge where "
+                  "the lowest FD sits on it (the paper recipe's default: 0.1,0.3,1,3).")
+flags.DEFINE_list("collects", None, "The collected states, of noisy and clean, that the FD choice tries, or the "
+                  "first of them at a fixed λ (default: the recipe's: noisy for recommended, clean for paper).")
 flags.DEFINE_string("autoencoder", None, "A .keras autoencoder whose architecture (any input shape; not its "
                     "weights) the replay autoencoder takes (default: --autoencoder_preset).")
 flags.DEFINE_enum("autoencoder_preset", "shallow_ae", ["shallow_ae", "deep_ae"], "The dataset's autoencoder preset "
                   "replay uses when no --autoencoder is given.")
 flags.DEFINE_enum("learner", "mlp", list(LEARNERS), "The learner: the protocol's MLP 400-400 (mlp) or the "
                   "dataset's ground-truth classifier preset's hidden layers (classifier), with a logits head.")
-_common.define_recipe_flag(default=recipes.PAPER, help_text="Where the replay chains start: paper, at N(0, I); "
-                           "recommended, at the per-feature moments and --start_directions principal directions of "
-                           "each class seen so far in turn (numbers per class, not images; λ: by FD, or --lam).")
+_common.define_recipe_flag(default=recipes.PAPER, help_text="The replay chains: paper, from N(0, I), R = 10, "
+                           "b = 2, clean states, λ by FD; recommended, from the per-feature moments and "
+                           "--start_directions principal directions of each class seen so far in turn (numbers per "
+                           "class, not images), R = 3, b = 0, noisy states, λ = 0.03.")
 flags.DEFINE_integer("start_directions", REPLAY_START_DIRECTIONS, "The principal directions of each class, beside "
                      "its moments, that --recipe=recommended chains start along, and moments_noise and "
                      "reinjection_moments draw along (0: the moments alone).")

@@ -208,6 +208,34 @@ def test_the_learner_is_the_protocols_mlp_or_the_classifier_preset(digits):
         experiments.ClassIncrementalConfig(data=experiments.DataConfig(dataset="digits"), output_dir="o", learner="cnn")
 
 
+def test_each_recipe_fixes_its_replay_chains_unless_lam_or_lambdas_are_given(tmp_path):
+    """paper: R = 10, b = 2, clean states, λ chosen by FD among 0.1-3; recommended: R = 3, b = 0, noisy states,
+    λ = 0.03; `lam` fixes λ and `lambdas` asks FD to choose it, under either recipe."""
+    from aesampling.experiments.class_incremental import replay_chains
+
+    data = experiments.DataConfig(dataset="digits")
+
+    def resolved(**given):
+        chains, lam, lambdas, collects = replay_chains(experiments.ClassIncrementalConfig(data, "o", **given))
+        return (chains.reinjections, chains.burn_in, chains.collect, chains.start), lam, lambdas, collects
+
+    assert resolved() == ((10, 2, "clean", "normal"), None, (0.1, 0.3, 1.0, 3.0), ("clean",))
+    assert resolved(recipe="recommended") == ((3, 0, "noisy", "moments"), 0.03, (0.1, 0.3, 1.0, 3.0), ("noisy",))
+    assert resolved(recipe="recommended", lambdas=(0.01, 0.1)) == ((3, 0, "noisy", "moments"), None, (0.01, 0.1),
+                                                                   ("noisy",))
+    assert resolved(recipe="recommended", lam=0.2, collects=("clean", "noisy"))[1:] == (0.2, (0.1, 0.3, 1.0, 3.0),
+                                                                                        ("clean", "noisy"))
+    assert resolved(lam=0.2) == ((10, 2, "clean", "normal"), 0.2, (0.1, 0.3, 1.0, 3.0), ("clean",))
+    # A recommended run's chains after every task are the recipe's, named in its table.
+    config = experiments.ClassIncrementalConfig(data, str(tmp_path / "split"), methods=("reinjection",), tasks=2,
+                                                iterations=3, recipe="recommended")
+    result = experiments.run_class_incremental(config)
+    chains = result["chains"]["0"]["reinjection"]
+    assert [(c["lam"], c["reinjections"], c["burn_in"], c["collect"], c["start"]) for c in chains] == \
+        [(0.03, 3, 0, "noisy", "moments")] * 2
+    assert "λ = 0.03, R = 3, b = 0, collecting noisy states." in (tmp_path / "split" / "table.md").read_text()
+
+
 def test_the_stage_writes_its_report_and_resumes_finished_seeds(tmp_path):
     config = experiments.ClassIncrementalConfig(data=experiments.DataConfig(dataset="digits"),
                                                 output_dir=str(tmp_path / "split"), methods=("none", "buffer"),
@@ -216,7 +244,7 @@ def test_the_stage_writes_its_report_and_resumes_finished_seeds(tmp_path):
     out = tmp_path / "split"
     assert {"results.csv", "table.md", "metrics.json", "accuracy.png", "config.json"} <= {p.name for p in out.iterdir()}
     table = (out / "table.md").read_text()
-    assert "| buffer |" in table and "code:" in table and "λ = 0.1, collecting clean states." in table
+    assert "| buffer |" in table and "code:" in table and "λ = 0.1, R = 10, b = 2, collecting clean states." in table
     assert list(result["table"]["method"]) == ["none", "buffer"]
     before = (out / ".partial" / "seed_1.json").read_text()
     results = (out / "results.csv").read_text()

@@ -30,7 +30,7 @@ from aesampling.continual.tasks import split_classes, split_tasks
 from aesampling.data import datasets
 from aesampling.errors import UserInputError
 from aesampling.experiments import outputs
-from aesampling.experiments.configs import ClassIncrementalConfig
+from aesampling.experiments.configs import REPLAY_FD_LAMBDAS, ClassIncrementalConfig
 from aesampling.experiments.inputs import check_fits, load_data
 from aesampling.experiments.records import fingerprint, run_record
 from aesampling.io import storage
@@ -60,23 +60,34 @@ def _check_settings_fit(config: ClassIncrementalConfig, dataset: datasets.Datase
     if reads_directions and config.start_directions >= smallest:
         raise UserInputError(f"`start_directions` = {config.start_directions} needs more training examples of every "
                              f"class than that; {dataset.name}'s smallest class has {smallest}")
-    chooses_lambda = config.lam is None and any(m.generator == "reinjection" for m in methods)
+    chooses_lambda = replay_chains(config)[1] is None and any(m.generator == "reinjection" for m in methods)
     if chooses_lambda and (dataset.x_val is None
                                or min(np.sum(dataset.y_val == c) for c in range(dataset.num_classes)) < 2):
         raise UserInputError("choosing λ by FD needs a validation split with 2 examples of every class: set "
                              "`validation_fraction` above 0, or give `lam`")
 
 
+def replay_chains(config: ClassIncrementalConfig) -> tuple[ReinjectionConfig, float | None, tuple, tuple]:
+    """(the replay chains' settings but λ, λ or None where FD chooses it after each task, the grid FD chooses from,
+    the collected states): `config`'s where it gives them, else its recipe's (`recipes.ReplayChains`)."""
+    recipe = recipes.recipe(config.recipe)
+    collects = config.collects or (recipe.replay.collect,)
+    lam = config.lam if config.lam is not None else None if config.lambdas is not None else recipe.replay.lam
+    chains = ReinjectionConfig(lam=0.0, reinjections=recipe.replay.reinjections, burn_in=recipe.replay.burn_in,
+                               collect=collects[0], start=recipe.start)
+    return chains, lam, config.lambdas or REPLAY_FD_LAMBDAS, collects
+
+
 def _settings(config: ClassIncrementalConfig, dataset: datasets.Dataset, template) -> protocol.Settings:
     preset = presets.experiment_presets(dataset.name).autoencoders[config.autoencoder_preset]
-    chains = ReinjectionConfig(lam=0.0, start=recipes.recipe(config.recipe).start)  # λ: chosen after each task
+    chains, lam, lambdas, collects = replay_chains(config)
     learner = {}
     if config.learner == "classifier":
         classifier = presets.experiment_presets(dataset.name).classifier
         learner = {"learner_units": classifier.hidden_units, "learner_activation": classifier.activation}
     return protocol.Settings(iterations=config.iterations, batch_size=config.batch_size, **learner,
                              replay_batch=config.replay_batch, buffer_per_class=config.buffer_per_class,
-                             lam=config.lam, lambdas=config.lambdas, collects=config.collects, chains=chains,
+                             lam=lam, lambdas=lambdas, collects=collects, chains=chains,
                              start_directions=config.start_directions,
                              autoencoder_units=preset.hidden_units,
                              autoencoder_activation=preset.activation, autoencoder=template)
@@ -131,11 +142,13 @@ def _learner_text(config: ClassIncrementalConfig, dataset: str) -> str:
 
 
 def _lambda_text(config: ClassIncrementalConfig) -> str:
-    if config.lam is not None:
-        return f"= {config.lam:g}, collecting {config.collects[0]} states"
-    grid = ", ".join(f"{lam:g}" for lam in config.lambdas)
-    return (f"chosen by FD after each task among {grid} (widened beyond an edge), collecting "
-            f"{' or '.join(config.collects)} states")
+    chains, lam, lambdas, collects = replay_chains(config)
+    steps = f"R = {chains.reinjections}, b = {chains.burn_in}"
+    if lam is not None:
+        return f"= {lam:g}, {steps}, collecting {collects[0]} states"
+    grid = ", ".join(f"{value:g}" for value in lambdas)
+    return (f"chosen by FD after each task among {grid} (widened beyond an edge), {steps}, collecting "
+            f"{' or '.join(collects)} states")
 
 
 def _table(summary: pd.DataFrame, config: ClassIncrementalConfig, dataset: str, tasks, record: dict) -> str:
@@ -190,7 +203,7 @@ def run_class_incremental(config: ClassIncrementalConfig) -> dict:
     tasks = split_tasks(dataset, config.tasks)
     replay_start = protocol.replay_start(_settings(config, dataset, template))
     key = fingerprint(dataclasses.replace(config, seeds=(0,), output_dir=None, reproduce_command=None),
-                      replay_start=replay_start)
+                      replay_start=replay_start, replay_chains=repr(replay_chains(config)))
     partial = out / ".partial"
     partial.mkdir(parents=True, exist_ok=True)
     rows, served, per_seed = [], {}, {}

@@ -378,6 +378,11 @@ class SeedSpreadConfig:
             raise UserInputError(f"a seed spread needs the reports of two seeds or more, got {len(self.runs)}")
 
 
+# The grid FD chooses the replay chains' λ from after each task where neither `lam`, `lambdas` nor the recipe fixes
+# it (results/split_fashion_mnist_clean_replay: clean states alone, λ up to 3 and beyond, end 0.020 higher on
+# average than 0.01, 0.1, 1 with both states; offered noisy states, FD took λ = 0.3 noisy after the first task in 2
+# of 5 seeds, and those seeds lost 0.04-0.06).
+REPLAY_FD_LAMBDAS = (0.1, 0.3, 1.0, 3.0)
 LEARNERS = ("mlp", "classifier")  # the continual learner: the protocol's MLP, or the ground-truth classifier preset's
 
 
@@ -404,13 +409,13 @@ class ClassIncrementalConfig:
     batch_size: int = 128
     replay_batch: int = 128
     buffer_per_class: int = 10
+    # λ of the replay chains: `lam` fixes it; else `lambdas` given, FD chooses it after each task among them
+    # (widened beyond an edge where the lowest FD sits on it); neither, the recipe's (`recipes.ReplayChains`: FD
+    # among REPLAY_FD_LAMBDAS for paper, 0.03 for recommended). `collects`: the collected states (None: the
+    # recipe's), the first of them where λ is fixed.
     lam: float | None = None
-    # The FD choice of λ after each task: among `lambdas`, widened beyond an edge where the lowest FD sits on it,
-    # collecting `collects` states (results/split_fashion_mnist_clean_replay: clean states alone, λ up to 3 and
-    # beyond, end 0.020 higher on average than 0.01, 0.1, 1 with both states; offered noisy states, FD took
-    # λ = 0.3 noisy after the first task in 2 of 5 seeds, and those seeds lost 0.04-0.06).
-    lambdas: tuple[float, ...] = (0.1, 0.3, 1.0, 3.0)
-    collects: tuple[str, ...] = ("clean",)
+    lambdas: tuple[float, ...] | None = None
+    collects: tuple[str, ...] | None = None
     autoencoder: str | None = None
     autoencoder_preset: str = "shallow_ae"
     recipe: str = recipes.PAPER
@@ -440,10 +445,10 @@ class ClassIncrementalConfig:
                      buffer_per_class=self.buffer_per_class)
         if self.lam is not None:
             _non_negative("λ", [self.lam])
-        if not self.lambdas:
+        if self.lambdas is not None and not self.lambdas:
             raise UserInputError("`lambdas` must hold one λ or more")
-        _non_negative("λ in `lambdas`", self.lambdas)
-        if not self.collects or set(self.collects) - set(COLLECT_MODES):
+        _non_negative("λ in `lambdas`", self.lambdas or ())
+        if self.collects is not None and (not self.collects or set(self.collects) - set(COLLECT_MODES)):
             raise UserInputError(f"`collects` must name some of {', '.join(COLLECT_MODES)}, got {list(self.collects)}")
         recipes.recipe(self.recipe)
         if not is_integer(self.start_directions) or self.start_directions < 0:

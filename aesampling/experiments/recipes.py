@@ -19,12 +19,19 @@ for both, so a difference between two runs is the recipe's.
   against 0.984 from N(0, I). The student criterion stays: choosing λ by the
   lowest FD alone gives closer samples but weaker students (0.975 and 0.951,
   results/fashion_mnist_moments_fd_2m_cpu). results/recipes/README.md keeps
-  the whole comparison. In class-incremental replay (aesampling.continual)
-  the replay chains start at each class seen so far in turn, at its moments
-  and along its top aesampling.continual.REPLAY_START_DIRECTIONS principal directions
-  (StartMoments.by_class). The moments of each class ended higher there than
-  those of all of them (results/split_fashion_mnist_class_moments_start), and
-  the directions higher still (results/split_fashion_mnist_class_directions_start).
+  the whole comparison.
+
+In class-incremental replay (aesampling.continual) a recipe also fixes the
+replay chains (`ReplayChains`). paper: from N(0, I), R = 10, b = 2, clean
+states, λ chosen by FD after each task. recommended: each class seen so far
+in turn, at its moments and along its top
+aesampling.continual.REPLAY_START_DIRECTIONS principal directions
+(StartMoments.by_class); short chains (R = 3, b = 0) collecting noisy states
+x_t = r(x_{t-1}) + sqrt(λ)·ε at λ = 0.03. The moments of each class ended
+higher than those of all of them (results/split_fashion_mnist_class_moments_start),
+the directions higher still (results/split_fashion_mnist_class_directions_start),
+and the short noisy chains higher than FD's choice of λ for R = 10, b = 2
+clean states (results/split_fashion_mnist_short_chains).
 """
 
 from __future__ import annotations
@@ -39,22 +46,36 @@ PAPER, RECOMMENDED = "paper", "recommended"
 
 
 @dataclasses.dataclass(frozen=True)
+class ReplayChains:
+    """The reinjection chains of class-incremental replay: R reinjections per restart, b not collected, the collected
+    state (`ReinjectionConfig.collect`), and λ (None: chosen by FD after each task, aesampling.continual)."""
+
+    reinjections: int
+    burn_in: int
+    collect: str
+    lam: float | None
+
+
+@dataclasses.dataclass(frozen=True)
 class Recipe:
-    """Where the chains start (`ReinjectionConfig.start`) and the λ search's criterion (`lambda_search.STUDENT` or
-    `FD`)."""
+    """Where the chains start (`ReinjectionConfig.start`), the λ search's criterion (`lambda_search.STUDENT` or
+    `FD`), and the chains of class-incremental replay."""
 
     name: str
     start: str
     criterion: str
     summary: str
+    replay: ReplayChains
 
 
 RECIPES = {
     PAPER: Recipe(PAPER, NORMAL_START, STUDENT, "chains start at N(0, I); λ, the collected state and b chosen by "
-                                                "a student on the validation split (the paper's protocol)"),
+                                                "a student on the validation split (the paper's protocol)",
+                  ReplayChains(reinjections=10, burn_in=2, collect="clean", lam=None)),
     RECOMMENDED: Recipe(RECOMMENDED, MOMENTS_START, STUDENT, "chains start at the training data's moments "
                                                              "(x_0 = μ + σ ⊙ z); λ, the collected state and b "
-                                                             "chosen by a student, as in the paper"),
+                                                             "chosen by a student, as in the paper",
+                        ReplayChains(reinjections=3, burn_in=0, collect="noisy", lam=0.03)),
 }
 
 
