@@ -74,7 +74,8 @@ endif
 # RECIPE names how the chains run (aesampling/experiments/recipes.py, results/recipes/): paper (the default here, what these
 # targets reproduce) starts every chain at N(0, I); recommended starts it at the training data's per-feature mean and
 # std (x_0 = μ + σ ⊙ z): the λ searches run so, their results carry the start to the samples and curves, and labelled
-# noise drawn there (moments_bound) joins the bounds. Both choose λ by the student (CRITERION=fd: by FD alone).
+# noise drawn there (moments_bound) joins the bounds. Both choose λ by the student (CRITERION=fd: by FD alone). For
+# make split_<dataset> it sets the replay chains (recipes.ReplayChains, docs/continual.md).
 RECIPE ?= paper
 ifeq ($(filter paper recommended,$(RECIPE)),)
 $(error RECIPE must be paper or recommended, got '$(RECIPE)')
@@ -286,8 +287,8 @@ $(foreach d,$(DATASETS),$(foreach s,$(STAGES),$(eval $(call SETTINGS_STAMP,$($(d
 
 # Class-incremental learning by replay (scripts/continual.py): the dataset's classes in 5 tasks learnt in turn, the
 # replay methods (none, joint, noise, moments_noise, buffer, reinjection, reinjection_buffer, reinjection_moments, vae,
-# vae_distill) over SPLIT_SEEDS, into RESULTS/split_<dataset>/. SPLIT_ARGS adds flags (e.g.
-# --methods=reinjection,balanced_reinjection --lam=0.1).
+# vae_distill) over SPLIT_SEEDS, into RESULTS/split_<dataset>/, with the replay chains of RECIPE. SPLIT_ARGS adds
+# flags (e.g. --methods=reinjection,balanced_reinjection --lam=0.1).
 SPLIT_SEEDS ?= 0
 SPLIT_ARGS ?=
 ifeq ($(SMOKE),1)

@@ -223,17 +223,24 @@ def test_each_recipe_fixes_its_replay_chains_unless_lam_or_lambdas_are_given(tmp
     assert resolved(recipe="recommended") == ((3, 0, "noisy", "moments"), 0.03, (0.1, 0.3, 1.0, 3.0), ("noisy",))
     assert resolved(recipe="recommended", lambdas=(0.01, 0.1)) == ((3, 0, "noisy", "moments"), None, (0.01, 0.1),
                                                                    ("noisy",))
-    assert resolved(recipe="recommended", lam=0.2, collects=("clean", "noisy"))[1:] == (0.2, (0.1, 0.3, 1.0, 3.0),
-                                                                                        ("clean", "noisy"))
+    assert resolved(recipe="recommended", lam=0.2, collects=("clean", "noisy")) == \
+        ((3, 0, "clean", "moments"), 0.2, (0.1, 0.3, 1.0, 3.0), ("clean", "noisy"))
     assert resolved(lam=0.2) == ((10, 2, "clean", "normal"), 0.2, (0.1, 0.3, 1.0, 3.0), ("clean",))
-    # A recommended run's chains after every task are the recipe's, named in its table.
-    config = experiments.ClassIncrementalConfig(data, str(tmp_path / "split"), methods=("reinjection",), tasks=2,
-                                                iterations=3, recipe="recommended")
-    result = experiments.run_class_incremental(config)
-    chains = result["chains"]["0"]["reinjection"]
-    assert [(c["lam"], c["reinjections"], c["burn_in"], c["collect"], c["start"]) for c in chains] == \
-        [(0.03, 3, 0, "noisy", "moments")] * 2
-    assert "λ = 0.03, R = 3, b = 0, collecting noisy states." in (tmp_path / "split" / "table.md").read_text()
+    # A run's chains after every task are the recipe's, named in its table and record; a fixed λ needs no
+    # validation split.
+    for recipe, given, expected in (("recommended", {"validation_fraction": 0.0}, (0.03, 3, 0, "noisy", "moments")),
+                                    ("paper", {"lam": 0.1}, (0.1, 10, 2, "clean", "normal"))):
+        out = tmp_path / recipe
+        config = experiments.ClassIncrementalConfig(
+            dataclasses.replace(data, validation_fraction=given.get("validation_fraction")), str(out),
+            methods=("reinjection",), tasks=2, iterations=3, recipe=recipe, lam=given.get("lam"))
+        result = experiments.run_class_incremental(config)
+        chains = result["chains"]["0"]["reinjection"]
+        assert [(c["lam"], c["reinjections"], c["burn_in"], c["collect"], c["start"]) for c in chains] == [expected] * 2
+        assert (f"λ = {expected[0]:g}, R = {expected[1]}, b = {expected[2]}, collecting {expected[3]} states."
+                in (out / "table.md").read_text())
+        assert result["replay_chains"] == {"reinjections": expected[1], "burn_in": expected[2],
+                                           "collects": [expected[3]], "lam": expected[0], "lambdas": None}
 
 
 def test_the_stage_writes_its_report_and_resumes_finished_seeds(tmp_path):

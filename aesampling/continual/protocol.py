@@ -16,10 +16,10 @@ The methods (`METHODS`):
   the moments and principal directions of each past class in turn, labelled
   softly: what replay gets from those numbers without the autoencoder;
 - buffer: `buffer_per_class` stored real examples of each past class;
-- reinjection: samples of an autoencoder drawn by reinjection (λ chosen at the
-  end of each task by FD on that task's validation images, among settings
-  whose samples did not collapse over the classes seen so far, or given),
-  labelled softly by the previous learner; reinjection_buffer: half of
+- reinjection: samples of an autoencoder drawn by reinjection (the chains of
+  `Settings.chains`; λ given, or chosen at the end of each task by FD on that
+  task's validation images among settings whose samples did not collapse over
+  the classes seen so far), labelled softly by the previous learner; reinjection_buffer: half of
   them, half from the buffer; reinjection_moments: half of them, half
   drawn as moments_noise draws, for the learner's replay and the
   autoencoder's own (its own autoencoder, then);
@@ -137,13 +137,13 @@ class Settings:
     replay_batch: int = 128
     buffer_per_class: int = 10
     learning_rate: float = 1e-3
-    lam: float | None = None  # None: chosen by FD at the end of each task, among `lambdas`
+    lam: float | None = None  # None: chosen by FD at the end of each task, among `lambdas` (recipes.ReplayChains)
     lambdas: tuple[float, ...] = (0.1, 0.3, 1.0, 3.0)
     lambda_widenings: int = 2  # rounds of widening the grid beyond the edge the lowest FD sits on
-    collects: tuple[str, ...] = ("clean",)  # the collected states the FD choice tries
+    collects: tuple[str, ...] = ("clean",)  # the collected states the FD choice tries (the first, at a given λ)
     fd_samples: int = 2000
-    # Replay chains from N(0, I), or (start "moments") from the moments of each class seen so far in turn, with
-    # `start_directions` principal directions of each (StartMoments.by_class).
+    # Replay chains (R, b, the collected state) from N(0, I), or (start "moments") from the moments of each class seen
+    # so far in turn, with `start_directions` principal directions of each (StartMoments.by_class).
     chains: ReinjectionConfig = ReinjectionConfig(lam=0.0)
     start_directions: int = REPLAY_START_DIRECTIONS
     autoencoder_units: tuple[int, ...] = (600, 400, 100, 400, 600)
@@ -321,7 +321,7 @@ class Run:
 
     def _end_generator_task(self, kind: str, sampled, learner, t: int) -> None:
         """Keeps the generator's copy from the end of task t (the model samples are drawn from), with its chain
-        settings chosen by FD for reinjection."""
+        settings for reinjection (λ given, or chosen by FD)."""
         sequence = self.generators[kind]
         copy = networks.frozen_copy(sampled)
         sequence.copies.append(copy)

@@ -220,7 +220,11 @@ def run_class_incremental(config: ClassIncrementalConfig) -> dict:
     summary = _summary(frame, config.methods, config.tasks)
     with storage.atomic_path(out / "results.csv") as tmp:
         frame.to_csv(tmp, index=False)
+    chains, lam, lambdas, collects = replay_chains(config)
+    replay = {"reinjections": chains.reinjections, "burn_in": chains.burn_in, "collects": list(collects),
+              "lam": lam if lam is not None else "chosen by FD", "lambdas": None if lam is not None else list(lambdas)}
     record = run_record(config, started, tasks=[list(c) for c in task_classes], replay_start=replay_start,
+                        replay_chains=replay,
                         summary=summary.to_dict(orient="records"), served=served,
                         chains={f"{s}": {name: m["chains"] for name, m in r["methods"].items() if m.get("chains")}
                                 for s, r in per_seed.items()})

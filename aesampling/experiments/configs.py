@@ -389,12 +389,12 @@ LEARNERS = ("mlp", "classifier")  # the continual learner: the protocol's MLP, o
 @dataclasses.dataclass(frozen=True)
 class ClassIncrementalConfig:
     """Class-incremental learning by replay (aesampling.continual.protocol): the dataset's classes in `tasks` tasks
-    in label order, each of `methods` run over each of `seeds`; `lam` None chooses λ by FD after each task;
+    in label order, each of `methods` run over each of `seeds`; `lam`, `lambdas` and `collects` (see below) set the
+    replay chains' λ and collected state;
     `autoencoder`, a .keras file whose architecture (not its weights) the replay autoencoder takes (None: the
-    dataset's `autoencoder_preset`, an AE preset without noise: shallow_ae or deep_ae); `lambdas`, the grid λ is
-    chosen from (widened at its edges); `recipe` sets where the
-    replay chains start (`recipes`: for "recommended", the moments of each class seen so far in turn, along its
-    `start_directions` principal directions); `learner` is the
+    dataset's `autoencoder_preset`, an AE preset without noise: shallow_ae or deep_ae); `recipe` sets the replay
+    chains (`recipes.ReplayChains`: for "recommended", short noisy chains from the moments of each class seen so far
+    in turn, along its `start_directions` principal directions); `learner` is the
     protocol's MLP 400-400 ("mlp") or the dataset's ground-truth classifier preset's hidden layers ("classifier"),
     each with a logits head."""
 

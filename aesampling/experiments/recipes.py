@@ -30,8 +30,9 @@ aesampling.continual.REPLAY_START_DIRECTIONS principal directions
 x_t = r(x_{t-1}) + sqrt(λ)·ε at λ = 0.03. The moments of each class ended
 higher than those of all of them (results/split_fashion_mnist_class_moments_start),
 the directions higher still (results/split_fashion_mnist_class_directions_start),
-and the short noisy chains higher than FD's choice of λ for R = 10, b = 2
-clean states (results/split_fashion_mnist_short_chains).
+and the short noisy chains higher than R = 10, b = 2 clean states with λ
+chosen by FD (results/split_fashion_mnist, against its version at code
+f3164cf; docs/continual.md).
 """
 
 from __future__ import annotations
