@@ -7,9 +7,10 @@
 Methods: none (fine-tuning), joint (all data seen so far), noise,
 moments_noise (draws at each past class's moments and principal directions),
 buffer, reinjection (an autoencoder sampled by reinjection: the recipe's
-chains, --lam, or λ chosen by FD after each task), reinjection_buffer, reinjection_moments (half reinjection
-samples, half moments_noise draws), balanced_reinjection (equal quotas of the
-past classes), vae (generative replay, hard labels), vae_distill.
+chains, --lam, or λ chosen by FD after each task), reinjection_buffer,
+reinjection_moments (half reinjection samples, half moments_noise draws),
+balanced_reinjection (equal quotas of the past classes), vae (generative
+replay, hard labels), vae_distill.
 Writes results.csv, table.md, metrics.json, accuracy.png, replay_<generator>.png
 and config.json; a killed run resumes at the seed it was in.
 """

@@ -19,8 +19,8 @@ The methods (`METHODS`):
 - reinjection: samples of an autoencoder drawn by reinjection (the chains of
   `Settings.chains`; λ given, or chosen at the end of each task by FD on that
   task's validation images among settings whose samples did not collapse over
-  the classes seen so far), labelled softly by the previous learner; reinjection_buffer: half of
-  them, half from the buffer; reinjection_moments: half of them, half
+  the classes seen so far), labelled softly by the previous learner;
+  reinjection_buffer: half of them, half from the buffer; reinjection_moments: half of them, half
   drawn as moments_noise draws, for the learner's replay and the
   autoencoder's own (its own autoencoder, then);
 - balanced_reinjection: as reinjection, but each restart of the chains fills
@@ -48,7 +48,7 @@ import keras
 import numpy as np
 from absl import logging
 
-from aesampling.continual import REPLAY_START_DIRECTIONS, networks, replay
+from aesampling.continual import REPLAY_FD_LAMBDAS, REPLAY_START_DIRECTIONS, networks, replay
 from aesampling.io.resume import TaskCheckpoint
 from aesampling.continual.tasks import Task, TaskStream
 from aesampling.models import shapes
@@ -138,7 +138,7 @@ class Settings:
     buffer_per_class: int = 10
     learning_rate: float = 1e-3
     lam: float | None = None  # None: chosen by FD at the end of each task, among `lambdas` (recipes.ReplayChains)
-    lambdas: tuple[float, ...] = (0.1, 0.3, 1.0, 3.0)
+    lambdas: tuple[float, ...] = REPLAY_FD_LAMBDAS
     lambda_widenings: int = 2  # rounds of widening the grid beyond the edge the lowest FD sits on
     collects: tuple[str, ...] = ("clean",)  # the collected states the FD choice tries (the first, at a given λ)
     fd_samples: int = 2000

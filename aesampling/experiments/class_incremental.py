@@ -25,12 +25,12 @@ import pandas as pd
 from absl import logging
 
 from aesampling.experiments import recipes
-from aesampling.continual import protocol
+from aesampling.continual import REPLAY_FD_LAMBDAS, protocol
 from aesampling.continual.tasks import split_classes, split_tasks
 from aesampling.data import datasets
 from aesampling.errors import UserInputError
 from aesampling.experiments import outputs
-from aesampling.experiments.configs import REPLAY_FD_LAMBDAS, ClassIncrementalConfig
+from aesampling.experiments.configs import ClassIncrementalConfig
 from aesampling.experiments.inputs import check_fits, load_data
 from aesampling.experiments.records import fingerprint, run_record
 from aesampling.io import storage
@@ -141,14 +141,20 @@ def _learner_text(config: ClassIncrementalConfig, dataset: str) -> str:
     return f"the ground-truth classifier preset's MLP {'-'.join(str(u) for u in classifier.hidden_units)}"
 
 
-def _lambda_text(config: ClassIncrementalConfig) -> str:
+def _replay_record(config: ClassIncrementalConfig) -> dict:
+    """The replay chains as a run records them: R, b, the collected states, and λ or the grid FD chooses it from."""
     chains, lam, lambdas, collects = replay_chains(config)
-    steps = f"R = {chains.reinjections}, b = {chains.burn_in}"
-    if lam is not None:
-        return f"= {lam:g}, {steps}, collecting {collects[0]} states"
-    grid = ", ".join(f"{value:g}" for value in lambdas)
+    return {"reinjections": chains.reinjections, "burn_in": chains.burn_in, "collects": list(collects),
+            "lam": lam if lam is not None else "chosen by FD", "lambdas": None if lam is not None else list(lambdas)}
+
+
+def _lambda_text(replay: dict) -> str:
+    steps = f"R = {replay['reinjections']}, b = {replay['burn_in']}"
+    if replay["lambdas"] is None:
+        return f"= {replay['lam']:g}, {steps}, collecting {replay['collects'][0]} states"
+    grid = ", ".join(f"{value:g}" for value in replay["lambdas"])
     return (f"chosen by FD after each task among {grid} (widened beyond an edge), {steps}, collecting "
-            f"{' or '.join(collects)} states")
+            f"{' or '.join(replay['collects'])} states")
 
 
 def _table(summary: pd.DataFrame, config: ClassIncrementalConfig, dataset: str, tasks, record: dict) -> str:
@@ -159,7 +165,7 @@ def _table(summary: pd.DataFrame, config: ClassIncrementalConfig, dataset: str, 
              f"{config.batch_size} + {config.replay_batch} replayed; {seeds} seed{'s' if seeds > 1 else ''} "
              f"({', '.join(str(s) for s in config.seeds)}); buffer {config.buffer_per_class} per class; replay "
              f"chains from {record['replay_start']} (recipe {config.recipe}), λ "
-             f"{_lambda_text(config)}. "
+             f"{_lambda_text(record['replay_chains'])}. "
              f"Accuracy on the test images of all {sum(len(t) for t in tasks)} classes after the last task (mean ± sd "
              "over seeds, [min, max]).",
              "", "| method | final accuracy | gap to joint | after each task (mean) | seconds per seed |",
@@ -220,11 +226,8 @@ def run_class_incremental(config: ClassIncrementalConfig) -> dict:
     summary = _summary(frame, config.methods, config.tasks)
     with storage.atomic_path(out / "results.csv") as tmp:
         frame.to_csv(tmp, index=False)
-    chains, lam, lambdas, collects = replay_chains(config)
-    replay = {"reinjections": chains.reinjections, "burn_in": chains.burn_in, "collects": list(collects),
-              "lam": lam if lam is not None else "chosen by FD", "lambdas": None if lam is not None else list(lambdas)}
     record = run_record(config, started, tasks=[list(c) for c in task_classes], replay_start=replay_start,
-                        replay_chains=replay,
+                        replay_chains=_replay_record(config),
                         summary=summary.to_dict(orient="records"), served=served,
                         chains={f"{s}": {name: m["chains"] for name, m in r["methods"].items() if m.get("chains")}
                                 for s, r in per_seed.items()})

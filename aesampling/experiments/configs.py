@@ -378,11 +378,6 @@ class SeedSpreadConfig:
             raise UserInputError(f"a seed spread needs the reports of two seeds or more, got {len(self.runs)}")
 
 
-# The grid FD chooses the replay chains' λ from after each task where neither `lam`, `lambdas` nor the recipe fixes
-# it (results/split_fashion_mnist_clean_replay: clean states alone, λ up to 3 and beyond, end 0.020 higher on
-# average than 0.01, 0.1, 1 with both states; offered noisy states, FD took λ = 0.3 noisy after the first task in 2
-# of 5 seeds, and those seeds lost 0.04-0.06).
-REPLAY_FD_LAMBDAS = (0.1, 0.3, 1.0, 3.0)
 LEARNERS = ("mlp", "classifier")  # the continual learner: the protocol's MLP, or the ground-truth classifier preset's
 
 
@@ -411,8 +406,8 @@ class ClassIncrementalConfig:
     buffer_per_class: int = 10
     # λ of the replay chains: `lam` fixes it; else `lambdas` given, FD chooses it after each task among them
     # (widened beyond an edge where the lowest FD sits on it); neither, the recipe's (`recipes.ReplayChains`: FD
-    # among REPLAY_FD_LAMBDAS for paper, 0.03 for recommended). `collects`: the collected states (None: the
-    # recipe's), the first of them where λ is fixed.
+    # among aesampling.continual.REPLAY_FD_LAMBDAS for paper, 0.03 for recommended). `collects`: the collected
+    # states (None: the recipe's), the first of them where λ is fixed.
     lam: float | None = None
     lambdas: tuple[float, ...] | None = None
     collects: tuple[str, ...] | None = None
