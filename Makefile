@@ -286,8 +286,8 @@ $(foreach d,$(DATASETS),$(eval $(call SEED_SPREAD,$(d))))
 $(foreach d,$(DATASETS),$(foreach s,$(STAGES),$(eval $(call SETTINGS_STAMP,$($(d)_DIR)/settings/$(s).txt,$(call settings_$(s),$(d))))))
 
 # Class-incremental learning by replay (scripts/continual.py): the dataset's classes in 5 tasks learnt in turn, the
-# replay methods (none, joint, noise, moments_noise, buffer, reinjection, reinjection_buffer, reinjection_moments, vae,
-# vae_distill) over SPLIT_SEEDS, into RESULTS/split_<dataset>/, with the replay chains of RECIPE. SPLIT_ARGS adds
+# replay methods (none, joint, noise, moments_noise, buffer, reinjection, reinjection_buffer, vae, vae_distill) over
+# SPLIT_SEEDS, into RESULTS/split_<dataset>/, with the replay chains of RECIPE. SPLIT_ARGS adds
 # flags (e.g. --methods=reinjection,balanced_reinjection --lam=0.1).
 SPLIT_SEEDS ?= 0
 SPLIT_ARGS ?=

@@ -52,11 +52,13 @@ def render_markdown(results: dict, kind: str) -> str:
         vae = next(r["seconds_per_step"] for r in replay if r["generator"] == "vae")
         lines += ["", f"## Replay cost per class-incremental step (128 samples drawn and labelled; "
                       f"{results.get('replay_model', 'deep_ae')} by reinjection against a 400-400 VAE decoder)", "",
-                  "| generator | draw ms/step | label ms/step | total ms/step | ratio to the VAE |", "|---|---|---|---|---|"]
+                  "| generator | draw ms/step | label ms/step | total ms/step | ratio to the VAE | label ms/step, "
+                  "each step apart |", "|---|---|---|---|---|---|"]
         for r in replay:
+            each = r.get("label_each_step_seconds")
             lines.append(f"| {r['generator']} | {1000 * r['draw_seconds_per_step']:.2f} | "
                          f"{1000 * r['label_seconds_per_step']:.2f} | {1000 * r['seconds_per_step']:.2f} | "
-                         f"{r['seconds_per_step'] / vae:.2f}x |")
+                         f"{r['seconds_per_step'] / vae:.2f}x | {'-' if each is None else f'{1000 * each:.2f}'} |")
     memory_model = results.get("sample_memory_model", "deep_ae")
     if results.get("sample_memory"):
         lines += ["", f"## Peak memory of `scripts/sample.py` ({memory_model}, streamed to disk)", "",

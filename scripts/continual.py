@@ -7,8 +7,8 @@
 Methods: none (fine-tuning), joint (all data seen so far), noise,
 moments_noise (draws at each past class's moments and principal directions),
 buffer, reinjection (an autoencoder sampled by reinjection: the recipe's
-chains, --lam, or λ chosen by FD after each task), reinjection_buffer,
-reinjection_moments (half reinjection samples, half moments_noise draws),
+chains, --lam, or λ chosen by FD after each task; the recommended recipe
+draws half of it where the chains start, --start_share), reinjection_buffer,
 balanced_reinjection (equal quotas of the past classes), vae (generative
 replay, hard labels), vae_distill.
 Writes results.csv, table.md, metrics.json, accuracy.png, replay_<generator>.png
@@ -49,10 +49,14 @@ flags.DEFINE_enum("learner", "mlp", list(LEARNERS), "The learner: the protocol's
 _common.define_recipe_flag(default=recipes.PAPER, help_text="The replay chains: paper, from N(0, I), R = 10, "
                            "b = 2, clean states, λ by FD; recommended, from the per-feature moments and "
                            "--start_directions principal directions of each class seen so far in turn (numbers per "
-                           "class, not images), R = 3, b = 0, noisy states, λ = 0.03.")
+                           "class, not images), R = 3, b = 0, noisy states, λ = 0.03, half of the replay drawn "
+                           "where they start.")
 flags.DEFINE_integer("start_directions", REPLAY_START_DIRECTIONS, "The principal directions of each class, beside "
                      "its moments, that --recipe=recommended chains start along, and moments_noise and "
-                     "reinjection_moments draw along (0: the moments alone).")
+                     "--start_share draw along (0: the moments alone).")
+flags.DEFINE_float("start_share", None, "The share of reinjection replay drawn where recommended chains start, at the "
+                   "moments and principal directions of each class seen, instead of from the chains (default: the "
+                   "recipe's: 0.5 for recommended, 0 for paper).")
 flags.DEFINE_string("reproduce_command", None, "The command that reproduces the run, quoted in the table.")
 flags.mark_flags_as_required(["output_dir"])
 _common.define_data_flags()
@@ -67,7 +71,7 @@ def main():
         lam=FLAGS.lam, lambdas=None if FLAGS.lambdas is None else _common.floats("lambdas", FLAGS.lambdas),
         collects=None if FLAGS.collects is None else tuple(FLAGS.collects), autoencoder=FLAGS.autoencoder,
         autoencoder_preset=FLAGS.autoencoder_preset, recipe=FLAGS.recipe, start_directions=FLAGS.start_directions,
-        learner=FLAGS.learner,
+        start_share=FLAGS.start_share, learner=FLAGS.learner,
         reproduce_command=FLAGS.reproduce_command,
     ))
     for row in result["table"].itertuples():

@@ -71,8 +71,7 @@ def two_tasks(digits):
 def test_replay_methods_never_see_a_past_task_image(two_tasks):
     run = protocol.Run(two_tasks, 10, protocol.Settings(iterations=3, fd_samples=200, lambdas=(0.1, 1.0),
                                                         lambda_widenings=0), seed=0)
-    for name in ("reinjection", "reinjection_buffer", "reinjection_moments", "vae_distill", "noise", "moments_noise",
-                 "none"):
+    for name in ("reinjection", "reinjection_buffer", "vae_distill", "noise", "moments_noise", "none"):
         result = run.run_method(name)
         assert len(result["accuracies"]) == 2 and all(0 <= a <= 1 for a in result["accuracies"])
         for task, served in zip(two_tasks, result["served"]):
@@ -161,18 +160,21 @@ def test_replay_chains_start_at_n01_or_at_the_moments_of_each_past_class(two_tas
             assert set(stream["classes"]) <= set(task.classes)
 
 
-def test_reinjection_moments_replays_half_chain_samples_half_start_draws(two_tasks, monkeypatch):
+def test_reinjection_replays_its_start_share_from_where_the_chains_start(two_tasks, monkeypatch):
     moments = dataclasses.replace(protocol.Settings().chains, start="moments")
-    run = protocol.Run(two_tasks, 10, protocol.Settings(chains=moments, iterations=3, lam=0.3), seed=0)
+    run = protocol.Run(two_tasks, 10, protocol.Settings(chains=moments, iterations=3, lam=0.3, start_share=0.5),
+                       seed=0)
     served, take = [], replay.Mixture.take
     monkeypatch.setattr(replay.Mixture, "take", lambda self, size: served.append(size) or take(self, size))
-    result = run.run_method("reinjection_moments")
+    result = run.run_method("reinjection")
     # Task 2: the autoencoder's own replay and the learner's, 128 a step for 3 steps each; a grid of 10 per task.
     assert sorted(served) == [10, 10] + [128] * 6
-    assert len(result["accuracies"]) == 2 and "reinjection" not in run.generators  # its own autoencoder
-    sequence = run.generators["reinjection_moments"]
+    buffered = run.run_method("reinjection_buffer")  # the same sequence: half the buffer, half the mixture
+    assert len(result["accuracies"]) == len(buffered["accuracies"]) == 2
+    assert sorted(served) == [10, 10] + [64] * 3 + [128] * 6
+    sequence = run.generators["reinjection"]
     assert sequence.start_share == 0.5 and sequence.grid[1][0].shape == (10, 64)
-    drawn = run._draws("reinjection_moments", 2, 5, None, chunk=100).take(60)
+    drawn = run._draws("reinjection", 2, 5, None, chunk=100).take(60)
     chains = protocol._sampler_draws(sequence, 2, 64, 5, run.start_moments(2), chunk=100).take(30)
     at_start = run._moments_noise(2, np.random.default_rng((5, protocol.START_DRAWS_STREAM)), 100).take(30)
     np.testing.assert_array_equal(drawn[:30], chains)
@@ -208,28 +210,33 @@ def test_the_learner_is_the_protocols_mlp_or_the_classifier_preset(digits):
         experiments.ClassIncrementalConfig(data=experiments.DataConfig(dataset="digits"), output_dir="o", learner="cnn")
 
 
-def test_each_recipe_fixes_its_replay_chains_unless_lam_or_lambdas_are_given(tmp_path):
-    """paper: R = 10, b = 2, clean states, λ chosen by FD among 0.1-3; recommended: R = 3, b = 0, noisy states,
-    λ = 0.03; `lam` fixes λ and `lambdas` asks FD to choose it, under either recipe."""
-    from aesampling.experiments.class_incremental import replay_chains
+def test_each_recipe_fixes_its_replay_unless_lam_lambdas_or_start_share_are_given(tmp_path):
+    """paper: R = 10, b = 2, clean states, λ chosen by FD among 0.1-3, no start draws; recommended: R = 3, b = 0,
+    noisy states, λ = 0.03, half start draws; `lam` fixes λ, `lambdas` asks FD to choose it, and `start_share` sets
+    the share, under either recipe."""
+    from aesampling.experiments.class_incremental import replay_settings
 
     data = experiments.DataConfig(dataset="digits")
 
     def resolved(**given):
-        chains, lam, lambdas, collects = replay_chains(experiments.ClassIncrementalConfig(data, "o", **given))
-        return (chains.reinjections, chains.burn_in, chains.collect, chains.start), lam, lambdas, collects
+        replay = replay_settings(experiments.ClassIncrementalConfig(data, "o", **given))
+        chains = replay.chains
+        return ((chains.reinjections, chains.burn_in, chains.collect, chains.start), replay.lam, replay.lambdas,
+                replay.collects, replay.start_share)
 
-    assert resolved() == ((10, 2, "clean", "normal"), None, (0.1, 0.3, 1.0, 3.0), ("clean",))
-    assert resolved(recipe="recommended") == ((3, 0, "noisy", "moments"), 0.03, (0.1, 0.3, 1.0, 3.0), ("noisy",))
-    assert resolved(recipe="recommended", lambdas=(0.01, 0.1)) == ((3, 0, "noisy", "moments"), None, (0.01, 0.1),
-                                                                   ("noisy",))
+    grid = (0.1, 0.3, 1.0, 3.0)
+    assert resolved() == ((10, 2, "clean", "normal"), None, grid, ("clean",), 0.0)
+    assert resolved(recipe="recommended") == ((3, 0, "noisy", "moments"), 0.03, grid, ("noisy",), 0.5)
+    assert resolved(recipe="recommended", lambdas=(0.01, 0.1), start_share=0.0) == \
+        ((3, 0, "noisy", "moments"), None, (0.01, 0.1), ("noisy",), 0.0)
     assert resolved(recipe="recommended", lam=0.2, collects=("clean", "noisy")) == \
-        ((3, 0, "clean", "moments"), 0.2, (0.1, 0.3, 1.0, 3.0), ("clean", "noisy"))
-    assert resolved(lam=0.2) == ((10, 2, "clean", "normal"), 0.2, (0.1, 0.3, 1.0, 3.0), ("clean",))
+        ((3, 0, "clean", "moments"), 0.2, grid, ("clean", "noisy"), 0.5)
+    assert resolved(lam=0.2, start_share=0.25) == ((10, 2, "clean", "normal"), 0.2, grid, ("clean",), 0.25)
     # A run's chains after every task are the recipe's, named in its table and record; a fixed λ needs no
     # validation split.
-    for recipe, given, expected in (("recommended", {"validation_fraction": 0.0}, (0.03, 3, 0, "noisy", "moments")),
-                                    ("paper", {"lam": 0.1}, (0.1, 10, 2, "clean", "normal"))):
+    for recipe, given, expected, share in (
+            ("recommended", {"validation_fraction": 0.0}, (0.03, 3, 0, "noisy", "moments"), 0.5),
+            ("paper", {"lam": 0.1}, (0.1, 10, 2, "clean", "normal"), 0.0)):
         out = tmp_path / recipe
         config = experiments.ClassIncrementalConfig(
             dataclasses.replace(data, validation_fraction=given.get("validation_fraction")), str(out),
@@ -237,10 +244,12 @@ def test_each_recipe_fixes_its_replay_chains_unless_lam_or_lambdas_are_given(tmp
         result = experiments.run_class_incremental(config)
         chains = result["chains"]["0"]["reinjection"]
         assert [(c["lam"], c["reinjections"], c["burn_in"], c["collect"], c["start"]) for c in chains] == [expected] * 2
-        assert (f"λ = {expected[0]:g}, R = {expected[1]}, b = {expected[2]}, collecting {expected[3]} states."
+        starts = "; 50% of reinjection replay drawn where the chains start" if share else ""
+        assert (f"λ = {expected[0]:g}, R = {expected[1]}, b = {expected[2]}, collecting {expected[3]} states{starts}."
                 in (out / "table.md").read_text())
         assert result["replay_chains"] == {"reinjections": expected[1], "burn_in": expected[2],
-                                           "collects": [expected[3]], "lam": expected[0], "lambdas": None}
+                                           "collects": [expected[3]], "lam": expected[0], "lambdas": None,
+                                           "start_share": share}
 
 
 def test_the_stage_writes_its_report_and_resumes_finished_seeds(tmp_path):
@@ -287,8 +296,10 @@ def test_bad_input_gets_one_line_errors(tmp_path):
          "--start_directions = 64 must stay below the 64 features of digits's examples"),
         ("--methods=none,moments_noise --start_directions=70",  # moments_noise draws along them under any recipe
          "--start_directions = 70 must stay below the 64 features of digits's examples"),
-        ("--methods=reinjection_moments --lam=0.1 --start_directions=70",  # so does reinjection_moments' other half
+        ("--methods=reinjection --lam=0.1 --start_share=0.5 --start_directions=70",  # so do reinjection's starts
          "--start_directions = 70 must stay below the 64 features of digits's examples"),
+        ("--start_share=1", "--start_share must be at least 0 and below 1 (1 would replay no reinjection sample), "
+                            "got 1.0"),
     ]:
         assert_one_line_error(run_script("continual", *common, *flag.split(), check=False), message)
     assert not (tmp_path / "out").exists()  # nothing written before the inputs were checked
@@ -317,16 +328,15 @@ class _Killed(Exception):
 
 
 def test_a_killed_run_resumes_at_the_task_it_was_in_to_the_same_results(digits, tmp_path, monkeypatch):
-    """Three tasks; killed in the autoencoder's second task, the buffer's third, the VAE's second, moments_noise's
-    third and reinjection_moments' second: each rerun reads back the finished methods (with the autoencoder sequence
-    they trained), resumes the killed one after its last completed task, and ends where an uninterrupted run ends,
-    bit for bit."""
+    """Two tasks; each method killed in its second: each rerun reads back the finished methods (with the autoencoder
+    sequence they trained), resumes the killed one after its first task (its buffer, its random-number generator,
+    the generator in training and its copy), and ends where an uninterrupted run ends, bit for bit."""
     from aesampling.io.resume import TaskCheckpoint
 
-    split = tasks.split_tasks(digits, 5)[:3]
+    split = tasks.split_tasks(digits, 5)[:2]
     settings = protocol.Settings(iterations=3, batch_size=16, replay_batch=16, buffer_per_class=2, lam=0.1,
                                  autoencoder_units=(16,), autoencoder_activation="tanh")
-    methods = ("reinjection", "reinjection_buffer", "vae", "moments_noise", "reinjection_moments")
+    methods = ("reinjection", "reinjection_buffer", "vae", "moments_noise")
 
     def run(folder):
         one = protocol.Run(split, 10, settings, seed=3)
@@ -334,7 +344,7 @@ def test_a_killed_run_resumes_at_the_task_it_was_in_to_the_same_results(digits, 
 
     whole, uninterrupted = run(tmp_path / "whole")
     measure = protocol.Run.accuracy
-    for kill_at in (2, 5, 3, 5, 3, None):  # the call of accuracy() (one per task) that a kill replaces
+    for kill_at in (2, 3, 3, 3, None):  # the call of accuracy() (one per task) that a kill replaces
         calls = [0]
 
         def accuracy(self, learner, t, kill_at=kill_at, calls=calls):
@@ -349,13 +359,13 @@ def test_a_killed_run_resumes_at_the_task_it_was_in_to_the_same_results(digits, 
         except _Killed:
             assert kill_at is not None
             continue
-        assert kill_at is None and calls[0] == 2  # reinjection_moments' tasks 2 and 3: nothing before was redone
+        assert kill_at is None and calls[0] == 1  # moments_noise' task 2: nothing before was redone
     timings = ("seconds", "generator_seconds")
     for a, b in zip(whole, resumed):
         assert {k: v for k, v in a.items() if k not in timings} == {k: v for k, v in b.items() if k not in timings}
-    for kind in ("reinjection", "vae", "reinjection_moments"):  # the sequences read back: every copy, every grid
+    for kind in ("reinjection", "vae"):  # the sequences read back: every copy, every grid
         whole_sequence, read_back = uninterrupted.generators[kind], rerun.generators[kind]
-        assert len(read_back.copies) == len(read_back.grid) == len(whole_sequence.copies) == 3
+        assert len(read_back.copies) == len(read_back.grid) == len(whole_sequence.copies) == 2
         for copy, again in zip(whole_sequence.copies, read_back.copies):
             for w, w_again in zip(copy.get_weights(), again.get_weights(), strict=True):
                 np.testing.assert_array_equal(w, w_again)
@@ -365,6 +375,6 @@ def test_a_killed_run_resumes_at_the_task_it_was_in_to_the_same_results(digits, 
     # A checkpoint that no longer fits the model (other code wrote it) is discarded, and the method starts over.
     checkpoint = TaskCheckpoint(tmp_path / "killed" / "reinjection.npz", "reinjection")
     meta, arrays = checkpoint.load()
-    checkpoint.save(meta, {name: value for name, value in arrays.items() if not name.startswith("copy2.")})
+    checkpoint.save(meta, {name: value for name, value in arrays.items() if not name.startswith("copy1.")})
     again = protocol.Run(split, 10, settings, seed=3).run_method("reinjection", checkpoint)
     assert again["accuracies"] == whole[0]["accuracies"] and "result" in checkpoint.load()[0]

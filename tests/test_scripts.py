@@ -363,7 +363,8 @@ def test_benchmark_script_at_tiny_size(tmp_path):
     assert {(r["fused"], r["xla"]) for r in figures["train_step"]} == {(f, x) for f in (True, False) for x in xla}
     assert figures["autoencoder_training"][0]["examples_per_s"] > 0
     assert [r["generator"] for r in figures["replay"]] == ["reinjection", "vae"]
-    assert all(r["seconds_per_step"] > r["label_seconds_per_step"] > 0 for r in figures["replay"])
+    assert all(r["seconds_per_step"] > r["label_seconds_per_step"] > 0 and r["label_each_step_seconds"] > 0
+               for r in figures["replay"])
     assert "| reinjection |" in (tmp_path / "test.md").read_text()
     assert [r["num_samples"] for r in figures["sample_memory"]] == ([100] if full else [])
     if full:

@@ -19,10 +19,11 @@ The methods (`METHODS`):
 - reinjection: samples of an autoencoder drawn by reinjection (the chains of
   `Settings.chains`; λ given, or chosen at the end of each task by FD on that
   task's validation images among settings whose samples did not collapse over
-  the classes seen so far), labelled softly by the previous learner;
-  reinjection_buffer: half of them, half from the buffer; reinjection_moments: half of them, half
-  drawn as moments_noise draws, for the learner's replay and the
-  autoencoder's own (its own autoencoder, then);
+  the classes seen so far), with `Settings.start_share` of them drawn where
+  the chains start instead (as moments_noise draws; the recommended recipe's
+  half), in the learner's replay and the autoencoder's own, all labelled softly
+  by the previous learner; reinjection_buffer: half of that, half from the
+  buffer;
 - balanced_reinjection: as reinjection, but each restart of the chains fills
   equal quotas of the past classes as the previous learner labels them
   (`class_balance`), for the learner's replay and the autoencoder's own;
@@ -61,42 +62,28 @@ LEARNER_STREAM, GENERATOR_STREAM = 0, 1
 START_DRAWS_STREAM = 11  # keys the start draws mixed into a generator's samples, apart from the chains' own
 DRAW_CHUNK = 12_800
 GRID_SAMPLES = 10
+LABEL_BLOCK = 100  # replay steps whose generated inputs the previous learner labels in one pass
 
 
 @dataclasses.dataclass(frozen=True)
 class Method:
     """A replay method: its generator ("reinjection", "vae", "noise", "moments_noise" or None), whether the previous
     learner labels its samples softly, the share of the replay batch taken from the buffer, whether it trains on
-    every task seen so far (joint), whether reinjection collects equal quotas of the past classes (balanced), and
-    the share of the generator's samples replaced by draws at the start distribution of recommended chains
-    (`start_share`, what moments_noise draws), in the learner's replay and the generator's own."""
+    every task seen so far (joint), and whether reinjection collects equal quotas of the past classes (balanced)."""
 
     generator: str | None = None
     soft: bool = True
     buffer_share: float = 0.0
     joint: bool = False
     balanced: bool = False
-    start_share: float = 0.0
-
-    def __post_init__(self):
-        if self.start_share and (self.generator != "reinjection" or self.balanced):
-            raise ValueError("start draws mix only into plain reinjection replay (one sequence: reinjection_moments)")
 
     @property
     def sequence(self) -> str | None:
-        """The name of the generator sequence it replays from: balanced reinjection, and reinjection mixed with start
-        draws, train their own autoencoder (its own replay is balanced or mixed too), so they cannot share the plain
-        one's."""
+        """The name of the generator sequence it replays from: balanced reinjection trains its own autoencoder (its
+        own replay is balanced too), so it cannot share the plain one's."""
         if self.generator not in ("reinjection", "vae"):
             return None
-        if self.balanced:
-            return "balanced_reinjection"
-        return "reinjection_moments" if self.start_share else self.generator
-
-    @property
-    def draws_at_moments(self) -> bool:
-        """Whether it replays draws at the class moments and principal directions (under any recipe)."""
-        return self.generator == "moments_noise" or self.start_share > 0
+        return "balanced_reinjection" if self.balanced else self.generator
 
 
 METHODS = {
@@ -107,7 +94,6 @@ METHODS = {
     "buffer": Method(buffer_share=1.0),
     "reinjection": Method(generator="reinjection"),
     "reinjection_buffer": Method(generator="reinjection", buffer_share=0.5),
-    "reinjection_moments": Method(generator="reinjection", start_share=0.5),
     "balanced_reinjection": Method(generator="reinjection", balanced=True),
     "vae": Method(generator="vae", soft=False),
     "vae_distill": Method(generator="vae"),
@@ -146,6 +132,9 @@ class Settings:
     # so far in turn, with `start_directions` principal directions of each (StartMoments.by_class).
     chains: ReinjectionConfig = ReinjectionConfig(lam=0.0)
     start_directions: int = REPLAY_START_DIRECTIONS
+    # The share of plain reinjection replay (the learner's and the autoencoder's own) drawn where the chains start,
+    # at the moments and principal directions of each class seen so far in turn, instead of from the chains.
+    start_share: float = 0.0
     autoencoder_units: tuple[int, ...] = (600, 400, 100, 400, 600)
     autoencoder_activation: str = "relu"
     autoencoder: keras.Model | None = None  # an architecture to clone instead of the units above
@@ -157,7 +146,7 @@ class Settings:
 class GeneratorSequence:
     """A generator's copies from the end of each task (and the chain settings of each, for reinjection), the seconds
     its training took, a few samples of each copy labelled by the learner of that task, and the share of its
-    samples replaced by start draws (`Method.start_share`)."""
+    samples replaced by start draws (`Settings.start_share`)."""
 
     start_share: float = 0.0
     copies: list = dataclasses.field(default_factory=list)
@@ -306,6 +295,32 @@ class Run:
         return np.concatenate([np.full(current, total / (current * t)),
                                np.full(replayed, total * (1.0 - 1.0 / t) / replayed)]).astype(np.float32)
 
+    def _replay_steps(self, method: Method, t: int, draws, buffer, noise: np.random.Generator, teacher):
+        """For each of task t's steps, the replayed inputs and their targets (two empty lists at t = 1 or without
+        replay): round(buffer_share · m) buffer examples, then the rest generated and labelled by the previous
+        learner, `LABEL_BLOCK` steps at a time, so that it labels a block's inputs in one pass. Each source is
+        drawn from in step order, so the inputs are those of labelling step by step."""
+        settings = self.settings
+        if t == 1 or not (method.generator or method.buffer_share):
+            yield from (([], []) for _ in range(settings.iterations))
+            return
+        past = _seen(self.tasks, t - 1)
+        from_buffer = int(round(settings.replay_batch * method.buffer_share))
+        generated = settings.replay_batch - from_buffer
+        for first in range(0, settings.iterations, LABEL_BLOCK):
+            steps = min(LABEL_BLOCK, settings.iterations - first)
+            kept = [buffer.batch(from_buffer, self.num_classes) for _ in range(steps)] if from_buffer else []
+            if generated:
+                x = np.concatenate([noise.standard_normal((generated, self.input_dim)).astype(np.float32)
+                                    if method.generator == "noise" else draws.take(generated) for _ in range(steps)])
+                labels = replay.teacher_targets(teacher, x, past, self.num_classes, soft=method.soft)
+            for k in range(steps):
+                parts = [kept[k]] if kept else []
+                if generated:
+                    rows = slice(k * generated, (k + 1) * generated)
+                    parts.append((x[rows], labels[rows]))
+                yield [inputs for inputs, _ in parts], [targets for _, targets in parts]
+
     def _train_generator(self, kind: str, model, t: int, served: dict, teacher) -> None:
         """Task t's steps of a generator: the current batch, plus its own copy's samples from task t - 1."""
         stream = self._stream(t, GENERATOR_STREAM, joint=False)
@@ -376,7 +391,8 @@ class Run:
         trains_generator = kind is not None and kind not in self.generators
         generator = self._new_generator(kind) if trains_generator else None
         if trains_generator:
-            self.generators[kind] = GeneratorSequence(start_share=method.start_share)
+            self.generators[kind] = GeneratorSequence(start_share=settings.start_share if kind == "reinjection"
+                                                      else 0.0)
         buffer = replay.Buffer(settings.buffer_per_class, self.seed) if method.buffer_share else None
         noise = np.random.default_rng((self.seed, 3))
         teacher, accuracies, served, generator_seconds, earlier_seconds = None, [], [], 0.0, 0.0
@@ -410,27 +426,15 @@ class Run:
                 self._train_generator(kind, generator[0], t, task_served, teacher)
                 generator_seconds += time.perf_counter() - clock
             stream = self._stream(t, LEARNER_STREAM, method.joint)
-            past = _seen(self.tasks, t - 1)
             draws = None
             if t > 1 and kind is not None:
                 draws = self._draws(kind, t - 1, _key(self.seed, 100 + t), teacher)
             elif t > 1 and method.generator == "moments_noise":  # drawn from `noise`, whose state checkpoints keep
                 draws = self._moments_noise(t - 1, noise, DRAW_CHUNK)
-            for _ in range(settings.iterations):
+            for replayed_x, replayed_targets in self._replay_steps(method, t, draws, buffer, noise, teacher):
                 x, y = stream.batch(settings.batch_size)
-                parts, targets = [x], [replay.one_hot_targets(y, self.num_classes)]
-                if t > 1 and (method.generator or method.buffer_share):
-                    from_buffer = int(round(settings.replay_batch * method.buffer_share))
-                    generated = settings.replay_batch - from_buffer
-                    if from_buffer:
-                        xb, tb = buffer.batch(from_buffer, self.num_classes)
-                        parts.append(xb)
-                        targets.append(tb)
-                    if generated:
-                        xg = (noise.standard_normal((generated, self.input_dim)).astype(np.float32)
-                              if method.generator == "noise" else draws.take(generated))
-                        parts.append(xg)
-                        targets.append(replay.teacher_targets(teacher, xg, past, self.num_classes, soft=method.soft))
+                parts = [x, *replayed_x]
+                targets = [replay.one_hot_targets(y, self.num_classes), *replayed_targets]
                 replayed = sum(len(p) for p in parts[1:])
                 learner.train_on_batch(np.concatenate(parts), np.concatenate(targets),
                                        sample_weight=self._weights(t, len(x), replayed))

@@ -41,7 +41,7 @@ from aesampling.reporting.progress import duration
 from aesampling.sampling.reinjection import MOMENTS_START, ReinjectionConfig
 
 OUTPUTS = ("results.csv", "table.md", "metrics.json", "accuracy.png", "config.json")
-GENERATORS = ("reinjection", "balanced_reinjection", "reinjection_moments", "vae")
+GENERATORS = ("reinjection", "balanced_reinjection", "vae")
 
 
 def _check_settings_fit(config: ClassIncrementalConfig, dataset: datasets.Dataset) -> None:
@@ -52,43 +52,59 @@ def _check_settings_fit(config: ClassIncrementalConfig, dataset: datasets.Datase
     if any(m.buffer_share for m in methods) and config.buffer_per_class > smallest:
         raise UserInputError(f"`buffer_per_class` = {config.buffer_per_class} exceeds the {smallest} training "
                              f"examples of {dataset.name}'s smallest class: keep at most {smallest} per class")
-    reads_directions = config.start_directions and (recipes.recipe(config.recipe).start == MOMENTS_START
-                                                     or any(m.draws_at_moments for m in methods))
+    replay = replay_settings(config)
+    draws_at_moments = any(m.generator == "moments_noise" or (m.generator == "reinjection" and replay.start_share)
+                           for m in methods)
+    reads_directions = config.start_directions and (replay.chains.start == MOMENTS_START or draws_at_moments)
     if reads_directions and config.start_directions >= dataset.x_train.shape[1]:
         raise UserInputError(f"`start_directions` = {config.start_directions} must stay below the "
                              f"{dataset.x_train.shape[1]} features of {dataset.name}'s examples")
     if reads_directions and config.start_directions >= smallest:
         raise UserInputError(f"`start_directions` = {config.start_directions} needs more training examples of every "
                              f"class than that; {dataset.name}'s smallest class has {smallest}")
-    chooses_lambda = replay_chains(config)[1] is None and any(m.generator == "reinjection" for m in methods)
+    chooses_lambda = replay.lam is None and any(m.generator == "reinjection" for m in methods)
     if chooses_lambda and (dataset.x_val is None
                                or min(np.sum(dataset.y_val == c) for c in range(dataset.num_classes)) < 2):
         raise UserInputError("choosing λ by FD needs a validation split with 2 examples of every class: set "
                              "`validation_fraction` above 0, or give `lam`")
 
 
-def replay_chains(config: ClassIncrementalConfig) -> tuple[ReinjectionConfig, float | None, tuple, tuple]:
-    """(the replay chains' settings but λ, λ or None where FD chooses it after each task, the grid FD chooses from,
-    the collected states): `config`'s where it gives them, else its recipe's (`recipes.ReplayChains`)."""
+@dataclasses.dataclass(frozen=True)
+class ReplaySettings:
+    """A run's reinjection replay: the chains' settings but λ, λ (None: chosen by FD after each task), the grid FD
+    chooses from, the collected states it tries, and the share of the replay drawn where recommended chains start
+    (`protocol.Settings.start_share`)."""
+
+    chains: ReinjectionConfig
+    lam: float | None
+    lambdas: tuple[float, ...]
+    collects: tuple[str, ...]
+    start_share: float
+
+
+def replay_settings(config: ClassIncrementalConfig) -> ReplaySettings:
+    """`config`'s replay where it gives it (`lam`, `lambdas`, `collects`, `start_share`), else its recipe's
+    (`recipes.ReplayChains`)."""
     recipe = recipes.recipe(config.recipe)
     collects = config.collects or (recipe.replay.collect,)
     lam = config.lam if config.lam is not None else None if config.lambdas is not None else recipe.replay.lam
     chains = ReinjectionConfig(lam=0.0, reinjections=recipe.replay.reinjections, burn_in=recipe.replay.burn_in,
                                collect=collects[0], start=recipe.start)
-    return chains, lam, config.lambdas or REPLAY_FD_LAMBDAS, collects
+    start_share = recipe.replay.start_share if config.start_share is None else config.start_share
+    return ReplaySettings(chains, lam, config.lambdas or REPLAY_FD_LAMBDAS, collects, start_share)
 
 
 def _settings(config: ClassIncrementalConfig, dataset: datasets.Dataset, template) -> protocol.Settings:
     preset = presets.experiment_presets(dataset.name).autoencoders[config.autoencoder_preset]
-    chains, lam, lambdas, collects = replay_chains(config)
+    replay = replay_settings(config)
     learner = {}
     if config.learner == "classifier":
         classifier = presets.experiment_presets(dataset.name).classifier
         learner = {"learner_units": classifier.hidden_units, "learner_activation": classifier.activation}
     return protocol.Settings(iterations=config.iterations, batch_size=config.batch_size, **learner,
                              replay_batch=config.replay_batch, buffer_per_class=config.buffer_per_class,
-                             lam=lam, lambdas=lambdas, collects=collects, chains=chains,
-                             start_directions=config.start_directions,
+                             lam=replay.lam, lambdas=replay.lambdas, collects=replay.collects, chains=replay.chains,
+                             start_share=replay.start_share, start_directions=config.start_directions,
                              autoencoder_units=preset.hidden_units,
                              autoencoder_activation=preset.activation, autoencoder=template)
 
@@ -142,19 +158,25 @@ def _learner_text(config: ClassIncrementalConfig, dataset: str) -> str:
 
 
 def _replay_record(config: ClassIncrementalConfig) -> dict:
-    """The replay chains as a run records them: R, b, the collected states, and λ or the grid FD chooses it from."""
-    chains, lam, lambdas, collects = replay_chains(config)
-    return {"reinjections": chains.reinjections, "burn_in": chains.burn_in, "collects": list(collects),
-            "lam": lam if lam is not None else "chosen by FD", "lambdas": None if lam is not None else list(lambdas)}
+    """The replay as a run records it: R, b, the collected states, λ or the grid FD chooses it from, and the share
+    drawn where the chains start."""
+    replay = replay_settings(config)
+    return {"reinjections": replay.chains.reinjections, "burn_in": replay.chains.burn_in,
+            "collects": list(replay.collects), "lam": replay.lam if replay.lam is not None else "chosen by FD",
+            "lambdas": None if replay.lam is not None else list(replay.lambdas), "start_share": replay.start_share}
 
 
-def _lambda_text(replay: dict) -> str:
+def _replay_text(replay: dict) -> str:
     steps = f"R = {replay['reinjections']}, b = {replay['burn_in']}"
     if replay["lambdas"] is None:
-        return f"= {replay['lam']:g}, {steps}, collecting {replay['collects'][0]} states"
-    grid = ", ".join(f"{value:g}" for value in replay["lambdas"])
-    return (f"chosen by FD after each task among {grid} (widened beyond an edge), {steps}, collecting "
-            f"{' or '.join(replay['collects'])} states")
+        text = f"= {replay['lam']:g}, {steps}, collecting {replay['collects'][0]} states"
+    else:
+        grid = ", ".join(f"{value:g}" for value in replay["lambdas"])
+        text = (f"chosen by FD after each task among {grid} (widened beyond an edge), {steps}, collecting "
+                f"{' or '.join(replay['collects'])} states")
+    if replay["start_share"]:
+        text += f"; {replay['start_share']:.0%} of reinjection replay drawn where the chains start"
+    return text
 
 
 def _table(summary: pd.DataFrame, config: ClassIncrementalConfig, dataset: str, tasks, record: dict) -> str:
@@ -165,7 +187,7 @@ def _table(summary: pd.DataFrame, config: ClassIncrementalConfig, dataset: str, 
              f"{config.batch_size} + {config.replay_batch} replayed; {seeds} seed{'s' if seeds > 1 else ''} "
              f"({', '.join(str(s) for s in config.seeds)}); buffer {config.buffer_per_class} per class; replay "
              f"chains from {record['replay_start']} (recipe {config.recipe}), λ "
-             f"{_lambda_text(record['replay_chains'])}. "
+             f"{_replay_text(record['replay_chains'])}. "
              f"Accuracy on the test images of all {sum(len(t) for t in tasks)} classes after the last task (mean ± sd "
              "over seeds, [min, max]).",
              "", "| method | final accuracy | gap to joint | after each task (mean) | seconds per seed |",
@@ -183,10 +205,11 @@ def _table(summary: pd.DataFrame, config: ClassIncrementalConfig, dataset: str, 
     return "\n".join(lines) + "\n"
 
 
-def _grid_title(kind: str) -> str:
-    if kind == "reinjection_moments":
-        half = protocol.GRID_SAMPLES // 2
-        return f"reinjection_moments replay (row t: {half} samples of task t's copy, then {half} start draws)"
+def _grid_title(kind: str, share: float) -> str:
+    if share:
+        starts = int(round(protocol.GRID_SAMPLES * share))
+        return (f"{kind} replay after each task (row t: {protocol.GRID_SAMPLES - starts} samples of task t's copy, "
+                f"then {starts} start draws)")
     return f"{kind} replay after each task (row t: the copy from the end of task t)"
 
 
@@ -209,7 +232,7 @@ def run_class_incremental(config: ClassIncrementalConfig) -> dict:
     tasks = split_tasks(dataset, config.tasks)
     replay_start = protocol.replay_start(_settings(config, dataset, template))
     key = fingerprint(dataclasses.replace(config, seeds=(0,), output_dir=None, reproduce_command=None),
-                      replay_start=replay_start, replay_chains=repr(replay_chains(config)))
+                      replay_start=replay_start, replay=repr(replay_settings(config)))
     partial = out / ".partial"
     partial.mkdir(parents=True, exist_ok=True)
     rows, served, per_seed = [], {}, {}
@@ -243,6 +266,7 @@ def run_class_incremental(config: ClassIncrementalConfig) -> dict:
         plots.plot_sample_grid(x, labels, out / f"replay_{kind}.png",
                                image_shape=None if spec.uses_features else spec.image_shape, class_names=names,
                                columns=protocol.GRID_SAMPLES, rows=len(grid),
-                               title=_grid_title(kind))
+                               title=_grid_title(kind, record["replay_chains"]["start_share"]
+                                                 if kind == "reinjection" else 0.0))
     storage.write_json(out / "config.json", record)
     return {**record, "table": summary}

@@ -384,8 +384,8 @@ LEARNERS = ("mlp", "classifier")  # the continual learner: the protocol's MLP, o
 @dataclasses.dataclass(frozen=True)
 class ClassIncrementalConfig:
     """Class-incremental learning by replay (aesampling.continual.protocol): the dataset's classes in `tasks` tasks
-    in label order, each of `methods` run over each of `seeds`; `lam`, `lambdas` and `collects` (see below) set the
-    replay chains' λ and collected state;
+    in label order, each of `methods` run over each of `seeds`; `lam`, `lambdas`, `collects` and `start_share` (see
+    below) set the replay chains' λ and collected state, and the share of replay drawn where they start;
     `autoencoder`, a .keras file whose architecture (not its weights) the replay autoencoder takes (None: the
     dataset's `autoencoder_preset`, an AE preset without noise: shallow_ae or deep_ae); `recipe` sets the replay
     chains (`recipes.ReplayChains`: for "recommended", short noisy chains from the moments of each class seen so far
@@ -397,7 +397,7 @@ class ClassIncrementalConfig:
     output_dir: str
     # Every method but balanced_reinjection, which costs about four times reinjection on a CPU: asked for by name.
     methods: tuple[str, ...] = ("none", "joint", "noise", "moments_noise", "buffer", "reinjection", "reinjection_buffer",
-                                "reinjection_moments", "vae", "vae_distill")
+                                "vae", "vae_distill")
     seeds: tuple[int, ...] = (0,)
     tasks: int = 5
     iterations: int = 2000
@@ -407,10 +407,13 @@ class ClassIncrementalConfig:
     # λ of the replay chains: `lam` fixes it; else `lambdas` given, FD chooses it after each task among them
     # (widened beyond an edge where the lowest FD sits on it); neither, the recipe's (`recipes.ReplayChains`: FD
     # among aesampling.continual.REPLAY_FD_LAMBDAS for paper, 0.03 for recommended). `collects`: the collected
-    # states (None: the recipe's), the first of them where λ is fixed.
+    # states (None: the recipe's), the first of them where λ is fixed. `start_share`: the share of reinjection replay
+    # drawn at the moments and principal directions of each class seen, where recommended chains start (None: the
+    # recipe's, 0 for paper and 0.5 for recommended).
     lam: float | None = None
     lambdas: tuple[float, ...] | None = None
     collects: tuple[str, ...] | None = None
+    start_share: float | None = None
     autoencoder: str | None = None
     autoencoder_preset: str = "shallow_ae"
     recipe: str = recipes.PAPER
@@ -446,6 +449,9 @@ class ClassIncrementalConfig:
         if self.collects is not None and (not self.collects or set(self.collects) - set(COLLECT_MODES)):
             raise UserInputError(f"`collects` must name some of {', '.join(COLLECT_MODES)}, got {list(self.collects)}")
         recipes.recipe(self.recipe)
+        if self.start_share is not None and not 0 <= self.start_share < 1:
+            raise UserInputError(f"`start_share` must be at least 0 and below 1 (1 would replay no reinjection "
+                                 f"sample), got {self.start_share!r}")
         if not is_integer(self.start_directions) or self.start_directions < 0:
             raise UserInputError(f"`start_directions` must be an integer >= 0, got {self.start_directions!r}")
         if self.learner not in LEARNERS:
