@@ -131,10 +131,11 @@ $(STAMP): setup.py setup.cfg
 install: $(STAMP)
 
 # The backend-sensitive tests run again on JAX, with tensorflow and tensorflow_datasets made unimportable
-# (tests/without_tensorflow), as on a GPU machine that has JAX and no TensorFlow.
-JAX_TESTS := tests/test_backend.py tests/test_sampling.py tests/test_balancing.py tests/test_evaluation.py \
-  tests/test_scripts.py tests/test_resume.py tests/test_stationarity.py tests/test_model_shapes.py \
-  tests/test_own_models.py
+# (tests/without_tensorflow), as on a GPU machine that has JAX and no TensorFlow. The longest files first, so that
+# the two workers end together.
+JAX_TESTS := tests/test_scripts.py tests/test_own_models.py tests/test_balancing.py tests/test_sampling.py \
+  tests/test_resume.py tests/test_stationarity.py tests/test_model_shapes.py tests/test_evaluation.py \
+  tests/test_backend.py
 
 # Two pytest workers (pytest-xdist), each test file on one of them: most tests wait on Python and process start-up,
 # not on both cores.

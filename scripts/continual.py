@@ -10,7 +10,8 @@ buffer, reinjection (an autoencoder sampled by reinjection: the recipe's
 chains, --lam, or λ chosen by FD after each task; the recommended recipe
 draws half of it where the chains start, --start_share), reinjection_buffer,
 balanced_reinjection (equal quotas of the past classes), vae (generative
-replay, hard labels), vae_distill.
+replay, hard labels), vae_distill, vae_distill_moments (vae_distill with
+reinjection's share of start draws, when named).
 Writes results.csv, table.md, metrics.json, accuracy.png, replay_<generator>.png
 and config.json; a killed run resumes at the seed it was in.
 """

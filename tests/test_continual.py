@@ -160,7 +160,7 @@ def test_replay_chains_start_at_n01_or_at_the_moments_of_each_past_class(two_tas
             assert set(stream["classes"]) <= set(task.classes)
 
 
-def test_reinjection_replays_its_start_share_from_where_the_chains_start(two_tasks, monkeypatch):
+def test_reinjection_and_its_vae_control_replay_the_start_share_from_where_the_chains_start(two_tasks, monkeypatch):
     moments = dataclasses.replace(protocol.Settings().chains, start="moments")
     run = protocol.Run(two_tasks, 10, protocol.Settings(chains=moments, iterations=3, lam=0.3, start_share=0.5),
                        seed=0)
@@ -179,6 +179,13 @@ def test_reinjection_replays_its_start_share_from_where_the_chains_start(two_tas
     at_start = run._moments_noise(2, np.random.default_rng((5, protocol.START_DRAWS_STREAM)), 100).take(30)
     np.testing.assert_array_equal(drawn[:30], chains)
     np.testing.assert_array_equal(drawn[30:], at_start)
+    served.clear()
+    control = run.run_method("vae_distill_moments")  # its own VAE, rehearsing on the same kind of mixture
+    assert len(control["accuracies"]) == 2 and control["chains"] is None and "vae" not in run.generators
+    assert sorted(served) == [10, 10] + [128] * 6 and run.generators["vae_moments"].start_share == 0.5
+    decoded = protocol._sampler_draws(run.generators["vae_moments"], 2, 64, 5, chunk=100).take(30)
+    np.testing.assert_array_equal(run._draws("vae_moments", 2, 5, None, chunk=100).take(60),
+                                  np.concatenate([decoded, at_start]))
 
 
 def test_replay_weights_give_each_past_task_as_much_as_the_current_one(two_tasks):
@@ -300,6 +307,8 @@ def test_bad_input_gets_one_line_errors(tmp_path):
          "--start_directions = 70 must stay below the 64 features of digits's examples"),
         ("--start_share=1", "--start_share must be at least 0 and below 1 (1 would replay no reinjection sample), "
                             "got 1.0"),
+        ("--methods=vae_distill_moments", "vae_distill_moments draws --start_share of its replay where the chains "
+                                          "start, and it is 0 here"),
     ]:
         assert_one_line_error(run_script("continual", *common, *flag.split(), check=False), message)
     assert not (tmp_path / "out").exists()  # nothing written before the inputs were checked

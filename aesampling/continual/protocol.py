@@ -28,7 +28,10 @@ The methods (`METHODS`):
   equal quotas of the past classes as the previous learner labels them
   (`class_balance`), for the learner's replay and the autoencoder's own;
 - vae: samples of a VAE labelled by the previous learner's argmax (generative
-  replay); vae_distill: labelled softly.
+  replay); vae_distill: labelled softly; vae_distill_moments: as vae_distill,
+  with `Settings.start_share` of its samples drawn where recommended chains
+  start, as reinjection's are (its own VAE, rehearsing on that mixture): the
+  VAE given the class statistics reinjection replay gets.
 
 The generators learn continually too: on task t, the current batch plus as
 many samples of their own copy from the end of task t - 1, weighted 1/t and
@@ -69,21 +72,27 @@ LABEL_BLOCK = 100  # replay steps whose generated inputs the previous learner la
 class Method:
     """A replay method: its generator ("reinjection", "vae", "noise", "moments_noise" or None), whether the previous
     learner labels its samples softly, the share of the replay batch taken from the buffer, whether it trains on
-    every task seen so far (joint), and whether reinjection collects equal quotas of the past classes (balanced)."""
+    every task seen so far (joint), whether reinjection collects equal quotas of the past classes (balanced), and
+    whether `Settings.start_share` of its generator's samples are drawn where recommended chains start instead
+    (`start_draws`), in the learner's replay and the generator's own."""
 
     generator: str | None = None
     soft: bool = True
     buffer_share: float = 0.0
     joint: bool = False
     balanced: bool = False
+    start_draws: bool = False
 
     @property
     def sequence(self) -> str | None:
-        """The name of the generator sequence it replays from: balanced reinjection trains its own autoencoder (its
-        own replay is balanced too), so it cannot share the plain one's."""
+        """The name of the generator sequence it replays from: balanced reinjection, and the VAE mixed with start
+        draws, train their own generator (its own replay is balanced or mixed too), so they cannot share the plain
+        one's."""
         if self.generator not in ("reinjection", "vae"):
             return None
-        return "balanced_reinjection" if self.balanced else self.generator
+        if self.balanced:
+            return "balanced_reinjection"
+        return "vae_moments" if self.generator == "vae" and self.start_draws else self.generator
 
 
 METHODS = {
@@ -92,12 +101,14 @@ METHODS = {
     "noise": Method(generator="noise"),
     "moments_noise": Method(generator="moments_noise"),
     "buffer": Method(buffer_share=1.0),
-    "reinjection": Method(generator="reinjection"),
-    "reinjection_buffer": Method(generator="reinjection", buffer_share=0.5),
+    "reinjection": Method(generator="reinjection", start_draws=True),
+    "reinjection_buffer": Method(generator="reinjection", buffer_share=0.5, start_draws=True),
     "balanced_reinjection": Method(generator="reinjection", balanced=True),
     "vae": Method(generator="vae", soft=False),
     "vae_distill": Method(generator="vae"),
+    "vae_distill_moments": Method(generator="vae", start_draws=True),
 }
+VAE_SEQUENCES = ("vae", "vae_moments")
 
 
 # Where the replay chains start, by the chain settings' start: what a run's records and its checkpoints' fingerprint
@@ -252,8 +263,8 @@ class Run:
         balance_by = (past_class_probabilities(learner, _seen(self.tasks, t), self.input_dim)
                       if kind == "balanced_reinjection" else None)
         sequence = self.generators[kind]
-        draws = _sampler_draws(sequence, t, self.input_dim, seed, None if kind == "vae" else self.start_moments(t),
-                               chunk, balance_by)
+        moments = None if kind in VAE_SEQUENCES else self.start_moments(t)
+        draws = _sampler_draws(sequence, t, self.input_dim, seed, moments, chunk, balance_by)
         if not sequence.start_share:
             return draws
         at_start = self._moments_noise(t, np.random.default_rng((seed, START_DRAWS_STREAM)), chunk)
@@ -340,7 +351,7 @@ class Run:
         sequence = self.generators[kind]
         copy = networks.frozen_copy(sampled)
         sequence.copies.append(copy)
-        if kind != "vae":
+        if kind not in VAE_SEQUENCES:
             sequence.chains.append(self._chain_settings(copy, learner, t))
         x = self._draws(kind, t, _key(self.seed, 500 + t), learner, chunk=GRID_SAMPLES).take(GRID_SAMPLES)
         seen = np.asarray(_seen(self.tasks, t))
@@ -364,7 +375,7 @@ class Run:
     def _new_generator(self, kind: str) -> tuple:
         """(the model trained, the model sampled): the autoencoder twice, or the VAE and its decoder."""
         keras.utils.set_random_seed(_key(self.seed, 1))
-        if kind != "vae":
+        if kind not in VAE_SEQUENCES:
             settings = self.settings
             if settings.autoencoder is not None:
                 autoencoder = networks.fresh_autoencoder(settings.autoencoder, learning_rate=settings.learning_rate)
@@ -391,8 +402,7 @@ class Run:
         trains_generator = kind is not None and kind not in self.generators
         generator = self._new_generator(kind) if trains_generator else None
         if trains_generator:
-            self.generators[kind] = GeneratorSequence(start_share=settings.start_share if kind == "reinjection"
-                                                      else 0.0)
+            self.generators[kind] = GeneratorSequence(start_share=settings.start_share if method.start_draws else 0.0)
         buffer = replay.Buffer(settings.buffer_per_class, self.seed) if method.buffer_share else None
         noise = np.random.default_rng((self.seed, 3))
         teacher, accuracies, served, generator_seconds, earlier_seconds = None, [], [], 0.0, 0.0
@@ -467,7 +477,7 @@ class Run:
                   "generator_seconds": self.generators[kind].seconds if kind else 0.0, "served": served,
                   "buffer_examples": len(buffer) if buffer is not None else 0,
                   "chains": [dataclasses.asdict(c) for c in self.generators[kind].chains]
-                  if kind not in (None, "vae") else None}
+                  if kind not in (None, *VAE_SEQUENCES) else None}
         if checkpoint is not None:
             meta, arrays = {"result": result}, {}
             if trains_generator:

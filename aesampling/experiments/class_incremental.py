@@ -41,7 +41,7 @@ from aesampling.reporting.progress import duration
 from aesampling.sampling.reinjection import MOMENTS_START, ReinjectionConfig
 
 OUTPUTS = ("results.csv", "table.md", "metrics.json", "accuracy.png", "config.json")
-GENERATORS = ("reinjection", "balanced_reinjection", "vae")
+GENERATORS = ("reinjection", "balanced_reinjection", "vae", "vae_moments")
 
 
 def _check_settings_fit(config: ClassIncrementalConfig, dataset: datasets.Dataset) -> None:
@@ -53,8 +53,10 @@ def _check_settings_fit(config: ClassIncrementalConfig, dataset: datasets.Datase
         raise UserInputError(f"`buffer_per_class` = {config.buffer_per_class} exceeds the {smallest} training "
                              f"examples of {dataset.name}'s smallest class: keep at most {smallest} per class")
     replay = replay_settings(config)
-    draws_at_moments = any(m.generator == "moments_noise" or (m.generator == "reinjection" and replay.start_share)
-                           for m in methods)
+    draws_at_moments = any(m.generator == "moments_noise" or (m.start_draws and replay.start_share) for m in methods)
+    if "vae_distill_moments" in config.methods and not replay.start_share:
+        raise UserInputError("vae_distill_moments draws `start_share` of its replay where the chains start, and "
+                             "it is 0 here: set `start_share` above 0, or use the recommended recipe")
     reads_directions = config.start_directions and (replay.chains.start == MOMENTS_START or draws_at_moments)
     if reads_directions and config.start_directions >= dataset.x_train.shape[1]:
         raise UserInputError(f"`start_directions` = {config.start_directions} must stay below the "
@@ -267,6 +269,6 @@ def run_class_incremental(config: ClassIncrementalConfig) -> dict:
                                image_shape=None if spec.uses_features else spec.image_shape, class_names=names,
                                columns=protocol.GRID_SAMPLES, rows=len(grid),
                                title=_grid_title(kind, record["replay_chains"]["start_share"]
-                                                 if kind == "reinjection" else 0.0))
+                                                 if kind in ("reinjection", "vae_moments") else 0.0))
     storage.write_json(out / "config.json", record)
     return {**record, "table": summary}

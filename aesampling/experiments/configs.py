@@ -395,7 +395,8 @@ class ClassIncrementalConfig:
 
     data: DataConfig
     output_dir: str
-    # Every method but balanced_reinjection, which costs about four times reinjection on a CPU: asked for by name.
+    # Every method but balanced_reinjection, which costs about four times reinjection on a CPU, and
+    # vae_distill_moments, a control for reinjection's start draws: asked for by name.
     methods: tuple[str, ...] = ("none", "joint", "noise", "moments_noise", "buffer", "reinjection", "reinjection_buffer",
                                 "vae", "vae_distill")
     seeds: tuple[int, ...] = (0,)
