@@ -219,7 +219,7 @@ def replay_cost(autoencoder, decoder, teacher, *, batch: int = 128, chunk: int =
         per_step = best_seconds(draw, min_seconds=min_seconds) * batch / chunk
         rows.append({"generator": generator, "draw_seconds_per_step": per_step,
                      "label_seconds_per_step": label, "seconds_per_step": per_step + label,
-                     "label_each_step_seconds": label_each_step})
+                     "label_each_step_seconds": label_each_step, "label_block": LABEL_BLOCK})
     return rows
 
 

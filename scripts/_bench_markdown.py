@@ -50,10 +50,11 @@ def render_markdown(results: dict, kind: str) -> str:
     replay = results.get("replay") or []
     if replay:
         vae = next(r["seconds_per_step"] for r in replay if r["generator"] == "vae")
+        block = replay[0].get("label_block", 1)
         lines += ["", f"## Replay cost per class-incremental step (128 samples drawn and labelled; "
                       f"{results.get('replay_model', 'deep_ae')} by reinjection against a 400-400 VAE decoder)", "",
-                  "| generator | draw ms/step | label ms/step | total ms/step | ratio to the VAE | label ms/step, "
-                  "each step apart |", "|---|---|---|---|---|---|"]
+                  f"| generator | draw ms/step | label ms/step ({block} steps a pass) | total ms/step | ratio to the VAE "
+                  "| label ms/step, each step apart |", "|---|---|---|---|---|---|"]
         for r in replay:
             each = r.get("label_each_step_seconds")
             lines.append(f"| {r['generator']} | {1000 * r['draw_seconds_per_step']:.2f} | "

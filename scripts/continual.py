@@ -27,7 +27,7 @@ from aesampling.experiments.configs import LEARNERS, ClassIncrementalConfig
 
 flags.DEFINE_string("output_dir", None, "Folder to write the report into.")
 flags.DEFINE_list("methods", list(ClassIncrementalConfig.methods), "Replay methods to run, in this order (of "
-                  f"{', '.join(METHODS)}; balanced_reinjection only when named).")
+                  f"{', '.join(METHODS)}; balanced_reinjection and vae_distill_moments only when named).")
 flags.DEFINE_list("seeds", ["0"], "Seeds: each runs every method.")
 flags.DEFINE_integer("tasks", 5, "Tasks the classes are split into, in label order.")
 flags.DEFINE_integer("iterations", None, "Adam steps per task, of the learner and of each generator (default: the "
@@ -55,9 +55,10 @@ _common.define_recipe_flag(default=recipes.PAPER, help_text="The replay chains: 
 flags.DEFINE_integer("start_directions", REPLAY_START_DIRECTIONS, "The principal directions of each class, beside "
                      "its moments, that --recipe=recommended chains start along, and moments_noise and "
                      "--start_share draw along (0: the moments alone).")
-flags.DEFINE_float("start_share", None, "The share of reinjection replay drawn where recommended chains start, at the "
-                   "moments and principal directions of each class seen, instead of from the chains (default: the "
-                   "recipe's: 0.5 for recommended, 0 for paper).")
+flags.DEFINE_float("start_share", None, "The share of the generated replay of reinjection, reinjection_buffer and "
+                   "vae_distill_moments drawn where recommended chains start, at the moments and principal directions "
+                   "of each class seen, instead of from the generator (default: the recipe's: 0.5 for recommended, 0 "
+                   "for paper).")
 flags.DEFINE_string("reproduce_command", None, "The command that reproduces the run, quoted in the table.")
 flags.mark_flags_as_required(["output_dir"])
 _common.define_data_flags()

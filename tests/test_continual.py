@@ -188,6 +188,33 @@ def test_reinjection_and_its_vae_control_replay_the_start_share_from_where_the_c
                                   np.concatenate([decoded, at_start]))
 
 
+def test_replay_labelled_a_block_at_a_time_is_the_replay_labelled_step_by_step(two_tasks, monkeypatch):
+    """Blocks of 2 steps over 5 (the last one short) hand the learner the inputs of labelling each step apart, in
+    the same order, with the same targets; and the buffer's and the noise's generators end in the same state."""
+    run = protocol.Run(two_tasks, 10, protocol.Settings(iterations=5, replay_batch=8), seed=0)
+    teacher = networks.build_learner(64, 10)
+
+    def steps(block, name):
+        monkeypatch.setattr(protocol, "LABEL_BLOCK", block)
+        buffer = replay.Buffer(2, seed=0)
+        buffer.keep(two_tasks[0].x_train, two_tasks[0].y_train)
+        source, noise = np.random.default_rng(1), np.random.default_rng(2)
+        draws = replay.Draws(lambda count, _chunk: source.random((count, 64), np.float32), 7)
+        served = list(run._replay_steps(protocol.METHODS[name], 2, draws, buffer, noise, teacher))
+        return served, buffer.batch(1, 10)[0], noise.random()
+
+    for name in ("reinjection_buffer", "noise"):
+        (each, *each_after), (blocked, *blocked_after) = steps(1, name), steps(2, name)
+        assert len(each) == len(blocked) == 5 and [len(x) for x in each[0][0]] == ([4, 4] if "buffer" in name else [8])
+        np.testing.assert_array_equal(each_after[0], blocked_after[0])
+        assert each_after[1] == blocked_after[1]
+        for (x, targets), (x_blocked, targets_blocked) in zip(each, blocked):
+            for part, part_blocked in zip(x, x_blocked, strict=True):
+                np.testing.assert_array_equal(part, part_blocked)
+            for part, part_blocked in zip(targets, targets_blocked, strict=True):
+                np.testing.assert_allclose(part, part_blocked, rtol=1e-5, atol=1e-6)
+
+
 def test_replay_weights_give_each_past_task_as_much_as_the_current_one(two_tasks):
     run = protocol.Run(two_tasks, 10, protocol.Settings(), seed=0)
     for current, replayed, t in ((128, 128, 2), (128, 32, 2), (64, 192, 5)):
@@ -305,8 +332,10 @@ def test_bad_input_gets_one_line_errors(tmp_path):
          "--start_directions = 70 must stay below the 64 features of digits's examples"),
         ("--methods=reinjection --lam=0.1 --start_share=0.5 --start_directions=70",  # so do reinjection's starts
          "--start_directions = 70 must stay below the 64 features of digits's examples"),
-        ("--start_share=1", "--start_share must be at least 0 and below 1 (1 would replay no reinjection sample), "
+        ("--start_share=1", "--start_share must be at least 0 and below 1 (1 would replay no generator sample), "
                             "got 1.0"),
+        ("--methods=none,reinjection_moments", "reinjection_moments is now --methods reinjection with --start_share "
+                                               "0.5 (the recommended recipe's): name reinjection instead"),
         ("--methods=vae_distill_moments", "vae_distill_moments draws --start_share of its replay where the chains "
                                           "start, and it is 0 here"),
     ]:
@@ -337,15 +366,16 @@ class _Killed(Exception):
 
 
 def test_a_killed_run_resumes_at_the_task_it_was_in_to_the_same_results(digits, tmp_path, monkeypatch):
-    """Two tasks; each method killed in its second: each rerun reads back the finished methods (with the autoencoder
-    sequence they trained), resumes the killed one after its first task (its buffer, its random-number generator,
-    the generator in training and its copy), and ends where an uninterrupted run ends, bit for bit."""
+    """Two tasks, half of the generators' replay drawn at the starts; each method killed in its second: each rerun
+    reads back the finished methods (with the generator sequence they trained), resumes the killed one after its
+    first task (its buffer, its random-number generator, the generator in training and its copy), and ends where an
+    uninterrupted run ends, bit for bit."""
     from aesampling.io.resume import TaskCheckpoint
 
     split = tasks.split_tasks(digits, 5)[:2]
     settings = protocol.Settings(iterations=3, batch_size=16, replay_batch=16, buffer_per_class=2, lam=0.1,
-                                 autoencoder_units=(16,), autoencoder_activation="tanh")
-    methods = ("reinjection", "reinjection_buffer", "vae", "moments_noise")
+                                 start_share=0.5, autoencoder_units=(16,), autoencoder_activation="tanh")
+    methods = ("reinjection", "reinjection_buffer", "vae_distill_moments", "moments_noise")
 
     def run(folder):
         one = protocol.Run(split, 10, settings, seed=3)
@@ -372,7 +402,7 @@ def test_a_killed_run_resumes_at_the_task_it_was_in_to_the_same_results(digits, 
     timings = ("seconds", "generator_seconds")
     for a, b in zip(whole, resumed):
         assert {k: v for k, v in a.items() if k not in timings} == {k: v for k, v in b.items() if k not in timings}
-    for kind in ("reinjection", "vae"):  # the sequences read back: every copy, every grid
+    for kind in ("reinjection", "vae_moments"):  # the sequences read back: every copy, every grid
         whole_sequence, read_back = uninterrupted.generators[kind], rerun.generators[kind]
         assert len(read_back.copies) == len(read_back.grid) == len(whole_sequence.copies) == 2
         for copy, again in zip(whole_sequence.copies, read_back.copies):

@@ -143,8 +143,9 @@ class Settings:
     # so far in turn, with `start_directions` principal directions of each (StartMoments.by_class).
     chains: ReinjectionConfig = ReinjectionConfig(lam=0.0)
     start_directions: int = REPLAY_START_DIRECTIONS
-    # The share of plain reinjection replay (the learner's and the autoencoder's own) drawn where the chains start,
-    # at the moments and principal directions of each class seen so far in turn, instead of from the chains.
+    # The share of the generator's replay (the learner's and the generator's own) drawn where recommended chains
+    # start, at the moments and principal directions of each class seen so far in turn, instead of from the
+    # generator, for the methods with `Method.start_draws` (reinjection, reinjection_buffer, vae_distill_moments).
     start_share: float = 0.0
     autoencoder_units: tuple[int, ...] = (600, 400, 100, 400, 600)
     autoencoder_activation: str = "relu"

@@ -207,6 +207,12 @@ def _table(summary: pd.DataFrame, config: ClassIncrementalConfig, dataset: str, 
     return "\n".join(lines) + "\n"
 
 
+def _start_share(kind: str, methods: tuple[str, ...], record: dict) -> float:
+    """The share of start draws in the `kind` generator sequence's replay: the run's, where its methods draw them."""
+    draws = any(protocol.METHODS[m].start_draws and protocol.METHODS[m].sequence == kind for m in methods)
+    return record["replay_chains"]["start_share"] if draws else 0.0
+
+
 def _grid_title(kind: str, share: float) -> str:
     if share:
         starts = int(round(protocol.GRID_SAMPLES * share))
@@ -268,7 +274,6 @@ def run_class_incremental(config: ClassIncrementalConfig) -> dict:
         plots.plot_sample_grid(x, labels, out / f"replay_{kind}.png",
                                image_shape=None if spec.uses_features else spec.image_shape, class_names=names,
                                columns=protocol.GRID_SAMPLES, rows=len(grid),
-                               title=_grid_title(kind, record["replay_chains"]["start_share"]
-                                                 if kind in ("reinjection", "vae_moments") else 0.0))
+                               title=_grid_title(kind, _start_share(kind, config.methods, record)))
     storage.write_json(out / "config.json", record)
     return {**record, "table": summary}

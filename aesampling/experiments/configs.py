@@ -408,9 +408,9 @@ class ClassIncrementalConfig:
     # λ of the replay chains: `lam` fixes it; else `lambdas` given, FD chooses it after each task among them
     # (widened beyond an edge where the lowest FD sits on it); neither, the recipe's (`recipes.ReplayChains`: FD
     # among aesampling.continual.REPLAY_FD_LAMBDAS for paper, 0.03 for recommended). `collects`: the collected
-    # states (None: the recipe's), the first of them where λ is fixed. `start_share`: the share of reinjection replay
-    # drawn at the moments and principal directions of each class seen, where recommended chains start (None: the
-    # recipe's, 0 for paper and 0.5 for recommended).
+    # states (None: the recipe's), the first of them where λ is fixed. `start_share`: the share of the generated replay
+    # of reinjection, reinjection_buffer and vae_distill_moments drawn at the moments and principal directions of each
+    # class seen, where recommended chains start (None: the recipe's, 0 for paper and 0.5 for recommended).
     lam: float | None = None
     lambdas: tuple[float, ...] | None = None
     collects: tuple[str, ...] | None = None
@@ -433,6 +433,9 @@ class ClassIncrementalConfig:
         from aesampling.continual.protocol import METHODS
 
         unknown = [m for m in self.methods if m not in METHODS]
+        if "reinjection_moments" in unknown:
+            raise UserInputError("reinjection_moments is now `methods` reinjection with `start_share` 0.5 (the "
+                                 "recommended recipe's): name reinjection instead")
         if unknown or not self.methods or len(set(self.methods)) != len(self.methods):
             raise UserInputError(f"`methods` must be distinct names among {', '.join(METHODS)}; got "
                                  f"{', '.join(self.methods) or 'none'}")
@@ -451,7 +454,7 @@ class ClassIncrementalConfig:
             raise UserInputError(f"`collects` must name some of {', '.join(COLLECT_MODES)}, got {list(self.collects)}")
         recipes.recipe(self.recipe)
         if self.start_share is not None and not 0 <= self.start_share < 1:
-            raise UserInputError(f"`start_share` must be at least 0 and below 1 (1 would replay no reinjection "
+            raise UserInputError(f"`start_share` must be at least 0 and below 1 (1 would replay no generator "
                                  f"sample), got {self.start_share!r}")
         if not is_integer(self.start_directions) or self.start_directions < 0:
             raise UserInputError(f"`start_directions` must be an integer >= 0, got {self.start_directions!r}")
