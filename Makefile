@@ -122,20 +122,22 @@ WEIGHTS_TAG := $(if $(filter imagenet none,$(RESNET_WEIGHTS)),$(RESNET_WEIGHTS),
 
 .PHONY: install test demo $(DATASETS) bench gpu-check clean FORCE $(DATASETS:%=%_seeds)
 
+# --no-compile: Python byte-compiles the modules a run imports, when it first imports them, instead of pip compiling
+# every file of TensorFlow and JAX at install.
 $(STAMP): setup.py setup.cfg
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[$(EXTRAS)]'
+	$(PY) -m pip install --quiet --no-compile -e '.[$(EXTRAS)]'
 	touch $@
 
 install: $(STAMP)
 
 # The backend-sensitive tests run again on JAX, with tensorflow and tensorflow_datasets made unimportable
-# (tests/without_tensorflow), as on a GPU machine that has JAX and no TensorFlow. The longest files first, so that
-# the two workers end together.
-JAX_TESTS := tests/test_scripts.py tests/test_own_models.py tests/test_balancing.py tests/test_sampling.py \
-  tests/test_resume.py tests/test_stationarity.py tests/test_model_shapes.py tests/test_evaluation.py \
-  tests/test_backend.py
+# (tests/without_tensorflow), as on a GPU machine that has JAX and no TensorFlow: the compiled chains, the
+# train-on-synthetic loop, the whole digits pipeline, resumption, image-shaped and users' models (the class-balanced
+# loop among them). The longest files first, so that the two workers end together.
+JAX_TESTS := tests/test_scripts.py tests/test_own_models.py tests/test_sampling.py tests/test_resume.py \
+  tests/test_model_shapes.py tests/test_evaluation.py tests/test_backend.py
 
 # Two pytest workers (pytest-xdist), each test file on one of them: most tests wait on Python and process start-up,
 # not on both cores.

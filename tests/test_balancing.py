@@ -7,7 +7,6 @@ import keras
 import numpy as np
 import pytest
 
-from aesampling import backend
 from aesampling.sampling import class_balance
 from aesampling.evaluation import learning_curves
 from aesampling.io import storage
@@ -200,7 +199,6 @@ def test_balance_needs_the_classifier_and_one_device(linear_autoencoder):
         is ReinjectionSampler
 
 
-@pytest.mark.skipif(backend.is_jax(), reason="the script's wiring is backend-neutral: the TensorFlow leg covers it")
 def test_sample_script_collects_balanced_classes_and_records_the_fill(digits_models, tmp_path):
     flags = [f"--autoencoder={digits_models / 'ae.keras'}", "--lam=0.1", "--num_samples=800"]
     run_script("sample", *flags, f"--output={tmp_path / 'plain.npz'}")
@@ -227,7 +225,6 @@ def test_sample_script_collects_balanced_classes_and_records_the_fill(digits_mod
     assert len(np.load(tmp_path / "by_class.npz")["x"]) == 800
 
 
-@pytest.mark.skipif(backend.is_jax(), reason="the workflow's wiring is backend-neutral: the TensorFlow leg covers it")
 def test_evaluate_refills_at_the_class_moments_and_draws_noise_there(digits_models, tmp_path):
     """evaluate reads the training data's class moments for refill "class_moments" and for class_moments_bound,
     whose noise lies far closer to the data (FD in C's features) than N(0, I) noise."""
