@@ -122,12 +122,10 @@ WEIGHTS_TAG := $(if $(filter imagenet none,$(RESNET_WEIGHTS)),$(RESNET_WEIGHTS),
 
 .PHONY: install test demo $(DATASETS) bench gpu-check clean FORCE $(DATASETS:%=%_seeds)
 
-# --no-compile: Python byte-compiles the modules a run imports, when it first imports them, instead of pip compiling
-# every file of TensorFlow and JAX at install.
 $(STAMP): setup.py setup.cfg
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet --no-compile -e '.[$(EXTRAS)]'
+	$(PY) -m pip install --quiet -e '.[$(EXTRAS)]'
 	touch $@
 
 install: $(STAMP)
