@@ -14,6 +14,9 @@ The library's compute is written once against Keras 3 (`keras.ops`,
 - `student_trainer`: one Adam step of the student classifier
   (GradientTape and `apply_gradients` on TensorFlow; `stateless_call`,
   `jax.value_and_grad` and `optimizer.stateless_apply` on JAX);
+- `block_trainer`: K steps of a compiled model's own `train_step` in one
+  compiled call (a `tf.function` loop on TensorFlow; `jax.lax.scan` over the
+  stateless step on JAX);
 - `describe` and `accelerators`: the backend, its version and its devices;
 - `make_deterministic`: op determinism.
 
@@ -243,3 +246,48 @@ def student_trainer(student, optimizer, loss):
     optimizer.build(student.trainable_variables)
     cls = _JaxTrainer if is_jax() else _TensorFlowTrainer
     return cls(student, optimizer, loss)
+
+
+def block_trainer(model) -> Callable:
+    """`train(xs, ys, sample_weights=None)`: K steps of a compiled Keras model in one compiled call.
+
+    The K batches come stacked on a leading axis, xs of shape (K, rows, ...), ys likewise, sample_weights (K, rows)
+    or None; step k is the model's own `train_step` on (xs[k], ys[k], sample_weights[k]), the step that
+    `model.train_on_batch` takes (on the CPU, the same weights to the bit as K calls of it), and the result is left
+    in the model's variables. One call per block spares the per-call work of `train_on_batch` (gathering and
+    writing back every variable, converting the batch), a quarter of a small MLP's step on two CPU cores.
+    """
+    if not model.optimizer.built:
+        model.optimizer.build(model.trainable_variables)
+    if is_jax():
+        import jax
+
+        def groups():
+            return (model.trainable_variables, model.non_trainable_variables, model.optimizer.variables,
+                    model.metrics_variables)
+
+        def run(state, data):
+            return jax.lax.scan(lambda carry, step: (model.train_step(carry, step)[1], None), state, data)[0]
+
+        compiled = jax.jit(run)
+
+        def train(xs, ys, sample_weights=None):
+            data = (xs, ys) if sample_weights is None else (xs, ys, sample_weights)
+            state = compiled(tuple([v.value for v in group] for group in groups()), data)
+            for group, values in zip(groups(), state):
+                for variable, value in zip(group, values):
+                    variable.assign(value)
+
+        return train
+    import tensorflow as tf
+
+    def run(data):
+        for k in tf.range(tf.shape(data[0])[0]):
+            model.train_step(tuple(part[k] for part in data))
+
+    compiled = tf.function(run, jit_compile=bool(model.jit_compile))
+
+    def train(xs, ys, sample_weights=None):
+        compiled((xs, ys) if sample_weights is None else (xs, ys, sample_weights))
+
+    return train

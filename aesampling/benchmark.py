@@ -200,27 +200,52 @@ def train_on_synthetic(autoencoder, classifier, chains: int, *, fused: bool, jit
 def replay_cost(autoencoder, decoder, teacher, *, batch: int = 128, chunk: int = 12_800, lam: float = 0.1,
                 min_seconds: float = 1.0) -> list[dict]:
     """Seconds per class-incremental learning step to draw `batch` replayed samples and label them with the previous
-    learner, as aesampling.continual does (`chunk` samples drawn at a time, `protocol.LABEL_BLOCK` steps' samples
+    learner, as aesampling.continual does (`chunk` samples drawn at a time, `protocol.STEP_BLOCK` steps' samples
     labelled in one pass; the seconds of labelling each step's apart beside them): reinjection of `autoencoder`
     (B = 50, R = 10, b = 2) against the VAE `decoder` of generative replay, side by side."""
-    from aesampling.continual.protocol import LABEL_BLOCK
+    from aesampling.continual.protocol import STEP_BLOCK
 
     sampler = ReinjectionSampler(autoencoder, ReinjectionConfig(lam=lam), seed=0)
     restarts = math.ceil(chunk / sampler.config.samples_per_restart)
     latent = int(decoder.inputs[0].shape[-1])
     z = np.random.default_rng(0).standard_normal((chunk, latent)).astype(np.float32)
-    x = np.zeros((batch * LABEL_BLOCK, int(teacher.inputs[0].shape[-1])), np.float32)
+    x = np.zeros((batch * STEP_BLOCK, int(teacher.inputs[0].shape[-1])), np.float32)
     draws = {"reinjection": lambda: sampler.restarts(0, restarts),
              "vae": lambda: decoder.predict(z, batch_size=4096, verbose=0)}
-    label = best_seconds(lambda: teacher.predict_on_batch(x), min_seconds=min_seconds) / LABEL_BLOCK
+    label = best_seconds(lambda: teacher.predict_on_batch(x), min_seconds=min_seconds) / STEP_BLOCK
     label_each_step = best_seconds(lambda: teacher.predict_on_batch(x[:batch]), min_seconds=min_seconds)
     rows = []
     for generator, draw in draws.items():
         per_step = best_seconds(draw, min_seconds=min_seconds) * batch / chunk
         rows.append({"generator": generator, "draw_seconds_per_step": per_step,
                      "label_seconds_per_step": label, "seconds_per_step": per_step + label,
-                     "label_each_step_seconds": label_each_step, "label_block": LABEL_BLOCK})
+                     "label_each_step_seconds": label_each_step, "label_block": STEP_BLOCK})
     return rows
+
+
+def learner_steps(learner, *, rows: int = 256, min_seconds: float = 1.0) -> list[dict]:
+    """Seconds per Adam step of the class-incremental learner on `rows` examples (128 current + 128 replayed), as
+    aesampling.continual trains it (`protocol.STEP_BLOCK` steps in one compiled call, backend.block_trainer) beside
+    one `train_on_batch` call per step, on random inputs and one-hot targets [p_1 .. p_C, T = 1]."""
+    from aesampling.continual.protocol import STEP_BLOCK
+
+    rng = np.random.default_rng(0)
+    classes = int(learner.output_shape[-1])
+    x = rng.random((STEP_BLOCK, rows, int(learner.inputs[0].shape[-1])), dtype=np.float32)
+    y = np.zeros((STEP_BLOCK, rows, classes + 1), np.float32)
+    y[:, np.arange(rows), rng.integers(0, classes, rows)] = 1.0
+    y[..., -1] = 1.0
+    weights = np.ones((STEP_BLOCK, rows), np.float32)
+    train = backend.block_trainer(learner)
+
+    def block():
+        train(x, y, weights)
+        ops.convert_to_numpy(learner.trainable_variables[0].value)  # waits for the call to finish
+
+    each = best_seconds(lambda: learner.train_on_batch(x[0], y[0], sample_weight=weights[0]), min_seconds=min_seconds)
+    blocked = best_seconds(block, min_seconds=min_seconds) / STEP_BLOCK
+    return [{"steps_per_call": 1, "rows": rows, "seconds_per_step": each},
+            {"steps_per_call": STEP_BLOCK, "rows": rows, "seconds_per_step": blocked}]
 
 
 def autoencoder_training(autoencoder, examples: int, *, batch_size: int = 128, epochs: int = 1) -> dict:

@@ -60,6 +60,14 @@ def render_markdown(results: dict, kind: str) -> str:
             lines.append(f"| {r['generator']} | {1000 * r['draw_seconds_per_step']:.2f} | "
                          f"{1000 * r['label_seconds_per_step']:.2f} | {1000 * r['seconds_per_step']:.2f} | "
                          f"{r['seconds_per_step'] / vae:.2f}x | {'-' if each is None else f'{1000 * each:.2f}'} |")
+    steps = results.get("learner_steps") or []
+    if steps:
+        one = next(r["seconds_per_step"] for r in steps if r["steps_per_call"] == 1)
+        lines += ["", f"## Class-incremental learner step (MLP 400-400, Adam, {steps[0]['rows']} examples a step)", "",
+                  "| steps per compiled call | ms/step | speed-up over one call per step |", "|---|---|---|"]
+        for r in steps:
+            lines.append(f"| {r['steps_per_call']} | {1000 * r['seconds_per_step']:.2f} | "
+                         f"{one / r['seconds_per_step']:.2f}x |")
     memory_model = results.get("sample_memory_model", "deep_ae")
     if results.get("sample_memory"):
         lines += ["", f"## Peak memory of `scripts/sample.py` ({memory_model}, streamed to disk)", "",

@@ -190,6 +190,9 @@ def main():
     learner = networks.build_learner(784, 10)
     results["replay"] = benchmark.replay_cost(float32_models[names[0]], decoder, learner, min_seconds=seconds)
     results["replay_model"] = names[0]
+    results["learner_steps"] = benchmark.learner_steps(learner, min_seconds=seconds)
+    for row in results["learner_steps"]:
+        logging.info("learner, %d steps a call: %.2f ms per step", row["steps_per_call"], 1000 * row["seconds_per_step"])
     for row in results["replay"]:
         logging.info("replay %s: %.2f ms per learning step", row["generator"], 1000 * row["seconds_per_step"])
 

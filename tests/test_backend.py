@@ -123,3 +123,36 @@ def test_a_model_saved_on_one_backend_loads_on_the_other(tmp_path):
                             capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]
     np.testing.assert_allclose(np.load(tmp_path / "out.npy"), model.predict(x, verbose=0), rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("model", ["learner", "vae"])
+def test_a_block_of_steps_in_one_call_trains_as_one_train_on_batch_call_per_step(model):
+    """K steps of backend.block_trainer leave every variable (the optimizer's and a VAE's noise state included) where
+    K calls of train_on_batch leave them, with sample weights and without."""
+    from aesampling.continual import networks
+
+    def build():
+        keras.utils.set_random_seed(4)
+        if model == "learner":
+            return networks.build_learner(12, 5, units=(8,))
+        return networks.build_vae(12, seed=3)[0]
+
+    rng = np.random.default_rng(0)
+    x = rng.random((4, 6, 12), dtype=np.float32)
+    y = x if model == "vae" else np.eye(6, dtype=np.float32)[rng.integers(0, 5, (4, 6))]
+    if model == "learner":
+        y[..., -1] = 1.0  # targets [p_1 .. p_5, T = 1]
+    weights = rng.random((4, 6), dtype=np.float32)
+    for w in (weights, None):
+        each, blocked = build(), build()
+        for k in range(4):
+            each.train_on_batch(x[k], y[k], sample_weight=None if w is None else w[k])
+        train = backend.block_trainer(blocked)
+        train(x[:3], y[:3], None if w is None else w[:3])
+        train(x[3:], y[3:], None if w is None else w[3:])
+        variables = [(a, b) for a, b in zip([*each.variables, *each.optimizer.variables],
+                                            [*blocked.variables, *blocked.optimizer.variables], strict=True)]
+        assert int(keras.ops.convert_to_numpy(blocked.optimizer.iterations)) == 4
+        for a, b in variables:
+            np.testing.assert_array_equal(keras.ops.convert_to_numpy(a.value), keras.ops.convert_to_numpy(b.value),
+                                          err_msg=a.path)

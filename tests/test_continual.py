@@ -195,7 +195,7 @@ def test_replay_labelled_a_block_at_a_time_is_the_replay_labelled_step_by_step(t
     teacher = networks.build_learner(64, 10)
 
     def steps(block, name):
-        monkeypatch.setattr(protocol, "LABEL_BLOCK", block)
+        monkeypatch.setattr(protocol, "STEP_BLOCK", block)
         buffer = replay.Buffer(2, seed=0)
         buffer.keep(two_tasks[0].x_train, two_tasks[0].y_train)
         source, noise = np.random.default_rng(1), np.random.default_rng(2)

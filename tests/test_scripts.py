@@ -366,6 +366,8 @@ def test_benchmark_script_at_tiny_size(tmp_path):
     assert all(r["seconds_per_step"] > r["label_seconds_per_step"] > 0 and r["label_each_step_seconds"] > 0
                for r in figures["replay"])
     assert "| reinjection |" in (tmp_path / "test.md").read_text()
+    assert [r["steps_per_call"] for r in figures["learner_steps"]] == [1, 100]
+    assert all(r["seconds_per_step"] > 0 for r in figures["learner_steps"])
     assert [r["num_samples"] for r in figures["sample_memory"]] == ([100] if full else [])
     if full:
         assert figures["feature_extraction"]["images_per_s"] > 0

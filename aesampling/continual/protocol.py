@@ -52,6 +52,7 @@ import keras
 import numpy as np
 from absl import logging
 
+from aesampling import backend
 from aesampling.continual import REPLAY_FD_LAMBDAS, REPLAY_START_DIRECTIONS, networks, replay
 from aesampling.io.resume import TaskCheckpoint
 from aesampling.continual.tasks import Task, TaskStream
@@ -65,7 +66,9 @@ LEARNER_STREAM, GENERATOR_STREAM = 0, 1
 START_DRAWS_STREAM = 11  # keys the start draws mixed into a generator's samples, apart from the chains' own
 DRAW_CHUNK = 12_800
 GRID_SAMPLES = 10
-LABEL_BLOCK = 100  # replay steps whose generated inputs the previous learner labels in one pass
+# Steps taken as one block: the previous learner labels a block's generated replay in one pass, and the learner
+# and the generators train on a block's batches in one compiled call (backend.block_trainer).
+STEP_BLOCK = 100
 
 
 @dataclasses.dataclass(frozen=True)
@@ -310,7 +313,7 @@ class Run:
     def _replay_steps(self, method: Method, t: int, draws, buffer, noise: np.random.Generator, teacher):
         """For each of task t's steps, the replayed inputs and their targets (two empty lists at t = 1 or without
         replay): round(buffer_share · m) buffer examples, then the rest generated and labelled by the previous
-        learner, `LABEL_BLOCK` steps at a time, so that it labels a block's inputs in one pass. Each source is
+        learner, `STEP_BLOCK` steps at a time, so that it labels a block's inputs in one pass. Each source is
         drawn from in step order, so the inputs are those of labelling step by step."""
         settings = self.settings
         if t == 1 or not (method.generator or method.buffer_share):
@@ -319,8 +322,8 @@ class Run:
         past = _seen(self.tasks, t - 1)
         from_buffer = int(round(settings.replay_batch * method.buffer_share))
         generated = settings.replay_batch - from_buffer
-        for first in range(0, settings.iterations, LABEL_BLOCK):
-            steps = min(LABEL_BLOCK, settings.iterations - first)
+        for first in range(0, settings.iterations, STEP_BLOCK):
+            steps = min(STEP_BLOCK, settings.iterations - first)
             kept = [buffer.batch(from_buffer, self.num_classes) for _ in range(steps)] if from_buffer else []
             if generated:
                 x = np.concatenate([noise.standard_normal((generated, self.input_dim)).astype(np.float32)
@@ -333,17 +336,22 @@ class Run:
                     parts.append((x[rows], labels[rows]))
                 yield [inputs for inputs, _ in parts], [targets for _, targets in parts]
 
-    def _train_generator(self, kind: str, model, t: int, served: dict, teacher) -> None:
-        """Task t's steps of a generator: the current batch, plus its own copy's samples from task t - 1."""
+    def _train_generator(self, kind: str, model, train, t: int, served: dict, teacher) -> None:
+        """Task t's steps of a generator (`train`: its block trainer): the current batch, plus its own copy's
+        samples from task t - 1."""
         stream = self._stream(t, GENERATOR_STREAM, joint=False)
         own = self._draws(kind, t - 1, _key(self.seed, t), teacher) if t > 1 else None
-        for _ in range(self.settings.iterations):
-            x = stream.batch(self.settings.batch_size)[0]
-            replayed = own.take(self.settings.replay_batch) if own is not None else x[:0]
-            rows = np.concatenate([x, replayed])
-            model.train_on_batch(shapes.fit_rows(rows, shapes.input_shape(model), "the task's images"),
-                                 shapes.fit_rows(rows, shapes.output_shape(model), "the task's images"),
-                                 sample_weight=self._weights(t, len(x), len(replayed)))
+
+        def steps():
+            for _ in range(self.settings.iterations):
+                x = stream.batch(self.settings.batch_size)[0]
+                replayed = own.take(self.settings.replay_batch) if own is not None else x[:0]
+                rows = np.concatenate([x, replayed])
+                yield (shapes.fit_rows(rows, shapes.input_shape(model), "the task's images"),
+                       shapes.fit_rows(rows, shapes.output_shape(model), "the task's images"),
+                       self._weights(t, len(x), len(replayed)))
+
+        _train_in_blocks(train, steps())
         served[f"{kind}_generator"] = {"examples": stream.served, "classes": sorted(stream.served_classes)}
 
     def _end_generator_task(self, kind: str, sampled, learner, t: int) -> None:
@@ -402,6 +410,8 @@ class Run:
         kind = method.sequence
         trains_generator = kind is not None and kind not in self.generators
         generator = self._new_generator(kind) if trains_generator else None
+        train_learner = backend.block_trainer(learner)
+        train_generator = backend.block_trainer(generator[0]) if trains_generator else None
         if trains_generator:
             self.generators[kind] = GeneratorSequence(start_share=settings.start_share if method.start_draws else 0.0)
         buffer = replay.Buffer(settings.buffer_per_class, self.seed) if method.buffer_share else None
@@ -434,7 +444,7 @@ class Run:
             task_served = {}
             if trains_generator:
                 clock = time.perf_counter()
-                self._train_generator(kind, generator[0], t, task_served, teacher)
+                self._train_generator(kind, generator[0], train_generator, t, task_served, teacher)
                 generator_seconds += time.perf_counter() - clock
             stream = self._stream(t, LEARNER_STREAM, method.joint)
             draws = None
@@ -442,13 +452,16 @@ class Run:
                 draws = self._draws(kind, t - 1, _key(self.seed, 100 + t), teacher)
             elif t > 1 and method.generator == "moments_noise":  # drawn from `noise`, whose state checkpoints keep
                 draws = self._moments_noise(t - 1, noise, DRAW_CHUNK)
-            for replayed_x, replayed_targets in self._replay_steps(method, t, draws, buffer, noise, teacher):
-                x, y = stream.batch(settings.batch_size)
-                parts = [x, *replayed_x]
-                targets = [replay.one_hot_targets(y, self.num_classes), *replayed_targets]
-                replayed = sum(len(p) for p in parts[1:])
-                learner.train_on_batch(np.concatenate(parts), np.concatenate(targets),
-                                       sample_weight=self._weights(t, len(x), replayed))
+
+            def steps():
+                for replayed_x, replayed_targets in self._replay_steps(method, t, draws, buffer, noise, teacher):
+                    x, y = stream.batch(settings.batch_size)
+                    parts = [x, *replayed_x]
+                    targets = [replay.one_hot_targets(y, self.num_classes), *replayed_targets]
+                    replayed = sum(len(p) for p in parts[1:])
+                    yield np.concatenate(parts), np.concatenate(targets), self._weights(t, len(x), replayed)
+
+            _train_in_blocks(train_learner, steps())
             accuracies.append(self.accuracy(learner, t))
             teacher = networks.frozen_copy(learner)
             if trains_generator:
@@ -510,6 +523,24 @@ class Run:
         sequence.seconds = saved["seconds"]
         if "result" not in meta:
             _restore(generator[0], "generator", arrays)
+
+
+def _train_in_blocks(train, steps) -> None:
+    """Hands `train` (a backend.block_trainer) the (inputs, targets, sample weights or None) of successive steps of
+    one shape, stacked `STEP_BLOCK` steps at a time."""
+    block = []
+    for step in steps:
+        block.append(step)
+        if len(block) == STEP_BLOCK:
+            _train_block(train, block)
+            block = []
+    if block:
+        _train_block(train, block)
+
+
+def _train_block(train, block: list) -> None:
+    x, y, weights = zip(*block)
+    train(np.stack(x), np.stack(y), None if weights[0] is None else np.stack(weights))
 
 
 def _variables(model, optimizer: bool) -> list:
