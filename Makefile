@@ -141,9 +141,15 @@ JAX_TESTS := tests/test_scripts.py tests/test_own_models.py tests/test_sampling.
 # not on both cores.
 PYTEST := $(PY) -m pytest -n 2 --dist loadfile
 
+# The JAX leg shares one compilation cache between its processes (the scripts' stages compile the same programs),
+# made empty at each run.
+JAX_TEST_CACHE := build/test-jax-cache
+
 test: $(STAMP)
 	$(PYTEST)
-	KERAS_BACKEND=jax PYTHONPATH=tests/without_tensorflow $(PYTEST) $(JAX_TESTS)
+	rm -rf $(JAX_TEST_CACHE)
+	KERAS_BACKEND=jax JAX_COMPILATION_CACHE_DIR=$(CURDIR)/$(JAX_TEST_CACHE) JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS=0 \
+	  PYTHONPATH=tests/without_tensorflow $(PYTEST) $(JAX_TESTS)
 
 # Speed of the sampler and of train-on-synthetic on this machine -> results/benchmarks/<machine kind>.{md,json}
 BENCH_ARGS ?=
