@@ -111,7 +111,6 @@ METHODS = {
     "vae_distill": Method(generator="vae"),
     "vae_distill_moments": Method(generator="vae", start_draws=True),
 }
-VAE_SEQUENCES = ("vae", "vae_moments")
 
 
 # Where the replay chains start, by the chain settings' start: what a run's records and its checkpoints' fingerprint
@@ -161,8 +160,10 @@ class Settings:
 class GeneratorSequence:
     """A generator's copies from the end of each task (and the chain settings of each, for reinjection), the seconds
     its training took, a few samples of each copy labelled by the learner of that task, and the share of its
-    samples replaced by start draws (`Settings.start_share`)."""
+    samples replaced by start draws (`Settings.start_share`). `generator`: "reinjection" (an autoencoder sampled
+    by reinjection) or "vae" (a VAE's decoder)."""
 
+    generator: str = "reinjection"
     start_share: float = 0.0
     copies: list = dataclasses.field(default_factory=list)
     chains: list = dataclasses.field(default_factory=list)
@@ -267,7 +268,7 @@ class Run:
         balance_by = (past_class_probabilities(learner, _seen(self.tasks, t), self.input_dim)
                       if kind == "balanced_reinjection" else None)
         sequence = self.generators[kind]
-        moments = None if kind in VAE_SEQUENCES else self.start_moments(t)
+        moments = None if sequence.generator == "vae" else self.start_moments(t)
         draws = _sampler_draws(sequence, t, self.input_dim, seed, moments, chunk, balance_by)
         if not sequence.start_share:
             return draws
@@ -360,7 +361,7 @@ class Run:
         sequence = self.generators[kind]
         copy = networks.frozen_copy(sampled)
         sequence.copies.append(copy)
-        if kind not in VAE_SEQUENCES:
+        if sequence.generator == "reinjection":
             sequence.chains.append(self._chain_settings(copy, learner, t))
         x = self._draws(kind, t, _key(self.seed, 500 + t), learner, chunk=GRID_SAMPLES).take(GRID_SAMPLES)
         seen = np.asarray(_seen(self.tasks, t))
@@ -381,10 +382,11 @@ class Run:
                                         moments=self.start_moments(t))
         return chosen
 
-    def _new_generator(self, kind: str) -> tuple:
-        """(the model trained, the model sampled): the autoencoder twice, or the VAE and its decoder."""
+    def _new_generator(self, generator: str) -> tuple:
+        """(the model trained, the model sampled): the autoencoder twice (`generator` "reinjection"), or the VAE and
+        its decoder ("vae")."""
         keras.utils.set_random_seed(_key(self.seed, 1))
-        if kind not in VAE_SEQUENCES:
+        if generator == "reinjection":
             settings = self.settings
             if settings.autoencoder is not None:
                 autoencoder = networks.fresh_autoencoder(settings.autoencoder, learning_rate=settings.learning_rate)
@@ -409,11 +411,12 @@ class Run:
                                          units=settings.learner_units, activation=settings.learner_activation)
         kind = method.sequence
         trains_generator = kind is not None and kind not in self.generators
-        generator = self._new_generator(kind) if trains_generator else None
+        generator = self._new_generator(method.generator) if trains_generator else None
         train_learner = backend.block_trainer(learner)
         train_generator = backend.block_trainer(generator[0]) if trains_generator else None
         if trains_generator:
-            self.generators[kind] = GeneratorSequence(start_share=settings.start_share if method.start_draws else 0.0)
+            self.generators[kind] = GeneratorSequence(method.generator,
+                                                      start_share=settings.start_share if method.start_draws else 0.0)
         buffer = replay.Buffer(settings.buffer_per_class, self.seed) if method.buffer_share else None
         noise = np.random.default_rng((self.seed, 3))
         teacher, accuracies, served, generator_seconds, earlier_seconds = None, [], [], 0.0, 0.0
@@ -491,7 +494,7 @@ class Run:
                   "generator_seconds": self.generators[kind].seconds if kind else 0.0, "served": served,
                   "buffer_examples": len(buffer) if buffer is not None else 0,
                   "chains": [dataclasses.asdict(c) for c in self.generators[kind].chains]
-                  if kind not in (None, *VAE_SEQUENCES) else None}
+                  if method.generator == "reinjection" else None}
         if checkpoint is not None:
             meta, arrays = {"result": result}, {}
             if trains_generator:
