@@ -53,13 +53,20 @@ def render_markdown(results: dict, kind: str) -> str:
         block = replay[0].get("label_block", 1)
         lines += ["", f"## Replay cost per class-incremental step (128 samples drawn and labelled; "
                       f"{results.get('replay_model', 'deep_ae')} by reinjection against a 400-400 VAE decoder)", "",
-                  f"| generator | draw ms/step | label ms/step ({block} steps a pass) | total ms/step | ratio to the VAE "
-                  "| label ms/step, each step apart |", "|---|---|---|---|---|---|"]
+                  f"| generator | recipe's chains | share drawn at the starts | draw ms/step | "
+                  f"label ms/step ({block} steps a pass) | total ms/step | ratio to the VAE | "
+                  "label ms/step, each step apart | kept between tasks |", "|---|---|---|---|---|---|---|---|---|"]
         for r in replay:
             each = r.get("label_each_step_seconds")
-            lines.append(f"| {r['generator']} | {1000 * r['draw_seconds_per_step']:.2f} | "
+            chains = f"{r['recipe']}: {r['chains']}" if r.get("chains") else "-"
+            kept = f"{r['kept_bytes'] / 2**20:.2f} MiB" if "kept_bytes" in r else "-"
+            lines.append(f"| {r['generator']} | {chains} | {r.get('start_share', 0.0):.0%} | "
+                         f"{1000 * r['draw_seconds_per_step']:.2f} | "
                          f"{1000 * r['label_seconds_per_step']:.2f} | {1000 * r['seconds_per_step']:.2f} | "
-                         f"{r['seconds_per_step'] / vae:.2f}x | {'-' if each is None else f'{1000 * each:.2f}'} |")
+                         f"{r['seconds_per_step'] / vae:.2f}x | {'-' if each is None else f'{1000 * each:.2f}'} | "
+                         f"{kept} |")
+        lines += ["", "Kept between tasks, besides the previous learner: the generator's weights (float32), and for "
+                      "chains that start at the class moments the statistics of 10 classes they start from."]
     steps = results.get("learner_steps") or []
     if steps:
         one = next(r["seconds_per_step"] for r in steps if r["steps_per_call"] == 1)

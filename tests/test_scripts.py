@@ -362,7 +362,11 @@ def test_benchmark_script_at_tiny_size(tmp_path):
     xla = {True} if backend.is_jax() else {True, False}
     assert {(r["fused"], r["xla"]) for r in figures["train_step"]} == {(f, x) for f in (True, False) for x in xla}
     assert figures["autoencoder_training"][0]["examples_per_s"] > 0
-    assert [r["generator"] for r in figures["replay"]] == ["reinjection", "vae"]
+    assert [(r["generator"], r["recipe"]) for r in figures["replay"]] == [
+        ("reinjection", "paper"), ("reinjection", "recommended"), ("vae", None)]
+    kept = {r["recipe"]: r["kept_bytes"] for r in figures["replay"]}
+    # the recommended chains also keep 10 classes' moments and 16 principal directions: (16 + 2)·784 + 16 numbers each
+    assert kept["recommended"] - kept["paper"] == 4 * 10 * (18 * 784 + 16)
     assert all(r["seconds_per_step"] > r["label_seconds_per_step"] > 0 and r["label_each_step_seconds"] > 0
                for r in figures["replay"])
     assert "| reinjection |" in (tmp_path / "test.md").read_text()
