@@ -15,7 +15,7 @@ def render_markdown(results: dict, kind: str) -> str:
     lines = [
         f"# Benchmark: {kind}",
         "",
-        f"Made by `{results['command']}` on {results['date']}.",
+        f"Made by `{results['command']}` at code {results.get('code') or 'not a git checkout'} on {results['date']}.",
         f"Machine: {machine['processor']}, {machine['cpu_count']} CPUs, GPUs: {gpus}; "
         f"Keras {machine['keras']} on {machine['backend']} {machine['backend_version']}.",
         "",

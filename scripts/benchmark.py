@@ -35,7 +35,7 @@ from aesampling.io import storage
 from aesampling.models import presets
 from aesampling.models import fitting
 from aesampling.errors import UserInputError
-from aesampling.experiments import machine_description
+from aesampling.experiments import machine_description, records
 
 flags.DEFINE_string("output_dir", "results/benchmarks", "Folder for <kind>.md and <kind>.json.")
 flags.DEFINE_string("kind", None, "Name of the machine kind in the file names (default: derived from the hardware).")
@@ -137,7 +137,7 @@ def main():
     classifier = fitting.build_classifier_from_preset(mnist.classifier, 784, 10)
     seconds = FLAGS.min_seconds
     xla_choices = (True,) if on_jax else (False, True)  # jax.jit always compiles with XLA
-    results = {"machine": machine, "command": shlex.join(["python", *sys.argv]),
+    results = {"machine": machine, "command": shlex.join(["python", *sys.argv]), "code": records.code_version(),
                "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")}
 
     size = FLAGS.matmul_size or (8192 if on_gpu else 2048)

@@ -335,6 +335,7 @@ def test_user_mistakes_give_one_line_errors(script, flags, message):
 
 def test_benchmark_script_at_tiny_size(tmp_path):
     from aesampling import backend
+    from aesampling.experiments import records
 
     # The memory probe (a fresh interpreter) and ResNet50 are backend-neutral: the TensorFlow leg covers them,
     # and make test's JAX leg skips them to stay within its time.
@@ -352,7 +353,7 @@ def test_benchmark_script_at_tiny_size(tmp_path):
     figures = json.loads((tmp_path / "test.json").read_text())
     assert set(figures["roofline_gflops"]) == {"float32", "bfloat16"}
     assert all(v > 0 for v in figures["roofline_gflops"].values())
-    assert figures["machine"]["backend"] == backend.name()
+    assert figures["machine"]["backend"] == backend.name() and figures["code"] == records.code_version()
     variants = {(r["model"], r["dtype"], r["chains"], r.get("variant"), r["xla"]) for r in figures["sampler"]}
     for dtype in ("float32", "bfloat16"):
         assert ("shallow_ae", dtype, 8, None, True) in variants
