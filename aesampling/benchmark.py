@@ -197,15 +197,18 @@ def train_on_synthetic(autoencoder, classifier, chains: int, *, fused: bool, jit
             "gflops": flops / seconds / 1e9}
 
 
-def replay_cost(autoencoder, decoder, teacher, *, batch: int = 128, chunk: int = 12_800, classes: int = 10,
+def replay_cost(autoencoder, vae, decoder, teacher, *, batch: int = 128, chunk: int = 12_800, classes: int = 10,
                 min_seconds: float = 1.0) -> list[dict]:
     """Seconds per class-incremental learning step to draw `batch` replayed samples and label them with the previous
     learner, as aesampling.continual does, side by side: reinjection of `autoencoder` with each recipe's replay
     chains (recipes.ReplayChains; the paper's from N(0, I), the recommended ones from `classes` classes' moments and
     principal directions, with their share of draws at those starts) against the VAE `decoder` of generative
-    replay. `chunk` samples are drawn at a time and `protocol.STEP_BLOCK` steps' samples labelled in one pass (the
-    seconds of labelling each step's apart beside them). Each row also gives what the replay keeps between tasks
-    besides the learner: the generator's weights, and the class statistics its draws start from (float32)."""
+    replay (`vae` the VAE it belongs to). `chunk` samples are drawn at a time, from N(0, I) draws of numpy made in
+    the timed call as the harness makes them, and `protocol.STEP_BLOCK` steps' samples labelled in one pass (the
+    seconds of labelling each step's apart beside them). Each row also gives the numbers the replay keeps between
+    tasks besides the learner, as float32 bytes: the generator in training (the autoencoder; the whole VAE) and
+    the copy replay is drawn from (the autoencoder; the decoder), and the class statistics the draws start from
+    (`Adam`'s state of the generator in training, twice its weights, left out)."""
     from aesampling.continual import REPLAY_START_DIRECTIONS
     from aesampling.continual.protocol import STEP_BLOCK
     from aesampling.experiments import recipes
@@ -215,14 +218,23 @@ def replay_cost(autoencoder, decoder, teacher, *, batch: int = 128, chunk: int =
     rng = np.random.default_rng(0)
     moments = StartMoments.by_class(rng.random((classes * 40, n), dtype=np.float32), np.repeat(np.arange(classes), 40),
                                     directions=REPLAY_START_DIRECTIONS)
-    statistics = sum(np.asarray(part).size for part in (moments.mean, moments.std, moments.directions, moments.spread))
+    statistics = sum(np.asarray(part).size for part in (moments.mean, moments.std, moments.directions, moments.spread)
+                     if part is not None)
     starts = Chains(None, ReinjectionConfig(lam=0.0, start=MOMENTS_START), seed=0, input_dim=n, start=moments)
-    z = rng.standard_normal((chunk, n)).astype(np.float32)
-    latent = rng.standard_normal((chunk, int(decoder.inputs[0].shape[-1]))).astype(np.float32)
+    latent = int(decoder.inputs[0].shape[-1])
     x = np.zeros((batch * STEP_BLOCK, n), np.float32)
     label = best_seconds(lambda: teacher.predict_on_batch(x), min_seconds=min_seconds) / STEP_BLOCK
     label_each_step = best_seconds(lambda: teacher.predict_on_batch(x[:batch]), min_seconds=min_seconds)
-    start_draw = best_seconds(lambda: ops.convert_to_numpy(starts.starting_point(z)), min_seconds=min_seconds) / chunk
+
+    def start_draws():  # as protocol.Run._moments_noise draws them
+        z = rng.standard_normal((chunk, n)).astype(np.float32)
+        return np.asarray(ops.convert_to_numpy(starts.starting_point(z)), np.float32)
+
+    def vae_draws():  # as protocol._sampler_draws draws a VAE's
+        z = rng.standard_normal((chunk, latent)).astype(np.float32)
+        return np.asarray(decoder.predict(z, batch_size=4096, verbose=0), np.float32)
+
+    start_draw = best_seconds(start_draws, min_seconds=min_seconds) / chunk
     rows = []
 
     def row(generator, recipe, chains_config, share, per_sample, kept_numbers):
@@ -230,7 +242,7 @@ def replay_cost(autoencoder, decoder, teacher, *, batch: int = 128, chunk: int =
         rows.append({"generator": generator, "recipe": recipe, "chains": chains_config, "start_share": share,
                      "draw_seconds_per_step": per_step, "label_seconds_per_step": label,
                      "seconds_per_step": per_step + label, "label_each_step_seconds": label_each_step,
-                     "label_block": STEP_BLOCK, "kept_bytes": 4 * kept_numbers})
+                     "label_block": STEP_BLOCK, "kept_bytes": 4 * kept_numbers, "classes": classes})
 
     for recipe in (recipes.RECIPES[recipes.PAPER], recipes.RECIPES[recipes.RECOMMENDED]):
         replay = recipe.replay  # λ does not change the cost: the paper's, chosen by FD in a run, is timed at 0.1
@@ -244,9 +256,9 @@ def replay_cost(autoencoder, decoder, teacher, *, batch: int = 128, chunk: int =
         chains_config = (f"R = {config.reinjections}, b = {config.burn_in}, {config.collect}, "
                          f"λ = {config.lam:g}, from {origin}")
         row("reinjection", recipe.name, chains_config, replay.start_share, per_sample,
-            autoencoder.count_params() + (statistics if config.start == MOMENTS_START else 0))
-    vae = best_seconds(lambda: decoder.predict(latent, batch_size=4096, verbose=0), min_seconds=min_seconds) / chunk
-    row("vae", None, None, 0.0, vae, decoder.count_params())
+            2 * autoencoder.count_params() + (statistics if config.start == MOMENTS_START else 0))
+    row("vae", None, None, 0.0, best_seconds(vae_draws, min_seconds=min_seconds) / chunk,
+        vae.count_params() + decoder.count_params())
     return rows
 
 

@@ -65,12 +65,16 @@ def render_markdown(results: dict, kind: str) -> str:
                          f"{1000 * r['label_seconds_per_step']:.2f} | {1000 * r['seconds_per_step']:.2f} | "
                          f"{r['seconds_per_step'] / vae:.2f}x | {'-' if each is None else f'{1000 * each:.2f}'} | "
                          f"{kept} |")
-        lines += ["", "Kept between tasks, besides the previous learner: the generator's weights (float32), and for "
-                      "chains that start at the class moments the statistics of 10 classes they start from."]
+        lines += ["", "Kept between tasks, besides the previous learner (float32): the generator in training (the "
+                      "autoencoder; the whole VAE) and the copy replay is drawn from (the autoencoder; the VAE's "
+                      "decoder), and for chains that start at the class moments the statistics of "
+                      f"{replay[0].get('classes', 10)} classes they start from; Adam's state of the generator in "
+                      "training (twice its weights) left out."]
     steps = results.get("learner_steps") or []
     if steps:
         one = next(r["seconds_per_step"] for r in steps if r["steps_per_call"] == 1)
-        lines += ["", f"## Class-incremental learner step (MLP 400-400, Adam, {steps[0]['rows']} examples a step)", "",
+        lines += ["", f"## Class-incremental learner step (aesampling.continual's learner, Adam, {steps[0]['rows']} "
+                      "examples a step)", "",
                   "| steps per compiled call | ms/step | speed-up over one call per step |", "|---|---|---|"]
         for r in steps:
             lines.append(f"| {r['steps_per_call']} | {1000 * r['seconds_per_step']:.2f} | "

@@ -187,11 +187,11 @@ def main():
 
     from aesampling.continual import networks
 
-    decoder = networks.build_vae(784, seed=0)[1]
+    vae, decoder = networks.build_vae(784, seed=0)
     learner = networks.build_learner(784, 10)
     # the replay autoencoder of aesampling.continual: the dataset's shallow AE preset by default
     results["replay_model"] = "shallow_ae" if "shallow_ae" in float32_models else names[0]
-    results["replay"] = benchmark.replay_cost(float32_models[results["replay_model"]], decoder, learner,
+    results["replay"] = benchmark.replay_cost(float32_models[results["replay_model"]], vae, decoder, learner,
                                               min_seconds=seconds)
     results["learner_steps"] = benchmark.learner_steps(learner, min_seconds=seconds)
     for row in results["learner_steps"]:

@@ -368,6 +368,7 @@ def test_benchmark_script_at_tiny_size(tmp_path):
     kept = {r["recipe"]: r["kept_bytes"] for r in figures["replay"]}
     # the recommended chains also keep 10 classes' moments and 16 principal directions: (16 + 2)·784 + 16 numbers each
     assert kept["recommended"] - kept["paper"] == 4 * 10 * (18 * 784 + 16)
+    assert kept["paper"] == 4 * 2 * (784 * 32 + 32 + 32 * 784 + 784)  # the shallow AE twice: in training, and its copy
     assert all(r["seconds_per_step"] > r["label_seconds_per_step"] > 0 and r["label_each_step_seconds"] > 0
                for r in figures["replay"])
     assert "| reinjection |" in (tmp_path / "test.md").read_text()
