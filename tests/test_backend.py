@@ -156,3 +156,13 @@ def test_a_block_of_steps_in_one_call_trains_as_one_train_on_batch_call_per_step
         for a, b in variables:
             np.testing.assert_array_equal(keras.ops.convert_to_numpy(a.value), keras.ops.convert_to_numpy(b.value),
                                           err_msg=a.path)
+
+
+def test_a_block_trainer_refuses_models_it_would_have_to_build_inside_its_compiled_call():
+    unbuilt = keras.Sequential([keras.layers.Dense(2)])
+    unbuilt.compile(optimizer="adam", loss="mse")
+    with_metrics = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)])
+    with_metrics.compile(optimizer="adam", loss="mse", metrics=["mae"])
+    for model in (unbuilt, with_metrics):
+        with pytest.raises(ValueError, match="built model compiled without metrics"):
+            backend.block_trainer(model)
