@@ -4,15 +4,21 @@
 #
 #   bash scripts/gpu_check.sh [STAGE] [DATA_DIR]      (make gpu-check DATA_DIR=... runs every stage)
 #
-# STAGE: all (default: bench, then fashion_mnist), bench, fashion_mnist, or seeds (the Fashion-MNIST protocol once
-# per seed in SEEDS, default 0 1 2, summarised as mean ± spread: make fashion_mnist_seeds). It expects, carried in with the working tree
+# STAGE: all (default: bench, then fashion_mnist, then split), bench, fashion_mnist, split (class-incremental split
+# Fashion-MNIST, every replay method over SPLIT_SEEDS, default 0 1 2 3 4, with RECIPE, default recommended: make
+# split_fashion_mnist), or seeds (the Fashion-MNIST protocol once per seed in SEEDS, default 0 1 2, summarised as
+# mean ± spread: make fashion_mnist_seeds). It expects, carried in with the working tree
 # (see docs/backends_and_gpu.md, "Running on a GPU"):
 #   build/wheels/        keras, namex and optree wheels for the machine's Python (pip download, docs/backends_and_gpu.md)
 #   DATA_DIR             the four Fashion-MNIST IDX .gz files (default: build/fashion-mnist)
 # Outputs: results/benchmarks/<gpu>.{md,json}; results/fashion_mnist_gpu/ (table, curves, figures, stage
-# times, the device, comparison_with_cpu.md beside results/fashion_mnist/); results/fashion_mnist_gpu_seeds/; the full run tree stays in build/gpu_results/ (models, samples; not committed).
-# For a rehearsal on a CPU: BENCH_ARGS, SMOKE=1, BENCH_REFERENCE (the benchmark goes to its benchmarks/), RUN_DIR
-# and REPORT_DIR override the benchmark flags, the protocol's size and the three output folders.
+# times, the device, comparison_with_cpu.md beside results/fashion_mnist/); results/split_fashion_mnist_gpu/;
+# results/fashion_mnist_gpu_seeds/; the full run tree stays in build/gpu_results/ (models, samples; not committed).
+# A stage cut short by the machine's time limit resumes where it stopped when run again (make redoes nothing done;
+# the split stage keeps each finished seed and method). Every process shares one JAX compilation cache
+# (build/jax-cache), so a program compiled once, in any stage or call on the same machine, is not compiled again.
+# For a rehearsal on a CPU: BENCH_ARGS, SMOKE=1, BENCH_REFERENCE (the benchmark goes to its benchmarks/), RUN_DIR,
+# REPORT_DIR and SPLIT_REPORT_DIR override the benchmark flags, the protocols' size and the output folders.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -27,8 +33,11 @@ bench_args=${BENCH_ARGS:---chains=50,512,4096,65536 --baseline_chains=50,512 --d
 --rss_samples=100000,1000000 --extraction_images=512 --train_examples=54000}
 seeds=${SEEDS:-0 1 2}
 seeds_report_dir=${SEEDS_REPORT_DIR:-results/fashion_mnist_gpu_seeds}
-case "$stage" in all|bench|fashion_mnist|seeds) ;;
-  *) echo "error: unknown stage '$stage' (all, bench, fashion_mnist or seeds)" >&2; exit 2;; esac
+split_seeds=${SPLIT_SEEDS:-0 1 2 3 4}
+split_recipe=${RECIPE:-recommended}
+split_report_dir=${SPLIT_REPORT_DIR:-results/split_fashion_mnist_gpu}
+case "$stage" in all|bench|fashion_mnist|split|seeds) ;;
+  *) echo "error: unknown stage '$stage' (all, bench, fashion_mnist, split or seeds)" >&2; exit 2;; esac
 compgen -G "$wheels/*.whl" > /dev/null || { echo "error: no wheels in $wheels (see docs/backends_and_gpu.md, Running on a GPU)" >&2; exit 2; }
 # The Makefile's grouped targets (&:) need GNU make 4.3: say so before any device time is spent.
 make_version=$({ make --version 2>/dev/null || true; } | sed -n 's/^GNU Make \([0-9][0-9.]*\).*/\1/p')
@@ -44,6 +53,9 @@ export PYTHONPATH="$site${PYTHONPATH:+:$PYTHONPATH}" KERAS_BACKEND=jax
 export XLA_PYTHON_CLIENT_PREALLOCATE=false
 # Same seed, same result on the GPU too.
 export XLA_FLAGS="${XLA_FLAGS:-} --xla_gpu_deterministic_ops=true"
+# One compilation cache for every process of every stage: the stages compile the same programs again and again.
+export JAX_COMPILATION_CACHE_DIR=${JAX_COMPILATION_CACHE_DIR:-$PWD/build/jax-cache}
+export JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS=${JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS:-0}
 python3 -c "import jax, keras; print('jax', jax.__version__, jax.devices(), '| keras', keras.__version__)"
 make_vars=(PY=python3 "STAMP=$site/.installed")
 start=$(date +%s)
@@ -65,7 +77,18 @@ if [[ $stage == all || $stage == fashion_mnist ]]; then
   echo "Fashion-MNIST done after $(( $(date +%s) - start )) s"
 fi
 
-# 4. On request only (it is three protocols): the seed spread of Fashion-MNIST.
+# 4. Class-incremental split Fashion-MNIST, every replay method over SPLIT_SEEDS (the CPU reference's five seeds and
+#    recipe by default), its reports copied to results/split_fashion_mnist_gpu/.
+if [[ $stage == all || $stage == split ]]; then
+  [[ -d $data_dir ]] || { echo "error: no Fashion-MNIST folder $data_dir" >&2; exit 2; }
+  make --no-print-directory split_fashion_mnist "${make_vars[@]}" RESULTS="$run_dir" DATA_DIR="$data_dir" \
+    RECIPE="$split_recipe" SPLIT_SEEDS="$split_seeds"
+  make --no-print-directory publish_split_fashion_mnist "${make_vars[@]}" RESULTS="$run_dir" \
+    PUBLISH_DIR="$split_report_dir"
+  echo "split Fashion-MNIST done after $(( $(date +%s) - start )) s"
+fi
+
+# 5. On request only (it is three protocols): the seed spread of Fashion-MNIST.
 if [[ $stage == seeds ]]; then
   [[ -d $data_dir ]] || { echo "error: no Fashion-MNIST folder $data_dir" >&2; exit 2; }
   make --no-print-directory -j"$jobs" fashion_mnist_seeds "${make_vars[@]}" RESULTS="$run_dir" DATA_DIR="$data_dir" \
