@@ -256,13 +256,21 @@ def block_trainer(model) -> Callable:
     `model.train_on_batch` takes (on the CPU, the same weights to the bit as K calls of it), and the result is left
     in the model's variables. One call per block spares the per-call work of `train_on_batch` (gathering and
     writing back every variable, converting the batch): a fifth to a third of the continual learner's step on two
-    CPU cores (the benchmark's learner step). The model must be built and compiled without metrics of its own (as
-    aesampling.continual's networks are): nothing is built inside the compiled call.
+    CPU cores (the benchmark's learner step). Nothing can be built inside the compiled call: a model that is not
+    built yet, or that has metrics of its own, takes its first step through `train_on_batch`, which builds them.
     """
-    if not model.built or model.metrics_names not in ([], ["loss"]):
-        raise ValueError("block_trainer needs a built model compiled without metrics; train it with train_on_batch")
-    if not model.optimizer.built:
-        model.optimizer.build(model.trainable_variables)
+    pending = [True]  # the first call, which builds what the compiled loop cannot
+
+    def first_step(xs, ys, sample_weights) -> int:
+        """Steps taken before the compiled loop: 1 where Keras has to build something first, else 0."""
+        pending[0] = False
+        if model.built and model.metrics_names in ([], ["loss"]):
+            if not model.optimizer.built:
+                model.optimizer.build(model.trainable_variables)
+            return 0
+        model.train_on_batch(xs[0], ys[0], sample_weight=None if sample_weights is None else sample_weights[0])
+        return 1
+
     if is_jax():
         import jax
 
@@ -275,23 +283,25 @@ def block_trainer(model) -> Callable:
 
         compiled = jax.jit(run)
 
-        def train(xs, ys, sample_weights=None):
-            data = (xs, ys) if sample_weights is None else (xs, ys, sample_weights)
+        def loop(data):
             state = compiled(tuple([v.value for v in group] for group in groups()), data)
             for group, values in zip(groups(), state):
                 for variable, value in zip(group, values):
                     variable.assign(value)
+    else:
+        import tensorflow as tf
 
-        return train
-    import tensorflow as tf
+        def run(data):
+            for k in tf.range(tf.shape(data[0])[0]):
+                model.train_step(tuple(part[k] for part in data))
 
-    def run(data):
-        for k in tf.range(tf.shape(data[0])[0]):
-            model.train_step(tuple(part[k] for part in data))
-
-    compiled = tf.function(run, jit_compile=bool(model.jit_compile))
+        compiled = tf.function(run, jit_compile=bool(model.jit_compile))
+        loop = compiled
 
     def train(xs, ys, sample_weights=None):
-        compiled((xs, ys) if sample_weights is None else (xs, ys, sample_weights))
+        done = first_step(xs, ys, sample_weights) if pending[0] else 0
+        data = (xs[done:], ys[done:]) if sample_weights is None else (xs[done:], ys[done:], sample_weights[done:])
+        if len(data[0]):
+            loop(data)
 
     return train

@@ -158,11 +158,24 @@ def test_a_block_of_steps_in_one_call_trains_as_one_train_on_batch_call_per_step
                                           err_msg=a.path)
 
 
-def test_a_block_trainer_refuses_models_it_would_have_to_build_inside_its_compiled_call():
-    unbuilt = keras.Sequential([keras.layers.Dense(2)])
-    unbuilt.compile(optimizer="adam", loss="mse")
-    with_metrics = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)])
-    with_metrics.compile(optimizer="adam", loss="mse", metrics=["mae"])
-    for model in (unbuilt, with_metrics):
-        with pytest.raises(ValueError, match="built model compiled without metrics"):
-            backend.block_trainer(model)
+def test_a_model_not_built_yet_or_with_metrics_trains_in_blocks_as_one_step_at_a_time():
+    """Such a model takes its first step through train_on_batch (Keras builds its layers and metrics there), the
+    rest in the compiled loop: the same weights as K calls of train_on_batch."""
+    def build():
+        keras.utils.set_random_seed(2)
+        model = keras.Sequential([keras.layers.Dense(3, activation="relu"), keras.layers.Dense(2)])
+        model.compile(optimizer="adam", loss="mse", metrics=["mae"])
+        return model
+
+    rng = np.random.default_rng(1)
+    x, y = rng.random((5, 4, 6), dtype=np.float32), rng.random((5, 4, 2), dtype=np.float32)
+    each, blocked = build(), build()
+    for k in range(5):
+        each.train_on_batch(x[k], y[k])
+    train = backend.block_trainer(blocked)
+    assert not blocked.built
+    train(x[:3], y[:3])
+    train(x[3:], y[3:])
+    assert int(keras.ops.convert_to_numpy(blocked.optimizer.iterations)) == 5
+    for a, b in zip(each.get_weights(), blocked.get_weights(), strict=True):
+        np.testing.assert_array_equal(a, b)
