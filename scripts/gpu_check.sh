@@ -48,7 +48,8 @@ printf '%s\n4.3\n' "$make_version" | sort -V -C -r || {
 # 1. The carried wheels, into a folder of their own: the machine's Python stays as it is.
 python3 -m pip install -q --no-index --no-deps --target "$site" "$wheels"/*.whl
 touch "$site/.installed"
-export PYTHONPATH="$site${PYTHONPATH:+:$PYTHONPATH}" KERAS_BACKEND=jax
+# The package from this tree (nothing is installed on the machine), Keras from the carried wheels.
+export PYTHONPATH="$site:$PWD${PYTHONPATH:+:$PYTHONPATH}" KERAS_BACKEND=jax
 # Several processes share one GPU under make -j: each takes memory as it needs it, not 75% up front.
 export XLA_PYTHON_CLIENT_PREALLOCATE=false
 # Same seed, same result on the GPU too.
