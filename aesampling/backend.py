@@ -110,6 +110,19 @@ def compile(fn: Callable, *, jit_compile: bool = False, static_argnames: tuple[s
     return tf.function(fn, jit_compile=jit_compile)
 
 
+def wait(tensor):
+    """`tensor` once the backend has finished computing it (JAX and GPUs compute asynchronously): what a timing
+    waits on before it reads the clock."""
+    if is_jax():
+        import jax
+
+        return jax.block_until_ready(tensor)
+    import tensorflow as tf
+
+    tf.reshape(tensor, [-1])[:1].numpy()  # reading an element waits for the device; no copy of the rest
+    return tensor
+
+
 def scan(body: Callable, carry, start, length: int):
     """Runs `carry, y_t = body(carry, t)` for t = start .. start + length - 1; returns (carry, stacked y_t).
 

@@ -8,7 +8,15 @@ products; biases and activations are not counted), so
     GFLOP/s = chains · reinjections · 2·Σ(fan_in·fan_out) / seconds.
 
 Each timing is the best of a few repeats of a call that runs for at least
-`min_seconds`, after a warm-up call that compiles it.
+`min_seconds`, after a warm-up call that compiles it, and every call waits
+for the backend to finish (JAX and GPUs compute asynchronously).
+
+The chains' samples are delivered one of two ways (`DELIVERIES`), and a
+sampler is only compared with a baseline that delivers them the same way:
+"host", copied into a numpy array, as `ReinjectionSampler.sample` and a
+`predict` loop return them; "device", left where they were computed, as the
+fused train-on-synthetic loop uses them. On a GPU the copy can cost more
+than the chains.
 """
 
 from __future__ import annotations
@@ -53,12 +61,16 @@ def best_seconds(call: Callable[[], object], *, min_seconds: float = 1.0, repeat
     return best
 
 
+DELIVERIES = ("host", "device")
+
+
 def matmul_gflops(size: int, *, dtype: str = "float32", min_seconds: float = 1.0) -> float:
-    """GFLOP/s of a size x size matrix product in `dtype` (the roofline of dense layers)."""
+    """GFLOP/s of a size x size matrix product in `dtype` (the roofline of dense layers), at the backend's default
+    matmul precision, the one the models run at (TF32 on recent NVIDIA GPUs under JAX)."""
     rng = np.random.default_rng(0)
     a, b = (ops.convert_to_tensor(rng.standard_normal((size, size), dtype=np.float32), dtype) for _ in range(2))
-    product = backend.compile(lambda a, b: ops.sum(ops.cast(ops.matmul(a, b), "float32")))
-    seconds = best_seconds(lambda: float(product(a, b)), min_seconds=min_seconds)
+    product = backend.compile(ops.matmul)  # the whole product is kept: nothing for the compiler to leave out
+    seconds = best_seconds(lambda: backend.wait(product(a, b)), min_seconds=min_seconds)
     return 2 * size**3 / seconds / 1e9
 
 
@@ -68,12 +80,23 @@ def _chain_rate(seconds: float, chains: int, reinjections: int, flops_per_chain_
             "gflops": steps * flops_per_chain_step / seconds / 1e9}
 
 
+def check_delivery(delivery: str) -> None:
+    if delivery not in DELIVERIES:
+        raise ValueError(f"delivery must be one of {DELIVERIES}, got {delivery!r}")
+
+
 def compiled_sampler(autoencoder, chains: int, *, reinjections: int = 10, restarts: int = 4, jit_compile: bool,
-                     min_seconds: float = 1.0) -> dict:
-    """aesampling's sampler: `restarts` restarts of R reinjections of B chains in one compiled call."""
+                     delivery: str = "host", min_seconds: float = 1.0) -> dict:
+    """aesampling's sampler: `restarts` restarts of R reinjections of B chains in one compiled call, every state
+    collected; their samples delivered to the host (`restarts`) or left on the device (`device_restarts`)."""
+    check_delivery(delivery)
     config = ReinjectionConfig(lam=0.05, num_chains=chains, reinjections=reinjections, burn_in=0)
     sampler = ReinjectionSampler(autoencoder, config, seed=0, jit_compile=jit_compile)
-    seconds = best_seconds(lambda: sampler.restarts(0, restarts), min_seconds=min_seconds)
+    if delivery == "host":
+        call = lambda: sampler.restarts(0, restarts)  # noqa: E731
+    else:
+        call = lambda: backend.wait(sampler.device_restarts(0, restarts))  # noqa: E731
+    seconds = best_seconds(call, min_seconds=min_seconds)
     return _chain_rate(seconds, chains, reinjections * restarts, dense_flops(autoencoder))
 
 
@@ -117,12 +140,13 @@ def dense_layers(model: keras.Model) -> list[tuple[np.ndarray, np.ndarray, str]]
 
 
 def hand_written_jax_loop(autoencoder, chains: int, *, dtype: str = "float32", reinjections: int = 10,
-                          restarts: int = 4, min_seconds: float = 1.0) -> dict:
+                          restarts: int = 4, delivery: str = "host", min_seconds: float = 1.0) -> dict:
     """The chain written directly in JAX (no Keras): what the compiled sampler's overhead is measured against.
 
     The MLP's Dense layers are applied by hand in `dtype` with float32 state
-    and noise, R reinjections per restart in a lax.fori_loop, `restarts`
-    restarts per call, as `compiled_sampler` does.
+    and noise, R reinjections per restart in a lax.scan that collects every
+    state, `restarts` restarts per call: the same samples' worth of work as
+    `compiled_sampler`, delivered the same way.
     """
     import jax
     import jax.numpy as jnp
@@ -140,21 +164,28 @@ def hand_written_jax_loop(autoencoder, chains: int, *, dtype: str = "float32", r
             h = activations[name](h @ w + b)
         return h.astype("float32")
 
+    check_delivery(delivery)
+
     @jax.jit
     def run(params, key):
-        def restart(k, total):
+        def restart(carry, k):
             keys = jax.random.split(jax.random.fold_in(key, k), reinjections + 1)
-            x = jax.random.normal(keys[0], (chains, dim))
 
-            def reinject(t, x):
-                return reconstruct(params, x) + scale * jax.random.normal(keys[t], (chains, dim))
+            def reinject(x, t):
+                x = reconstruct(params, x) + scale * jax.random.normal(keys[t], (chains, dim))
+                return x, x
 
-            return total + jax.lax.fori_loop(1, reinjections + 1, reinject, x).sum()
+            x_0 = jax.random.normal(keys[0], (chains, dim))
+            return carry, jax.lax.scan(reinject, x_0, jnp.arange(1, reinjections + 1))[1]
 
-        return jax.lax.fori_loop(0, restarts, restart, jnp.float32(0))
+        return jax.lax.scan(restart, None, jnp.arange(restarts))[1].reshape(-1, dim)
 
     key = jax.random.key(0)
-    seconds = best_seconds(lambda: float(run(params, key)), min_seconds=min_seconds)
+    if delivery == "host":
+        call = lambda: np.asarray(run(params, key))  # noqa: E731
+    else:
+        call = lambda: jax.block_until_ready(run(params, key))  # noqa: E731
+    seconds = best_seconds(call, min_seconds=min_seconds)
     return _chain_rate(seconds, chains, reinjections * restarts, dense_flops(autoencoder))
 
 
@@ -312,18 +343,26 @@ def feature_extraction(images: int, *, image_size: int = 224, batch_size: int = 
 
 
 def _rows(results: dict, key: str, **match) -> list[dict]:
-    return [r for r in results.get(key, []) if all(r.get(k, "float32" if k == "dtype" else None) == v
-                                                    for k, v in match.items())]
+    defaults = {"dtype": "float32", "delivery": "host"}  # rows of reports made before these were recorded
+    return [r for r in results.get(key, []) if all(r.get(k, defaults.get(k)) == v for k, v in match.items())]
+
+
+# The baselines each delivery is compared with: a predict or eager loop returns numpy arrays.
+BASELINES = {"host": ("predict_loop", "eager_loop", "hand_written_jax"), "device": ("hand_written_jax",)}
 
 
 def summarize(results: dict) -> dict:
-    """The ratios the targets are stated in, per autoencoder, dtype and chain count."""
+    """The ratios the targets are stated in, per autoencoder, dtype, chain count and delivery (key
+    `<dtype>_chains_<B>_<delivery>`): the best compiled sampler over each baseline that delivers its samples the
+    same way, and bfloat16 over float32."""
     summary = {}
     for model in sorted({r["model"] for r in results["sampler"]}):
         entry = {}
-        for dtype in sorted({r.get("dtype", "float32") for r in _rows(results, "sampler", model=model)}):
+        dtypes = sorted({r.get("dtype", "float32") for r in _rows(results, "sampler", model=model)})
+        for dtype, delivery in ((d, w) for d in dtypes for w in DELIVERIES):
             roofline = results["roofline_gflops"].get(dtype) or results["roofline_gflops"]["float32"]
-            compiled = [r for r in _rows(results, "sampler", model=model, dtype=dtype) if not r.get("variant")]
+            compiled = [r for r in _rows(results, "sampler", model=model, dtype=dtype, delivery=delivery)
+                        if not r.get("variant")]
             for chains in sorted({r["chains"] for r in compiled}):
                 ours = [r for r in compiled if r["chains"] == chains]
                 best = max(ours, key=lambda r: r["reinjections_per_s"])
@@ -332,11 +371,18 @@ def summarize(results: dict) -> dict:
                 by_xla = {r["xla"]: r for r in ours}
                 if True in by_xla and False in by_xla:
                     row["xla_over_plain"] = by_xla[True]["reinjections_per_s"] / by_xla[False]["reinjections_per_s"]
-                for variant in ("predict_loop", "eager_loop", "hand_written_jax"):
-                    baseline = _rows(results, "sampler", model=model, chains=chains, dtype=dtype, variant=variant)
+                for variant in BASELINES[delivery]:
+                    baseline = _rows(results, "sampler", model=model, chains=chains, dtype=dtype, variant=variant,
+                                     delivery=delivery)
                     if baseline:
                         row[f"over_{variant}"] = best["reinjections_per_s"] / baseline[0]["reinjections_per_s"]
-                entry[f"{dtype}_chains_{chains}"] = row
+                if dtype != "float32":
+                    single = [r for r in _rows(results, "sampler", model=model, chains=chains, delivery=delivery)
+                              if r.get("dtype", "float32") == "float32" and not r.get("variant")]
+                    if single:
+                        row["over_float32"] = (best["reinjections_per_s"]
+                                               / max(r["reinjections_per_s"] for r in single))
+                entry[f"{dtype}_chains_{chains}_{delivery}"] = row
         steps = {(r["fused"], r["xla"]): r for r in _rows(results, "train_step", model=model)}
         fused = [r for (f, _), r in steps.items() if f]
         unfused = [r for (f, _), r in steps.items() if not f]

@@ -5,9 +5,10 @@
 For the MNIST deep autoencoder (784-600-400-100-400-600-784) and the shallow
 one (784-32-784), with untrained weights (speed does not depend on them), on
 the Keras backend in use (KERAS_BACKEND): the compiled sampler at several
-chain counts and dtypes, with and without XLA (JAX: always XLA); the same
-chain as a model.predict loop, as an eager loop and, on JAX, hand-written
-in JAX without Keras; the machine's matmul ceiling per dtype; the
+chain counts and dtypes, with and without XLA (JAX: always XLA), its samples
+copied to the host or left on the device; the same chain as a model.predict
+loop, as an eager loop and, on JAX, hand-written in JAX without Keras
+(delivered both ways); the machine's matmul ceiling per dtype; the
 train-on-synthetic step fused in one compiled call against separate calls;
 autoencoder training with `fit`; the peak memory of scripts/sample.py for
 growing N_s.
@@ -157,16 +158,19 @@ def main():
     for dtype in dtypes:
         for name, model in autoencoders[dtype].items():
             for chains in chain_counts:
-                for xla in xla_choices:
-                    measure(name, dtype, chains, lambda: benchmark.compiled_sampler(
-                        model, chains, jit_compile=xla, min_seconds=seconds), xla=xla)
-                if on_jax:
-                    measure(name, dtype, chains, lambda: benchmark.hand_written_jax_loop(
-                        model, chains, dtype=dtype, min_seconds=seconds), xla=True, variant="hand_written_jax")
+                for delivery in benchmark.DELIVERIES:
+                    for xla in xla_choices:
+                        measure(name, dtype, chains, lambda: benchmark.compiled_sampler(
+                            model, chains, jit_compile=xla, delivery=delivery, min_seconds=seconds), xla=xla,
+                            delivery=delivery)
+                    if on_jax:
+                        measure(name, dtype, chains, lambda: benchmark.hand_written_jax_loop(
+                            model, chains, dtype=dtype, delivery=delivery, min_seconds=seconds), xla=True,
+                            variant="hand_written_jax", delivery=delivery)
             for chains in baseline_counts:
                 for label, fn in (("predict_loop", benchmark.predict_loop), ("eager_loop", benchmark.eager_loop)):
                     measure(name, dtype, chains, lambda: fn(model, chains, min_seconds=seconds), xla=None,
-                            variant=label)
+                            variant=label, delivery="host")
 
     float32_models = autoencoders[dtypes[0]] if dtypes[0] == "float32" else build_autoencoders(names, "float32")
     results["train_step"] = []

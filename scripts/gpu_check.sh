@@ -4,14 +4,16 @@
 #
 #   bash scripts/gpu_check.sh [STAGE] [DATA_DIR]      (make gpu-check DATA_DIR=... runs every stage)
 #
-# STAGE: all (default: bench, then fashion_mnist, then split), bench, fashion_mnist, split (class-incremental split
+# STAGE: all (default: bench, same_seed, fashion_mnist, split), bench, same_seed (the Fashion-MNIST protocol at smoke
+# size twice, side by side, each compiling its own programs, then scripts/same_seed.py: are samples, labels, weights
+# and curves the same bit for bit?), fashion_mnist, split (class-incremental split
 # Fashion-MNIST, every replay method over SPLIT_SEEDS, default 0 1 2 3 4, with RECIPE, default recommended: make
 # split_fashion_mnist), or seeds (the Fashion-MNIST protocol once per seed in SEEDS, default 0 1 2, summarised as
 # mean ± spread: make fashion_mnist_seeds). It expects, carried in with the working tree
 # (see docs/backends_and_gpu.md, "Running on a GPU"):
 #   build/wheels/        keras, namex and optree wheels for the machine's Python (pip download, docs/backends_and_gpu.md)
 #   DATA_DIR             the four Fashion-MNIST IDX .gz files (default: build/fashion-mnist)
-# Outputs: results/benchmarks/<gpu>.{md,json}; results/fashion_mnist_gpu/ (table, curves, figures, stage
+# Outputs: results/benchmarks/<gpu>.{md,json}; results/same_seed_gpu/; results/fashion_mnist_gpu/ (table, curves, figures, stage
 # times, the device, comparison_with_cpu.md beside results/fashion_mnist/); results/split_fashion_mnist_gpu/;
 # results/fashion_mnist_gpu_seeds/; the full run tree stays in build/gpu_results/ (models, samples; not committed).
 # A stage cut short by the machine's time limit resumes where it stopped when run again (make redoes nothing done;
@@ -29,15 +31,16 @@ site=${SITE:-/tmp/aesampling-site}
 jobs=${JOBS:-4}
 run_dir=${RUN_DIR:-build/gpu_results}
 report_dir=${REPORT_DIR:-results/fashion_mnist_gpu}
-bench_args=${BENCH_ARGS:---chains=50,512,4096,65536 --baseline_chains=50,512 --dtypes=float32,bfloat16 \
---rss_samples=100000,1000000 --extraction_images=512 --train_examples=54000}
+bench_args=${BENCH_ARGS:---chains=512,4096 --baseline_chains=512,4096 --dtypes=float32,bfloat16 --min_seconds=0.5 \
+--rss_samples=1000000 --extraction_images=256 --train_examples=54000}
+same_seed_report_dir=${SAME_SEED_REPORT_DIR:-results/same_seed_gpu}
 seeds=${SEEDS:-0 1 2}
 seeds_report_dir=${SEEDS_REPORT_DIR:-results/fashion_mnist_gpu_seeds}
 split_seeds=${SPLIT_SEEDS:-0 1 2 3 4}
 split_recipe=${RECIPE:-recommended}
 split_report_dir=${SPLIT_REPORT_DIR:-results/split_fashion_mnist_gpu}
-case "$stage" in all|bench|fashion_mnist|split|seeds) ;;
-  *) echo "error: unknown stage '$stage' (all, bench, fashion_mnist, split or seeds)" >&2; exit 2;; esac
+case "$stage" in all|bench|same_seed|fashion_mnist|split|seeds) ;;
+  *) echo "error: unknown stage '$stage' (all, bench, same_seed, fashion_mnist, split or seeds)" >&2; exit 2;; esac
 compgen -G "$wheels/*.whl" > /dev/null || { echo "error: no wheels in $wheels (see docs/backends_and_gpu.md, Running on a GPU)" >&2; exit 2; }
 # The Makefile's grouped targets (&:) need GNU make 4.3: say so before any device time is spent.
 make_version=$({ make --version 2>/dev/null || true; } | sed -n 's/^GNU Make \([0-9][0-9.]*\).*/\1/p')
@@ -68,7 +71,28 @@ if [[ $stage == all || $stage == bench ]]; then
   echo "benchmark done after $(( $(date +%s) - start )) s"
 fi
 
-# 3. The full Fashion-MNIST protocol, then its reports copied to results/fashion_mnist_gpu/.
+# 3. Same seed, same result: the Fashion-MNIST protocol at smoke size (both autoencoders, recommended recipe) twice
+#    at once, each run with a compilation cache of its own (so each compiles and autotunes its own programs), then
+#    every sample, soft label, weight and curve compared bit for bit.
+if [[ $stage == all || $stage == same_seed ]]; then
+  [[ -d $data_dir ]] || { echo "error: no Fashion-MNIST folder $data_dir" >&2; exit 2; }
+  same_seed_vars=(SMOKE=1 'AUTOENCODERS=shallow_ae deep_ae' FD_CURVES=0 RECIPE=recommended DATA_DIR="$data_dir")
+  mkdir -p "$run_dir"
+  for run in a b; do
+    rm -rf "$run_dir/same_seed_$run" "$PWD/build/jax-cache-same-seed-$run"
+    JAX_COMPILATION_CACHE_DIR=$PWD/build/jax-cache-same-seed-$run make --no-print-directory -j2 fashion_mnist \
+      "${make_vars[@]}" "${same_seed_vars[@]}" RESULTS="$run_dir/same_seed_$run" > "$run_dir/same_seed_$run.log" 2>&1 &
+  done
+  failed=0
+  for run in a b; do wait -n || failed=1; done
+  (( failed == 0 )) || { tail -n 20 "$run_dir"/same_seed_*.log; echo "error: a same-seed run failed" >&2; exit 1; }
+  python3 scripts/same_seed.py --first="$run_dir/same_seed_a/fashion_mnist" --second="$run_dir/same_seed_b/fashion_mnist" \
+    --output_dir="$same_seed_report_dir" --runs_command="KERAS_BACKEND=jax make fashion_mnist SMOKE=1 AUTOENCODERS='shallow_ae deep_ae' FD_CURVES=0 RECIPE=recommended DATA_DIR=$data_dir" \
+    || echo "same seed: the two runs differ (see $same_seed_report_dir/same_seed.md)"
+  echo "same seed done after $(( $(date +%s) - start )) s"
+fi
+
+# 4. The full Fashion-MNIST protocol, then its reports copied to results/fashion_mnist_gpu/.
 if [[ $stage == all || $stage == fashion_mnist ]]; then
   [[ -d $data_dir ]] || { echo "error: no Fashion-MNIST folder $data_dir" >&2; exit 2; }
   make --no-print-directory -j"$jobs" fashion_mnist "${make_vars[@]}" RESULTS="$run_dir" DATA_DIR="$data_dir"
@@ -78,7 +102,7 @@ if [[ $stage == all || $stage == fashion_mnist ]]; then
   echo "Fashion-MNIST done after $(( $(date +%s) - start )) s"
 fi
 
-# 4. Class-incremental split Fashion-MNIST, every replay method over SPLIT_SEEDS (the CPU reference's five seeds and
+# 5. Class-incremental split Fashion-MNIST, every replay method over SPLIT_SEEDS (the CPU reference's five seeds and
 #    recipe by default), its reports copied to results/split_fashion_mnist_gpu/.
 if [[ $stage == all || $stage == split ]]; then
   [[ -d $data_dir ]] || { echo "error: no Fashion-MNIST folder $data_dir" >&2; exit 2; }
@@ -89,7 +113,7 @@ if [[ $stage == all || $stage == split ]]; then
   echo "split Fashion-MNIST done after $(( $(date +%s) - start )) s"
 fi
 
-# 5. On request only (it is three protocols): the seed spread of Fashion-MNIST.
+# 6. On request only (it is three protocols): the seed spread of Fashion-MNIST.
 if [[ $stage == seeds ]]; then
   [[ -d $data_dir ]] || { echo "error: no Fashion-MNIST folder $data_dir" >&2; exit 2; }
   make --no-print-directory -j"$jobs" fashion_mnist_seeds "${make_vars[@]}" RESULTS="$run_dir" DATA_DIR="$data_dir" \

@@ -34,6 +34,11 @@ def test_exact_chain_values_with_restarts_and_burn_in(linear_autoencoder, collec
     samples = sampler.sample(4 * 9)
     expected = expected_chains(11, 4, 3, 4, 5, 2, 0.04, 0.5, collect)
     np.testing.assert_allclose(samples, expected, rtol=1e-5, atol=1e-6)
+    # the same restarts left where they were computed, for a caller that uses them there
+    on_device = sampler.device_restarts(1, 2)
+    assert not isinstance(on_device, np.ndarray) and tuple(on_device.shape) == (2 * 9, 4)
+    np.testing.assert_array_equal(ops.convert_to_numpy(on_device), sampler.restarts(1, 2))
+    np.testing.assert_allclose(ops.convert_to_numpy(on_device), expected[9:27], rtol=1e-5, atol=1e-6)
 
 
 def test_samplers_that_differ_in_lambda_and_burn_in_share_one_compiled_loop(linear_autoencoder, monkeypatch):

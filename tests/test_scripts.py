@@ -354,11 +354,13 @@ def test_benchmark_script_at_tiny_size(tmp_path):
     assert set(figures["roofline_gflops"]) == {"float32", "bfloat16"}
     assert all(v > 0 for v in figures["roofline_gflops"].values())
     assert figures["machine"]["backend"] == backend.name() and figures["code"] == records.code_version()
-    variants = {(r["model"], r["dtype"], r["chains"], r.get("variant"), r["xla"]) for r in figures["sampler"]}
+    variants = {(r["model"], r["dtype"], r["chains"], r.get("variant"), r["xla"], r["delivery"])
+                for r in figures["sampler"]}
     for dtype in ("float32", "bfloat16"):
-        assert ("shallow_ae", dtype, 8, None, True) in variants
-        assert ("shallow_ae", dtype, 8, "predict_loop", None) in variants
-        assert (("shallow_ae", dtype, 8, "hand_written_jax", True) in variants) == backend.is_jax()
+        for delivery in ("host", "device"):
+            assert ("shallow_ae", dtype, 8, None, True, delivery) in variants
+            assert (("shallow_ae", dtype, 8, "hand_written_jax", True, delivery) in variants) == backend.is_jax()
+        assert ("shallow_ae", dtype, 8, "predict_loop", None, "host") in variants
     assert {r["model"] for r in figures["sampler"]} == {"shallow_ae"}
     xla = {True} if backend.is_jax() else {True, False}
     assert {(r["fused"], r["xla"]) for r in figures["train_step"]} == {(f, x) for f in (True, False) for x in xla}
@@ -378,11 +380,15 @@ def test_benchmark_script_at_tiny_size(tmp_path):
     if full:
         assert figures["feature_extraction"]["images_per_s"] > 0
         assert figures["feature_extraction"]["image_size"] == 32
-    ratios = figures["summary"]["shallow_ae"]["bfloat16_chains_8"]
+    ratios = figures["summary"]["shallow_ae"]["bfloat16_chains_8_host"]
     assert ratios["over_predict_loop"] > 0 and ("over_hand_written_jax" in ratios) == backend.is_jax()
+    assert ratios["over_float32"] > 0
+    on_device = figures["summary"]["shallow_ae"]["float32_chains_8_device"]
+    # a predict loop returns numpy arrays: only samples delivered to the host are compared with it
+    assert "over_predict_loop" not in on_device and ("over_hand_written_jax" in on_device) == backend.is_jax()
     page = (tmp_path / "test.md").read_text()
     assert "Roofline" in page and "fused" in page and ("(shallow_ae, streamed to disk)" in page) == full
-    assert "| shallow_ae | bfloat16 | 8 |" in page
+    assert "| shallow_ae | bfloat16 | 8 |" in page and "| left on the device |" in page
 
 
 def test_readme_results_match_the_committed_reports():

@@ -646,16 +646,19 @@ class ReinjectionSampler:
 
         return ops.reshape(backend.scan(next_restart, first, first, count)[1], (-1, self.input_dim))
 
-    def restarts(self, first: int, count: int) -> np.ndarray:
-        """Samples of restarts first .. first + count - 1 in r's input shape, one compiled call."""
+    def device_restarts(self, first: int, count: int):
+        """Samples of restarts first .. first + count - 1, flat (count·B·(R - b), n), as a backend tensor left where
+        the compiled call ran (an accelerator's memory): for a caller that uses them there, without the copy to the
+        host that `restarts` makes. The backend may still be computing it (JAX dispatches asynchronously)."""
         first = ops.convert_to_tensor(first, "int32")
         if self.strategy is not None:
-            out = self._restarts(self.weights(), first, int(count))
-        else:
-            out = self._restarts(self.weights(), first, int(count),
-                                 ops.convert_to_tensor(self.chains.sqrt_lam, "float32"),
-                                 ops.convert_to_tensor(self.config.burn_in, "int32"))
-        return ops.convert_to_numpy(out).reshape((-1, *self.sample_shape))
+            return self._restarts(self.weights(), first, int(count))
+        return self._restarts(self.weights(), first, int(count), ops.convert_to_tensor(self.chains.sqrt_lam, "float32"),
+                              ops.convert_to_tensor(self.config.burn_in, "int32"))
+
+    def restarts(self, first: int, count: int) -> np.ndarray:
+        """Samples of restarts first .. first + count - 1 in r's input shape, one compiled call, copied to the host."""
+        return ops.convert_to_numpy(self.device_restarts(first, count)).reshape((-1, *self.sample_shape))
 
     def iter_samples(self, num_samples: int, chunk_samples: int = 16384) -> Iterator[np.ndarray]:
         """Yields the first `num_samples` samples in chunks of about `chunk_samples` rows (`stream_samples`)."""
