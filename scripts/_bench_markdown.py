@@ -109,13 +109,15 @@ def render_markdown(results: dict, kind: str) -> str:
             if "_chains_" in key:
                 dtype, rest = key.split("_chains_")
                 chains, _, delivery = rest.partition("_")
-                delivery = {"device": "left on the device", "": "to the host"}.get(delivery, "to the host")
+                delivery = "left on the device" if delivery == "device" else "to the host"  # old reports: host
                 parts = [f"best {'XLA' if row['best_is_xla'] else 'compiled without XLA'}"]
                 if "xla_over_plain" in row:
                     parts[0] += f" ({row['xla_over_plain']:.2f}x XLA/plain)"
                 parts.append(f"{100 * row['roofline_fraction']:.0f}% of roofline")
                 parts += [f"{row[k]:.2f}x {k.removeprefix('over_').replace('_', ' ')}"
-                          for k in row if k.startswith("over_")]
+                          for k in row if k.startswith("over_") and k != "over_float32"]
+                if "over_float32" in row:
+                    parts.append(f"{row['over_float32']:.2f}x its float32 speed")
                 lines.append(f"- {model}, {dtype}, B = {chains}, samples {delivery}: " + ", ".join(parts))
         if "train_step" in entry:
             t = entry["train_step"]

@@ -6,21 +6,23 @@
 #
 # STAGE: all (default: bench, same_seed, fashion_mnist, split), bench, same_seed (the Fashion-MNIST protocol at smoke
 # size twice, side by side, each compiling its own programs, then scripts/same_seed.py: are samples, labels, weights
-# and curves the same bit for bit?), fashion_mnist, split (class-incremental split
-# Fashion-MNIST, every replay method over SPLIT_SEEDS, default 0 1 2 3 4, with RECIPE, default recommended: make
-# split_fashion_mnist), or seeds (the Fashion-MNIST protocol once per seed in SEEDS, default 0 1 2, summarised as
-# mean ± spread: make fashion_mnist_seeds). It expects, carried in with the working tree
+# and curves the same bit for bit?), fashion_mnist, split (class-incremental split Fashion-MNIST, every replay method
+# over SPLIT_SEEDS, default 0 1 2 3 4, with RECIPE, default recommended: make split_fashion_mnist), or seeds (the
+# Fashion-MNIST protocol once per seed in SEEDS, default 0 1 2, summarised as mean ± spread: make
+# fashion_mnist_seeds). It expects, carried in with the working tree
 # (see docs/backends_and_gpu.md, "Running on a GPU"):
 #   build/wheels/        keras, namex and optree wheels for the machine's Python (pip download, docs/backends_and_gpu.md)
 #   DATA_DIR             the four Fashion-MNIST IDX .gz files (default: build/fashion-mnist)
-# Outputs: results/benchmarks/<gpu>.{md,json}; results/same_seed_gpu/; results/fashion_mnist_gpu/ (table, curves, figures, stage
-# times, the device, comparison_with_cpu.md beside results/fashion_mnist/); results/split_fashion_mnist_gpu/;
-# results/fashion_mnist_gpu_seeds/; the full run tree stays in build/gpu_results/ (models, samples; not committed).
+# Outputs: results/benchmarks/<gpu>.{md,json}; results/same_seed_gpu/; results/fashion_mnist_gpu/ (table, curves,
+# figures, stage times, the device, comparison_with_cpu.md beside results/fashion_mnist/);
+# results/split_fashion_mnist_gpu/; results/fashion_mnist_gpu_seeds/; the full run tree stays in build/gpu_results/
+# (models, samples; not committed).
 # A stage cut short by the machine's time limit resumes where it stopped when run again (make redoes nothing done;
-# the split stage keeps each finished seed and method). Every process shares one JAX compilation cache
-# (build/jax-cache), so a program compiled once, in any stage or call on the same machine, is not compiled again.
-# For a rehearsal on a CPU: BENCH_ARGS, SMOKE=1, BENCH_REFERENCE (the benchmark goes to its benchmarks/), RUN_DIR,
-# REPORT_DIR and SPLIT_REPORT_DIR override the benchmark flags, the protocols' size and the output folders.
+# the split stage keeps each finished seed and method; same_seed starts over). Every process but same_seed's two runs
+# shares one JAX compilation cache (build/jax-cache), so a program compiled once, in any stage or call on the same
+# machine, is not compiled again. For a rehearsal on a CPU: BENCH_ARGS, SMOKE=1, BENCH_REFERENCE (the benchmark goes
+# to its benchmarks/), RUN_DIR, REPORT_DIR, SPLIT_REPORT_DIR and SAME_SEED_REPORT_DIR override the benchmark flags,
+# the protocols' size and the output folders.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -64,8 +66,8 @@ python3 -c "import jax, keras; print('jax', jax.__version__, jax.devices(), '| k
 make_vars=(PY=python3 "STAMP=$site/.installed")
 start=$(date +%s)
 
-# 2. The benchmark: sampler at B = 50 .. 65,536 in float32 and bfloat16 beside the roofline, the hand-written
-#    JAX loop and the predict loop; the fused train-on-synthetic step; autoencoder training.
+# 2. The benchmark (BENCH_ARGS; by default B = 512 and 4,096 in float32 and bfloat16) beside the roofline, the
+#    hand-written JAX loop and the predict loop; the fused train-on-synthetic step; autoencoder training.
 if [[ $stage == all || $stage == bench ]]; then
   make --no-print-directory bench "${make_vars[@]}" REFERENCE="${BENCH_REFERENCE:-results}" BENCH_ARGS="$bench_args"
   echo "benchmark done after $(( $(date +%s) - start )) s"
@@ -76,19 +78,31 @@ fi
 #    every sample, soft label, weight and curve compared bit for bit.
 if [[ $stage == all || $stage == same_seed ]]; then
   [[ -d $data_dir ]] || { echo "error: no Fashion-MNIST folder $data_dir" >&2; exit 2; }
-  same_seed_vars=(SMOKE=1 'AUTOENCODERS=shallow_ae deep_ae' FD_CURVES=0 RECIPE=recommended DATA_DIR="$data_dir")
+  same_seed_vars=(SMOKE=1 'AUTOENCODERS=shallow_ae deep_ae' FD_CURVES=0 RECIPE=recommended "DATA_DIR=$data_dir")
   mkdir -p "$run_dir"
+  pids=()
+  # If this script is stopped, so are the two runs (a rerun starts them over).
+  trap 'kill -- "${pids[@]}" 2>/dev/null' EXIT
   for run in a b; do
     rm -rf "$run_dir/same_seed_$run" "$PWD/build/jax-cache-same-seed-$run"
-    JAX_COMPILATION_CACHE_DIR=$PWD/build/jax-cache-same-seed-$run make --no-print-directory -j2 fashion_mnist \
+    JAX_COMPILATION_CACHE_DIR=$PWD/build/jax-cache-same-seed-$run setsid make --no-print-directory -j2 fashion_mnist \
       "${make_vars[@]}" "${same_seed_vars[@]}" RESULTS="$run_dir/same_seed_$run" > "$run_dir/same_seed_$run.log" 2>&1 &
+    pids+=("-$!")  # the run's whole process group
   done
   failed=0
-  for run in a b; do wait -n || failed=1; done
+  for pid in "${pids[@]}"; do wait "${pid#-}" || failed=1; done
+  trap - EXIT
   (( failed == 0 )) || { tail -n 20 "$run_dir"/same_seed_*.log; echo "error: a same-seed run failed" >&2; exit 1; }
-  python3 scripts/same_seed.py --first="$run_dir/same_seed_a/fashion_mnist" --second="$run_dir/same_seed_b/fashion_mnist" \
-    --output_dir="$same_seed_report_dir" --runs_command="KERAS_BACKEND=jax make fashion_mnist SMOKE=1 AUTOENCODERS='shallow_ae deep_ae' FD_CURVES=0 RECIPE=recommended DATA_DIR=$data_dir" \
-    || echo "same seed: the two runs differ (see $same_seed_report_dir/same_seed.md)"
+  printf -v runs_command '%q ' KERAS_BACKEND=jax "XLA_FLAGS=$XLA_FLAGS" make fashion_mnist "${same_seed_vars[@]}"
+  status=0
+  python3 scripts/same_seed.py --first="$run_dir/same_seed_a/fashion_mnist" \
+    --second="$run_dir/same_seed_b/fashion_mnist" --output_dir="$same_seed_report_dir" \
+    --runs_command="${runs_command% }(each run with a compilation cache of its own)" || status=$?
+  case $status in
+    0) ;;
+    3) echo "same seed: the two runs differ (see $same_seed_report_dir/same_seed.md)" ;;
+    *) echo "error: scripts/same_seed.py failed (exit $status)" >&2; exit 1 ;;
+  esac
   echo "same seed done after $(( $(date +%s) - start )) s"
 fi
 

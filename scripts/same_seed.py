@@ -5,8 +5,9 @@
 
 Compares the runs' samples, soft labels, model weights and learning curves
 (aesampling/experiments/same_seed.py) and writes same_seed.md and
-same_seed.json into --output_dir. Exits with status 1, after writing them,
-when anything differs. `bash scripts/gpu_check.sh same_seed` runs it on a GPU.
+same_seed.json into --output_dir. Exits with status 3 (DIFFERENT), after
+writing them, when anything differs; 1 is a failure to compare (a one-line
+error). `bash scripts/gpu_check.sh same_seed` runs it on a GPU.
 """
 
 import sys
@@ -24,6 +25,8 @@ flags.DEFINE_string("output_dir", None, "Folder for same_seed.md and same_seed.j
 flags.DEFINE_string("runs_command", None, "The command both runs came from, quoted in the report.")
 flags.mark_flags_as_required(["first", "second", "output_dir"])
 FLAGS = flags.FLAGS
+
+DIFFERENT = 3  # the exit status when the runs differ: told apart from a failure (1)
 
 
 def main():
@@ -48,9 +51,10 @@ def main():
     storage.write_text(out / "same_seed.md", page)
     print(page)
     if not record["identical"]:
-        print(f"error: the two runs differ in {sum(not row['identical'] for row in rows)} files "
+        differing = sum(not row["identical"] for row in rows)
+        print(f"error: the two runs differ in {differing} file{'s' if differing > 1 else ''} "
               f"(see {out / 'same_seed.md'})", file=sys.stderr)
-        sys.exit(1)
+        sys.exit(DIFFERENT)
 
 
 if __name__ == "__main__":

@@ -7,11 +7,13 @@ file by file, bit for bit:
 
 - `.npz`: every array (samples, soft labels, chain previews);
 - `.csv`: every column but those that time a stage (a name holding
-  "seconds");
+  "seconds"), as the text written (a number's text is its value);
 - `.keras`: every weight array in the archive's `model.weights.h5`.
 
 Other files hold what a rerun may change without a different result (dates,
-wall times, paths, rendered figures) and are not compared.
+wall times, paths, rendered figures) beside numbers already compared here
+(the JSON records' accuracies and quality figures are computed from them),
+and are not compared.
 """
 
 from __future__ import annotations
@@ -33,8 +35,8 @@ def _npz_arrays(path: Path) -> dict[str, np.ndarray]:
 def _csv_arrays(path: Path) -> dict[str, np.ndarray]:
     import pandas as pd
 
-    table = pd.read_csv(path)
-    return {column: table[column].to_numpy() for column in table.columns if "seconds" not in column}
+    table = pd.read_csv(path, dtype=str, keep_default_na=False)  # the text as written: an empty cell is ""
+    return {column: table[column].to_numpy(dtype=str) for column in table.columns if "seconds" not in column}
 
 
 def _keras_arrays(path: Path) -> dict[str, np.ndarray]:
@@ -52,6 +54,8 @@ READERS = {".npz": _npz_arrays, ".csv": _csv_arrays, ".keras": _keras_arrays}
 
 def _same(a: np.ndarray, b: np.ndarray) -> tuple[bool, float | None]:
     """(bit for bit equal, the largest |a - b| where both are numbers of one shape, else None)."""
+    if a.dtype.kind == "U" and b.dtype.kind == "U" and a.shape == b.shape:  # CSV text, of any width
+        return _same_text(a, b)
     if a.shape != b.shape or a.dtype != b.dtype:
         return False, None
     if a.dtype.kind in "fc":
@@ -62,6 +66,15 @@ def _same(a: np.ndarray, b: np.ndarray) -> tuple[bool, float | None]:
     if a.dtype.kind in "iub":
         return bool(np.array_equal(a, b)), float(np.max(np.abs(a.astype(np.float64) - b), initial=0.0))
     return bool(np.array_equal(a, b)), None
+
+
+def _same_text(a: np.ndarray, b: np.ndarray) -> tuple[bool, float]:
+    """A CSV column's text equal cell by cell, and the largest difference where both cells hold numbers."""
+    import pandas as pd
+
+    x, y = (pd.to_numeric(pd.Series(v), errors="coerce").to_numpy(np.float64) for v in (a, b))
+    both = np.isfinite(x) & np.isfinite(y)
+    return bool(np.array_equal(a, b)), float(np.max(np.abs(x[both] - y[both]), initial=0.0))
 
 
 def compare_file(first: Path, second: Path) -> dict:
