@@ -93,11 +93,12 @@ if [[ $stage == all || $stage == same_seed ]]; then
   for pid in "${pids[@]}"; do wait "${pid#-}" || failed=1; done
   trap - EXIT
   (( failed == 0 )) || { tail -n 20 "$run_dir"/same_seed_*.log; echo "error: a same-seed run failed" >&2; exit 1; }
-  printf -v runs_command '%q ' KERAS_BACKEND=jax "XLA_FLAGS=$XLA_FLAGS" make fashion_mnist "${same_seed_vars[@]}"
+  read -r -a xla_flags <<< "$XLA_FLAGS"
+  printf -v runs_command '%q ' KERAS_BACKEND=jax "XLA_FLAGS=${xla_flags[*]}" make fashion_mnist "${same_seed_vars[@]}"
   status=0
   python3 scripts/same_seed.py --first="$run_dir/same_seed_a/fashion_mnist" \
     --second="$run_dir/same_seed_b/fashion_mnist" --output_dir="$same_seed_report_dir" \
-    --runs_command="${runs_command% }(each run with a compilation cache of its own)" || status=$?
+    --runs_command="${runs_command}(each run with a compilation cache of its own)" || status=$?
   case $status in
     0) ;;
     3) echo "same seed: the two runs differ (see $same_seed_report_dir/same_seed.md)" ;;
