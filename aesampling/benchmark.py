@@ -346,20 +346,8 @@ def feature_extraction(images: int, *, image_size: int = 224, batch_size: int = 
             "cifar_60000_hours": 60000 / (images / seconds) / 3600}
 
 
-def _recorded(row: dict, field: str):
-    """A row's field, or what a report made before the field was recorded meant: float32, and samples copied to the
-    host, except by a hand-written JAX loop, which then returned one number (no delivery to compare with)."""
-    if field in row:
-        return row[field]
-    if field == "dtype":
-        return "float32"
-    if field == "delivery":
-        return None if row.get("variant") == "hand_written_jax" else "host"
-    return None
-
-
 def _rows(results: dict, key: str, **match) -> list[dict]:
-    return [r for r in results.get(key, []) if all(_recorded(r, k) == v for k, v in match.items())]
+    return [r for r in results.get(key, []) if all(r.get(k) == v for k, v in match.items())]
 
 
 # The baselines each delivery is compared with: a predict or eager loop returns numpy arrays.

@@ -78,28 +78,42 @@ fi
 #    every sample, soft label, weight and curve compared bit for bit.
 if [[ $stage == all || $stage == same_seed ]]; then
   [[ -d $data_dir ]] || { echo "error: no Fashion-MNIST folder $data_dir" >&2; exit 2; }
-  same_seed_vars=(SMOKE=1 'AUTOENCODERS=shallow_ae deep_ae' FD_CURVES=0 RECIPE=recommended "DATA_DIR=$data_dir")
   mkdir -p "$run_dir"
-  pids=()
+  groups_file=$run_dir/same_seed.groups
+  # Runs left behind by a call killed outright (no trap runs then) stop before their folders are made again.
+  if [[ -f $groups_file ]]; then
+    while read -r group; do kill -- "-$group" 2>/dev/null || true; done < "$groups_file"
+    rm -f "$groups_file"
+  fi
+  read -r -a xla_flags <<< "$XLA_FLAGS"
+  # The one command of both runs, the run's letter in place of @run@: run and recorded as it is.
+  same_seed_command=(env KERAS_BACKEND=jax "XLA_FLAGS=${xla_flags[*]}" XLA_PYTHON_CLIENT_PREALLOCATE=false
+    "JAX_COMPILATION_CACHE_DIR=$PWD/build/jax-cache-same-seed-@run@" make --no-print-directory -j2 fashion_mnist
+    "${make_vars[@]}" SMOKE=1 'AUTOENCODERS=shallow_ae deep_ae' FD_CURVES=0 RECIPE=recommended "DATA_DIR=$data_dir"
+    "RESULTS=$run_dir/same_seed_@run@")
+  set +m  # no job control: setsid then makes each run a process group of its own, whose id is the run's pid
+  groups=()
   # If this script is stopped, so are the two runs (a rerun starts them over).
-  trap 'kill -- "${pids[@]}" 2>/dev/null' EXIT
+  trap '(( ${#groups[@]} )) && kill -- "${groups[@]/#/-}" 2>/dev/null' EXIT
   for run in a b; do
     rm -rf "$run_dir/same_seed_$run" "$PWD/build/jax-cache-same-seed-$run"
-    JAX_COMPILATION_CACHE_DIR=$PWD/build/jax-cache-same-seed-$run setsid make --no-print-directory -j2 fashion_mnist \
-      "${make_vars[@]}" "${same_seed_vars[@]}" RESULTS="$run_dir/same_seed_$run" > "$run_dir/same_seed_$run.log" 2>&1 &
-    pids+=("-$!")  # the run's whole process group
+    setsid "${same_seed_command[@]//@run@/$run}" > "$run_dir/same_seed_$run.log" 2>&1 &
+    groups+=("$!")
+    echo "$!" >> "$groups_file"
   done
   failed=0
-  for pid in "${pids[@]}"; do wait "${pid#-}" || failed=1; done
+  for group in "${groups[@]}"; do  # the first run to fail stops the other: no device time spent on it
+    wait "$group" || { failed=1; kill -- "${groups[@]/#/-}" 2>/dev/null || true; }
+  done
   trap - EXIT
+  rm -f "$groups_file"
   (( failed == 0 )) || { tail -n 20 "$run_dir"/same_seed_*.log; echo "error: a same-seed run failed" >&2; exit 1; }
-  read -r -a xla_flags <<< "$XLA_FLAGS"
-  printf -v runs_command '%q ' KERAS_BACKEND=jax "XLA_FLAGS=${xla_flags[*]}" make fashion_mnist "${same_seed_vars[@]}"
+  printf -v runs_command '%q ' "${same_seed_command[@]}"
   status=0
   python3 scripts/same_seed.py --first="$run_dir/same_seed_a/fashion_mnist" \
     --second="$run_dir/same_seed_b/fashion_mnist" --output_dir="$same_seed_report_dir" \
-    --runs_command="${runs_command}(each run with a compilation cache of its own)" || status=$?
-  case $status in
+    --runs_command="${runs_command% }" || status=$?
+  case $status in  # runs that differ are a finding, reported; the other stages still run
     0) ;;
     3) echo "same seed: the two runs differ (see $same_seed_report_dir/same_seed.md)" ;;
     *) echo "error: scripts/same_seed.py failed (exit $status)" >&2; exit 1 ;;

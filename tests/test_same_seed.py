@@ -61,17 +61,20 @@ def test_a_changed_weight_a_changed_curve_a_missing_file_and_a_signed_zero_are_d
     np.savez(first / "x.npz", x=np.zeros(3, np.float32), n=np.arange(3))
     np.savez(second / "x.npz", x=-np.zeros(3, np.float32), n=np.arange(3))
     np.savez(first / "only_here.npz", x=np.ones(2))
-    (first / "curve.csv").write_text("source,noise,accuracy,wall_seconds\nae,,0.5,1.0\nae,,0.25,2.0\n")
-    (second / "curve.csv").write_text("source,noise,accuracy,wall_seconds\nae,,0.5,9.0\nae,,0.125,9.5\n")
+    (first / "curve.csv").write_text("source,noise,accuracy,wall_seconds\nae,sp,0.5,1.0\nae,,0.25,2.0\n")
+    (second / "curve.csv").write_text("source,noise,accuracy,wall_seconds\nae,sp,0.5,9.0\nae,,0.125,9.5\n")
+    np.savez(first / "record.npz", tag=np.array("same"), grid=np.array([["a", "b"]]))  # text arrays of any shape
+    np.savez(second / "record.npz", tag=np.array("same"), grid=np.array([["a", "c"]]))
     rows = {row["path"]: row for row in same_seed.compare_runs(first, second)}
     assert rows["same.keras"]["identical"] and rows["same.keras"]["arrays"] >= 2
     assert not rows["changed.keras"]["identical"] and 0 < rows["changed.keras"]["largest_difference"] < 1e-5
     assert [name.endswith("/vars/0") for name in rows["changed.keras"]["differing"]] == [True]  # the kernel only
     assert rows["x.npz"]["differing"] == ["x"] and rows["x.npz"]["largest_difference"] == 0.0
     assert rows["only_here.npz"] == {"path": "only_here.npz", "identical": False, "missing": "second"}
-    # the empty noise cells are equal; the wall times are not compared; the accuracies are
+    # a column of text and empty cells is equal to itself; the wall times are not compared; the accuracies are
     assert rows["curve.csv"]["differing"] == ["accuracy"] and rows["curve.csv"]["largest_difference"] == 0.125
     assert rows["curve.csv"]["arrays"] == 3
+    assert rows["record.npz"]["differing"] == ["grid"]
 
 
 def test_bad_folders_get_one_line_errors(digits_models, tmp_path):

@@ -54,7 +54,7 @@ READERS = {".npz": _npz_arrays, ".csv": _csv_arrays, ".keras": _keras_arrays}
 
 def _same(a: np.ndarray, b: np.ndarray) -> tuple[bool, float | None]:
     """(bit for bit equal, the largest |a - b| where both are numbers of one shape, else None)."""
-    if a.dtype.kind == "U" and b.dtype.kind == "U" and a.shape == b.shape:  # CSV text, of any width
+    if a.dtype.kind == "U" and b.dtype.kind == "U" and a.ndim == 1 and a.shape == b.shape:  # a CSV column
         return _same_text(a, b)
     if a.shape != b.shape or a.dtype != b.dtype:
         return False, None
@@ -119,7 +119,8 @@ def markdown(rows: list[dict], *, command: str, first: str, second: str, runs_co
     lines = [f"# Same seed, same result: {verdict}", "",
              f"Made by `{command}`: {first} against {second}."]
     if runs_command:
-        lines.append(f"Both runs: `{runs_command}`.")
+        each = " (with each run's own name in place of @run@)" if "@run@" in runs_command else ""
+        lines.append(f"Both runs: `{runs_command}`{each}.")
     lines += ["", "Compared bit for bit: every array of the `.npz` files (samples, soft labels), every column of the "
                   "`.csv` files but wall times, every weight of the `.keras` models.", "",
               "| file | arrays | identical | largest difference |", "|---|---|---|---|"]
