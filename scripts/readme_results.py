@@ -30,7 +30,7 @@ BLOCK = re.compile(r"<!-- results:(?P<folder>\S+) -->\n(?P<body>.*?)<!-- /result
 TABLE_ONE = re.compile(r"<!-- table_one -->\n.*?<!-- /table_one -->", re.DOTALL)
 REPORTS = "results"
 # The committed report of each dataset made with the recommended recipe (results/recipes), where there is one.
-RECOMMENDED_REPORTS = {"fashion_mnist": "fashion_mnist_moments_student_cpu"}
+RECOMMENDED_REPORTS = {"fashion_mnist": "fashion_mnist_recommended"}
 
 
 def _report(root: Path, folder: str) -> tuple[dict, dict] | None:

@@ -424,7 +424,7 @@ def test_readme_results_are_rewritten_from_the_reports(tmp_path):
 
 
 def test_table_one_block_sets_the_paper_beside_the_committed_reports(tmp_path):
-    for folder in ("fashion_mnist", "fashion_mnist_moments_student_cpu"):
+    for folder in ("fashion_mnist", "fashion_mnist_recommended"):
         (tmp_path / "results" / folder).mkdir(parents=True)
         for name in ("metrics.json", "config.json"):
             shutil.copy(REPO / "results" / folder / name, tmp_path / "results" / folder / name)

@@ -14,8 +14,8 @@ for both, so a difference between two runs is the recipe's.
   search result). On Fashion-MNIST this stopped the deep autoencoders'
   collapse onto a few classes: the deep AE's student went from 0.921 of the
   ground truth (results/fashion_mnist) to 0.989
-  (results/fashion_mnist_moments_student_cpu); over three seeds the shallow
-  AE's stayed at 0.981 ± 0.001 (results/fashion_mnist_seeds_moments_student_cpu)
+  (results/fashion_mnist_recommended); over three seeds the shallow AE's
+  stayed at 0.981 ± 0.001 (results/fashion_mnist_recommended_seeds)
   against 0.984 from N(0, I). The student criterion stays: choosing λ by the
   lowest FD alone gives closer samples but weaker students (0.975 and 0.951,
   results/fashion_mnist_moments_fd_2m_cpu). results/recipes/README.md keeps
