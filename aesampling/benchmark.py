@@ -188,7 +188,7 @@ def hand_written_jax_loop(autoencoder, chains: int, *, dtype: str = "float32", r
     if delivery == "host":
         call = lambda: np.asarray(run(params, key))  # noqa: E731
     else:
-        call = lambda: jax.block_until_ready(run(params, key))  # noqa: E731
+        call = lambda: backend.wait(run(params, key))  # noqa: E731
     seconds = best_seconds(call, min_seconds=min_seconds)
     return _chain_rate(seconds, chains, reinjections * restarts, dense_flops(autoencoder))
 
@@ -361,7 +361,7 @@ def summarize(results: dict) -> dict:
     summary = {}
     for model in sorted({r["model"] for r in results["sampler"]}):
         entry = {}
-        dtypes = sorted({r.get("dtype", "float32") for r in _rows(results, "sampler", model=model)})
+        dtypes = sorted({r["dtype"] for r in _rows(results, "sampler", model=model)})
         for dtype, delivery in ((d, w) for d in dtypes for w in DELIVERIES):
             roofline = results["roofline_gflops"].get(dtype) or results["roofline_gflops"]["float32"]
             compiled = [r for r in _rows(results, "sampler", model=model, dtype=dtype, delivery=delivery)
@@ -380,8 +380,8 @@ def summarize(results: dict) -> dict:
                     if baseline:
                         row[f"over_{variant}"] = best["reinjections_per_s"] / baseline[0]["reinjections_per_s"]
                 if dtype != "float32":
-                    single = [r for r in _rows(results, "sampler", model=model, chains=chains, delivery=delivery)
-                              if r.get("dtype", "float32") == "float32" and not r.get("variant")]
+                    single = [r for r in _rows(results, "sampler", model=model, chains=chains, delivery=delivery,
+                                               dtype="float32") if not r.get("variant")]
                     if single:
                         row["over_float32"] = (best["reinjections_per_s"]
                                                / max(r["reinjections_per_s"] for r in single))

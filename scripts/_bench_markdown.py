@@ -108,8 +108,7 @@ def render_markdown(results: dict, kind: str) -> str:
         for key, row in entry.items():
             if "_chains_" in key:
                 dtype, rest = key.split("_chains_")
-                chains, _, delivery = rest.partition("_")
-                delivery = "left on the device" if delivery == "device" else "to the host"  # old reports: host
+                chains, _, delivery = rest.partition("_")  # no delivery in reports made before it was recorded
                 parts = [f"best {'XLA' if row['best_is_xla'] else 'compiled without XLA'}"]
                 if "xla_over_plain" in row:
                     parts[0] += f" ({row['xla_over_plain']:.2f}x XLA/plain)"
@@ -118,7 +117,8 @@ def render_markdown(results: dict, kind: str) -> str:
                           for k in row if k.startswith("over_") and k != "over_float32"]
                 if "over_float32" in row:
                     parts.append(f"{row['over_float32']:.2f}x its float32 speed")
-                lines.append(f"- {model}, {dtype}, B = {chains}, samples {delivery}: " + ", ".join(parts))
+                lines.append(f"- {model}, {dtype}, B = {chains}, samples {_delivery({'delivery': delivery})}: "
+                             + ", ".join(parts))
         if "train_step" in entry:
             t = entry["train_step"]
             lines.append(f"- {model}, train-on-synthetic: fused {t['fused_over_unfused']:.2f}x unfused "
