@@ -187,6 +187,11 @@ $(1): $(if $(call differs,$(strip $(file < $(1))),$(strip $(2))),FORCE)
 	@mkdir -p $$(@D) && printf '%s\n' $(call shell_quote,$(strip $(2))) > $$@
 endef
 
+# The committed reports a run is compared with: REFERENCE/<dataset> (a seed spread: <dataset>_seeds) for the paper's
+# recipe, REFERENCE/<dataset>_recommended(_seeds) for the recommended one. Where none is committed, comparison.md
+# says so.
+reference_folder = $(REFERENCE)/$(1)$(if $(RECIPE_SETTING),_recommended)$(2)
+
 # EXPERIMENT(dataset, extra data flags, prerequisite of every model)
 define EXPERIMENT
 $(1)_DIR := $(RESULTS)/$(1)
@@ -195,7 +200,8 @@ $(1)_FLAGS := --dataset=$(1) $(DATA_FLAGS) $(2)
 $(1): $$($(1)_DIR)/comparison.md
 
 $$($(1)_DIR)/comparison.md: $$($(1)_DIR)/table.md
-	$(PY) scripts/compare.py --reference=$(REFERENCE)/$(1)/metrics.json --run=$$($(1)_DIR)/metrics.json --output=$$@
+	$(PY) scripts/compare.py --reference=$(call reference_folder,$(1))/metrics.json --run=$$($(1)_DIR)/metrics.json \
+	  --output=$$@
 
 $$($(1)_DIR)/models/classifier.keras: $(3) $$($(1)_DIR)/settings/train.txt | $(STAMP)
 	$(PY) scripts/train.py $$($(1)_FLAGS) --model=classifier --seed=$(SEED) --output=$$@ $(TRAIN_ARGS)
@@ -235,11 +241,16 @@ endef
 
 # Seed spread: `make <dataset>_seeds SEEDS="0 1 2"` runs the whole protocol once per seed, each in
 # RESULTS/seeds/<seed>/<dataset> (its own classifier, autoencoders, λ searches and curves), and summarises the
-# runs as mean ± spread per source in RESULTS/<dataset>_seeds (scripts/seed_spread.py). Every other variable
-# (DATA_DIR, CRITERION, SMOKE, ...) reaches each seed's run.
+# runs as mean ± spread per source in RESULTS/<dataset>_seeds (scripts/seed_spread.py), compared with the
+# committed spread of the same recipe (comparison.md: do the means agree within the seed spread?). Every other
+# variable (DATA_DIR, CRITERION, SMOKE, ...) reaches each seed's run.
 SEEDS ?= 0 1 2
 define SEED_SPREAD
-$(1)_seeds: $(RESULTS)/$(1)_seeds/table.md
+$(1)_seeds: $(RESULTS)/$(1)_seeds/comparison.md
+
+$(RESULTS)/$(1)_seeds/comparison.md: $(RESULTS)/$(1)_seeds/table.md
+	$(PY) scripts/compare.py --reference=$(call reference_folder,$(1),_seeds)/metrics.json \
+	  --run=$(RESULTS)/$(1)_seeds/metrics.json --output=$$@
 
 $(RESULTS)/seeds/%/$(1)/table.md: FORCE
 	$$(MAKE) --no-print-directory $$@ RESULTS=$(RESULTS)/seeds/$$* SEED=$$*

@@ -3,8 +3,10 @@
     python scripts/compare.py --reference=results/digits/metrics.json \
         --run=build/results/digits/metrics.json --output=build/results/digits/comparison.md
 
-The Makefile runs it after every report. Without a reference (a dataset
-never committed), the output says so.
+Two seed spreads (seed_spread.py's metrics.json) are compared mean against
+mean, with a verdict: do they agree within the seed spread? The Makefile
+runs it after every report and every seed spread. Without a reference (a
+dataset or recipe never committed), the output says so.
 """
 
 from pathlib import Path
@@ -14,7 +16,7 @@ from absl import flags
 
 from aesampling.experiments.records import command_line
 from aesampling.io import storage
-from aesampling.reporting import tables
+from aesampling.reporting import seed_summary, tables
 
 flags.DEFINE_string("reference", None, "The reference report's metrics.json (committed results).", required=True)
 flags.DEFINE_string("run", None, "This run's metrics.json.", required=True)
@@ -29,8 +31,17 @@ def main():
     run = storage.read_json(FLAGS.run)
     if Path(FLAGS.reference).is_file():
         reference = storage.read_json(FLAGS.reference)
-        page = tables.comparison_markdown(tables.compare_with_reference(reference, run), reference, run,
-                                             reference_path=FLAGS.reference, run_path=FLAGS.run, command=command)
+        spreads = ["per_seed" in record for record in (reference, run)]
+        if spreads[0] != spreads[1]:
+            raise _common.UserInputError(f"{FLAGS.reference if spreads[0] else FLAGS.run} is a seed spread and the other "
+                                 "is one run: compare a spread with a spread (make <dataset>_seeds), a run with a run")
+        if all(spreads):
+            page = seed_summary.spread_comparison_markdown(seed_summary.compare_spreads(reference, run),
+                                                           reference_path=FLAGS.reference, run_path=FLAGS.run,
+                                                           command=command)
+        else:
+            page = tables.comparison_markdown(tables.compare_with_reference(reference, run), reference, run,
+                                              reference_path=FLAGS.reference, run_path=FLAGS.run, command=command)
     else:
         page = f"Made by `{command}`.\n\nNo reference {FLAGS.reference} to compare {FLAGS.run} with.\n"
     storage.write_text(FLAGS.output, page)

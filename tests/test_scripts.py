@@ -180,6 +180,9 @@ def test_a_changed_setting_redoes_its_stage_and_what_follows(smoke_results, tmp_
     assert all("--recipe=recommended" in line for line in moments.splitlines() if "scripts/search_lambda.py" in line)
     evaluated = sorted(line.split("--source=")[1].split()[0] for line in moments.splitlines() if "evaluate.py" in line)
     assert evaluated == sorted(["moments_bound", *SMOKE_SOURCES[1:-1]])
+    # Each recipe's run is compared with that recipe's committed reference.
+    assert "--reference=results/digits_recommended/metrics.json" in moments
+    assert "--reference=results/digits/metrics.json" in plans["CRITERION=fd"]
     assert planned_scripts(make("-n", "digits", *variables, "RECIPE=paper").stdout) == ["compare.py", "report.py"]
     assert "--num_samples=200" in (run / "settings" / "sample.txt").read_text()  # the dry runs wrote nothing
     # A setting only the report shows (a variable given on the command line) redoes the report alone, for real.
@@ -224,6 +227,10 @@ def test_make_seeds_summarises_one_run_per_seed(smoke_results, tmp_path):
     deep = next(row for row in spread["summary"]
                 if row["source"] == "deep_ae" and row["metric"] == "relative_to_ground_truth")
     assert deep["seeds"] == 2 and deep["max"] - deep["min"] == pytest.approx(0.01)
+    # ... and compared with the committed spread of its recipe, accuracy by accuracy.
+    comparison = (tmp_path / "digits_seeds" / "comparison.md").read_text()
+    assert "Reference: `results/digits_seeds/metrics.json`" in comparison
+    assert "| deep_ae | relative to ground truth |" in comparison and "agree within the seed spread" in comparison
 
 
 def test_make_with_the_fd_criterion_evaluates_the_fd_choice_only():

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from aesampling.reporting import seed_summary
-from support import SCRIPTS, run_script
+from support import SCRIPTS, assert_one_line_error, run_script
 
 
 def _metrics(ground_truth, accuracies, fd_shares, class_tvs=None, lam=0.1):
@@ -60,6 +60,44 @@ def test_deep_against_shallow_counts_the_seeds_where_deep_is_better():
     assert set(differences["first"]) == {"deep_ae"}  # no DAE in these runs
 
 
+def _spread(*seeds: dict) -> dict:
+    """A seed spread's metrics.json (the part compare_spreads reads) of the given per-seed reports."""
+    frame = seed_summary.per_seed(dict(enumerate(seeds)))
+    return {"per_seed": frame.to_dict(orient="records")}
+
+
+def test_two_spreads_agree_when_their_means_are_within_two_standard_errors():
+    reference = _spread(SEED_0, SEED_1)
+    shifted = [_metrics(0.90, {"upper_bound": 0.90, "shallow_ae": a, "deep_ae": 0.87 - 0.2, "lower_bound": 0.6},
+                        {"shallow_ae": 0.3}) for a in (0.86, 0.79)]
+    comparison = seed_summary.compare_spreads(reference, _spread(*shifted)).set_index(["source", "metric"])
+    shallow = comparison.loc[("shallow_ae", "final_accuracy")]
+    assert shallow["difference"] == pytest.approx((0.86 + 0.79 - 0.85 - 0.78) / 2)
+    reference_std, run_std = np.std([0.85, 0.78], ddof=1), np.std([0.86, 0.79], ddof=1)
+    assert shallow["standard_error"] == pytest.approx(np.sqrt(reference_std ** 2 / 2 + run_std ** 2 / 2))
+    assert shallow["agrees"]
+    # The deep AE at 0.67 in both seeds: 0.145 below the reference's mean, past two standard errors (0.110).
+    deep = comparison.loc[("deep_ae", "final_accuracy")]
+    assert deep["difference"] == pytest.approx(0.67 - 0.815) and deep["agrees"] is not None and not deep["agrees"]
+    page = seed_summary.spread_comparison_markdown(comparison.reset_index(), reference_path="r.json",
+                                                   run_path="x.json", command="python scripts/compare.py")
+    assert "| deep_ae | final accuracy | 0.8150 ± 0.0778 (2) | 0.6700 ± 0.0000 (2) | -0.1450 |" in page
+    assert "| **no** |" in page and "accuracies agree within the seed spread." in page
+
+
+def test_a_spread_of_one_seed_or_a_missing_source_is_not_judged():
+    comparison = seed_summary.compare_spreads(_spread(SEED_0, SEED_1), _spread(SEED_0)).set_index(
+        ["source", "metric"])
+    assert comparison.loc[("shallow_ae", "final_accuracy")]["agrees"] is None  # one seed: no spread to judge by
+    extra = _metrics(0.9, {"upper_bound": 0.9, "shallow_dae": 0.8}, {})
+    comparison = seed_summary.compare_spreads(_spread(SEED_0, SEED_1), _spread(extra, extra)).set_index(
+        ["source", "metric"])
+    row = comparison.loc[("shallow_dae", "relative_to_ground_truth")]
+    assert row["reference_seeds"] == 0 and np.isnan(row["difference"]) and row["agrees"] is None
+    with pytest.raises(seed_summary.UserInputError, match="reference is not a seed spread"):
+        seed_summary.compare_spreads({"table": []}, _spread(SEED_0))
+
+
 def test_markdown_shows_every_source_with_its_spread():
     frame = seed_summary.per_seed({0: SEED_0, 1: SEED_1})
     page = seed_summary.markdown(frame, dataset="toy", command="python x.py", reproduce="make toy_seeds")
@@ -94,6 +132,11 @@ def test_script_writes_the_spread_of_its_runs(tmp_path):
     block = _readme_tables.seed_spread_block(metrics, config, "results/toy_seeds")
     assert "Made by `make x`" in block and "seeds 0, 1" in block
     assert "| deep_ae | 0.958 ± 0.012 | 4.5% ± 0.7% | 0.200 ± 0.141 |" in block
+    # A spread compares with a spread only (compare.py): one run's report against it is a user's mistake.
+    mixed = run_script("compare", f"--reference={out / 'metrics.json'}", f"--run={runs[0]}/metrics.json",
+                       f"--output={tmp_path / 'comparison.md'}", check=False)
+    assert_one_line_error(mixed, "is a seed spread and the other is one run")
+    assert not (tmp_path / "comparison.md").exists()
 
 
 @pytest.mark.parametrize("case, message", [

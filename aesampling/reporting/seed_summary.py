@@ -12,6 +12,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from aesampling.errors import UserInputError
 from aesampling.reporting import tables
 from aesampling.reporting.sources import Source
 
@@ -152,4 +153,79 @@ def markdown(frame: pd.DataFrame, *, dataset: str, command: str, reproduce: str 
     if reproduce:
         lines.append(f"Reproduce with: `{reproduce}`")
     lines += [f"Made by: `{command}`", ""]
+    return "\n".join(lines)
+
+
+# The accuracies two seed spreads are compared on (compare_spreads).
+SPREAD_COMPARED_METRICS = ("final_accuracy", "relative_to_ground_truth")
+
+
+def compare_spreads(reference: dict, run: dict, metrics=SPREAD_COMPARED_METRICS) -> pd.DataFrame:
+    """A seed spread beside a reference spread (two seed_spread.py metrics.json records), per source and metric.
+
+    Rows (source, metric, reference_{seeds,mean,std}, run_{seeds,mean,std}, difference, standard_error, agrees):
+    difference = run mean − reference mean; standard_error = sqrt(s_ref²/n_ref + s_run²/n_run), the standard
+    error of that difference from the two seed-to-seed standard deviations; agrees when |difference| ≤ 2
+    standard errors (None where a side has fewer than two seeds, or lacks the source).
+    """
+    def seeds_frame(record: dict, side: str) -> pd.DataFrame:
+        try:
+            return pd.DataFrame(record["per_seed"], columns=["seed", "source", "metric", "value"])
+        except (KeyError, TypeError) as e:
+            raise UserInputError(f"the {side} is not a seed spread's metrics.json (no 'per_seed' rows)") from e
+
+    frames = {"reference": seeds_frame(reference, "reference"), "run": seeds_frame(run, "run")}
+    stats = {side: {(row.source, row.metric): row._asdict() for row in summary(frame).itertuples(index=False)}
+             for side, frame in frames.items()}
+    sources = source_order(pd.concat(frames.values()))
+    rows = []
+    for source in sources:
+        for metric in metrics:
+            cells = {side: stats[side].get((source, metric)) for side in frames}
+            if not any(cells.values()):
+                continue
+            row = {"source": source, "metric": metric}
+            for side, cell in cells.items():
+                row.update({f"{side}_seeds": cell["seeds"] if cell else 0,
+                            f"{side}_mean": cell["mean"] if cell else np.nan,
+                            f"{side}_std": cell["std"] if cell else np.nan})
+            row["difference"] = row["run_mean"] - row["reference_mean"]
+            measurable = min(row["reference_seeds"], row["run_seeds"]) >= 2
+            row["standard_error"] = (float(np.sqrt(row["reference_std"] ** 2 / row["reference_seeds"]
+                                                   + row["run_std"] ** 2 / row["run_seeds"]))
+                                     if measurable else np.nan)
+            row["agrees"] = bool(abs(row["difference"]) <= 2 * row["standard_error"]) if measurable else None
+            rows.append(row)
+    return pd.DataFrame(rows, columns=["source", "metric", "reference_seeds", "reference_mean", "reference_std",
+                                       "run_seeds", "run_mean", "run_std", "difference", "standard_error", "agrees"])
+
+
+def spread_comparison_markdown(comparison: pd.DataFrame, *, reference_path: str, run_path: str,
+                               command: str) -> str:
+    """comparison.md of a seed spread: each accuracy's mean ± std beside the reference's, and whether they agree."""
+    names = {"final_accuracy": "final accuracy", "relative_to_ground_truth": "relative to ground truth"}
+    lines = [f"Made by `{command}`.", "",
+             f"This seed spread: `{run_path}`. Reference: `{reference_path}`.",
+             "Cells: mean ± standard deviation over the seeds (number of seeds). The two agree within the seed spread "
+             "when the difference of the means is at most twice its standard error, sqrt(s_ref²/n_ref + "
+             "s_run²/n_run) (a rough two-sided 95 % test; with three seeds a side, a lenient one).", "",
+             "| source | metric | reference | this run | difference | 2 × standard error | within the spread |",
+             "|---|---|---|---|---|---|---|"]
+
+    def cell(row, side: str) -> str:
+        seeds = getattr(row, f"{side}_seeds")
+        if seeds == 0:
+            return "-"
+        mean, std = getattr(row, f"{side}_mean"), getattr(row, f"{side}_std")
+        return f"{mean:.4f} ({seeds})" if seeds == 1 else f"{mean:.4f} ± {std:.4f} ({seeds})"
+
+    for row in comparison.itertuples(index=False):
+        verdict = "-" if row.agrees is None else ("yes" if row.agrees else "**no**")
+        difference = "-" if pd.isna(row.difference) else f"{row.difference:+.4f}"
+        bound = "-" if pd.isna(row.standard_error) else f"{2 * row.standard_error:.4f}"
+        lines.append(f"| {row.source} | {names.get(row.metric, row.metric)} | {cell(row, 'reference')} | "
+                     f"{cell(row, 'run')} | {difference} | {bound} | {verdict} |")
+    judged = comparison["agrees"].dropna()
+    lines += ["", (f"{int(judged.sum())} of {len(judged)} accuracies agree within the seed spread."
+                   if len(judged) else "No accuracy has two seeds on both sides: nothing to judge."), ""]
     return "\n".join(lines)
