@@ -187,10 +187,12 @@ $(1): $(if $(call differs,$(strip $(file < $(1))),$(strip $(2))),FORCE)
 	@mkdir -p $$(@D) && printf '%s\n' $(call shell_quote,$(strip $(2))) > $$@
 endef
 
-# The committed reports a run is compared with: REFERENCE/<dataset> (a seed spread: <dataset>_seeds) for the paper's
-# recipe, REFERENCE/<dataset>_recommended(_seeds) for the recommended one. Where none is committed, comparison.md
-# says so.
-reference_folder = $(REFERENCE)/$(1)$(if $(RECIPE_SETTING),_recommended)$(2)
+# The committed reports of a run (<dataset>) or a seed spread (<dataset>_seeds) of this RECIPE, which the run is
+# compared with and `make publish_` writes: REFERENCE/<dataset>(_seeds) for the paper's recipe,
+# REFERENCE/<dataset>_recommended(_seeds) for the recommended one. Where none is committed, comparison.md says so.
+# (Continual runs, split_<dataset>, keep one folder whatever the recipe.)
+reference_folder = $(REFERENCE)/$(if $(and $(RECIPE_SETTING),$(filter-out split_%,$(1))),$(patsubst \
+  %_seeds_recommended,%_recommended_seeds,$(1)_recommended),$(1))
 
 # EXPERIMENT(dataset, extra data flags, prerequisite of every model)
 define EXPERIMENT
@@ -199,7 +201,7 @@ $(1)_FLAGS := --dataset=$(1) $(DATA_FLAGS) $(2)
 
 $(1): $$($(1)_DIR)/comparison.md
 
-$$($(1)_DIR)/comparison.md: $$($(1)_DIR)/table.md
+$$($(1)_DIR)/comparison.md: $$($(1)_DIR)/table.md $(wildcard $(call reference_folder,$(1))/metrics.json)
 	$(PY) scripts/compare.py --reference=$(call reference_folder,$(1))/metrics.json --run=$$($(1)_DIR)/metrics.json \
 	  --output=$$@
 
@@ -248,8 +250,9 @@ SEEDS ?= 0 1 2
 define SEED_SPREAD
 $(1)_seeds: $(RESULTS)/$(1)_seeds/comparison.md
 
-$(RESULTS)/$(1)_seeds/comparison.md: $(RESULTS)/$(1)_seeds/table.md
-	$(PY) scripts/compare.py --reference=$(call reference_folder,$(1),_seeds)/metrics.json \
+$(RESULTS)/$(1)_seeds/comparison.md: $(RESULTS)/$(1)_seeds/table.md \
+  $(wildcard $(call reference_folder,$(1)_seeds)/metrics.json)
+	$(PY) scripts/compare.py --reference=$(call reference_folder,$(1)_seeds)/metrics.json \
 	  --run=$(RESULTS)/$(1)_seeds/metrics.json --output=$$@
 
 $(RESULTS)/seeds/%/$(1)/table.md: FORCE
@@ -334,12 +337,13 @@ FORCE:
 # Intermediate files stay: a second `make` redoes nothing.
 .SECONDARY:
 
-# A run's reports (not its models, samples or curves) become the committed reference; PUBLISH_DIR overrides where.
+# A run's reports (not its models, samples or curves) become the committed reference of its recipe
+# (reference_folder); PUBLISH_DIR overrides where.
 publish_%:
 	@test -f $(RESULTS)/$*/table.md || { echo "error: no report in $(RESULTS)/$*; run make $* first" >&2; exit 1; }
-	mkdir -p $(or $(PUBLISH_DIR),$(REFERENCE)/$*)
+	mkdir -p $(or $(PUBLISH_DIR),$(call reference_folder,$*))
 	find $(RESULTS)/$* -maxdepth 1 -type f \( -name '*.md' -o -name '*.csv' -o -name '*.json' -o -name '*.png' \) \
-	  ! -name comparison.md -exec cp {} $(or $(PUBLISH_DIR),$(REFERENCE)/$*)/ \;
+	  ! -name comparison.md -exec cp {} $(or $(PUBLISH_DIR),$(call reference_folder,$*))/ \;
 
 clean:
 	rm -rf $(RESULTS)/*/models $(RESULTS)/*/lambda $(RESULTS)/*/samples $(RESULTS)/*/labelled $(RESULTS)/*/curves

@@ -33,8 +33,9 @@ def main():
         reference = storage.read_json(FLAGS.reference)
         spreads = ["per_seed" in record for record in (reference, run)]
         if spreads[0] != spreads[1]:
-            raise _common.UserInputError(f"{FLAGS.reference if spreads[0] else FLAGS.run} is a seed spread and the other "
-                                 "is one run: compare a spread with a spread (make <dataset>_seeds), a run with a run")
+            spread = FLAGS.reference if spreads[0] else FLAGS.run
+            raise _common.UserInputError(f"{spread} is a seed spread and the other is one run: compare a spread "
+                                         "with a spread (make <dataset>_seeds), a run with a run")
         if all(spreads):
             page = seed_summary.spread_comparison_markdown(seed_summary.compare_spreads(reference, run),
                                                            reference_path=FLAGS.reference, run_path=FLAGS.run,

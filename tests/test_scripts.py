@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -230,7 +231,19 @@ def test_make_seeds_summarises_one_run_per_seed(smoke_results, tmp_path):
     # ... and compared with the committed spread of its recipe, accuracy by accuracy.
     comparison = (tmp_path / "digits_seeds" / "comparison.md").read_text()
     assert "Reference: `results/digits_seeds/metrics.json`" in comparison
-    assert "| deep_ae | relative to ground truth |" in comparison and "agree within the seed spread" in comparison
+    assert "| deep_ae | relative to ground truth |" in comparison
+    assert re.search(r"^\d+ of \d+ accuracies agree within the seed spread\.$", comparison, re.MULTILINE)
+
+
+@pytest.mark.parametrize("target, recipe, folder", [
+    ("publish_fashion_mnist", "paper", "results/fashion_mnist"),
+    ("publish_fashion_mnist", "recommended", "results/fashion_mnist_recommended"),
+    ("publish_fashion_mnist_seeds", "recommended", "results/fashion_mnist_recommended_seeds"),
+    ("publish_split_fashion_mnist", "recommended", "results/split_fashion_mnist"),  # one folder for both recipes
+])
+def test_publish_writes_the_reference_of_the_run_s_recipe(target, recipe, folder):
+    plan = make("-n", target, f"RECIPE={recipe}", "RESULTS=/nonexistent").stdout
+    assert f"mkdir -p {folder}\n" in plan and f"-exec cp {{}} {folder}/ " in plan
 
 
 def test_make_with_the_fd_criterion_evaluates_the_fd_choice_only():

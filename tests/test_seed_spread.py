@@ -66,23 +66,34 @@ def _spread(*seeds: dict) -> dict:
     return {"per_seed": frame.to_dict(orient="records")}
 
 
-def test_two_spreads_agree_when_their_means_are_within_two_standard_errors():
+def test_two_spreads_agree_when_welch_s_test_finds_no_difference():
     reference = _spread(SEED_0, SEED_1)
-    shifted = [_metrics(0.90, {"upper_bound": 0.90, "shallow_ae": a, "deep_ae": 0.87 - 0.2, "lower_bound": 0.6},
+    shifted = [_metrics(0.90, {"upper_bound": 0.90, "shallow_ae": a, "deep_ae": 0.67, "lower_bound": 0.6},
                         {"shallow_ae": 0.3}) for a in (0.86, 0.79)]
     comparison = seed_summary.compare_spreads(reference, _spread(*shifted)).set_index(["source", "metric"])
     shallow = comparison.loc[("shallow_ae", "final_accuracy")]
     assert shallow["difference"] == pytest.approx((0.86 + 0.79 - 0.85 - 0.78) / 2)
     reference_std, run_std = np.std([0.85, 0.78], ddof=1), np.std([0.86, 0.79], ddof=1)
     assert shallow["standard_error"] == pytest.approx(np.sqrt(reference_std ** 2 / 2 + run_std ** 2 / 2))
+    assert shallow["critical"] == pytest.approx(4.303, abs=1e-3)  # equal spreads of 2 seeds: 2 degrees of freedom
     assert shallow["agrees"]
-    # The deep AE at 0.67 in both seeds: 0.145 below the reference's mean, past two standard errors (0.110).
-    deep = comparison.loc[("deep_ae", "final_accuracy")]
-    assert deep["difference"] == pytest.approx(0.67 - 0.815) and deep["agrees"] is not None and not deep["agrees"]
+    # The deep AE at 0.67 / 0.9 = 0.744 of the ground truth in both seeds, against 0.967 and 0.950: only the
+    # reference varies (standard error 0.0083, 1 degree of freedom, t = 12.71), and 0.214 is beyond 0.106.
+    deep = comparison.loc[("deep_ae", "relative_to_ground_truth")]
+    assert deep["difference"] == pytest.approx(0.67 / 0.9 - (0.87 / 0.9 + 0.76 / 0.8) / 2)
+    assert deep["standard_error"] == pytest.approx(np.std([0.87 / 0.9, 0.76 / 0.8], ddof=1) / np.sqrt(2))
+    assert deep["critical"] == pytest.approx(12.706, abs=1e-3)
+    assert deep["agrees"] is not None and not deep["agrees"]
+    # The same value in every seed of both: no spread, and the means are equal.
+    assert comparison.loc[("upper_bound", "relative_to_ground_truth")]["standard_error"] == 0
+    assert comparison.loc[("upper_bound", "relative_to_ground_truth")]["agrees"]
     page = seed_summary.spread_comparison_markdown(comparison.reset_index(), reference_path="r.json",
                                                    run_path="x.json", command="python scripts/compare.py")
-    assert "| deep_ae | final accuracy | 0.8150 ± 0.0778 (2) | 0.6700 ± 0.0000 (2) | -0.1450 |" in page
-    assert "| **no** |" in page and "accuracies agree within the seed spread." in page
+    assert "| deep_ae | relative to ground truth | 0.9583 ± 0.0118 (2) | 0.7444 ± 0.0000 (2) | -0.2139 | 0.1059 " \
+           "| **no** |" in page
+    assert ("| upper_bound | relative to ground truth | 1.0000 ± 0.0000 (2) | 1.0000 ± 0.0000 (2) | +0.0000 | 0 "
+            "| yes |") in page
+    assert "8 of 9 accuracies agree within the seed spread." in page
 
 
 def test_a_spread_of_one_seed_or_a_missing_source_is_not_judged():
