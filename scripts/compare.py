@@ -14,7 +14,7 @@ from pathlib import Path
 import _common
 from absl import flags
 
-from aesampling.experiments.records import command_line
+from aesampling.experiments.records import code_version, command_line
 from aesampling.io import storage
 from aesampling.reporting import seed_summary, tables
 
@@ -45,6 +45,7 @@ def main():
                                               reference_path=FLAGS.reference, run_path=FLAGS.run, command=command)
     else:
         page = f"Made by `{command}`.\n\nNo reference {FLAGS.reference} to compare {FLAGS.run} with.\n"
+    page += f"Code: {code_version() or 'an installed copy (no git checkout)'}.\n"
     storage.write_text(FLAGS.output, page)
     print(page)
 

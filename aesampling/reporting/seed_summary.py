@@ -165,10 +165,12 @@ def compare_spreads(reference: dict, run: dict, metrics=SPREAD_COMPARED_METRICS)
     """A seed spread beside a reference spread (two seed_spread.py metrics.json records), per source and metric.
 
     Rows (source, metric, reference_{seeds,mean,std}, run_{seeds,mean,std}, difference, standard_error, critical,
-    agrees): difference = run mean − reference mean; standard_error = sqrt(s_ref²/n_ref + s_run²/n_run), from the
-    two seed-to-seed sample standard deviations; agrees when |difference| ≤ critical · standard_error, critical
-    being Welch's two-sided 95 % t value at the Welch-Satterthwaite degrees of freedom (4.30 at 2 degrees, 2.78 at
-    4): no difference the seeds can detect. None where a side has fewer than two seeds or lacks the source.
+    agrees, seed_differences): seed_differences = {seed: run − reference} for the seeds both spreads ran (the same
+    seed on two machines, or the same models under two recipes); difference = run mean − reference mean;
+    standard_error = sqrt(s_ref²/n_ref + s_run²/n_run), from the two seed-to-seed sample standard deviations;
+    agrees when |difference| ≤ critical · standard_error, critical being Welch's two-sided 95 % t value at the
+    Welch-Satterthwaite degrees of freedom (4.30 at 2 degrees, 2.78 at 4): no difference the seeds can detect.
+    agrees is None where a side has fewer than two seeds or lacks the source.
     """
     def seeds_frame(record: dict, side: str) -> pd.DataFrame:
         try:
@@ -179,6 +181,8 @@ def compare_spreads(reference: dict, run: dict, metrics=SPREAD_COMPARED_METRICS)
     frames = {"reference": seeds_frame(reference, "reference"), "run": seeds_frame(run, "run")}
     stats = {side: {(row.source, row.metric): row._asdict() for row in summary(frame).itertuples(index=False)}
              for side, frame in frames.items()}
+    values = {side: frame.set_index(["source", "metric", "seed"])["value"].sort_index()
+              for side, frame in frames.items()}
     rows = []
     for source in source_order(pd.concat(frames.values())):
         for metric in metrics:
@@ -193,10 +197,14 @@ def compare_spreads(reference: dict, run: dict, metrics=SPREAD_COMPARED_METRICS)
             row["difference"] = row["run_mean"] - row["reference_mean"]
             row.update(_welch(row) if min(row["reference_seeds"], row["run_seeds"]) >= 2
                        else {"standard_error": np.nan, "critical": np.nan, "agrees": None})
+            per_side = {side: values[side].get((source, metric)) for side in frames}
+            row["seed_differences"] = ({} if any(v is None for v in per_side.values()) else {
+                int(seed): float(per_side["run"][seed] - per_side["reference"][seed])
+                for seed in sorted(set(per_side["run"].index) & set(per_side["reference"].index))})
             rows.append(row)
     return pd.DataFrame(rows, columns=["source", "metric", "reference_seeds", "reference_mean", "reference_std",
                                        "run_seeds", "run_mean", "run_std", "difference", "standard_error", "critical",
-                                       "agrees"])
+                                       "agrees", "seed_differences"])
 
 
 def _welch(row: dict) -> dict:
@@ -220,9 +228,12 @@ def spread_comparison_markdown(comparison: pd.DataFrame, *, reference_path: str,
              "Cells: mean ± standard deviation over the seeds (number of seeds). Two means agree within the seed "
              "spread when Welch's t-test finds no difference at 95 %: |difference| ≤ t · sqrt(s_ref²/n_ref + "
              "s_run²/n_run), t the test's critical value at its degrees of freedom. With three seeds a side the "
-             "test sees only large differences, and about one agreeing accuracy in twenty is still marked no.", "",
-             "| source | metric | reference | this run | difference | t × standard error | agree |",
-             "|---|---|---|---|---|---|---|"]
+             "test sees only large differences, and about one agreeing accuracy in twenty is still marked no. "
+             "Seed by seed: this run − the reference for each seed both ran (the same seed on two machines, or the "
+             "same models under two recipes), where a difference of one sign in every seed is a difference even "
+             "when the means agree.", "",
+             "| source | metric | reference | this run | difference | t × standard error | agree | seed by seed |",
+             "|---|---|---|---|---|---|---|---|"]
 
     def cell(row, side: str) -> str:
         seeds = getattr(row, f"{side}_seeds")
@@ -236,8 +247,9 @@ def spread_comparison_markdown(comparison: pd.DataFrame, *, reference_path: str,
         difference = "-" if pd.isna(row.difference) else f"{row.difference:+.4f}"
         bound = ("-" if pd.isna(row.standard_error) else
                  "0" if row.standard_error == 0 else f"{row.critical * row.standard_error:.4f}")
+        paired = " / ".join(f"{seed}: {value:+.4f}" for seed, value in row.seed_differences.items()) or "-"
         lines.append(f"| {row.source} | {names.get(row.metric, row.metric)} | {cell(row, 'reference')} | "
-                     f"{cell(row, 'run')} | {difference} | {bound} | {verdict} |")
+                     f"{cell(row, 'run')} | {difference} | {bound} | {verdict} | {paired} |")
     judged = comparison["agrees"].dropna()
     lines += ["", (f"{int(judged.sum())} of {len(judged)} accuracies agree within the seed spread."
                    if len(judged) else "No accuracy has two seeds or more in both spreads: nothing to judge."), ""]
