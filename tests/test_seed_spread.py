@@ -85,15 +85,18 @@ def test_two_spreads_agree_when_welch_s_test_finds_no_difference():
     assert deep["critical"] == pytest.approx(12.706, abs=1e-3)
     assert deep["agrees"] is not None and not deep["agrees"]
     assert deep["seed_differences"] == pytest.approx({0: 0.67 / 0.9 - 0.87 / 0.9, 1: 0.67 / 0.9 - 0.76 / 0.8})
+    differences = np.array(list(deep["seed_differences"].values()))
+    t_value = differences.mean() / (differences.std(ddof=1) / np.sqrt(2))
+    assert deep["paired_p"] == pytest.approx(2 * (0.5 - np.arctan(abs(t_value)) / np.pi))  # t with 1 degree: Cauchy
     # The same value in every seed of both: no spread, and the means are equal.
     assert comparison.loc[("upper_bound", "relative_to_ground_truth")]["standard_error"] == 0
     assert comparison.loc[("upper_bound", "relative_to_ground_truth")]["agrees"]
     page = seed_summary.spread_comparison_markdown(comparison.reset_index(), reference_path="r.json",
                                                    run_path="x.json", command="python scripts/compare.py")
     assert "| deep_ae | relative to ground truth | 0.9583 ± 0.0118 (2) | 0.7444 ± 0.0000 (2) | -0.2139 | 0.1059 " \
-           "| **no** | 0: -0.2222 / 1: -0.2056 |" in page
+           "| **no** | 0: -0.2222 / 1: -0.2056 (p = 0.025) |" in page
     assert ("| upper_bound | relative to ground truth | 1.0000 ± 0.0000 (2) | 1.0000 ± 0.0000 (2) | +0.0000 | 0 "
-            "| yes | 0: +0.0000 / 1: +0.0000 |") in page
+            "| yes | 0: +0.0000 / 1: +0.0000 (p = 1.000) |") in page
     assert "8 of 9 accuracies agree within the seed spread." in page
 
 

@@ -165,8 +165,10 @@ def compare_spreads(reference: dict, run: dict, metrics=SPREAD_COMPARED_METRICS)
     """A seed spread beside a reference spread (two seed_spread.py metrics.json records), per source and metric.
 
     Rows (source, metric, reference_{seeds,mean,std}, run_{seeds,mean,std}, difference, standard_error, critical,
-    agrees, seed_differences): seed_differences = {seed: run − reference} for the seeds both spreads ran (the same
-    seed on two machines, or the same models under two recipes); difference = run mean − reference mean;
+    agrees, seed_differences, paired_p): seed_differences = {seed: run − reference} for the seeds both spreads ran
+    (the same seed on two machines, or the same models under two recipes), and paired_p the two-sided p-value of
+    the paired t-test on them (NaN for fewer than two seeds; 0 or 1 when they do not vary); difference = run mean −
+    reference mean;
     standard_error = sqrt(s_ref²/n_ref + s_run²/n_run), from the two seed-to-seed sample standard deviations;
     agrees when |difference| ≤ critical · standard_error, critical being Welch's two-sided 95 % t value at the
     Welch-Satterthwaite degrees of freedom (4.30 at 2 degrees, 2.78 at 4): no difference the seeds can detect.
@@ -201,10 +203,22 @@ def compare_spreads(reference: dict, run: dict, metrics=SPREAD_COMPARED_METRICS)
             row["seed_differences"] = ({} if any(v is None for v in per_side.values()) else {
                 int(seed): float(per_side["run"][seed] - per_side["reference"][seed])
                 for seed in sorted(set(per_side["run"].index) & set(per_side["reference"].index))})
+            row["paired_p"] = _paired_p(list(row["seed_differences"].values()))
             rows.append(row)
     return pd.DataFrame(rows, columns=["source", "metric", "reference_seeds", "reference_mean", "reference_std",
                                        "run_seeds", "run_mean", "run_std", "difference", "standard_error", "critical",
-                                       "agrees", "seed_differences"])
+                                       "agrees", "seed_differences", "paired_p"])
+
+
+def _paired_p(differences: list[float]) -> float:
+    """Two-sided p-value of the paired t-test that the mean of `differences` (one per seed) is 0."""
+    if len(differences) < 2:
+        return np.nan
+    mean, spread = float(np.mean(differences)), float(np.std(differences, ddof=1))
+    if spread == 0:
+        return 1.0 if abs(mean) <= 1e-12 else 0.0
+    t_value = mean / (spread / np.sqrt(len(differences)))
+    return float(2 * stats.t.sf(abs(t_value), len(differences) - 1))
 
 
 def _welch(row: dict) -> dict:
@@ -230,8 +244,8 @@ def spread_comparison_markdown(comparison: pd.DataFrame, *, reference_path: str,
              "s_run²/n_run), t the test's critical value at its degrees of freedom. With three seeds a side the "
              "test sees only large differences, and about one agreeing accuracy in twenty is still marked no. "
              "Seed by seed: this run − the reference for each seed both ran (the same seed on two machines, or the "
-             "same models under two recipes), where a difference of one sign in every seed is a difference even "
-             "when the means agree.", "",
+             "same models under two recipes), and p, the two-sided p-value of the paired t-test on those "
+             "differences: where the seeds pair, it can find a difference the means hide.", "",
              "| source | metric | reference | this run | difference | t × standard error | agree | seed by seed |",
              "|---|---|---|---|---|---|---|---|"]
 
@@ -248,6 +262,7 @@ def spread_comparison_markdown(comparison: pd.DataFrame, *, reference_path: str,
         bound = ("-" if pd.isna(row.standard_error) else
                  "0" if row.standard_error == 0 else f"{row.critical * row.standard_error:.4f}")
         paired = " / ".join(f"{seed}: {value:+.4f}" for seed, value in row.seed_differences.items()) or "-"
+        paired += "" if pd.isna(row.paired_p) else f" (p = {row.paired_p:.3f})"
         lines.append(f"| {row.source} | {names.get(row.metric, row.metric)} | {cell(row, 'reference')} | "
                      f"{cell(row, 'run')} | {difference} | {bound} | {verdict} | {paired} |")
     judged = comparison["agrees"].dropna()
