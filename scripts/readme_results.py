@@ -7,7 +7,7 @@ A block sits between `<!-- results:<folder> -->` and `<!-- /results -->`
 and is made from `<folder>/metrics.json` and `<folder>/config.json`
 (scripts/_readme_tables.py). The block between `<!-- table_one -->` and
 `<!-- /table_one -->` sets the paper's Table I beside the committed reports
-results/<dataset>/ (the paper's recipe) and RECOMMENDED_REPORTS (also
+results/<dataset>/ (the paper's recipe) and results/<dataset>_recommended/ (also
 scripts/_readme_tables.py). Text outside the blocks is left
 as written.
 """
@@ -29,8 +29,6 @@ FLAGS = flags.FLAGS
 BLOCK = re.compile(r"<!-- results:(?P<folder>\S+) -->\n(?P<body>.*?)<!-- /results -->", re.DOTALL)
 TABLE_ONE = re.compile(r"<!-- table_one -->\n.*?<!-- /table_one -->", re.DOTALL)
 REPORTS = "results"
-# The committed report of each dataset made with the recommended recipe (results/recipes), where there is one.
-RECOMMENDED_REPORTS = {"fashion_mnist": "fashion_mnist_recommended"}
 
 
 def _report(root: Path, folder: str) -> tuple[dict, dict] | None:
@@ -64,7 +62,8 @@ def filled(text: str, root: Path) -> str:
     def paper_table(match: re.Match) -> str:
         folders = {dataset: f"{REPORTS}/{dataset}" for dataset in _readme_tables.PAPER}
         reports = {dataset: _report(root, folder) for dataset, folder in folders.items()}
-        recommended_folders = {dataset: f"{REPORTS}/{folder}" for dataset, folder in RECOMMENDED_REPORTS.items()}
+        # The recommended recipe's reports sit where make publishes them (the Makefile's reference_folder).
+        recommended_folders = {dataset: f"{REPORTS}/{dataset}_recommended" for dataset in _readme_tables.PAPER}
         recommended = {dataset: _report(root, folder) for dataset, folder in recommended_folders.items()}
         table = _readme_tables.paper_comparison(reports, folders, recommended, recommended_folders)
         return f"<!-- table_one -->\n{table}\n<!-- /table_one -->"

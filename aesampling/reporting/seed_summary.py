@@ -181,14 +181,14 @@ def compare_spreads(reference: dict, run: dict, metrics=SPREAD_COMPARED_METRICS)
             raise UserInputError(f"the {side} is not a seed spread's metrics.json (no 'per_seed' rows)") from e
 
     frames = {"reference": seeds_frame(reference, "reference"), "run": seeds_frame(run, "run")}
-    stats = {side: {(row.source, row.metric): row._asdict() for row in summary(frame).itertuples(index=False)}
-             for side, frame in frames.items()}
+    summaries = {side: {(row.source, row.metric): row._asdict() for row in summary(frame).itertuples(index=False)}
+                 for side, frame in frames.items()}
     values = {side: frame.set_index(["source", "metric", "seed"])["value"].sort_index()
               for side, frame in frames.items()}
     rows = []
     for source in source_order(pd.concat(frames.values())):
         for metric in metrics:
-            cells = {side: stats[side].get((source, metric)) for side in frames}
+            cells = {side: summaries[side].get((source, metric)) for side in frames}
             if not any(cells.values()):
                 continue
             row = {"source": source, "metric": metric}
@@ -215,10 +215,9 @@ def _paired_p(differences: list[float]) -> float:
     if len(differences) < 2:
         return np.nan
     mean, spread = float(np.mean(differences)), float(np.std(differences, ddof=1))
-    if spread == 0:
+    if spread == 0:  # scipy's test is undefined there
         return 1.0 if abs(mean) <= 1e-12 else 0.0
-    t_value = mean / (spread / np.sqrt(len(differences)))
-    return float(2 * stats.t.sf(abs(t_value), len(differences) - 1))
+    return float(stats.ttest_1samp(differences, 0.0).pvalue)
 
 
 def _welch(row: dict) -> dict:
