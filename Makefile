@@ -58,24 +58,27 @@ fashion_mnist_DAE_NOISES ?= preset sp0.1
 cifar10_DAE_NOISES ?= preset
 cifar100_DAE_NOISES ?= preset
 noise_flags = $(if $(filter sp%,$(1)), --salt_pepper_rate=$(1:sp%=%))$(if $(filter g%,$(1)), --gaussian_noise_std=$(1:g%=%))
-# Each autoencoder is evaluated at both choices of its λ search: the student's (<ae>) and the lowest FD's (<ae>_fd),
+# Each autoencoder is evaluated at both choices of its λ search: the student's (<ae>; <ae>_balanced under
+# RECIPE=recommended, which balances its collection) and the lowest FD's (<ae>_fd),
 # and at the FD choice again with class-balanced collection (<ae>_fd_balanced, aesampling/sampling/class_balance.py).
 # FD_CURVES=0 evaluates the student's choice only. CRITERION=fd searches λ by FD alone: no student is trained in
 # the search (seconds per autoencoder instead of up to an hour on 2 CPU cores), so there is no student's choice and
 # only the FD choice's curves are evaluated.
 FD_CURVES ?= 1
-# Extra evaluate.py flags of the class-balanced curves alone, which cost several times the plain ones on a CPU
-# (e.g. BALANCED_EVAL_ARGS=--steps_per_epoch=20: a fifth of the samples).
+# Extra evaluate.py flags of the class-balanced curves alone (<ae>_fd_balanced, and the recommended recipe's
+# <ae>_balanced), e.g. BALANCED_EVAL_ARGS=--steps_per_epoch=20: a fifth of the samples.
 BALANCED_EVAL_ARGS ?=
 CRITERION ?= student
 ifeq ($(filter student fd,$(CRITERION)),)
 $(error CRITERION must be student or fd, got '$(CRITERION)')
 endif
 # RECIPE names how the chains run (aesampling/experiments/recipes.py, results/recipes/): paper (the default here, what these
-# targets reproduce) starts every chain at N(0, I); recommended starts it at the training data's per-feature mean and
-# std (x_0 = μ + σ ⊙ z): the λ searches run so, their results carry the start to the samples and curves, and labelled
-# noise drawn there (moments_bound) joins the bounds. Both choose λ by the student (CRITERION=fd: by FD alone). For
-# make split_<dataset> it sets the replay chains (recipes.ReplayChains, docs/continual.md).
+# targets reproduce) starts every chain at N(0, I) and collects every state; recommended starts it at the training
+# data's per-feature mean and std (x_0 = μ + σ ⊙ z): the λ searches run so, their results carry the start to the
+# samples and curves, and labelled noise drawn there (moments_bound) joins the bounds; then the chains collect equal
+# per-class quotas (--balance_classes): the samples, and each autoencoder's curve at the student's choice
+# (<ae>_balanced instead of <ae>). Both choose λ by the student (CRITERION=fd: by FD alone). For make
+# split_<dataset> it sets the replay chains (recipes.ReplayChains, docs/continual.md).
 RECIPE ?= paper
 ifeq ($(filter paper recommended,$(RECIPE)),)
 $(error RECIPE must be paper or recommended, got '$(RECIPE)')
@@ -86,6 +89,10 @@ endif
 # The search's settings stamp, in the words run folders made before recipes had names hold: nothing for the paper's
 # start, --start=moments for the moments, so that an older folder's searches are not redone.
 RECIPE_SETTING := $(if $(filter recommended,$(RECIPE)),--start=moments)
+# The recipe's collection: class-balanced for recommended (recipes.Recipe.balance), every state for paper.
+RECIPE_BALANCE := $(if $(filter recommended,$(RECIPE)),--balance_classes)
+# The autoencoders' curves at the student's choice: <ae>, or <ae>_balanced where the recipe balances.
+STUDENT_SOURCES := $(if $(RECIPE_BALANCE),$(AUTOENCODERS:%=%_balanced),$(AUTOENCODERS))
 # Stuck chains refilled at each class's moments (--refill=class_moments in BALANCED_EVAL_ARGS): labelled noise drawn
 # there, each class alike (class_moments_bound), joins the bounds as the floor those chains start from.
 CLASS_BOUND := $(if $(findstring --refill=class_moments,$(BALANCED_EVAL_ARGS)),class_moments_bound)
@@ -94,8 +101,13 @@ FD_SOURCES := $(AUTOENCODERS:%=%_fd) $(AUTOENCODERS:%=%_fd_balanced)
 ifeq ($(CRITERION),fd)
 SOURCES := upper_bound $(FD_SOURCES) $(NOISE_BOUNDS)
 else
-SOURCES := upper_bound $(AUTOENCODERS) $(if $(filter 1,$(FD_CURVES)),$(FD_SOURCES)) $(NOISE_BOUNDS)
+SOURCES := upper_bound $(STUDENT_SOURCES) $(if $(filter 1,$(FD_CURVES)),$(FD_SOURCES)) $(NOISE_BOUNDS)
 endif
+
+# The curves in the order make builds them (the report lists SOURCES' order): the FD choice's first. GNU make 4.3's
+# dry run (make -n) leaves out a DAE's FD curves when its noise choice, a grouped target, is first reached through
+# a student's curve that does not exist yet (as after a change of RECIPE); a real run makes them either way.
+MAKE_ORDER_SOURCES := $(filter %_fd %_fd_balanced,$(SOURCES)) $(filter-out %_fd %_fd_balanced,$(SOURCES))
 
 ifeq ($(SMOKE),1)
 TRAIN_ARGS := --epochs=1
@@ -174,7 +186,7 @@ STAGES := train search noises sample eval eval_balanced report
 settings_train = $($(1)_FLAGS) --seed=$(SEED) $(TRAIN_ARGS) backend=$(or $(KERAS_BACKEND),tensorflow)
 settings_search = --criterion=$(CRITERION) $(RECIPE_SETTING) $(SEARCH_ARGS)
 settings_noises = $($(1)_DAE_NOISES)
-settings_sample = --num_samples=$(NUM_SAMPLES)
+settings_sample = --num_samples=$(NUM_SAMPLES) $(RECIPE_BALANCE)
 settings_eval = $(EVAL_ARGS)
 settings_eval_balanced = $(EVAL_ARGS) $(BALANCED_EVAL_ARGS)
 settings_report = $(call reproduce_command,$(1)) sources: $(SOURCES) autoencoders: $(AUTOENCODERS)
@@ -215,7 +227,7 @@ $$($(1)_DIR)/lambda/%.json: $$($(1)_DIR)/models/%.keras $$($(1)_DIR)/models/clas
 	$(PY) scripts/search_lambda.py $$($(1)_FLAGS) --autoencoder=$$< --classifier=$$($(1)_DIR)/models/classifier.keras --seed=$(SEED) --recipe=$(RECIPE) --criterion=$(CRITERION) --output=$$@ $(SEARCH_ARGS)
 
 $$($(1)_DIR)/samples/%.npz: $$($(1)_DIR)/models/%.keras $$($(1)_DIR)/lambda/%.json $$($(1)_DIR)/models/classifier.keras $$($(1)_DIR)/settings/sample.txt
-	$(PY) scripts/sample.py $$($(1)_FLAGS) --autoencoder=$$< --classifier=$$($(1)_DIR)/models/classifier.keras --chains_file=$$($(1)_DIR)/lambda/$$*.json --num_samples=$(NUM_SAMPLES) --seed=$(SEED) --output=$$@
+	$(PY) scripts/sample.py $$($(1)_FLAGS) --autoencoder=$$< --classifier=$$($(1)_DIR)/models/classifier.keras --chains_file=$$($(1)_DIR)/lambda/$$*.json --num_samples=$(NUM_SAMPLES) --seed=$(SEED) --output=$$@ $(RECIPE_BALANCE)
 
 $$($(1)_DIR)/labelled/%.npz: $$($(1)_DIR)/samples/%.npz $$($(1)_DIR)/models/classifier.keras
 	$(PY) scripts/label.py --samples=$$< --classifier=$$($(1)_DIR)/models/classifier.keras --output=$$@
@@ -229,10 +241,13 @@ $$($(1)_DIR)/curves/%.csv: $$($(1)_DIR)/models/%.keras $$($(1)_DIR)/models/class
 $$($(1)_DIR)/curves/%_fd.csv: $$($(1)_DIR)/models/%.keras $$($(1)_DIR)/models/classifier.keras $$($(1)_DIR)/lambda/%.json $$($(1)_DIR)/settings/eval.txt
 	$(PY) scripts/evaluate.py $$($(1)_FLAGS) --source=$$*_fd --autoencoder=$$< --classifier=$$($(1)_DIR)/models/classifier.keras --chains_file=$$($(1)_DIR)/lambda/$$*.json --chains_choice=fd --seed=$(SEED) --output=$$@ $(EVAL_ARGS)
 
+$(foreach a,$(AUTOENCODERS),$$($(1)_DIR)/curves/$(a)_balanced.csv): $$($(1)_DIR)/curves/%_balanced.csv: $$($(1)_DIR)/models/%.keras $$($(1)_DIR)/models/classifier.keras $$($(1)_DIR)/lambda/%.json $$($(1)_DIR)/settings/eval_balanced.txt
+	$(PY) scripts/evaluate.py $$($(1)_FLAGS) --source=$$*_balanced --autoencoder=$$< --classifier=$$($(1)_DIR)/models/classifier.keras --chains_file=$$($(1)_DIR)/lambda/$$*.json --chains_choice=student --balance_classes --seed=$(SEED) --output=$$@ $(EVAL_ARGS) $(BALANCED_EVAL_ARGS)
+
 $$($(1)_DIR)/curves/%_fd_balanced.csv: $$($(1)_DIR)/models/%.keras $$($(1)_DIR)/models/classifier.keras $$($(1)_DIR)/lambda/%.json $$($(1)_DIR)/settings/eval_balanced.txt
 	$(PY) scripts/evaluate.py $$($(1)_FLAGS) --source=$$*_fd_balanced --autoencoder=$$< --classifier=$$($(1)_DIR)/models/classifier.keras --chains_file=$$($(1)_DIR)/lambda/$$*.json --chains_choice=fd --balance_classes --seed=$(SEED) --output=$$@ $(EVAL_ARGS) $(BALANCED_EVAL_ARGS)
 
-$$($(1)_DIR)/table.md: $(foreach s,$(SOURCES),$$($(1)_DIR)/curves/$(s).csv) $(foreach a,$(AUTOENCODERS),$$($(1)_DIR)/labelled/$(a).npz) \
+$$($(1)_DIR)/table.md: $(foreach s,$(MAKE_ORDER_SOURCES),$$($(1)_DIR)/curves/$(s).csv) $(foreach a,$(AUTOENCODERS),$$($(1)_DIR)/labelled/$(a).npz) \
   $$($(1)_DIR)/settings/report.txt
 	$(PY) scripts/report.py --dataset=$(1) --output_dir=$$($(1)_DIR) --reproduce_command="$(call reproduce_command,$(1))" \
 	  --classifier_record=$$($(1)_DIR)/models/classifier.json \

@@ -12,8 +12,10 @@ The public API, for use from Python or a notebook:
     Sampling (Algorithm 1)        ReinjectionConfig, ReinjectionSampler, StartMoments,
                                   Balance, BalancedReinjectionSampler, ClassMoments, make_sampler
     Labels (Algorithm 2)          Labeler, LabelledBatches (a keras.utils.PyDataset of (x, C(x)) for fit)
-    Recipes                       RECIPES, recipe: the paper's (N(0, I) start) and the recommended one
-                                  (the data's moments), each a start and a λ criterion
+    Recipes                       RECIPES, recipe: the paper's (N(0, I) start, every state kept) and the
+                                  recommended one (the data's moments, equal class quotas), each a start,
+                                  a λ criterion and a collection; recipe(name).chains(lam=...) is its
+                                  ReinjectionConfig
     Choosing λ                    choose_lambda_by_fd (FD on held-out data, collapsed settings avoided),
                                   search_lambda (validation split: student or FD criterion),
                                   estimate_lambda (Eq. 5, from r alone)

@@ -14,6 +14,7 @@ import pandas as pd
 
 from aesampling.errors import UserInputError
 from aesampling.reporting import seed_summary, tables
+from aesampling.reporting.sources import STUDENT_CHOICE, Source
 
 GROUND_TRUTH = "ground_truth"
 SOURCES = (GROUND_TRUTH, "lower_bound", "deep_ae", "shallow_ae", "deep_dae", "shallow_dae")
@@ -41,12 +42,18 @@ def _with_ratio(accuracy: float | None, ground_truth: float | None, source: str,
 
 
 def _ours(metrics: dict) -> dict[str, float]:
-    """Final test accuracy per source of one report, with the ground truth's under GROUND_TRUTH."""
+    """Final test accuracy per source of one report, with the ground truth's under GROUND_TRUTH. An autoencoder
+    whose report has only its class-balanced curve at the student's choice (`<ae>_balanced`, what the recommended
+    recipe evaluates) is that curve's."""
     try:
         accuracies = {row["source"]: float(row["final_accuracy"]) for row in metrics["table"]}
         accuracies[GROUND_TRUTH] = float(metrics["ground_truth_accuracy"])
     except (KeyError, TypeError, ValueError) as e:
         raise UserInputError(f"not a report's metrics.json ({e})") from e
+    for name, accuracy in list(accuracies.items()):
+        source = Source.parse(name)
+        if source.balanced and source.choice == STUDENT_CHOICE and not source.is_bound:
+            accuracies.setdefault(source.base, accuracy)
     return accuracies
 
 

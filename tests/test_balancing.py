@@ -155,6 +155,23 @@ def test_class_moments_are_per_class_and_go_with_their_refill(linear_autoencoder
     assert len(sampler.sample(100)) == 100
 
 
+def test_each_recipe_s_chains_are_its_start_and_collection(linear_autoencoder):
+    """recipe(name).chains(...) fills in the recipe's start and collection: the recommended chains start at the
+    moments given and fill equal class quotas, the paper's start at N(0, I) and keep every state."""
+    autoencoder, classifier = linear_autoencoder(3, 0.5), threshold_classifier(3, 0.0)
+    moments = StartMoments(np.zeros(3, np.float32), np.ones(3, np.float32))
+    settings = dict(lam=0.25, num_chains=20, reinjections=6, burn_in=2)
+    paper, recommended = (experiments.recipes.recipe(name).chains(**settings) for name in ("paper", "recommended"))
+    assert paper == ReinjectionConfig(**settings)
+    assert recommended == ReinjectionConfig(**settings, start="moments", balance=Balance())
+    sampler = class_balance.make_sampler(autoencoder, recommended, seed=0, classifier=classifier, moments=moments)
+    _, hard = Labeler(classifier)(sampler.sample(400))
+    assert np.bincount(hard, minlength=2).tolist() == [200, 200]
+    assert isinstance(class_balance.make_sampler(autoencoder, paper, seed=0), ReinjectionSampler)
+    with pytest.raises(UserInputError, match="the recommended recipe fixes `balance` and `start`: leave them out"):
+        experiments.recipes.recipe("recommended").chains(**settings, start="normal", balance=None)
+
+
 def test_refill_and_patience_are_checked_and_live_only_under_balance():
     with pytest.raises(UserInputError, match="`refill` must be one of"):
         Balance(refill="copy")

@@ -14,6 +14,7 @@ import pandas as pd
 import pytest
 
 from support import DEEP_AUTOENCODERS, DEEP_SOURCES, FAST_PYTHON, REPO, make, run_script, write_cifar10_folder
+from aesampling.reporting.sources import Source
 
 AUTOENCODERS = ["shallow_ae", "deep_ae", "shallow_dae", "deep_dae"]
 # The smoke run trains two autoencoders, so that make test stays within 10 minutes. On TensorFlow, a deep AE and a
@@ -175,12 +176,19 @@ def test_a_changed_setting_redoes_its_stage_and_what_follows(smoke_results, tmp_
     assert sorted(trained) == sorted(dae for dae in SMOKE_AUTOENCODERS if dae.endswith("_dae"))  # sp0.1 candidates
     assert "--salt_pepper_rate=0.1" in noises and "scripts/choose_noise.py" in noises
     # Chains from the data's moments: the searches onwards, and noise at the moments joins the bounds, whose own
-    # curves do not depend on the start. RECIPE=paper is the default: only the report, which names it, is redone.
+    # curves do not depend on the start. The samples, and the curves at the student's choice, are class-balanced
+    # (<ae>_balanced). RECIPE=paper is the default: only the report, which names it, is redone.
     moments = plans["RECIPE=recommended"]
     assert planned_scripts(moments) == planned_scripts(plans["CRITERION=fd"])
     assert all("--recipe=recommended" in line for line in moments.splitlines() if "scripts/search_lambda.py" in line)
-    evaluated = sorted(line.split("--source=")[1].split()[0] for line in moments.splitlines() if "evaluate.py" in line)
-    assert evaluated == sorted(["moments_bound", *SMOKE_SOURCES[1:-1]])
+    evaluated = {line.split("--source=")[1].split()[0]: line for line in moments.splitlines() if "evaluate.py" in line}
+    assert sorted(evaluated) == sorted(["moments_bound", *(f"{source}_balanced" if source in SMOKE_AUTOENCODERS
+                                                           else source for source in SMOKE_SOURCES[1:-1])])
+    assert all(("--balance_classes" in line) == source.endswith("_balanced") for source, line in evaluated.items())
+    assert all("--chains_choice=student" in evaluated[f"{ae}_balanced"] for ae in SMOKE_AUTOENCODERS)
+    sampled = [line for line in moments.splitlines() if "scripts/sample.py" in line]
+    assert sampled and all(line.endswith(" --balance_classes") for line in sampled)
+    assert not any("--balance_classes" in line for line in plans["CRITERION=fd"].splitlines() if "sample.py" in line)
     # Each recipe's run is compared with that recipe's committed reference.
     assert "--reference=results/digits_recommended/metrics.json" in moments
     assert "--reference=results/digits/metrics.json" in plans["CRITERION=fd"]
@@ -244,6 +252,27 @@ def test_make_seeds_summarises_one_run_per_seed(smoke_results, tmp_path):
 def test_publish_writes_the_reference_of_the_run_s_recipe(target, recipe, folder):
     plan = make("-n", target, f"RECIPE={recipe}", "RESULTS=/nonexistent").stdout
     assert f"mkdir -p {folder}\n" in plan and f"-exec cp {{}} {folder}/ " in plan
+
+
+@pytest.mark.parametrize("name", ["paper", "recommended"])
+def test_make_runs_each_recipe_as_recipes_py_defines_it(name):
+    """RECIPE=<name> makes the chains of aesampling's recipe of that name: its start in the searches, and its
+    collection (every state, or class-balanced with the default refill and patience) in the samples and the
+    student's curves."""
+    from aesampling.experiments import recipes
+    from aesampling.sampling.reinjection import Balance
+
+    recipe = recipes.recipe(name)
+    assert recipe.balance in (None, Balance())  # make passes no --refill or --balance_patience of its own
+    plan = make("-n", "fashion_mnist", f"RECIPE={name}", "FD_CURVES=0", "RESULTS=/nonexistent").stdout.splitlines()
+    searches = [line for line in plan if "scripts/search_lambda.py" in line]
+    assert searches and all(f"--recipe={name} --criterion={recipe.criterion}" in line for line in searches)
+    sampled = [line for line in plan if "scripts/sample.py" in line]
+    curves = {line.split("--source=")[1].split()[0]: line for line in plan if "scripts/evaluate.py" in line}
+    students = [curves[source] for source in curves if Source.parse(source).base in AUTOENCODERS]
+    assert len(sampled) == len(students) == len(AUTOENCODERS)
+    assert all(("--balance_classes" in line) == (recipe.balance is not None) for line in sampled + students)
+    assert all("--refill" not in line and "--balance_patience" not in line for line in sampled + students)
 
 
 def test_make_with_the_fd_criterion_evaluates_the_fd_choice_only():
@@ -461,10 +490,40 @@ def test_table_one_block_sets_the_paper_beside_the_committed_reports(tmp_path):
                                f"({shallow['final_accuracy'] / metrics['ground_truth_accuracy']:.3f}) |")
                for line in lines)
     deep = next(line for line in lines if line.startswith("| Fashion-MNIST | deep AE |"))
-    assert deep.split(" | ")[3:5] == ["0.8170 (0.921)", "0.8777 (0.989)"]  # the paper's recipe, the recommended
+    deep_paper, deep_recommended = (_final_accuracy(tmp_path / "results" / folder, "deep_ae")
+                                    for folder in ("fashion_mnist", "fashion_mnist_recommended"))
+    assert deep.split(" | ")[3:5] == [deep_paper, deep_recommended]  # the paper's recipe, the recommended
     assert "recommended: `make fashion_mnist" in next(line for line in lines if "ground-truth classifier" in line
                                                     and "Fashion-MNIST" in line)
     assert "| stale |" not in lines
+    # The recommended recipe's report holds each autoencoder's class-balanced curve (<ae>_balanced): that is its
+    # cell; a plain curve, where a report has one, comes first.
+    recommended = tmp_path / "results" / "fashion_mnist_recommended" / "metrics.json"
+    metrics = json.loads(recommended.read_text())
+    rows = {row["source"]: row for row in metrics["table"]}
+    for ae in ("shallow_ae", "deep_ae"):
+        if ae in rows:
+            rows[f"{ae}_balanced"] = {**rows.pop(ae), "source": f"{ae}_balanced"}
+    rows["deep_ae_balanced"]["final_accuracy"] = 0.1234
+    metrics["table"] = list(rows.values())
+    recommended.write_text(json.dumps(metrics))
+    run_script("readme_results", f"--readme={readme}")
+    deep = next(line for line in readme.read_text().splitlines() if line.startswith("| Fashion-MNIST | deep AE |"))
+    assert deep.split(" | ")[4].startswith("0.1234 (")
+    metrics["table"].append({**rows["deep_ae_balanced"], "source": "deep_ae", "final_accuracy": 0.5678})
+    recommended.write_text(json.dumps(metrics))
+    run_script("readme_results", f"--readme={readme}")
+    deep = next(line for line in readme.read_text().splitlines() if line.startswith("| Fashion-MNIST | deep AE |"))
+    assert deep.split(" | ")[4].startswith("0.5678 (")
+
+
+def _final_accuracy(report, autoencoder):
+    """`autoencoder`'s final accuracy (ratio to the ground truth) in a report, as the README's Table I prints it:
+    its plain curve's, else its class-balanced one's."""
+    metrics = json.loads((report / "metrics.json").read_text())
+    rows = {row["source"]: row for row in metrics["table"]}
+    accuracy = (rows.get(autoencoder) or rows[f"{autoencoder}_balanced"])["final_accuracy"]
+    return f"{accuracy:.4f} ({accuracy / metrics['ground_truth_accuracy']:.3f})"
 
 
 def test_a_script_prints_no_backend_chatter(tmp_path):

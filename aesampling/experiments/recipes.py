@@ -43,7 +43,7 @@ from __future__ import annotations
 import dataclasses
 
 from aesampling.errors import UserInputError
-from aesampling.sampling.reinjection import MOMENTS_START, NORMAL_START
+from aesampling.sampling.reinjection import MOMENTS_START, NORMAL_START, Balance, ReinjectionConfig
 from aesampling.selection.lambda_search import STUDENT
 
 PAPER, RECOMMENDED = "paper", "recommended"
@@ -66,23 +66,38 @@ class ReplayChains:
 @dataclasses.dataclass(frozen=True)
 class Recipe:
     """Where the chains start (`ReinjectionConfig.start`), the λ search's criterion (`lambda_search.STUDENT` or
-    `FD`), and the chains of class-incremental replay."""
+    `FD`), how the chains' states are collected once λ is chosen (`ReinjectionConfig.balance`: None keeps every
+    state after the burn-in, a `Balance` equal per-class quotas of C's hard labels), and the chains of
+    class-incremental replay."""
 
     name: str
     start: str
     criterion: str
+    balance: Balance | None
     summary: str
     replay: ReplayChains
 
+    def chains(self, **settings) -> ReinjectionConfig:
+        """The `ReinjectionConfig` of this recipe's chains: its start and collection, with the other `settings`
+        (λ, B, R, b, the collected state: a λ search's choice) as given. Build a ReinjectionConfig directly to
+        change the start or the collection."""
+        fixed = sorted({"start", "balance"} & set(settings))
+        if fixed:
+            raise UserInputError(f"the {self.name} recipe fixes {' and '.join(f'`{f}`' for f in fixed)}: leave "
+                                 f"{'them' if len(fixed) > 1 else 'it'} out, or build a ReinjectionConfig yourself")
+        return ReinjectionConfig(start=self.start, balance=self.balance, **settings)
+
 
 RECIPES = {
-    PAPER: Recipe(PAPER, NORMAL_START, STUDENT, "chains start at N(0, I); λ, the collected state and b chosen by "
-                                                "a student on the validation split (the paper's protocol)",
-                  ReplayChains(reinjections=10, burn_in=2, collect="clean", lam=None, start_share=0.0)),
-    RECOMMENDED: Recipe(RECOMMENDED, MOMENTS_START, STUDENT, "chains start at the training data's moments "
-                                                             "(x_0 = μ + σ ⊙ z); λ, the collected state and b "
-                                                             "chosen by a student, as in the paper",
-                        ReplayChains(reinjections=3, burn_in=0, collect="noisy", lam=0.03, start_share=0.5)),
+    PAPER: Recipe(PAPER, start=NORMAL_START, criterion=STUDENT, balance=None,
+                  summary="chains start at N(0, I); λ, the collected state and b chosen by a student on the "
+                          "validation split; every state after the burn-in collected (the paper's protocol)",
+                  replay=ReplayChains(reinjections=10, burn_in=2, collect="clean", lam=None, start_share=0.0)),
+    RECOMMENDED: Recipe(RECOMMENDED, start=MOMENTS_START, criterion=STUDENT, balance=Balance(),
+                        summary="chains start at the training data's moments (x_0 = μ + σ ⊙ z); λ, the collected "
+                                "state and b chosen by a student, as in the paper; the states collected in equal "
+                                "per-class quotas of the classifier's labels",
+                        replay=ReplayChains(reinjections=3, burn_in=0, collect="noisy", lam=0.03, start_share=0.5)),
 }
 
 
