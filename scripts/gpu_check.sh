@@ -44,8 +44,8 @@ split_seeds=${SPLIT_SEEDS:-0 1 2 3 4}
 recipe=${RECIPE:-recommended}
 # The Fashion-MNIST protocol the CPU's three-seed references of both recipes were made with
 # (results/fashion_mnist_recommended_seeds, results/fashion_mnist_seeds): the two AEs, each evaluated at its
-# student's λ choice. AUTOENCODERS and FD_CURVES in the environment change it (results/fashion_mnist, the paper's
-# seed 0, has all four autoencoders and FD_CURVES=1).
+# student's λ choice (class-balanced under the recommended recipe). AUTOENCODERS and FD_CURVES in the environment
+# change it.
 protocol_vars=(RECIPE="$recipe" "AUTOENCODERS=${AUTOENCODERS:-shallow_ae deep_ae}" "FD_CURVES=${FD_CURVES:-0}")
 split_report_dir=${SPLIT_REPORT_DIR:-results/split_fashion_mnist_gpu}
 case "$stage" in all|bench|same_seed|fashion_mnist|split|seeds) ;;
