@@ -15,7 +15,9 @@ for it past the edges, by FD alone. Pass that file to sample.py / evaluate.py wi
 --recipe (aesampling.experiments.recipes) sets where the chains start and the criterion:
 recommended (the default) starts every chain at the training split's
 per-feature mean and std, and the file stores those 2·n numbers for
-sample.py; paper starts them at N(0, I), as the paper did.
+sample.py; paper starts them at N(0, I), as the paper did. The recommended
+recipe also collects equal per-class quotas: give sample.py and evaluate.py
+--balance_classes with this file (make's RECIPE=recommended does).
 """
 
 import dataclasses

@@ -168,8 +168,13 @@ def test_each_recipe_s_chains_are_its_start_and_collection(linear_autoencoder):
     _, hard = Labeler(classifier)(sampler.sample(400))
     assert np.bincount(hard, minlength=2).tolist() == [200, 200]
     assert isinstance(class_balance.make_sampler(autoencoder, paper, seed=0), ReinjectionSampler)
-    with pytest.raises(UserInputError, match="the recommended recipe fixes `balance` and `start`: leave them out"):
-        experiments.recipes.recipe("recommended").chains(**settings, start="normal", balance=None)
+    # A λ search's choice carries its start: the recipe's is taken, another refused.
+    assert experiments.recipes.recipe("recommended").chains(**settings, start="moments") == recommended
+    assert experiments.recipes.recipe("paper").chains(**settings, start=None) == paper
+    with pytest.raises(UserInputError, match="the recommended recipe fixes `start` at 'moments', got 'normal': leave"):
+        experiments.recipes.recipe("recommended").chains(**settings, start="normal")
+    with pytest.raises(UserInputError, match=r"the paper recipe fixes `balance` at None, got Balance\(refill='start'"):
+        experiments.recipes.recipe("paper").chains(**settings, balance=Balance())
 
 
 def test_refill_and_patience_are_checked_and_live_only_under_balance():

@@ -273,6 +273,12 @@ def test_make_runs_each_recipe_as_recipes_py_defines_it(name):
     assert len(sampled) == len(students) == len(AUTOENCODERS)
     assert all(("--balance_classes" in line) == (recipe.balance is not None) for line in sampled + students)
     assert all("--refill" not in line and "--balance_patience" not in line for line in sampled + students)
+    # BALANCED_EVAL_ARGS' refill and patience reach the balanced samples as they reach the balanced curves.
+    refilled = make("-n", "fashion_mnist", f"RECIPE={name}", "FD_CURVES=0", "RESULTS=/nonexistent",
+                    "BALANCED_EVAL_ARGS=--refill=clone --balance_patience=8 --steps_per_epoch=20").stdout.splitlines()
+    sampled = [line for line in refilled if "scripts/sample.py" in line]
+    assert all(("--refill=clone --balance_patience=8" in line) == (recipe.balance is not None)
+               and "--steps_per_epoch" not in line for line in sampled)
 
 
 def test_make_with_the_fd_criterion_evaluates_the_fd_choice_only():

@@ -87,12 +87,15 @@ class Recipe:
 
     def chains(self, **settings) -> ReinjectionConfig:
         """The `ReinjectionConfig` of this recipe's chains: its start and collection, with the other `settings`
-        (λ, B, R, b, the collected state: a λ search's choice) as given. Build a ReinjectionConfig directly to
-        change the start or the collection."""
-        fixed = sorted({"start", "balance"} & set(settings))
-        if fixed:
-            raise UserInputError(f"the {self.name} recipe fixes {' and '.join(f'`{f}`' for f in fixed)}: leave "
-                                 f"{'them' if len(fixed) > 1 else 'it'} out, or build a ReinjectionConfig yourself")
+        (λ, B, R, b, the collected state: say a λ search's choice, `lambda_search.read_best`, whose `start` must
+        be the recipe's) as given. Build a ReinjectionConfig directly to change the start or the collection."""
+        for field, fixed in (("start", self.start), ("balance", self.balance)):
+            given = settings.pop(field, fixed)
+            if field == "start" and given is None:  # a search made before the start was a setting: N(0, I)
+                given = NORMAL_START
+            if given != fixed:
+                raise UserInputError(f"the {self.name} recipe fixes `{field}` at {fixed!r}, got {given!r}: leave "
+                                     "it out, or build a ReinjectionConfig yourself")
         return ReinjectionConfig(start=self.start, balance=self.balance, **settings)
 
 
