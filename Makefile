@@ -91,8 +91,8 @@ endif
 RECIPE_SETTING := $(if $(filter recommended,$(RECIPE)),--start=moments)
 # The recipe's collection: class-balanced for recommended (recipes.Recipe.balance), every state for paper; the
 # samples get the refill and patience that BALANCED_EVAL_ARGS gives the balanced curves.
-RECIPE_BALANCE := $(if $(filter recommended,$(RECIPE)),--balance_classes $(filter --refill=% \
-  --balance_patience=%,$(BALANCED_EVAL_ARGS)))
+RECIPE_BALANCE := $(strip $(if $(filter recommended,$(RECIPE)),--balance_classes $(filter --refill=% \
+  --balance_patience=%,$(BALANCED_EVAL_ARGS))))
 # The autoencoders' curves at the student's choice: <ae>, or <ae>_balanced where the recipe balances.
 STUDENT_SOURCES := $(if $(RECIPE_BALANCE),$(AUTOENCODERS:%=%_balanced),$(AUTOENCODERS))
 # Stuck chains refilled at each class's moments (--refill=class_moments in BALANCED_EVAL_ARGS): labelled noise drawn
