@@ -137,11 +137,15 @@ def define_balance_flags() -> None:
     flags.DEFINE_integer("balance_patience", None, "With --balance_classes, P: a restart runs at most P·R steps to "
                          "fill its class quotas (default 2); a larger P fills rare classes' slots at up to P/2 "
                          "times the cost.")
+    flags.DEFINE_integer("balance_pool", None, "With --balance_classes, G: a restart runs G·B chains, each step "
+                         "costing G times a plain one, so that rare classes fill within a burn-in or two "
+                         "(default 8).")
 
 
 CHAIN_FLAGS = {"lam": "lam", "num_chains": "chains", "reinjections": "reinjections", "burn_in": "burn_in",
                "collect": "collect", "start": "start"}  # ReinjectionConfig field -> flag
-BALANCE_FLAGS = {"refill": "refill", "patience": "balance_patience"}  # Balance field -> flag
+# Balance field -> flag
+BALANCE_FLAGS = {"refill": "refill", "patience": "balance_patience", "pool": "balance_pool"}
 # Library errors name a config's fields in backticks (`num_chains`); a script's user reads them as its flags.
 FIELD_FLAGS = {**CHAIN_FLAGS, **BALANCE_FLAGS, "balance": "balance_classes"}
 

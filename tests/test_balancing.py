@@ -163,7 +163,7 @@ def test_each_recipe_s_chains_are_its_start_and_collection(linear_autoencoder):
     settings = dict(lam=0.25, num_chains=20, reinjections=6, burn_in=2)
     paper, recommended = (experiments.recipes.recipe(name).chains(**settings) for name in ("paper", "recommended"))
     assert paper == ReinjectionConfig(**settings)
-    assert recommended == ReinjectionConfig(**settings, start="moments", balance=Balance())
+    assert recommended == ReinjectionConfig(**settings, start="moments", balance=Balance(refill="clone", pool=4))
     sampler = class_balance.make_sampler(autoencoder, recommended, seed=0, classifier=classifier, moments=moments)
     _, hard = Labeler(classifier)(sampler.sample(400))
     assert np.bincount(hard, minlength=2).tolist() == [200, 200]
@@ -177,12 +177,14 @@ def test_each_recipe_s_chains_are_its_start_and_collection(linear_autoencoder):
         experiments.recipes.recipe("paper").chains(**settings, balance=Balance())
 
 
-def test_refill_and_patience_are_checked_and_live_only_under_balance():
+def test_refill_patience_and_pool_are_checked_and_live_only_under_balance():
     with pytest.raises(UserInputError, match="`refill` must be one of"):
         Balance(refill="copy")
     for bad in (0, 1.5, True):
         with pytest.raises(UserInputError, match="`patience` \\(P\\) must be an integer >= 1"):
             Balance(patience=bad)
+        with pytest.raises(UserInputError, match="`pool` \\(G\\) must be an integer >= 1"):
+            Balance(pool=bad)
     for balance in (Balance(refill="clone"), Balance(patience=4)):
         config = ReinjectionConfig(lam=0.1, balance=balance)
         assert config.without_balance() == ReinjectionConfig(lam=0.1) and config.without_balance().refill is None
@@ -197,6 +199,19 @@ def test_more_patience_fills_more_of_a_rare_class(linear_autoencoder):
         config = ReinjectionConfig(lam=0.01, num_chains=20, reinjections=6, burn_in=2,
                                    balance=Balance(patience=patience))
         sampler = class_balance.BalancedReinjectionSampler(autoencoder, config, classifier, seed=0)
+        sampler.restarts(0, 5)
+        shares.append(sampler.accepted_share)
+    assert shares[0] < shares[1] < shares[2], shares
+
+
+def test_a_larger_pool_runs_more_chains_and_fills_more_of_a_rare_class(linear_autoencoder):
+    """The same restart with pools of G = 1, 2, 4: G·B chains run, and more of them reach the rare class."""
+    autoencoder, classifier = linear_autoencoder(2, 1.0), threshold_classifier(2, 2.5)
+    shares = []
+    for pool in (1, 2, 4):
+        config = ReinjectionConfig(lam=0.01, num_chains=20, reinjections=6, burn_in=2, balance=Balance(pool=pool))
+        sampler = class_balance.BalancedReinjectionSampler(autoencoder, config, classifier, seed=0)
+        assert sampler.pool_size == 20 * pool
         sampler.restarts(0, 5)
         shares.append(sampler.accepted_share)
     assert shares[0] < shares[1] < shares[2], shares
@@ -234,10 +249,10 @@ def test_sample_script_collects_balanced_classes_and_records_the_fill(digits_mod
     assert record["config"]["reinjection"]["balance"]["refill"] == "start"
     assert counts["balanced"].sum() == 800
     assert counts["balanced"].max() - counts["balanced"].min() < counts["plain"].max() - counts["plain"].min()
-    run_script("sample", *flags, "--balance_classes", "--refill=clone", "--balance_patience=3",
+    run_script("sample", *flags, "--balance_classes", "--refill=clone", "--balance_patience=3", "--balance_pool=2",
                f"--classifier={digits_models / 'classifier.keras'}", f"--output={tmp_path / 'cloned.npz'}")
     cloned = json.loads((tmp_path / "cloned.json").read_text())["config"]["reinjection"]["balance"]
-    assert cloned == {"refill": "clone", "patience": 3}
+    assert cloned == {"refill": "clone", "patience": 3, "pool": 2}
     assert len(np.load(tmp_path / "cloned.npz")["x"]) == 800
     run_script("sample", *flags, "--balance_classes", "--refill=class_moments", "--dataset=digits",
                f"--classifier={digits_models / 'classifier.keras'}", f"--output={tmp_path / 'by_class.npz'}")

@@ -395,7 +395,7 @@ def test_the_chains_memory_counts_the_widest_layer_the_chunk_and_the_balanced_po
     with pytest.raises(UserInputError, match="set `num_chains` to at most"):
         sampler.iter_samples(10**6, chunk_samples=10**6)
     classifier = keras.saving.load_model(digits_models / "classifier.keras", compile=False)
-    with pytest.raises(UserInputError, match=f"a pool of {class_balance.POOL} per chain"):
+    with pytest.raises(UserInputError, match=f"a pool of {Balance().pool} per chain"):
         class_balance.BalancedReinjectionSampler(_autoencoder(10), dataclasses.replace(chains, balance=Balance()),
                                                  classifier, seed=0)
 

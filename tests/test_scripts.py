@@ -14,6 +14,7 @@ import pandas as pd
 import pytest
 
 from support import DEEP_AUTOENCODERS, DEEP_SOURCES, FAST_PYTHON, REPO, make, run_script, write_cifar10_folder
+from aesampling.experiments import recipes
 from aesampling.reporting.sources import Source
 
 AUTOENCODERS = ["shallow_ae", "deep_ae", "shallow_dae", "deep_dae"]
@@ -187,7 +188,7 @@ def test_a_changed_setting_redoes_its_stage_and_what_follows(smoke_results, tmp_
     assert all(("--balance_classes" in line) == source.endswith("_balanced") for source, line in evaluated.items())
     assert all("--chains_choice=student" in evaluated[f"{ae}_balanced"] for ae in SMOKE_AUTOENCODERS)
     sampled = [line for line in moments.splitlines() if "scripts/sample.py" in line]
-    assert sampled and all(line.endswith(" --balance_classes") for line in sampled)
+    assert sampled and all(_balance_of(line) == recipes.recipe("recommended").balance for line in sampled)
     assert not any("--balance_classes" in line for line in plans["CRITERION=fd"].splitlines() if "sample.py" in line)
     # Each recipe's run is compared with that recipe's committed reference.
     assert "--reference=results/digits_recommended/metrics.json" in moments
@@ -259,11 +260,9 @@ def test_make_runs_each_recipe_as_recipes_py_defines_it(name):
     """RECIPE=<name> makes the chains of aesampling's recipe of that name: its start in the searches, and its
     collection (every state, or class-balanced with the default refill and patience) in the samples and the
     student's curves."""
-    from aesampling.experiments import recipes
     from aesampling.sampling.reinjection import Balance
 
     recipe = recipes.recipe(name)
-    assert recipe.balance in (None, Balance())  # make passes no --refill or --balance_patience of its own
     plan = make("-n", "fashion_mnist", f"RECIPE={name}", "FD_CURVES=0", "RESULTS=/nonexistent").stdout.splitlines()
     searches = [line for line in plan if "scripts/search_lambda.py" in line]
     assert searches and all(f"--recipe={name} --criterion={recipe.criterion}" in line for line in searches)
@@ -271,14 +270,30 @@ def test_make_runs_each_recipe_as_recipes_py_defines_it(name):
     curves = {line.split("--source=")[1].split()[0]: line for line in plan if "scripts/evaluate.py" in line}
     students = [curves[source] for source in curves if Source.parse(source).base in AUTOENCODERS]
     assert len(sampled) == len(students) == len(AUTOENCODERS)
-    assert all(("--balance_classes" in line) == (recipe.balance is not None) for line in sampled + students)
-    assert all("--refill" not in line and "--balance_patience" not in line for line in sampled + students)
-    # BALANCED_EVAL_ARGS' refill and patience reach the balanced samples as they reach the balanced curves.
+    assert all(_balance_of(line) == recipe.balance for line in sampled + students)
+    # BALANCED_EVAL_ARGS' refill, patience and pool reach the balanced samples as they reach the balanced curves,
+    # after the recipe's own.
     refilled = make("-n", "fashion_mnist", f"RECIPE={name}", "FD_CURVES=0", "RESULTS=/nonexistent",
-                    "BALANCED_EVAL_ARGS=--refill=clone --balance_patience=8 --steps_per_epoch=20").stdout.splitlines()
+                    "BALANCED_EVAL_ARGS=--refill=start --balance_patience=8 --balance_pool=2 --steps_per_epoch=20"
+                    ).stdout.splitlines()
     sampled = [line for line in refilled if "scripts/sample.py" in line]
-    assert all(("--refill=clone --balance_patience=8" in line) == (recipe.balance is not None)
+    assert all(_balance_of(line) == (recipe.balance and Balance(patience=8, pool=2))
                and "--steps_per_epoch" not in line for line in sampled)
+
+
+def _balance_of(command: str):
+    """The Balance a script's command line asks for (the last of a repeated flag wins, as absl reads it), or None
+    without --balance_classes."""
+    from aesampling.sampling.reinjection import Balance
+
+    words = command.split()
+    if "--balance_classes" not in words:
+        return None
+    given = {flag: word.split("=", 1)[1] for word in words for flag in ("refill", "balance_patience", "balance_pool")
+             if word.startswith(f"--{flag}=")}
+    return Balance(**{field: int(given[flag]) if field != "refill" else given[flag]
+                      for field, flag in (("refill", "refill"), ("patience", "balance_patience"),
+                                          ("pool", "balance_pool")) if flag in given})
 
 
 def test_make_with_the_fd_criterion_evaluates_the_fd_choice_only():

@@ -8,7 +8,7 @@ each restart of the B chains has a quota per class:
     q_c = ⌊K / C⌋, plus one for the first K mod C classes,   K = B·(R - b)
 
 so a restart still yields at most K samples. A balanced restart runs a pool
-of G·B chains (G = 8 by default). At each step t = 1, 2, .. every chain
+of G·B chains (G = `Balance.pool`). At each step t = 1, 2, .. every chain
 whose age (steps since its own start) exceeds b offers its candidate (x_t,
 or r(x_{t-1}) when collecting clean states); it is accepted while its class
 has room, chains earlier in the pool first. A chain whose class is full is
@@ -71,7 +71,6 @@ from aesampling.sampling.reinjection import (CLASS_MOMENTS_REFILL, Chains, Reinj
                                              start_for, stream_samples)
 from aesampling.sampling.teacher import check_classifier
 
-POOL = 8
 NEEDS_CLASSIFIER = ("class-balanced collection labels the chains' states with the ground-truth classifier: "
                     "give `classifier`")
 
@@ -156,12 +155,11 @@ class BalancedReinjectionSampler:
         restarted from a full class starts again at the same distribution (or see class_start).
       class_start: the training data's ClassMoments, exactly when the refill is
         "class_moments": stuck chains that clone no donor restart there.
-      pool: G, the restart runs G·B chains.
     """
 
     def __init__(self, autoencoder, config: ReinjectionConfig, classifier, *, seed: int,
                  input_dim: int | None = None, jit_compile: bool = False,
-                 pool: int = POOL, start: StartMoments | None = None, class_start: ClassMoments | None = None):
+                 start: StartMoments | None = None, class_start: ClassMoments | None = None):
         if config.balance is None:
             raise UserInputError("a class-balanced sampler needs chain settings with a `balance`")
         self.chains = Chains(autoencoder, config, seed=seed, input_dim=input_dim, start=start)
@@ -171,10 +169,10 @@ class BalancedReinjectionSampler:
         self.seed = self.chains.seed
         self.input_dim = self.chains.input_dim
         self.sample_shape = self.chains.sample_shape
-        self.pool_size = pool * config.num_chains
+        self.pool_size = config.balance.pool * config.num_chains
         self.steps = config.balance.patience * config.reinjections
         self.widest = max(shapes.widest_layer(autoencoder), shapes.widest_layer(classifier))
-        check_memory(config, self.input_dim, widest=self.widest, pool=pool)
+        check_memory(config, self.input_dim, widest=self.widest, pool=config.balance.pool)
         self.num_classes = check_classifier(classifier, self.input_dim)
         self._classifier_shape = shapes.input_shape(classifier)
         self.slots = QuotaSlots(config.samples_per_restart, self.num_classes)
@@ -309,7 +307,7 @@ class BalancedReinjectionSampler:
 
     def iter_samples(self, num_samples: int, chunk_samples: int = 16384):
         """Yields the first `num_samples` accepted samples in chunks of about `chunk_samples` rows."""
-        check_memory(self.config, self.input_dim, widest=self.widest, pool=self.pool_size // self.config.num_chains,
+        check_memory(self.config, self.input_dim, widest=self.widest, pool=self.config.balance.pool,
                      chunk_samples=min(chunk_samples, num_samples))
         return stream_samples(self.restarts, self._expected_yield, num_samples, self.config.samples_per_restart,
                               chunk_samples)

@@ -51,6 +51,7 @@ START_MODES = (NORMAL_START, MOMENTS_START)
 START_REFILL, CLONE_REFILL, CLASS_MOMENTS_REFILL = "start", "clone", "class_moments"
 REFILL_MODES = (START_REFILL, CLONE_REFILL, CLASS_MOMENTS_REFILL)
 BALANCE_PATIENCE = 2
+BALANCE_POOL = 8
 MAX_SEED = 2**31 - 1
 
 
@@ -84,16 +85,21 @@ class Balance:
         offers into a class with room, and "class_moments" clones too but
         restarts the other stuck chains at the moments of the classes with room.
       patience: P >= 1; a restart runs at most P·R steps to fill its quotas.
+      pool: G >= 1; a restart runs G·B chains, so that the rarer classes' quotas
+        fill within a burn-in or two (aesampling.sampling.class_balance).
     """
 
     refill: str = START_REFILL
     patience: int = BALANCE_PATIENCE
+    pool: int = BALANCE_POOL
 
     def __post_init__(self):
         if self.refill not in REFILL_MODES:
             raise UserInputError(f"`refill` must be one of {REFILL_MODES}, got {self.refill!r}")
         if not is_integer(self.patience) or self.patience < 1:
             raise UserInputError(f"`patience` (P) must be an integer >= 1, got {self.patience!r}")
+        if not is_integer(self.pool) or self.pool < 1:
+            raise UserInputError(f"`pool` (G) must be an integer >= 1, got {self.pool!r}")
 
 
 @dataclasses.dataclass(frozen=True)
