@@ -89,11 +89,9 @@ endif
 # The search's settings stamp, in the words run folders made before recipes had names hold: nothing for the paper's
 # start, --start=moments for the moments, so that an older folder's searches are not redone.
 RECIPE_SETTING := $(if $(filter recommended,$(RECIPE)),--start=moments)
-# The recipe's collection (recipes.Recipe.balance): every state for paper; for recommended, equal per-class quotas,
-# stuck chains cloning a chain with room, a pool of 4·B chains (RECIPE_REFILL). The samples get the refill, patience
-# and pool that BALANCED_EVAL_ARGS gives the balanced curves, after the recipe's, so that they win.
-RECIPE_REFILL := $(if $(filter recommended,$(RECIPE)),--refill=clone --balance_pool=4)
-RECIPE_BALANCE := $(strip $(if $(filter recommended,$(RECIPE)),--balance_classes $(RECIPE_REFILL) $(filter --refill=% \
+# The recipe's collection: class-balanced for recommended (recipes.Recipe.balance), every state for paper; the
+# samples get the refill, patience and pool that BALANCED_EVAL_ARGS gives the balanced curves.
+RECIPE_BALANCE := $(strip $(if $(filter recommended,$(RECIPE)),--balance_classes $(filter --refill=% \
   --balance_patience=% --balance_pool=%,$(BALANCED_EVAL_ARGS))))
 # The autoencoders' curves at the student's choice: <ae>, or <ae>_balanced where the recipe balances.
 STUDENT_SOURCES := $(if $(RECIPE_BALANCE),$(AUTOENCODERS:%=%_balanced),$(AUTOENCODERS))
@@ -192,7 +190,7 @@ settings_search = --criterion=$(CRITERION) $(RECIPE_SETTING) $(SEARCH_ARGS)
 settings_noises = $($(1)_DAE_NOISES)
 settings_sample = --num_samples=$(NUM_SAMPLES) $(RECIPE_BALANCE)
 settings_eval = $(EVAL_ARGS)
-settings_eval_balanced = $(EVAL_ARGS) $(RECIPE_REFILL) $(BALANCED_EVAL_ARGS)
+settings_eval_balanced = $(EVAL_ARGS) $(BALANCED_EVAL_ARGS)
 settings_report = $(call reproduce_command,$(1)) sources: $(SOURCES) autoencoders: $(AUTOENCODERS)
 differs = $(if $(subst x$(1),,x$(2))$(subst x$(2),,x$(1)),yes)
 shell_quote = '$(subst ','\'',$(1))'
@@ -246,7 +244,7 @@ $$($(1)_DIR)/curves/%_fd.csv: $$($(1)_DIR)/models/%.keras $$($(1)_DIR)/models/cl
 	$(PY) scripts/evaluate.py $$($(1)_FLAGS) --source=$$*_fd --autoencoder=$$< --classifier=$$($(1)_DIR)/models/classifier.keras --chains_file=$$($(1)_DIR)/lambda/$$*.json --chains_choice=fd --seed=$(SEED) --output=$$@ $(EVAL_ARGS)
 
 $(foreach a,$(AUTOENCODERS),$$($(1)_DIR)/curves/$(a)_balanced.csv): $$($(1)_DIR)/curves/%_balanced.csv: $$($(1)_DIR)/models/%.keras $$($(1)_DIR)/models/classifier.keras $$($(1)_DIR)/lambda/%.json $$($(1)_DIR)/settings/eval_balanced.txt
-	$(PY) scripts/evaluate.py $$($(1)_FLAGS) --source=$$*_balanced --autoencoder=$$< --classifier=$$($(1)_DIR)/models/classifier.keras --chains_file=$$($(1)_DIR)/lambda/$$*.json --chains_choice=student --balance_classes $(RECIPE_REFILL) --seed=$(SEED) --output=$$@ $(EVAL_ARGS) $(BALANCED_EVAL_ARGS)
+	$(PY) scripts/evaluate.py $$($(1)_FLAGS) --source=$$*_balanced --autoencoder=$$< --classifier=$$($(1)_DIR)/models/classifier.keras --chains_file=$$($(1)_DIR)/lambda/$$*.json --chains_choice=student --balance_classes --seed=$(SEED) --output=$$@ $(EVAL_ARGS) $(BALANCED_EVAL_ARGS)
 
 $$($(1)_DIR)/curves/%_fd_balanced.csv: $$($(1)_DIR)/models/%.keras $$($(1)_DIR)/models/classifier.keras $$($(1)_DIR)/lambda/%.json $$($(1)_DIR)/settings/eval_balanced.txt
 	$(PY) scripts/evaluate.py $$($(1)_FLAGS) --source=$$*_fd_balanced --autoencoder=$$< --classifier=$$($(1)_DIR)/models/classifier.keras --chains_file=$$($(1)_DIR)/lambda/$$*.json --chains_choice=fd --balance_classes --seed=$(SEED) --output=$$@ $(EVAL_ARGS) $(BALANCED_EVAL_ARGS)

@@ -163,7 +163,7 @@ def test_each_recipe_s_chains_are_its_start_and_collection(linear_autoencoder):
     settings = dict(lam=0.25, num_chains=20, reinjections=6, burn_in=2)
     paper, recommended = (experiments.recipes.recipe(name).chains(**settings) for name in ("paper", "recommended"))
     assert paper == ReinjectionConfig(**settings)
-    assert recommended == ReinjectionConfig(**settings, start="moments", balance=Balance(refill="clone", pool=4))
+    assert recommended == ReinjectionConfig(**settings, start="moments", balance=Balance())
     sampler = class_balance.make_sampler(autoencoder, recommended, seed=0, classifier=classifier, moments=moments)
     _, hard = Labeler(classifier)(sampler.sample(400))
     assert np.bincount(hard, minlength=2).tolist() == [200, 200]

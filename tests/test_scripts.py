@@ -271,8 +271,7 @@ def test_make_runs_each_recipe_as_recipes_py_defines_it(name):
     students = [curves[source] for source in curves if Source.parse(source).base in AUTOENCODERS]
     assert len(sampled) == len(students) == len(AUTOENCODERS)
     assert all(_balance_of(line) == recipe.balance for line in sampled + students)
-    # BALANCED_EVAL_ARGS' refill, patience and pool reach the balanced samples as they reach the balanced curves,
-    # after the recipe's own.
+    # BALANCED_EVAL_ARGS' refill, patience and pool reach the balanced samples as they reach the balanced curves.
     refilled = make("-n", "fashion_mnist", f"RECIPE={name}", "FD_CURVES=0", "RESULTS=/nonexistent",
                     "BALANCED_EVAL_ARGS=--refill=start --balance_patience=8 --balance_pool=2 --steps_per_epoch=20"
                     ).stdout.splitlines()

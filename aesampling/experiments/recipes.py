@@ -51,7 +51,7 @@ from __future__ import annotations
 import dataclasses
 
 from aesampling.errors import UserInputError
-from aesampling.sampling.reinjection import CLONE_REFILL, MOMENTS_START, NORMAL_START, Balance, ReinjectionConfig
+from aesampling.sampling.reinjection import MOMENTS_START, NORMAL_START, Balance, ReinjectionConfig
 from aesampling.selection.lambda_search import STUDENT
 
 PAPER, RECOMMENDED = "paper", "recommended"
@@ -104,8 +104,7 @@ RECIPES = {
                   summary="chains start at N(0, I); λ, the collected state and b chosen by a student on the "
                           "validation split; every state after the burn-in collected (the paper's protocol)",
                   replay=ReplayChains(reinjections=10, burn_in=2, collect="clean", lam=None, start_share=0.0)),
-    RECOMMENDED: Recipe(RECOMMENDED, start=MOMENTS_START, criterion=STUDENT,
-                        balance=Balance(refill=CLONE_REFILL, pool=4),
+    RECOMMENDED: Recipe(RECOMMENDED, start=MOMENTS_START, criterion=STUDENT, balance=Balance(),
                         summary="chains start at the training data's moments (x_0 = μ + σ ⊙ z); λ, the collected "
                                 "state and b chosen by a student, as in the paper; the states collected in equal "
                                 "per-class quotas of the classifier's labels",

@@ -40,10 +40,15 @@ where chains restarted one at a time would each need a burn-in more: with
 the same number of chain steps, a pool of 4B over 2R steps fills more slots
 than B chains over 4R steps, and the wide steps cost little more than
 narrow ones where the per-step overhead dominates (small models on CPU).
-G = 8 rather than 4: on a Fashion-MNIST shallow AE at its FD choice of λ
-(`sample.py --balance_classes`, 10,000 samples, 2-core AMD EPYC), G = 4
-filled 90% of the slots and G = 8 98%. Every record gives the share of
-slots filled (`accepted_share`).
+G = 8 (`Balance.pool`) rather than 4: on a Fashion-MNIST shallow AE at its
+FD choice of λ (`sample.py --balance_classes`, 10,000 samples, 2-core AMD
+EPYC), G = 4 filled 90% of the slots and G = 8 98%. Where G >= R - b, the
+pool's first step past the burn-in offers G·B >= K states, one per chain, so
+most slots take a state of a chain of their own. Refill "clone" from G = 4
+costs about half as much from the data's moments, but its students ended
+lower (results/fashion_mnist_balanced_clone_pool4): clones
+stay close to their donors where the chains mix slowly. Every record gives
+the share of slots filled (`accepted_share`).
 
 Everything runs inside the compiled restart, as the plain loop does, with
 fixed shapes: accepted states go to K slots, those of class c at
