@@ -148,8 +148,8 @@ install: $(STAMP)
 # (tests/without_tensorflow), as on a GPU machine that has JAX and no TensorFlow: the compiled chains, the
 # train-on-synthetic loop, the whole digits pipeline, resumption, image-shaped and users' models (the class-balanced
 # loop among them). The longest files first, so that the two workers end together.
-JAX_TESTS := tests/test_scripts.py tests/test_own_models.py tests/test_sampling.py tests/test_resume.py \
-  tests/test_model_shapes.py tests/test_evaluation.py tests/test_backend.py
+JAX_TESTS := tests/test_scripts.py tests/test_benchmark_script.py tests/test_sampling.py tests/test_own_models.py \
+  tests/test_backend.py tests/test_resume.py tests/test_model_shapes.py tests/test_evaluation.py
 
 # Two pytest workers (pytest-xdist), each test file on one of them: most tests wait on Python and process start-up,
 # not on both cores.

@@ -11,7 +11,7 @@ from aesampling.evaluation import curve_metrics
 from aesampling.errors import UserInputError
 from aesampling.quality import collapse
 from aesampling.reporting.sources import Source
-from aesampling.sampling.reinjection import CLASS_MOMENTS_REFILL, CLONE_REFILL
+from aesampling.sampling.reinjection import BALANCE_POOL, CLASS_MOMENTS_REFILL, CLONE_REFILL
 
 RELATIVE_TARGET = 0.97  # "samples needed to reach 97% of the ground-truth accuracy"
 LAST_EPOCHS = 5  # the final accuracy of one epoch moves by about 0.01; the mean over the last few is steadier
@@ -46,7 +46,8 @@ def common_start_text(chain_settings: list[dict], *, short: bool = False) -> str
 
 def _collect_text(chains: dict, record: dict) -> str:
     """The collected state, for chains from the data's moments that start, and for class-balanced chains the share
-    of the K slots per restart they filled (and how stuck chains were refilled, unless from the start)."""
+    of the K slots per restart they filled (and how stuck chains were refilled, unless from the start, and the pool
+    G·B, unless the default)."""
     text = chains["collect"] + (", from moments" if chains.get("start") == "moments" else "")
     balance = chains.get("balance")
     if not balance:
@@ -54,7 +55,9 @@ def _collect_text(chains: dict, record: dict) -> str:
     kept = record.get("accepted_share")
     refilled = {CLONE_REFILL: " by cloning", CLASS_MOMENTS_REFILL: " by cloning and class moments"}.get(
         balance.get("refill") if isinstance(balance, dict) else chains.get("refill"), "")
-    return f"{text}, balanced{refilled}" + (f" ({kept:.1%} of slots filled)" if kept is not None else "")
+    pool = balance.get("pool", BALANCE_POOL) if isinstance(balance, dict) else BALANCE_POOL
+    pooled = f" from {pool}·B chains" if pool != BALANCE_POOL else ""
+    return f"{text}, balanced{refilled}{pooled}" + (f" ({kept:.1%} of slots filled)" if kept is not None else "")
 
 
 def summary_table(curves: pd.DataFrame, records: dict[str, dict], ground_truth_accuracy: float) -> pd.DataFrame:
