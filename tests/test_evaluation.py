@@ -126,11 +126,11 @@ def test_summary_table_orders_bounds_and_computes_ratios():
                                     1.0)
     assert table.set_index("source").loc["deep_ae", "collect"] == \
         "noisy, from moments, balanced by cloning and class moments (50.0% of slots filled)"
-    pooled = {**moments, "config": {"reinjection": {**moments["config"]["reinjection"],
-                                                    "balance": {"refill": "clone", "patience": 2, "pool": 4}}}}
-    table = tables.summary_table(curves, {**{s: chains for s in curves["source"].unique()}, "deep_ae": pooled}, 1.0)
-    assert table.set_index("source").loc["deep_ae", "collect"] == \
-        "noisy, from moments, balanced by cloning from 4·B chains (50.0% of slots filled)"
+    default_pool = {**moments, "config": {"reinjection": {**moments["config"]["reinjection"],
+                                                          "balance": {"refill": "start", "patience": 2, "pool": 8}}}}
+    table = tables.summary_table(curves, {**{s: chains for s in curves["source"].unique()}, "deep_ae": default_pool},
+                                 1.0)
+    assert table.set_index("source").loc["deep_ae", "collect"] == "noisy, from moments, balanced (50.0% of slots filled)"
     assert tables.common_start_text([{"start": "moments"}] * 2) == "N(μ, σ²) at the data's moments"
     assert tables.common_start_text([{"start": "moments"}], short=True) == "N(μ, σ²)"
     assert tables.common_start_text([{}, {"start": "normal"}]) == "N(0, I)"

@@ -258,7 +258,7 @@ def test_publish_writes_the_reference_of_the_run_s_recipe(target, recipe, folder
 @pytest.mark.parametrize("name", ["paper", "recommended"])
 def test_make_runs_each_recipe_as_recipes_py_defines_it(name):
     """RECIPE=<name> makes the chains of aesampling's recipe of that name: its start in the searches, and its
-    collection (every state, or class-balanced with the default refill and patience) in the samples and the
+    collection (every state, or class-balanced with the default refill, patience and pool) in the samples and the
     student's curves."""
     from aesampling.sampling.reinjection import Balance
 
@@ -273,10 +273,11 @@ def test_make_runs_each_recipe_as_recipes_py_defines_it(name):
     assert all(_balance_of(line) == recipe.balance for line in sampled + students)
     # BALANCED_EVAL_ARGS' refill, patience and pool reach the balanced samples as they reach the balanced curves.
     refilled = make("-n", "fashion_mnist", f"RECIPE={name}", "FD_CURVES=0", "RESULTS=/nonexistent",
-                    "BALANCED_EVAL_ARGS=--refill=start --balance_patience=8 --balance_pool=2 --steps_per_epoch=20"
+                    "BALANCED_EVAL_ARGS=--refill=clone --balance_patience=8 --balance_pool=2 --steps_per_epoch=20"
                     ).stdout.splitlines()
     sampled = [line for line in refilled if "scripts/sample.py" in line]
-    assert all(_balance_of(line) == (recipe.balance and Balance(patience=8, pool=2))
+    assert len(sampled) == len(AUTOENCODERS)
+    assert all(_balance_of(line) == (recipe.balance and Balance(refill="clone", patience=8, pool=2))
                and "--steps_per_epoch" not in line for line in sampled)
 
 

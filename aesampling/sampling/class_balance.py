@@ -46,8 +46,8 @@ EPYC), G = 4 filled 90% of the slots and G = 8 98%. Where G >= R - b, the
 pool's first step past the burn-in offers G·B >= K states, one per chain, so
 most slots take a state of a chain of their own. Refill "clone" from G = 4
 costs about half as much from the data's moments, but its students ended
-lower (results/fashion_mnist_balanced_clone_pool4): clones
-stay close to their donors where the chains mix slowly. Every record gives
+lower (results/fashion_mnist_balanced_clone_pool4), most where the chains
+mix slowly, where clones likely stay close to their donors. Every record gives
 the share of slots filled (`accepted_share`).
 
 Everything runs inside the compiled restart, as the plain loop does, with
