@@ -21,7 +21,7 @@ from aesampling.io import interruption  # noqa: E402
 from aesampling.models import presets  # noqa: E402
 from aesampling.sampling.devices import STRATEGIES  # noqa: E402
 from aesampling.errors import UserInputError  # noqa: E402
-from aesampling.sampling.reinjection import (COLLECT_MODES, REFILL_MODES, START_MODES, Balance,  # noqa: E402
+from aesampling.sampling.reinjection import (BALANCE_POOL, COLLECT_MODES, REFILL_MODES, START_MODES, Balance,  # noqa: E402
                                              ReinjectionConfig)
 from aesampling.selection.lambda_search import read_best  # noqa: E402
 from aesampling.experiments import DataConfig, records  # noqa: E402
@@ -139,7 +139,7 @@ def define_balance_flags() -> None:
                          "times the cost.")
     flags.DEFINE_integer("balance_pool", None, "With --balance_classes, G: a restart runs G·B chains, each step "
                          "costing G times a plain one, so that rare classes fill within a burn-in or two "
-                         "(default 8).")
+                         f"(default {BALANCE_POOL}).")
 
 
 CHAIN_FLAGS = {"lam": "lam", "num_chains": "chains", "reinjections": "reinjections", "burn_in": "burn_in",

@@ -289,11 +289,13 @@ def _balance_of(command: str):
     words = command.split()
     if "--balance_classes" not in words:
         return None
-    given = {flag: word.split("=", 1)[1] for word in words for flag in ("refill", "balance_patience", "balance_pool")
-             if word.startswith(f"--{flag}=")}
-    return Balance(**{field: int(given[flag]) if field != "refill" else given[flag]
-                      for field, flag in (("refill", "refill"), ("patience", "balance_patience"),
-                                          ("pool", "balance_pool")) if flag in given})
+    given = {}
+    for word in words:  # a later flag overwrites an earlier one
+        for field, flag in (("refill", "refill"), ("patience", "balance_patience"), ("pool", "balance_pool")):
+            if word.startswith(f"--{flag}="):
+                value = word.split("=", 1)[1]
+                given[field] = value if field == "refill" else int(value)
+    return Balance(**given)
 
 
 def test_make_with_the_fd_criterion_evaluates_the_fd_choice_only():
