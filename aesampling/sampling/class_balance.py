@@ -44,11 +44,13 @@ G = 8 (`Balance.pool`) rather than 4: on a Fashion-MNIST shallow AE at its
 FD choice of λ (`sample.py --balance_classes`, 10,000 samples, 2-core AMD
 EPYC), G = 4 filled 90% of the slots and G = 8 98%. Where G >= R - b, the
 pool's first step past the burn-in offers G·B >= K states, one per chain, so
-most slots take a state of a chain of their own. Refill "clone" from G = 4
-costs about half as much from the data's moments, but its students ended
-lower (results/fashion_mnist_balanced_clone_pool4), most where the chains
-mix slowly, where clones likely stay close to their donors. Every record gives
-the share of slots filled (`accepted_share`).
+most slots take a state of a chain of their own. Refill "clone" costs less
+from the data's moments (about half from G = 4; from G = 8, 0.6-0.85 times
+the restarts' cost for a deep AE), but its students' final accuracy was
+lower in five of six (autoencoder, seed) pairs either way
+(results/fashion_mnist_balanced_cloning), most where the chains mix slowly,
+where clones likely stay close to their donors. Every record gives the
+share of slots filled (`accepted_share`).
 
 Everything runs inside the compiled restart, as the plain loop does, with
 fixed shapes: accepted states go to K slots, those of class c at
