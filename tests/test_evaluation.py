@@ -104,33 +104,25 @@ def test_summary_table_orders_bounds_and_computes_ratios():
     # Chains from the data's moments say so beside their collected state, and in the figures' titles.
     moments = {"config": {"reinjection": {**chains["config"]["chains"], "start": "moments", "balance": True}},
                "accepted_share": 0.5}
-    table = tables.summary_table(curves, {**{s: chains for s in curves["source"].unique()}, "deep_ae": moments}, 1.0)
-    assert table.set_index("source").loc["deep_ae", "collect"] == "noisy, from moments, balanced (50.0% of slots filled)"
-    cloned = {**moments, "config": {"reinjection": {**moments["config"]["reinjection"], "refill": "clone"}}}
-    table = tables.summary_table(curves, {**{s: chains for s in curves["source"].unique()}, "deep_ae": cloned}, 1.0)
-    assert table.set_index("source").loc["deep_ae", "collect"] == \
-        "noisy, from moments, balanced by cloning (50.0% of slots filled)"
+
+    def collect_of(**reinjection):
+        """The deep AE's collect column when its record's chain settings are the moments' with `reinjection`."""
+        record = {**moments, "config": {"reinjection": {**moments["config"]["reinjection"], **reinjection}}}
+        table = tables.summary_table(curves, {**{s: chains for s in curves["source"].unique()}, "deep_ae": record},
+                                     1.0)
+        return table.set_index("source").loc["deep_ae", "collect"]
+
+    assert collect_of() == "noisy, from moments, balanced (50.0% of slots filled)"
+    assert collect_of(refill="clone") == "noisy, from moments, balanced by cloning (50.0% of slots filled)"
     # Records since the balance became its own settings: {"balance": {"refill": ..., "patience": ...}}.
-    nested = {**moments, "config": {"reinjection": {**moments["config"]["reinjection"],
-                                                    "balance": {"refill": "class_moments", "patience": 2}}}}
-    table = tables.summary_table(curves, {**{s: chains for s in curves["source"].unique()}, "deep_ae": nested}, 1.0)
-    assert table.set_index("source").loc["deep_ae", "collect"] == \
+    assert collect_of(balance={"refill": "class_moments", "patience": 2}) == \
         "noisy, from moments, balanced by cloning and class moments (50.0% of slots filled)"
-    pooled = {**moments, "config": {"reinjection": {**moments["config"]["reinjection"],
-                                                    "balance": {"refill": "clone", "patience": 2, "pool": 4}}}}
-    table = tables.summary_table(curves, {**{s: chains for s in curves["source"].unique()}, "deep_ae": pooled}, 1.0)
-    assert table.set_index("source").loc["deep_ae", "collect"] == \
+    assert collect_of(balance={"refill": "clone", "patience": 2, "pool": 4}) == \
         "noisy, from moments, balanced by cloning from 4·B chains (50.0% of slots filled)"
-    by_class = {**moments, "config": {"reinjection": {**moments["config"]["reinjection"], "refill": "class_moments"}}}
-    table = tables.summary_table(curves, {**{s: chains for s in curves["source"].unique()}, "deep_ae": by_class},
-                                    1.0)
-    assert table.set_index("source").loc["deep_ae", "collect"] == \
+    assert collect_of(refill="class_moments") == \
         "noisy, from moments, balanced by cloning and class moments (50.0% of slots filled)"
-    default_pool = {**moments, "config": {"reinjection": {**moments["config"]["reinjection"],
-                                                          "balance": {"refill": "start", "patience": 2, "pool": 8}}}}
-    table = tables.summary_table(curves, {**{s: chains for s in curves["source"].unique()}, "deep_ae": default_pool},
-                                 1.0)
-    assert table.set_index("source").loc["deep_ae", "collect"] == "noisy, from moments, balanced (50.0% of slots filled)"
+    assert collect_of(balance={"refill": "start", "patience": 2, "pool": 8}) == \
+        "noisy, from moments, balanced (50.0% of slots filled)"
     assert tables.common_start_text([{"start": "moments"}] * 2) == "N(μ, σ²) at the data's moments"
     assert tables.common_start_text([{"start": "moments"}], short=True) == "N(μ, σ²)"
     assert tables.common_start_text([{}, {"start": "normal"}]) == "N(0, I)"
