@@ -10,7 +10,7 @@ import pytest
 from aesampling.sampling import class_balance
 from aesampling.evaluation import learning_curves
 from aesampling.io import storage
-from aesampling import experiments
+from aesampling import backend, experiments
 from support import run_script
 from aesampling.errors import UserInputError
 from aesampling.sampling.teacher import Labeler
@@ -67,6 +67,45 @@ def test_a_rare_class_gets_its_quota_in_every_restart(linear_autoencoder):
     again = class_balance.BalancedReinjectionSampler(autoencoder, config, classifier, seed=0)
     np.testing.assert_array_equal(again.sample(300), samples[:300])  # same seed, same order, whatever the chunks
     np.testing.assert_array_equal(np.concatenate(list(again.iter_samples(400, chunk_samples=80))), samples[:400])
+
+
+def step_by_step_restart(config, seed, restart, threshold):
+    """(the accepted states, how many times a chain restarted) of one balanced restart for r(x) = x / 2 and C's class 1 iff x_0 > threshold, written
+    out step by step in NumPy: every chain is classified at every step and offers its x_t once its age exceeds b;
+    a chain whose class is full restarts from the draw keyed P·R + t."""
+    pool, steps, burn_in = config.balance.pool * config.num_chains, config.balance.patience * config.reinjections, \
+        config.burn_in
+    draw = lambda t: keras.ops.convert_to_numpy(backend.standard_normal(seed, restart, t, (pool, 2)))  # noqa: E731
+    quotas = class_balance.class_quotas(config.samples_per_restart, 2)
+    x, age, accepted, restarted = draw(0), np.zeros(pool, int), [[], []], 0
+    for t in range(1, steps + 1):
+        if all(len(kept) == quota for kept, quota in zip(accepted, quotas)):
+            break
+        x, age = 0.5 * x + np.float32(np.sqrt(config.lam)) * draw(t), age + 1
+        labels = (x[:, 0] > threshold).astype(int)
+        for chain in np.flatnonzero(age > burn_in):
+            if len(accepted[labels[chain]]) < quotas[labels[chain]]:
+                accepted[labels[chain]].append(x[chain])
+        stuck = (age > burn_in) & (np.array([len(kept) for kept in accepted])[labels] >= quotas[labels])
+        x, age = np.where(stuck[:, None], draw(steps + t), x), np.where(stuck, 0, age)
+        restarted += stuck.sum()
+    return np.array(accepted[0] + accepted[1]).reshape(-1, 2), restarted
+
+
+@pytest.mark.parametrize("burn_in", [0, 3])
+def test_a_balanced_restart_is_the_step_by_step_algorithm(linear_autoencoder, burn_in):
+    """The compiled restart (which only reinjects in the pool's first b steps, where no chain may offer) keeps
+    the states of the algorithm run one step at a time (to rounding); class 1 (x_0 > 1) is rare enough that chains get
+    stuck in class 0 and restart, and its slots do not all fill."""
+    config = ReinjectionConfig(lam=0.25, num_chains=20, reinjections=6, burn_in=burn_in, balance=Balance(pool=2))
+    sampler = class_balance.BalancedReinjectionSampler(linear_autoencoder(2, 0.5), config,
+                                                       threshold_classifier(2, 1.0), seed=3)
+    for restart in range(3):
+        expected, restarted = step_by_step_restart(config, 3, restart, 1.0)
+        got = sampler.restarts(restart, 1)
+        assert len(expected) and restarted and (expected[:, 0] > 1.0).sum() < config.samples_per_restart // 2
+        by_row = lambda rows: rows[np.lexsort(rows.T)]  # noqa: E731
+        np.testing.assert_allclose(by_row(got), by_row(expected), rtol=1e-5, atol=1e-6)  # XLA may fuse a·x + c
 
 
 def test_a_class_no_chain_reaches_leaves_its_slots_empty(linear_autoencoder):

@@ -221,7 +221,10 @@ class BalancedReinjectionSampler:
 
         The loop ends when every slot is filled or after P·R steps. Step t
         draws ε_t for the pool, and the refill's fresh starts from the draw
-        keyed P·R + t.
+        keyed P·R + t. In steps 1 .. b every chain is still burning in, so
+        none offers a state or refills: those steps only reinject, with no
+        call of C and no refill draw, and give the same states as the full
+        step would.
         """
         cfg = self.config
         autoencoder_weights, classifier_weights = weights
@@ -243,10 +246,13 @@ class BalancedReinjectionSampler:
                                   self.chains.noise(restart, self.steps + t, self.pool_size))
             return t + 1, x, age, counts, buffer
 
+        def burn_in_step(t, x):
+            return self.chains.reinject(autoencoder_weights, x, self.chains.noise(restart, t, self.pool_size))[1]
+
         counts, buffer = self.slots.empty(self.input_dim)
-        start = (ops.convert_to_tensor(1, "int32"),
-                 self.chains.starting_point(self.chains.noise(restart, 0, self.pool_size)),
-                 ops.zeros((self.pool_size,), "int32"), counts, buffer)
+        x_0 = self.chains.starting_point(self.chains.noise(restart, 0, self.pool_size))
+        start = (ops.convert_to_tensor(cfg.burn_in + 1, "int32"), ops.fori_loop(1, cfg.burn_in + 1, burn_in_step, x_0),
+                 ops.full((self.pool_size,), cfg.burn_in, "int32"), counts, buffer)
         _, _, _, counts, buffer = ops.while_loop(unfinished, step, start)
         return self.slots.filled(buffer, counts, offsets)
 
