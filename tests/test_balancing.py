@@ -70,9 +70,9 @@ def test_a_rare_class_gets_its_quota_in_every_restart(linear_autoencoder):
 
 
 def step_by_step_restart(config, seed, restart, threshold):
-    """(the accepted states, how many times a chain restarted) of one balanced restart for r(x) = x / 2 and C's class 1 iff x_0 > threshold, written
-    out step by step in NumPy: every chain is classified at every step and offers its x_t once its age exceeds b;
-    a chain whose class is full restarts from the draw keyed P·R + t."""
+    """(the accepted states, how many times a chain restarted) of one balanced restart for r(x) = x / 2 and C's
+    class 1 iff x_0 > threshold, written out step by step in NumPy: every chain is classified at every step and
+    offers its x_t once its age exceeds b; a chain whose class is full restarts from the draw keyed P·R + t."""
     pool, steps, burn_in = config.balance.pool * config.num_chains, config.balance.patience * config.reinjections, \
         config.burn_in
     draw = lambda t: keras.ops.convert_to_numpy(backend.standard_normal(seed, restart, t, (pool, 2)))  # noqa: E731
@@ -95,16 +95,16 @@ def step_by_step_restart(config, seed, restart, threshold):
 @pytest.mark.parametrize("burn_in", [0, 3])
 def test_a_balanced_restart_is_the_step_by_step_algorithm(linear_autoencoder, burn_in):
     """The compiled restart (which only reinjects in the pool's first b steps, where no chain may offer) keeps
-    the states of the algorithm run one step at a time (to rounding); class 1 (x_0 > 1) is rare enough that chains get
-    stuck in class 0 and restart, and its slots do not all fill."""
+    the states of the algorithm run one step at a time (to rounding); class 1 (x_0 > 1) is rare enough that chains
+    get stuck in class 0 and restart, and its slots do not all fill."""
     config = ReinjectionConfig(lam=0.25, num_chains=20, reinjections=6, burn_in=burn_in, balance=Balance(pool=2))
     sampler = class_balance.BalancedReinjectionSampler(linear_autoencoder(2, 0.5), config,
                                                        threshold_classifier(2, 1.0), seed=3)
+    by_row = lambda rows: rows[np.lexsort(rows.T)]  # noqa: E731
     for restart in range(3):
         expected, restarted = step_by_step_restart(config, 3, restart, 1.0)
         got = sampler.restarts(restart, 1)
         assert len(expected) and restarted and (expected[:, 0] > 1.0).sum() < config.samples_per_restart // 2
-        by_row = lambda rows: rows[np.lexsort(rows.T)]  # noqa: E731
         np.testing.assert_allclose(by_row(got), by_row(expected), rtol=1e-5, atol=1e-6)  # XLA may fuse a·x + c
 
 
